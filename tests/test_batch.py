@@ -1,0 +1,73 @@
+import json
+
+import nbformat
+import pytest
+
+from workbench.batch import load_grid, run_grid, summary_table
+from workbench.cli import main
+
+
+def _notebook(path, body):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("x = 1  # overridden by the grid", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(body),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def grid(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    _notebook(tmp_path / "bad.ipynb", "raise RuntimeError('boom ' + str(x))")
+    (tmp_path / "grid.yaml").write_text(
+        "defaults: {x: 5}\n"
+        "runs:\n"
+        "  - notebook: good.ipynb\n"
+        "    grid: {x: [2, 3]}\n"
+        "  - notebook: bad.ipynb\n"
+    )
+    return tmp_path / "grid.yaml"
+
+
+def test_load_grid_expands_combinations(grid):
+    cells = load_grid(grid)
+    assert [c.name for c in cells] == ["good__x=2", "good__x=3", "bad"]
+    assert [c.parameters["x"] for c in cells] == [2, 3, 5]
+
+
+def test_grid_runs_continue_past_failures_and_skip_unchanged(grid, tmp_path, monkeypatch):
+    import workbench.batch
+
+    monkeypatch.setattr(workbench.batch, "_library_hash", lambda: "v1")
+    out = tmp_path / "runs"
+    results = run_grid(load_grid(grid), out, jobs=2, html=True)
+    assert [r.status for r in results] == ["ok", "ok", "failed"]
+    assert "boom 5" in results[2].error
+    executed = nbformat.read(out / "good__x=3.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "x is 3" in printed
+    index = (out / "index.html").read_text()
+    assert 'href="good__x=2.html"' in index and "failed" in index
+    # second run: unchanged ok cells are skipped, the failed one is retried
+    again = run_grid(load_grid(grid), out, jobs=1, html=False)
+    assert [r.status for r in again] == ["skipped", "skipped", "failed"]
+    assert set(json.loads((out / "batch_state.json").read_text())) == {"good__x=2", "good__x=3"}
+    # a library change invalidates earlier runs
+    monkeypatch.setattr(workbench.batch, "_library_hash", lambda: "v2")
+    assert [r.status for r in run_grid(load_grid(grid)[:1], out, html=False)] == ["ok"]
+    table = summary_table(again)
+    assert list(table.columns) == ["notebook", "status", "seconds", "error"]
+
+
+def test_cli_exit_code_reflects_failures(grid, tmp_path):
+    assert main(["batch", str(grid), "--out", str(tmp_path / "r"), "--no-html"]) == 1
+
+
+def test_grid_errors_name_the_file(tmp_path):
+    bad = tmp_path / "g.yaml"
+    bad.write_text("runs:\n  - notebook: missing.ipynb\n")
+    with pytest.raises(FileNotFoundError, match=r"g\.yaml: runs\[0\]: notebook missing\.ipynb"):
+        load_grid(bad)

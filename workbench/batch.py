@@ -1,0 +1,202 @@
+"""Headless reruns: execute a grid of (notebook, parameters) with papermill.
+
+A grid file is YAML::
+
+    defaults:                 # parameters given to every notebook
+      corpus: synthetic
+      preset: smoke
+    runs:
+      - notebook: notebooks/01_explore.ipynb
+      - notebook: notebooks/04_train.ipynb
+        parameters: {epochs: 2}
+        grid: {model: [xu_alignment, amh]}   # one executed copy per combination
+
+Each cell of the grid becomes ``<out>/<stem>[__key=value...].ipynb``. A failing notebook does
+not stop the others; the summary says which failed and ``workbench batch`` exits non-zero.
+A cell whose source notebook, parameters and library code are unchanged since its last
+successful run is skipped unless ``force``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from workbench.io import atomic_write
+
+
+@dataclass(frozen=True)
+class GridCell:
+    notebook: Path
+    parameters: dict[str, Any]
+    name: str
+
+
+@dataclass
+class CellResult:
+    name: str
+    notebook: str
+    output: Path
+    status: str  # ok | failed | skipped
+    seconds: float
+    error: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def _slug(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(value)).strip("-")[:40]
+
+
+def load_grid(path: str | Path) -> list[GridCell]:
+    """Expand a grid YAML into cells; notebook paths are relative to the current directory."""
+    path = Path(path)
+    spec = yaml.safe_load(path.read_text()) or {}
+    if "runs" not in spec:
+        raise ValueError(f"{path}: a grid file needs a 'runs' list")
+    defaults = spec.get("defaults") or {}
+    cells: list[GridCell] = []
+    for i, run in enumerate(spec["runs"]):
+        if "notebook" not in run:
+            raise ValueError(f"{path}: runs[{i}] has no 'notebook'")
+        nb = Path(run["notebook"])
+        if not nb.is_file():
+            raise FileNotFoundError(f"{path}: runs[{i}]: notebook {nb} does not exist")
+        axes = run.get("grid") or {}
+        keys = list(axes)
+        for combo in itertools.product(*(axes[k] for k in keys)) if keys else [()]:
+            varying = dict(zip(keys, combo))
+            params = {**defaults, **(run.get("parameters") or {}), **varying}
+            suffix = "".join(f"__{k}={_slug(v)}" for k, v in varying.items())
+            cells.append(GridCell(nb, params, run.get("name", nb.stem) + suffix))
+    names = [c.name for c in cells]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"{path}: grid cells share output names {sorted(dup)}; give runs a 'name'")
+    return cells
+
+
+def _library_hash() -> str:
+    """Hash of the workbench sources: a code change invalidates earlier runs."""
+    h = hashlib.sha1()
+    for p in sorted(Path(__file__).parent.rglob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _cell_key(cell: GridCell, lib_hash: str) -> str:
+    h = hashlib.sha1(cell.notebook.read_bytes())
+    h.update(json.dumps(cell.parameters, sort_keys=True, default=str).encode())
+    h.update(lib_hash.encode())
+    return h.hexdigest()
+
+
+def run_cell(cell: GridCell, out_dir: Path, kernel: str = "python3", timeout: int = 1800) -> CellResult:
+    """Execute one notebook with papermill; never raises for a failing notebook."""
+    import papermill as pm
+
+    output = out_dir / f"{cell.name}.ipynb"
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(cell.notebook),
+            str(output),
+            parameters=cell.parameters,
+            kernel_name=kernel,
+            cwd=str(cell.notebook.parent),
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+        status, error = "ok", ""
+    except Exception as e:  # papermill raises PapermillExecutionError carrying the cell's error
+        status = "failed"
+        if hasattr(e, "ename"):
+            error = f"cell {getattr(e, 'exec_count', '?')}: {e.ename}: {e.evalue}"[:300]
+        else:
+            error = (traceback.format_exception_only(type(e), e)[-1]).strip()[:300]
+    return CellResult(cell.name, str(cell.notebook), output, status, time.perf_counter() - t0, error, cell.parameters)
+
+
+def export_html(results: list[CellResult], out_dir: Path) -> Path:
+    """One HTML page per executed notebook plus an index linking them with their status."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter()
+    rows = []
+    for r in results:
+        link = ""
+        if r.output.is_file():
+            body, _ = exporter.from_filename(str(r.output))
+            html_path = r.output.with_suffix(".html")
+            atomic_write(html_path, lambda p, b=body: p.write_text(b, encoding="utf-8"))
+            link = f'<a href="{html_path.name}">{r.name}</a>'
+        rows.append(f"<tr><td>{link or r.name}</td><td>{r.status}</td><td>{r.seconds:.1f}</td><td>{r.error}</td></tr>")
+    page = (
+        "<html><head><meta charset='utf-8'><title>SER Workbench runs</title></head><body>"
+        f"<h1>SER Workbench runs: {out_dir.name}</h1><table border=1 cellpadding=4>"
+        "<tr><th>notebook</th><th>status</th><th>seconds</th><th>error</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )
+    index = out_dir / "index.html"
+    atomic_write(index, lambda p: p.write_text(page, encoding="utf-8"))
+    return index
+
+
+def run_grid(
+    cells: list[GridCell],
+    out_dir: str | Path,
+    jobs: int = 1,
+    force: bool = False,
+    html: bool = True,
+    kernel: str = "python3",
+) -> list[CellResult]:
+    """Run every cell (``jobs`` at a time), skipping unchanged successful ones unless ``force``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path = out_dir / "batch_state.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    lib_hash = _library_hash()
+
+    todo, results = [], []
+    for cell in cells:
+        key = _cell_key(cell, lib_hash)
+        output = out_dir / f"{cell.name}.ipynb"
+        if not force and state.get(cell.name) == key and output.is_file():
+            results.append(CellResult(cell.name, str(cell.notebook), output, "skipped", 0.0, "", cell.parameters))
+        else:
+            todo.append((cell, key))
+
+    from tqdm.auto import tqdm
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [(pool.submit(run_cell, c, out_dir, kernel), c, k) for c, k in todo]
+        for fut, cell, key in tqdm(futures, desc="notebooks", unit="nb"):
+            r = fut.result()
+            results.append(r)
+            if r.status == "ok":
+                state[cell.name] = key
+            else:
+                state.pop(cell.name, None)
+            atomic_write(state_path, lambda p: p.write_text(json.dumps(state, indent=1, sort_keys=True)))
+    order = {c.name: i for i, c in enumerate(cells)}
+    results.sort(key=lambda r: order[r.name])
+    if html:
+        export_html(results, out_dir)
+    return results
+
+
+def summary_table(results: list[CellResult]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"notebook": r.name, "status": r.status, "seconds": round(r.seconds, 1), "error": r.error} for r in results]
+    )

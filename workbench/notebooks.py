@@ -1,0 +1,107 @@
+"""Notebook hygiene: committed notebooks carry no outputs but keep their tags.
+
+``python -m workbench.notebooks check notebooks``   fail if any notebook has outputs or lacks
+                                                    a ``parameters`` cell
+``python -m workbench.notebooks scrub notebooks``   strip outputs/execution counts in place
+``python -m workbench.notebooks reference GRID DIR`` execute each notebook of a grid with its
+                                                    parameters and keep only the outputs of
+                                                    cells marked ``# NBVAL_CHECK_OUTPUT``: the
+                                                    reference copies nbval compares against
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (workbench)", "language": "python"}
+
+
+def problems(path: str | Path) -> list[str]:
+    """What is wrong with a committed notebook: outputs, execution counts, missing parameters tag."""
+    nb = nbformat.read(path, as_version=4)
+    found = []
+    tagged = 0
+    for i, cell in enumerate(nb.cells):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            tagged += 1
+        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count")):
+            found.append(f"{path}: cell {i} has outputs or an execution count (run `make scrub`)")
+    if tagged != 1:
+        found.append(f"{path}: expected exactly one cell tagged 'parameters', found {tagged}")
+    return found
+
+
+def scrub(path: str | Path) -> bool:
+    """Strip outputs and execution counts, keep tags, pin the kernelspec. True if changed."""
+    nb = nbformat.read(path, as_version=4)
+    before = nbformat.writes(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        # papermill/nbclient write execution timings here; they make diffs noisy
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+    nb.metadata.pop("papermill", None)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    after = nbformat.writes(nb)
+    if after != before:
+        Path(path).write_text(after, encoding="utf-8")
+        return True
+    return False
+
+
+def keep_checked_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop the outputs of every cell not marked for comparison (keeps references small)."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if not cell.source.lstrip().startswith(CHECK_MARK):
+            cell.outputs = []
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+    nb.metadata.pop("papermill", None)
+    return nb
+
+
+def _notebooks(target: str) -> list[Path]:
+    p = Path(target)
+    return sorted(p.glob("*.ipynb")) if p.is_dir() else [p]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) < 2:
+        print(__doc__)
+        return 2
+    cmd, target = argv[0], argv[1]
+    if cmd == "check":
+        found = [msg for nb in _notebooks(target) for msg in problems(nb)]
+        print("\n".join(found) or f"{len(_notebooks(target))} notebooks clean")
+        return 1 if found else 0
+    if cmd == "scrub":
+        for nb in _notebooks(target):
+            if scrub(nb):
+                print(f"scrubbed {nb}")
+        return 0
+    if cmd == "reference":
+        from workbench.batch import load_grid, run_grid
+
+        out = Path(argv[2])
+        cells = load_grid(target)
+        results = run_grid(cells, out, jobs=1, force=True, html=False)
+        for r in results:
+            if r.status == "ok":
+                nb = keep_checked_outputs(nbformat.read(r.output, as_version=4))
+                nbformat.write(nb, r.output)
+        return 0 if all(r.status == "ok" for r in results) else 1
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
