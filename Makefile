@@ -63,7 +63,7 @@ notebooks-smoke:
 
 # Regression check: cells marked NBVAL_CHECK_OUTPUT against committed reference outputs.
 nbval:
-	$(BIN)/pytest -q -p no:cacheprovider --nbval-lax --sanitize-with tests/notebooks/sanitize.cfg tests/notebooks/*.ipynb
+	$(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-sanitize-with tests/notebooks/sanitize.cfg tests/notebooks/*.ipynb
 
 # Regenerate the reference notebooks in tests/notebooks/ (review the diff like a snapshot).
 nbref: install corpus-smoke

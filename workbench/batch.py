@@ -25,7 +25,8 @@ import json
 import re
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,9 @@ def load_grid(path: str | Path) -> list[GridCell]:
     for i, run in enumerate(spec["runs"]):
         if "notebook" not in run:
             raise ValueError(f"{path}: runs[{i}] has no 'notebook'")
-        nb = Path(run["notebook"])
+        nb = Path(run["notebook"]).resolve()
         if not nb.is_file():
-            raise FileNotFoundError(f"{path}: runs[{i}]: notebook {nb} does not exist")
+            raise FileNotFoundError(f"{path}: runs[{i}]: notebook {run['notebook']} does not exist")
         axes = run.get("grid") or {}
         keys = list(axes)
         for combo in itertools.product(*(axes[k] for k in keys)) if keys else [()]:
@@ -162,7 +163,8 @@ def run_grid(
     kernel: str = "python3",
 ) -> list[CellResult]:
     """Run every cell (``jobs`` at a time), skipping unchanged successful ones unless ``force``."""
-    out_dir = Path(out_dir)
+    # absolute: papermill changes the working directory of the process while it runs
+    out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / "batch_state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
@@ -179,7 +181,8 @@ def run_grid(
 
     from tqdm.auto import tqdm
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # Processes, not threads: papermill chdirs the whole process to the notebook's folder.
+    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [(pool.submit(run_cell, c, out_dir, kernel), c, k) for c, k in todo]
         for fut, cell, key in tqdm(futures, desc="notebooks", unit="nb"):
             r = fut.result()

@@ -53,6 +53,23 @@ def _bench_features(args: argparse.Namespace) -> int:
     return 0 if all(result.checks.values()) else 1
 
 
+def _train(args: argparse.Namespace) -> int:
+    import json
+
+    from workbench.training import run_crossval
+
+    folds = None if not args.folds else [int(f) if f.isdigit() else f for f in args.folds.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = run_crossval(args.model, args.preset, corpus=args.corpus, root=args.root, corpus_preset=args.corpus_preset,
+                        corpus_seed=args.corpus_seed, protocol=args.protocol, folds=folds, seeds=seeds, out=args.out,
+                        model_options=json.loads(args.model_options) if args.model_options else None,
+                        epochs=args.epochs, device=args.device, rerun=args.rerun, progress=not args.quiet)
+    cols = ["run_id", "n_train", "n_test", "epochs_run", "wa", "ua", "macro_f1", "train_seconds"]
+    print(rows[cols].to_string(index=False))
+    print(f"mean UA {rows['ua'].mean():.3f} over {len(rows)} run(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--no-opensmile", action="store_true", help="skip the (slow) openSMILE measurement")
     bf.add_argument("--json", default=None, help="also write the measurements to this JSON file")
     bf.set_defaults(func=_bench_features)
+
+    tr = sub.add_parser("train", help="cross-validate one model (folds x seeds) into the results table")
+    tr.add_argument("model", help="registered model name (workbench.models.list_models())")
+    tr.add_argument("--preset", default="demo", choices=["paper", "demo", "smoke"], help="training preset")
+    tr.add_argument("--corpus", default="synthetic", help="synthetic or iemocap")
+    tr.add_argument("--root", default=None, help="corpus root (real corpora)")
+    tr.add_argument("--corpus-preset", default="demo", choices=["smoke", "demo", "full"])
+    tr.add_argument("--corpus-seed", type=int, default=0)
+    tr.add_argument("--protocol", default=None, help="fold protocol (default: the preset's)")
+    tr.add_argument("--folds", default="", help="comma-separated fold indices or names (default: all)")
+    tr.add_argument("--seeds", default="0", help="comma-separated seeds")
+    tr.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    tr.add_argument("--model-options", default=None, help='model config overrides as JSON, e.g. \'{"hidden": 64}\'')
+    tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    tr.add_argument("--out", default=None, help="runs root (default $WORKBENCH_RUNS)")
+    tr.add_argument("--rerun", action="store_true", help="retrain runs already in the results table")
+    tr.add_argument("--quiet", action="store_true", help="no progress bars")
+    tr.set_defaults(func=_train)
     return parser
 
 

@@ -58,12 +58,13 @@ def scrub(path: str | Path) -> bool:
 def keep_checked_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop the outputs of every cell not marked for comparison (keeps references small)."""
     for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        if not cell.source.lstrip().startswith(CHECK_MARK):
-            cell.outputs = []
+        # timings and random ids would make every regeneration a diff
         cell.metadata.pop("execution", None)
         cell.metadata.pop("papermill", None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"
+        if cell.cell_type == "code" and not cell.source.lstrip().startswith(CHECK_MARK):
+            cell.outputs = []
     nb.metadata.pop("papermill", None)
     return nb
 

@@ -50,7 +50,7 @@ from typing import Any, Sequence
 import soundfile as sf
 
 from workbench.corpus.labels import IEMOCAP_CODES, IEMOCAP_WORD_TO_CODE
-from workbench.corpus.manifest import Manifest, PrepareReport, Utterance, Word
+from workbench.corpus.manifest import Manifest, PrepareReport, Reporter, Utterance, Word
 
 SAMPLE_RATE = 16000
 FRAMES_PER_S = 100  # Sphinx-3 frame rate (10 ms shift) of the ForcedAlignment .wdseg files
@@ -133,30 +133,7 @@ def clean_transcript(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- reporting
-class _Reporter:
-    """A PrepareReport that raises on the first problem when strict."""
-
-    def __init__(self, strict: bool):
-        self.report = PrepareReport()
-        self.strict = strict
-
-    def skip(self, path: Path | str, line: int | None, item: str, reason: str) -> None:
-        self.report.skip(path, line, item, reason)
-        if self.strict:
-            raise ValueError(str(self.report.skipped[-1]))
-
-    def bad(self, path: Path | str, line: int | None, item: str, reason: str) -> None:
-        """Malformed input that was worked around: a warning, an error when strict."""
-        self.report.warn(path, line, item, reason)
-        if self.strict:
-            raise ValueError(str(self.report.warnings[-1]))
-
-    def note(self, path: Path | str, line: int | None, item: str, reason: str) -> None:
-        """Informational (missing alignment, fallback durations): never raises."""
-        self.report.warn(path, line, item, reason)
-
-
-def _read_lines(path: Path, rep: _Reporter) -> list[str]:
+def _read_lines(path: Path, rep: Reporter) -> list[str]:
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -228,7 +205,7 @@ def read_emo_evaluation(path: str | Path, report: PrepareReport | None = None,
     it); malformed evaluator lines are warned about and left out. Duplicate ids keep the
     first block.
     """
-    rep = _Reporter(strict)
+    rep = Reporter(strict)
     if report is not None:
         rep.report = report
     path = Path(path)
@@ -297,7 +274,7 @@ def read_emo_evaluation(path: str | Path, report: PrepareReport | None = None,
     return blocks
 
 
-def _categorical_codes(body: str, path: Path, lineno: int, utt_id: str, rep: _Reporter) -> list[str]:
+def _categorical_codes(body: str, path: Path, lineno: int, utt_id: str, rep: Reporter) -> list[str]:
     codes = []
     for word in body.split(";"):
         word = " ".join(word.split()).lower()  # odd spacing: " Neutral ", "Neutral  state"
@@ -335,7 +312,7 @@ def read_transcription(path: str | Path, report: PrepareReport | None = None,
     Lines with a non-utterance id (``Ses03F_impro06_FXX0``), no time stamp, another dialog's
     id or a repeated id are reported and left out.
     """
-    rep = _Reporter(strict)
+    rep = Reporter(strict)
     if report is not None:
         rep.report = report
     path = Path(path)
@@ -367,7 +344,7 @@ def read_wdseg(path: str | Path, report: PrepareReport | None = None,
 
     ``start = SFrm * 0.01``, ``end = (EFrm + 1) * 0.01`` (EFrm is the last frame of the word).
     """
-    rep = _Reporter(strict)
+    rep = Reporter(strict)
     if report is not None:
         rep.report = report
     path = Path(path)
@@ -400,7 +377,7 @@ def read_wdseg(path: str | Path, report: PrepareReport | None = None,
 
 
 # --------------------------------------------------------------------------- audio
-def _wav_duration(path: Path, utt_id: str, rep: _Reporter) -> float | None:
+def _wav_duration(path: Path, utt_id: str, rep: Reporter) -> float | None:
     """Duration in seconds from the header, or None (reported) when the wav is unusable."""
     try:
         st = os.stat(path)  # one stat for both checks: this runs 10k times on the real corpus
@@ -478,7 +455,7 @@ def prepare_iemocap(
     ``corpus`` field (the synthetic corpus, written in this layout, passes its own name).
     """
     release = find_release(root)
-    rep = _Reporter(strict)
+    rep = Reporter(strict)
     utts: list[Utterance] = []
     for number, sess_dir in _session_dirs(release, sessions):
         emo_dir = sess_dir / "dialog" / "EmoEvaluation"
@@ -504,7 +481,7 @@ def prepare_iemocap(
 
 
 def _prepare_dialog(sess_dir: Path, dialog: str, emo_path: Path | None, trans_path: Path | None,
-                    rep: _Reporter, check_audio: bool, corpus_name: str) -> list[Utterance]:
+                    rep: Reporter, check_audio: bool, corpus_name: str) -> list[Utterance]:
     """The utterances of one dialog, in time order (then id)."""
     if emo_path is None:
         rep.skip(sess_dir / "dialog" / "EmoEvaluation" / f"{dialog}.txt", None, dialog,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from workbench import paths
 from workbench.corpus.labels import get_scheme
@@ -20,6 +21,9 @@ def synthetic_root(preset: str = "smoke", seed: int = 0, data_dir: str | Path | 
     return root
 
 
+CORPORA = ("synthetic", "iemocap", "meld", "msp_podcast", "csv")
+
+
 def load_corpus(
     corpus: str = "synthetic",
     root: str | Path | None = None,
@@ -27,25 +31,56 @@ def load_corpus(
     seed: int = 0,
     label_scheme: str | None = None,
     data_dir: str | Path | None = None,
+    **options: Any,
 ) -> Manifest:
     """Load a corpus into a Manifest, optionally keeping only the classes of ``label_scheme``.
 
     ``corpus="synthetic"`` generates (once) and reads the built-in default corpus for
-    ``preset``/``seed``; ``corpus="iemocap"`` reads a real IEMOCAP_full_release at ``root``.
-    The loader's report of skipped items stays on ``manifest.report``.
+    ``preset``/``seed``; ``corpus="iemocap"`` reads a real IEMOCAP_full_release at ``root``;
+    ``"meld"`` a MELD.Raw folder (audio decoded once into ``<data_dir>/meld_audio``);
+    ``"msp_podcast"`` an MSP-Podcast release folder; ``"csv"`` a CSV/TSV/Parquet table at
+    ``root`` (``columns={field: column}`` maps its columns). ``options`` go to the corpus's
+    prepare function (e.g. ``splits=``, ``workers=`` for MELD; ``columns=``, ``labels=`` for
+    csv; ``strict=`` for all real corpora). The loader's report of skipped items stays on
+    ``manifest.report``.
     """
     from workbench.corpus.iemocap import prepare_iemocap
 
+    if corpus not in CORPORA:
+        raise ValueError(f"unknown corpus {corpus!r}; known: {', '.join(CORPORA)}")
+    if corpus != "synthetic" and root is None:
+        what = {"iemocap": "IEMOCAP_full_release", "meld": "the MELD.Raw folder",
+                "msp_podcast": "the MSP-Podcast folder (Labels/, Audios/)",
+                "csv": "the CSV/TSV/Parquet table"}[corpus]
+        raise ValueError(f"corpus={corpus!r} needs root= pointing at {what}")
     if corpus == "synthetic":
-        manifest = prepare_iemocap(synthetic_root(preset, seed, data_dir), corpus_name="synthetic")
+        manifest = prepare_iemocap(synthetic_root(preset, seed, data_dir), corpus_name="synthetic",
+                                   **options)
     elif corpus == "iemocap":
-        if root is None:
-            raise ValueError("corpus='iemocap' needs root= pointing at IEMOCAP_full_release")
-        manifest = prepare_iemocap(root)
+        manifest = prepare_iemocap(root, **options)
+    elif corpus == "meld":
+        from workbench.corpus.meld import prepare_meld
+
+        if "audio_cache" not in options and data_dir is not None:
+            options["audio_cache"] = Path(data_dir) / "meld_audio"
+        manifest = prepare_meld(root, **options)
+    elif corpus == "msp_podcast":
+        from workbench.corpus.msp_podcast import prepare_msp_podcast
+
+        manifest = prepare_msp_podcast(root, **options)
     else:
-        raise ValueError(f"unknown corpus {corpus!r}; known: synthetic, iemocap")
+        from workbench.corpus.manifest_csv import import_table
+
+        manifest = import_table(root, **options)
     if label_scheme is not None:
         report = manifest.report
-        manifest = get_scheme(label_scheme).apply(manifest)
+        scheme = get_scheme(label_scheme)
+        kept = scheme.apply(manifest)
+        if len(manifest) and not len(kept):
+            seen = sorted({str(scheme.code_of(u)) for u in manifest})[:20]
+            raise ValueError(f"label scheme {label_scheme!r} keeps none of the {len(manifest)} "
+                             f"utterances of corpus {corpus!r} (codes read from "
+                             f"{scheme.source!r}: {seen}); choose a scheme for this corpus")
+        manifest = kept
         manifest.report = report
     return manifest

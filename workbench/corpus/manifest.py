@@ -126,6 +126,30 @@ class PrepareReport:
         return "\n".join(lines) or "nothing skipped"
 
 
+class Reporter:
+    """What loaders write problems to: a PrepareReport that raises on the first problem when
+    ``strict`` (``skip`` and ``bad``), plus ``note`` for informational warnings that never raise."""
+
+    def __init__(self, strict: bool):
+        self.report = PrepareReport()
+        self.strict = strict
+
+    def skip(self, path: Path | str, line: int | None, item: str, reason: str) -> None:
+        self.report.skip(path, line, item, reason)
+        if self.strict:
+            raise ValueError(str(self.report.skipped[-1]))
+
+    def bad(self, path: Path | str, line: int | None, item: str, reason: str) -> None:
+        """Malformed input that was worked around: a warning, an error when strict."""
+        self.report.warn(path, line, item, reason)
+        if self.strict:
+            raise ValueError(str(self.report.warnings[-1]))
+
+    def note(self, path: Path | str, line: int | None, item: str, reason: str) -> None:
+        """Informational (missing alignment, fallback durations): never raises."""
+        self.report.warn(path, line, item, reason)
+
+
 class Manifest:
     """An ordered collection of :class:`Utterance` records with table and file views.
 

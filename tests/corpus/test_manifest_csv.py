@@ -1,0 +1,119 @@
+"""import_table: user-mapped CSV/TSV/Parquet tables -> Manifest, with bad rows reported by line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from workbench.corpus.load import load_corpus
+from workbench.corpus.manifest import ManifestError
+from workbench.corpus.manifest_csv import import_table, read_csv_rows
+
+
+@pytest.fixture
+def audio(tmp_path) -> Path:
+    d = tmp_path / "clips"
+    d.mkdir()
+    for name, secs in (("a", 0.5), ("b", 1.0), ("c", 0.25)):
+        sf.write(d / f"{name}.wav", np.zeros(int(secs * 16000), np.float32), 16000)
+    (d / "broken.wav").write_bytes(b"RIFF not really a wav")
+    return d
+
+
+CSV = (
+    "wav,emotion,spk,sentence,set,val\n"                       # 1
+    "clips/a.wav,happy,s1,\"Hello, there\",train,3.5\n"         # 2
+    "clips/b.wav,sad,s2,\"two\nlines\",test,\n"                 # 3-4
+    "clips/missing.wav,sad,s2,x,test,\n"                        # 5
+    "clips/c.wav,,s3,no label,train,\n"                         # 6
+    "clips/broken.wav,angry,s3,bad audio,train,\n"              # 7
+    "clips/c.wav,bored,s3,unknown label,train,\n"               # 8
+    "clips/a.wav,sad,s1,same id again,train,\n"                 # 9
+    "clips/c.wav,angry,s3,too,many,cells,here\n"                # 10
+    "\n"                                                        # 11 (blank)
+    "clips/c.wav,angry,s3,last,dev,1.5\n"                       # 12
+)
+COLUMNS = {"audio_path": "wav", "label": "emotion", "speaker": "spk", "text": "sentence",
+           "split": "set", "valence": "val"}
+
+
+def test_mapped_csv(tmp_path, audio):
+    (tmp_path / "t.csv").write_text(CSV)
+    m = import_table(tmp_path / "t.csv", COLUMNS, corpus="mine",
+                     labels=["happy", "sad", "angry"])
+    assert m.ids == ["a", "b", "c"]
+    a, b, c = m
+    assert (a.label, a.speaker, a.text, a.split, a.corpus, a.kind, a.duration) == (
+        "happy", "s1", "Hello, there", "train", "mine", "other", 0.5)
+    assert a.vad[0] == 3.5 and np.isnan(a.vad[1]) and b.vad is None
+    assert b.text == "two\nlines" and c.duration == 0.25 and c.split == "dev"
+    assert Path(a.audio_path) == audio / "a.wav"
+    assert c.extra["row"] == {"wav": "clips/c.wav", "emotion": "angry", "spk": "s3",
+                              "sentence": "last", "set": "dev", "val": "1.5"}
+    assert c.extra["source_line"] == 12
+    table = str(tmp_path / "t.csv")
+    got = {(s.path, s.line, s.item, s.reason.split(":")[0]) for s in m.report.skipped}
+    assert got == {
+        (table, 5, "missing", "audio file missing"),
+        (table, 6, "c", "empty label"),
+        (table, 7, "broken", "audio unreadable (LibsndfileError)"),
+        (table, 8, "c", "unknown label 'bored'"),
+        (table, 9, "a", "duplicate id (first at line 2)"),
+        (table, 10, "clips/c.wav", "7 cells, header has 6"),
+    }
+
+
+def test_auto_columns_tsv_and_no_speaker_warning(tmp_path, audio):
+    (tmp_path / "t.tsv").write_text("path\tlabel\ttranscript\nclips/b.wav\tsad\tHi\n")
+    m = import_table(tmp_path / "t.tsv")
+    (u,) = m
+    assert (u.id, u.label, u.text, u.speaker, u.duration) == ("b", "sad", "Hi", "Unknown", 1.0)
+    assert "no speaker column" in m.report.warnings[0].reason
+
+
+def test_parquet_rows_numbered_from_two(tmp_path, audio):
+    df = pd.DataFrame({"file": [str(audio / "a.wav"), str(audio / "nope.wav")],
+                       "emotion": ["ang", "neu"], "speaker": ["x", "y"], "duration": [0.4, 1.0]})
+    df.to_parquet(tmp_path / "t.parquet")
+    m = import_table(tmp_path / "t.parquet")
+    assert m.ids == ["a"] and m["a"].duration == 0.4  # a duration column wins over the header
+    (s,) = m.report.skipped
+    assert (s.line, s.item) == (3, "nope")
+    no_check = import_table(tmp_path / "t.parquet", check_audio=False)
+    assert no_check.ids == ["a", "nope"]
+
+
+def test_errors(tmp_path, audio):
+    (tmp_path / "t.csv").write_text(CSV)
+    (tmp_path / "nolabel.csv").write_text("wav,mood\nclips/a.wav,happy\n")
+    with pytest.raises(ManifestError, match=r"no column for required field\(s\) \['label'\]"):
+        import_table(tmp_path / "nolabel.csv")  # 'wav' is an alias of audio_path; 'mood' is none
+    with pytest.raises(ManifestError, match=r"missing column\(s\) \['emotions'\]"):
+        import_table(tmp_path / "t.csv", {**COLUMNS, "label": "emotions"})
+    with pytest.raises(ValueError, match="unknown manifest field"):
+        import_table(tmp_path / "t.csv", {**COLUMNS, "mood": "emotion"})
+    with pytest.raises(ValueError, match=r"t\.csv:5: missing: audio file missing"):
+        import_table(tmp_path / "t.csv", COLUMNS, strict=True)
+    (tmp_path / "t.xlsx").write_text("")
+    with pytest.raises(ManifestError, match="unknown table format"):
+        import_table(tmp_path / "t.xlsx")
+
+
+def test_read_csv_rows_bom_and_cp1252(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_bytes("\ufeffa,b\n1,caf\u00e9\n".encode("utf-8"))
+    assert read_csv_rows(p) == (["a", "b"], [(2, {"a": "1", "b": "café"})])
+    p.write_bytes("a,b\n1,caf\u00e9 \u2019\n".encode("cp1252"))
+    assert read_csv_rows(p)[1] == [(2, {"a": "1", "b": "café \u2019"})]
+
+
+def test_load_corpus_csv(tmp_path, audio):
+    (tmp_path / "t.csv").write_text(CSV)
+    m = load_corpus("csv", root=tmp_path / "t.csv", columns=COLUMNS, labels=["happy", "sad", "angry"])
+    assert m.ids == ["a", "b", "c"] and len(m.report.skipped) == 6
+    with pytest.raises(ValueError, match="needs root="):
+        load_corpus("csv")

@@ -1,0 +1,111 @@
+"""The papers' numbers match the paper files; the comparison flags what differs."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.evaluation.papers import PAPERS, RESULTS, comparison_table, differences, paper_table
+from workbench.models import list_models
+
+# The paper texts ship with the project's shared material, not with the package.
+PAPER_DIR = next((p / "shared" / "papers" for p in Path(__file__).resolve().parents if (p / "shared" / "papers").is_dir()), None)
+
+
+def _row(t: pd.DataFrame, **where) -> pd.Series:
+    sel = t
+    for k, v in where.items():
+        sel = sel[sel[k] == v]
+    assert len(sel) == 1, f"{where} matches {len(sel)} rows"
+    return sel.iloc[0]
+
+
+def test_spot_checks_against_the_papers():
+    t = paper_table()
+    r = _row(t, paper="xu2019", paper_model="Hard alignment")
+    assert (r.wa, r.ua, r.table, r.text_source) == (0.715, 0.686, "Table 2", "oracle")
+    r = _row(t, paper="krishna2020", paper_model="CMA+Raw waveform (proposed)")
+    assert r.ua == 0.7282 and math.isnan(r.wa) and r.model == "cma_raw" and r.protocol == "loso_session"
+    r = _row(t, paper="yoon2020", paper_model="AMH-ASR (ours)")
+    assert (r.wa, r.wa_spread, r.ua, r.ua_spread, r.text_source) == (0.611, 0.024, 0.595, 0.036, "asr")
+    assert r.label_scheme == "iemocap7" and r.protocol == "tenfold_811"
+    r = _row(t, paper="yoon2020", paper_model="AMH-4")
+    assert (r.wa, r.ua, r.variant) == (0.612, 0.586, "n_hops=4")
+    r = _row(t, paper="sun2021", paper_model="MCSAN w/o text")
+    assert (r.wa, r.ua, r.modalities) == (0.491, 0.404, "A")
+    r = _row(t, paper="sun2021", corpus="MELD", paper_model="MCSAN (ours)")
+    assert r.f1 == 0.592 and math.isnan(r.ua)
+    r = _row(t, paper="pepino2020", corpus="IEMOCAP", paper_model="Glove")
+    assert (r.ua, r.ua_spread, r.av_auc, r.spread, r.protocol) == (0.478, 0.001, 0.736, "iqr", "session_script")
+    r = _row(t, paper="pepino2020", corpus="MSP-Podcast", paper_model="EF-WS")
+    assert (r.ua, r.av_auc, r.text_source, r.protocol) == (0.591, 0.823, "asr", "official")
+
+
+def test_every_row_is_well_formed():
+    t = paper_table()
+    assert set(t.paper) == set(PAPERS)
+    known = set(list_models())
+    assert set(t.model.dropna()) <= known
+    assert t.protocol.isin(["loso_session", "tenfold_811", "session_script", "official"]).all()
+    assert t.text_source.isin(["oracle", "asr", ""]).all()
+    from workbench.corpus.labels import SCHEMES
+
+    assert set(t.label_scheme) <= set(SCHEMES)
+    assert ((t.text_source == "") == ~t.modalities.str.contains("T")).all()
+    m = t[["wa", "ua", "f1", "av_auc"]].to_numpy(float)
+    assert np.nanmin(m) > 0.3 and np.nanmax(m) < 1
+    assert t[["wa", "ua", "f1", "av_auc"]].notna().any(axis=1).all()
+    assert not t.duplicated(["paper", "paper_model", "modalities", "text_source", "corpus", "table"]).any()
+
+
+@pytest.mark.skipif(PAPER_DIR is None, reason="paper texts not available")
+def test_every_number_occurs_in_its_paper():
+    """Each stored metric, printed the ways papers print it, appears in the paper's text."""
+    files = {p.stem.split("_")[0]: p.read_text(encoding="utf-8") for p in PAPER_DIR.glob("*.md")}
+    for r in RESULTS:
+        text = files[r.paper].replace(",", ".")  # Pepino prints 56,0
+        for v in (r.wa, r.ua, r.f1, r.av_auc, r.wa_spread, r.ua_spread):
+            if math.isnan(v):
+                continue
+            forms = {f"{v:.3f}", f"{v * 100:.2f}", f"{v * 100:.1f}", f"{v * 100:g}", f"{v:.3f}".lstrip("0")}
+            assert any(re.search(rf"(?<![\d.]){re.escape(s)}(?!\d)", text) for s in forms), (r.paper, r.paper_model, v)
+
+
+def _run_results(model: str, protocol: str, corpus: str = "synthetic", text: str = "oracle", scheme: str = "iemocap4") -> pd.DataFrame:
+    return pd.DataFrame(
+        [dict(model=model, config_hash="deadbeefcafe", corpus=corpus, protocol=protocol, label_scheme=scheme,
+              text_source=text, fold=f, seed=0, wa=0.6 + 0.01 * f, ua=0.5 + 0.01 * f, weighted_f1=0.55, av_auc=0.8)
+         for f in range(5)]
+    )  # fmt: skip
+
+
+def test_comparison_flags_differences():
+    res = pd.concat([_run_results("xu_alignment", "loso_session"), _run_results("pepino_text", "loso_session")])
+    c = comparison_table(res)
+    runs = c[c.source == "run"]
+    assert runs.model.tolist() == ["pepino_text", "xu_alignment"]
+    assert runs.ua.tolist() == pytest.approx([0.52, 0.52]) and (runs.n_runs == 5).all()
+    xu = c[(c.model == "xu_alignment") & (c.source == "xu2019")]
+    assert len(xu) == 2  # Table 1 (ASR) and Table 2 (oracle)
+    oracle = xu[xu.text_source == "oracle"].iloc[0]
+    assert oracle.differs == "corpus: synthetic stand-in vs IEMOCAP"
+    asr = xu[xu.text_source == "asr"].iloc[0]
+    assert "text source: oracle vs asr" in asr.differs
+    sun = c[(c.model == "xu_alignment") & (c.source == "sun2021")].iloc[0]
+    assert "protocol: loso_session vs tenfold_811" in sun.differs and "label scheme: iemocap4 vs iemocap7" in sun.differs
+    pep = c[(c.source == "pepino2020") & (c.corpus == "IEMOCAP")]
+    assert pep.differs.str.contains("protocol: loso_session vs session_script").all()
+
+
+def test_differences_on_a_real_corpus_and_audio_rows():
+    paper = _row(paper_table(), paper="xu2019", paper_model="LSTM+Attn (speech-only, our implementation)")
+    run = pd.Series(dict(corpus="iemocap", protocol="loso_session", label_scheme="iemocap4", text_source="oracle"))
+    assert differences(run, paper) == []  # an audio-only paper row has no text source to differ on
+    assert differences(run.copy().replace({"iemocap": "meld"}), paper) == ["corpus: meld vs IEMOCAP"]
+    with pytest.raises(ValueError, match="no results"):
+        comparison_table(_run_results("mcsan", "tenfold_811"), models=["amh"])

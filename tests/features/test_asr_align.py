@@ -1,0 +1,135 @@
+"""ASR and forced alignment on espeak-synthesised speech whose words and timings are known."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from workbench.corpus.manifest import Manifest
+from workbench.features import align as align_mod
+from workbench.features import asr as asr_mod
+from workbench.features.align import (agreement_table, align_manifest, alignment_agreement,
+                                      force_align, in_dictionary)
+from workbench.features.asr import transcribe, transcribe_manifest, wer_summary, word_errors
+from workbench.features.words import split_words
+from workbench.testing.dummies import make_utterance
+
+espeak = pytest.importorskip("workbench.corpus.espeak", reason="workbench.corpus.espeak (speech synthesis) is missing")
+
+CLEAN = "Thank you so much for helping me today."
+# Measured with en-us+f2 at rate 175: 0 word errors of 8 on this sentence (0.40 pooled over 20
+# varied sentences). The bound leaves room for other pocketsphinx/espeak builds.
+CLEAN_WER_BOUND = 0.25
+
+
+@pytest.fixture(scope="module")
+def clean():
+    audio, spans = espeak.synthesize(CLEAN, voice="en-us+f2")
+    return audio, spans, transcribe(audio)
+
+
+def _onset_errors(result, spans):
+    assert [w for w, _, _ in result.words] == split_words(" ".join(s.token for s in spans))
+    return np.abs([w[1] - s.start for w, s in zip(result.words, spans)])
+
+
+def test_asr_on_clean_speech(clean):
+    audio, spans, res = clean
+    errors, n_ref = word_errors(CLEAN, res.text)
+    assert n_ref == 8 and errors / n_ref <= CLEAN_WER_BOUND, res.text
+    # Word timings are real words with increasing, in-range times.
+    assert res.words and all(normalised == normalised.lower() for normalised, _, _ in res.words)
+    starts = [s for _, s, _ in res.words]
+    assert starts == sorted(starts) and res.words[-1][2] <= len(audio) / 16000 + 0.02
+    assert " ".join(w for w, _, _ in res.words) == res.text
+
+
+def test_asr_silent_and_short_audio_give_empty_result():
+    assert transcribe(np.zeros(16000, np.float32)).text == ""
+    assert transcribe(np.zeros(400, np.float32)).words == []
+    with pytest.raises(ValueError, match="NaN"):
+        transcribe(np.full(16000, np.nan, np.float32))
+
+
+def test_forced_alignment_matches_espeak_word_onsets(clean):
+    audio, spans, _ = clean
+    res = force_align(audio, CLEAN)
+    assert res.method == "forced" and res.oov == [] and not any(res.interpolated)
+    err = _onset_errors(res, spans)
+    # espeak onsets are ground truth to within its own event granularity; 13 ms mean measured.
+    assert np.mean(err <= 0.060) >= 0.8 and np.median(err) <= 0.040, err
+
+
+def test_word_missing_from_dictionary_is_interpolated():
+    text = "Please call zorblax when you get home tonight."
+    assert not in_dictionary("zorblax") and in_dictionary("please")
+    audio, spans = espeak.synthesize(text, voice="en-us+f2")
+    res = force_align(audio, text)
+    assert res.method == "forced" and res.oov == ["zorblax"]
+    assert res.interpolated[2] and not res.interpolated[0] and not res.interpolated[-1]
+    assert [w for w, _, _ in res.words] == split_words(text)
+    bounds = [t for _, s, e in res.words for t in (s, e)]
+    assert bounds == sorted(bounds)  # spans in order, not overlapping
+    # The unknown word takes the gap its neighbours left (measured: 25 ms off espeak's onset).
+    assert abs(res.words[2][1] - spans[2].start) < 0.08 and abs(res.words[3][1] - spans[3].start) < 0.08
+
+
+def test_fallback_and_empty_text():
+    silent = force_align(np.zeros(16000, np.float32), "hello big world")
+    assert silent.method == "fallback" and all(silent.interpolated) and "silent" in silent.reason
+    assert [w for w, _, _ in silent.words] == ["hello", "big", "world"]
+    assert silent.words[0][1] == 0.0 and silent.words[-1][2] == pytest.approx(1.0)
+    audio, _ = espeak.synthesize("blorp zibble", voice="en-us+f2")
+    oov_only = force_align(audio, "Blorp zibble!")
+    assert oov_only.method == "fallback" and oov_only.oov == ["blorp", "zibble"]
+    assert 0 <= oov_only.words[0][1] < oov_only.words[1][1] < oov_only.words[1][2] <= len(audio) / 16000
+    empty = force_align(audio, " ... [LAUGHTER]")
+    assert empty.method == "empty" and empty.words == []
+
+
+def test_manifest_level_cache_and_agreement(clean, tmp_path, monkeypatch):
+    audio, spans, res = clean
+    wav = tmp_path / "Session1" / "sentences" / "wav" / "d" / "u.wav"
+    wav.parent.mkdir(parents=True)
+    sf.write(wav, audio, 16000, subtype="FLOAT")
+    other = tmp_path / "other.wav"
+    sf.write(other, espeak.synthesize("No.", voice="en-us")[0], 16000, subtype="FLOAT")
+    ref_words = [(s.token.upper().strip("."), s.start, s.end) for s in spans]
+    m = Manifest([make_utterance(id="Ses01F_impro01_F000", audio_path=str(other), text="No."),
+                  make_utterance(id="Ses01F_impro01_F001", audio_path=str(wav), text=CLEAN,
+                                 duration=len(audio) / 16000, words=ref_words)])
+    cache = tmp_path / "cache" / "asr.parquet"
+    df = transcribe_manifest(m, progress=False, cache_path=cache)
+    assert list(df["id"]) == m.ids and cache.is_file()
+    # Decoding is independent of what was decoded before (feature state is reset).
+    assert df.loc[1, "asr_text"] == res.text and df.loc[1, "words"] == res.words
+    assert df.loc[1, "wer"] == pytest.approx(df.loc[1, "errors"] / 8)
+    summary = wer_summary(df)
+    assert summary.loc["all", "n_ref"] == 9 and summary.loc["Ses01F", "n_utts"] == 2
+
+    def boom(utt):
+        raise AssertionError("cache miss")
+
+    monkeypatch.setattr(asr_mod, "_asr_work", boom)
+    again = transcribe_manifest(m, progress=False, cache_path=cache)  # every row from the cache
+    pd.testing.assert_frame_equal(again, df)
+
+    al = align_manifest(m, progress=False, cache_path=tmp_path / "cache" / "align.parquet")
+    assert list(al["method"]) == ["forced", "forced"] and al.loc[1, "n_words"] == 8
+    monkeypatch.setattr(align_mod, "_align_work", boom)
+    assert align_manifest(m, progress=False, cache_path=tmp_path / "cache" / "align.parquet")["words"].tolist() \
+        == al["words"].tolist()
+
+    table = agreement_table(al, m)
+    assert len(table) == 8 and (table["word"] == split_words(CLEAN)).all()
+    ag = alignment_agreement(al, m)
+    assert ag["n_utts"] == 1 and ag["n_words"] == 8
+    assert ag["mean_onset_ms"] == pytest.approx(table["onset_err_ms"].abs().mean())
+    assert ag["onset_within_50ms"] >= 0.8
+    none = alignment_agreement(al, {})
+    assert none["n_words"] == 0 and none["mean_onset_ms"] is None
+
+    # A changed audio file is a cache miss: decoded again (here: the boom).
+    sf.write(other, np.concatenate([audio, audio]), 16000, subtype="FLOAT")
+    with pytest.raises(AssertionError, match="cache miss"):
+        transcribe_manifest(m, progress=False, cache_path=cache)

@@ -1,0 +1,245 @@
+"""FeatureCache: hits, misses, invalidation, atomic writes, concurrent writers, corruption."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from workbench.corpus.manifest import Manifest, Utterance
+from workbench.features import get_extractor
+from workbench.features.audio import Frame34
+from workbench.features.audio_io import load_audio
+from workbench.features.base import Extractor, ExtractorConfig, register_extractor
+from workbench.features.cache import CacheWarning, FeatureCache, FeatureSet
+from workbench.testing.dummies import make_utterance
+
+SR = 16000
+
+
+@dataclass(frozen=True)
+class _BlockConfig(ExtractorConfig):
+    block: int = 800  # samples per output row
+
+
+@register_extractor("test_block_rms")
+class _BlockRms(Extractor):
+    """RMS of consecutive blocks: cheap, exact, and it counts its calls."""
+
+    config_cls = _BlockConfig
+    source = "audio"
+    calls: ClassVar[list[str]] = []
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.config.block / SR
+
+    @property
+    def dim(self) -> int:
+        return 2
+
+    def extract(self, utt: Utterance) -> np.ndarray:
+        type(self).calls.append(utt.id)
+        y = load_audio(utt)
+        n = len(y) // self.config.block
+        blocks = y[: n * self.config.block].reshape(n, self.config.block)
+        return np.stack([np.sqrt((blocks**2).mean(1)), blocks.max(1)], axis=1)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    rng = np.random.default_rng(0)
+    utts = []
+    for i in range(6):
+        uid = f"Ses01F_impro01_{'FM'[i % 2]}{i:03d}"
+        path = tmp_path / "wav" / f"{uid}.wav"
+        path.parent.mkdir(exist_ok=True)
+        n = int(rng.integers(4000, 12000))
+        sf.write(path, (0.2 * rng.standard_normal(n)).astype(np.float32), SR)
+        utts.append(make_utterance(id=uid, audio_path=str(path), duration=n / SR))
+    _BlockRms.calls.clear()
+    return Manifest(utts)
+
+
+def _store_files(cache: FeatureCache, ext: Extractor) -> list[str]:
+    return sorted(p.name for p in cache.store_dir(ext).iterdir())
+
+
+def test_miss_then_hit_zero_copy(tmp_path, corpus):
+    cache = FeatureCache(tmp_path / "cache")
+    ext = get_extractor("test_block_rms")
+    fs = cache.get(ext, corpus, n_jobs=1, progress=False)
+    assert sorted(_BlockRms.calls) == sorted(corpus.ids)
+    assert isinstance(fs, FeatureSet) and len(fs) == 6 and fs.dim == 2 and fs.frame_seconds == 0.05
+    for u, n in zip(corpus, fs.lengths):
+        np.testing.assert_array_equal(fs[u.id], ext.extract(u))
+        assert n == round(u.duration * SR) // 800
+    _BlockRms.calls.clear()
+    again = cache.get("test_block_rms", corpus, progress=False)
+    assert _BlockRms.calls == []  # a hit extracts nothing
+    assert isinstance(again.data, np.memmap) and np.shares_memory(again[corpus.ids[2]], again.data)
+    np.testing.assert_array_equal(again[corpus.ids[2]], fs[corpus.ids[2]])
+    # committed state only: the index, one data file, the lock; no temp files left behind
+    files = _store_files(cache, ext)
+    assert files[0].startswith("data-") and files[1:] == ["index.json", "lock"]
+
+
+def test_config_and_content_changes_reextract_only_what_changed(tmp_path, corpus):
+    cache = FeatureCache(tmp_path / "cache")
+    cache.get("test_block_rms", corpus, n_jobs=1, progress=False)
+    _BlockRms.calls.clear()
+    other = cache.get(get_extractor("test_block_rms", block=400), corpus, n_jobs=1, progress=False)
+    assert sorted(_BlockRms.calls) == sorted(corpus.ids) and other.frame_seconds == 0.025
+    _BlockRms.calls.clear()
+    changed = corpus[3]
+    sf.write(changed.audio_path, np.full(8000, 0.5, np.float32), SR)
+    st = os.stat(changed.audio_path)
+    os.utime(changed.audio_path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # coarse-mtime filesystems
+    fs = cache.get("test_block_rms", corpus, n_jobs=1, progress=False)
+    assert _BlockRms.calls == [changed.id]
+    np.testing.assert_allclose(fs[changed.id], 0.5, atol=1e-4)
+    # a subset and a superset reuse the same store; a duplicate wav is extracted once
+    _BlockRms.calls.clear()
+    dup = dataclasses.replace(corpus[0], id="Ses01F_impro01_F099")
+    fs2 = cache.get("test_block_rms", Manifest([*corpus.utterances[:2], dup]), n_jobs=1, progress=False)
+    assert _BlockRms.calls == [] and np.array_equal(fs2[dup.id], fs2[corpus.ids[0]])
+
+
+def test_failed_write_keeps_previous_state(tmp_path, corpus, monkeypatch):
+    cache = FeatureCache(tmp_path / "cache")
+    ext = get_extractor("test_block_rms")
+    first = Manifest(corpus.utterances[:3])
+    cache.get(ext, first, n_jobs=1, progress=False)
+    before = _store_files(cache, ext)
+
+    real_open = np.lib.format.open_memmap
+
+    def crash(filename, mode="r+", *args, **kwargs):
+        if mode == "w+":  # the data file being written; reads (np.load's memmap) still work
+            real_open(filename, mode, *args, **kwargs)
+            raise OSError("disk full")
+        return real_open(filename, mode, *args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "open_memmap", crash)
+    with pytest.raises(OSError, match="disk full"):
+        cache.get(ext, corpus, n_jobs=1, progress=False)
+    monkeypatch.undo()
+    assert _store_files(cache, ext) == before  # no half-written data file, old index intact
+    _BlockRms.calls.clear()
+    cache.get(ext, first, n_jobs=1, progress=False)
+    assert _BlockRms.calls == []
+
+
+@pytest.mark.parametrize("damage", ["truncate_data", "bad_index", "missing_data"])
+def test_corrupt_store_is_detected_and_reextracted(tmp_path, corpus, damage):
+    cache = FeatureCache(tmp_path / "cache")
+    ext = get_extractor("test_block_rms")
+    good = {i: np.array(a) for i, a in cache.get(ext, corpus, n_jobs=1, progress=False).items()}
+    sdir = cache.store_dir(ext)
+    data = next(sdir.glob("data-*.npy"))
+    if damage == "truncate_data":
+        data.write_bytes(data.read_bytes()[:-40])
+        match = data.name
+    elif damage == "bad_index":
+        (sdir / "index.json").write_text('{"data": "x", "keys": [')
+        match = "index.json"
+    else:
+        data.unlink()
+        match = data.name
+    _BlockRms.calls.clear()
+    with pytest.warns(CacheWarning, match=match):
+        fs = cache.get(ext, corpus, n_jobs=1, progress=False)
+    assert sorted(_BlockRms.calls) == sorted(corpus.ids)
+    for i in corpus.ids:
+        np.testing.assert_array_equal(fs[i], good[i])
+
+
+def test_bad_audio_names_the_utterance_and_caches_nothing(tmp_path, corpus):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....WAVEfmt garbage")
+    m = Manifest([*corpus.utterances, make_utterance(id="Ses01F_impro01_M042", audio_path=str(bad))])
+    cache = FeatureCache(tmp_path / "cache")
+    with pytest.raises(ValueError, match="Ses01F_impro01_M042"):
+        cache.get("test_block_rms", m, n_jobs=1, progress=False)
+    assert not (cache.store_dir(get_extractor("test_block_rms")) / "index.json").exists()
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from workbench.corpus.manifest import Manifest
+    from workbench.features.cache import FeatureCache
+    fs = FeatureCache(sys.argv[1]).get("frame34", Manifest.load(sys.argv[2]), n_jobs=1, progress=False)
+    print(len(fs))
+    """
+)
+
+
+def test_two_concurrent_writers_end_with_one_consistent_store(tmp_path, corpus, monkeypatch):
+    root = tmp_path / "cache"
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    Manifest(corpus.utterances[:4]).to_jsonl(a)
+    Manifest(corpus.utterances[2:]).to_jsonl(b)  # overlapping: both extract utterances 2 and 3
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(root), str(m)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for m in (a, b)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    ext = get_extractor("frame34")
+    index = json.loads((FeatureCache(root).store_dir(ext) / "index.json").read_text())
+    assert len(index["keys"]) == len(set(index["keys"])) == 6
+    assert len(list(FeatureCache(root).store_dir(ext).glob("data-*.npy"))) == 1
+
+    def no_extraction(self, utt):
+        raise AssertionError(f"{utt.id} should have been cached")
+
+    monkeypatch.setattr(Frame34, "extract", no_extraction)
+    fs = FeatureCache(root).get(ext, corpus, n_jobs=1, progress=False)
+    monkeypatch.undo()
+    for u in corpus:
+        np.testing.assert_array_equal(fs[u.id], ext.extract(u))
+
+
+def test_parallel_extraction_equals_serial(tmp_path, corpus):
+    many = Manifest(dataclasses.replace(u, id=f"{u.id[:-3]}{k}{u.id[-2:]}") for k in range(3) for u in corpus)
+    serial = FeatureCache(tmp_path / "one").get("frame34", many, n_jobs=1, progress=False)
+    parallel = FeatureCache(tmp_path / "two").get("frame34", many, n_jobs=2, progress=False)
+    for i in many.ids:
+        np.testing.assert_array_equal(serial[i], parallel[i])
+
+
+def test_waveform_valid_lengths_survive_the_cache(tmp_path, corpus):
+    fs = FeatureCache(tmp_path / "cache").get("waveform", corpus, n_jobs=1, progress=False)
+    assert fs.lengths.tolist() == [160000] * 6
+    assert fs.valid_lengths.tolist() == [round(u.duration * SR) for u in corpus]
+
+
+def test_bounded_memory_commits_in_groups(tmp_path, corpus):
+    cache = FeatureCache(tmp_path / "cache", max_pending_bytes=200)  # about two utterances per merge
+    ext = get_extractor("test_block_rms")
+    fs = cache.get(ext, corpus, n_jobs=1, progress=False)
+    assert sorted(_BlockRms.calls) == sorted(corpus.ids)
+    assert len(list(cache.store_dir(ext).glob("data-*.npy"))) == 1
+    for u in corpus:
+        np.testing.assert_array_equal(fs[u.id], ext.extract(u))
+
+
+def test_audio_issues_are_reported_once_per_extraction(tmp_path, corpus):
+    from workbench.features.audio_io import AudioWarning
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(4000, np.float32), SR)
+    m = Manifest([*corpus.utterances[:2], make_utterance(id="Ses01F_impro01_M077", audio_path=str(silent), duration=0.25)])
+    with pytest.warns(AudioWarning) as record:
+        fs = FeatureCache(tmp_path / "cache").get("frame34", m, n_jobs=1, progress=False)
+    assert len(record) == 1 and "Ses01F_impro01_M077" in str(record[0].message)
+    assert np.isfinite(fs["Ses01F_impro01_M077"]).all()

@@ -1,0 +1,180 @@
+"""Registry-driven model tests: every registered name gets every check with no new code.
+
+A model declares ``inputs`` (what it reads) and keeps its config in ``model.config``;
+``workbench.testing.model_inputs`` builds matching padded batches. SMALL shrinks hidden sizes
+so the overfitting runs stay fast; a model missing from it is tested at paper defaults.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from workbench.models import create_model, list_models
+from workbench.testing.model_inputs import SEQUENCE_INPUTS, batch_for_model, pad_more
+
+MODELS = list_models()
+STEPS = 30  # overfitting budget; the loss bound is 0.2 (chance is ln 4 = 1.39)
+
+_XU = {"hidden": 16, "attn_dim": 8, "heads": 2, "fc_dim": 16, "audio_dim": 20}
+_PEPINO = {"text_dense": 16, "text_filters": 16, "audio_filters": 16, "fusion_hidden": 16, "audio_dropout": 0.0, "audio_dim": 20}
+_CMA = {
+    "conv_channels": (8, 8, 8), "lstm_hidden": 8, "lstm_dropout": 0.0, "text_channels": 8,
+    "dim": 16, "heads": 2, "ff_dim": 16, "dropout": 0.0,
+}
+SMALL: dict[str, dict] = {
+    "xu_alignment": _XU,
+    "xu_alignment_hard": _XU,
+    "xu_alignment_concat": _XU,
+    "unimodal_audio": {"dense_dim": 32, "hidden": 16, "audio_dim": 20},
+    "unimodal_text": {"hidden": 16},
+    "pepino_early": _PEPINO,
+    "pepino_late": _PEPINO,
+    "pepino_text": _PEPINO,
+    "pepino_audio": _PEPINO,
+    "amh": {"audio_hidden": 16, "text_hidden": 16, "video_hidden": 16, "n_hops": 3, "dropout": 0.0, "audio_dim": 20},
+    "amh_at": {"audio_hidden": 16, "text_hidden": 16, "n_hops": 3, "dropout": 0.0, "audio_dim": 20},
+    "mcsan": {"hidden": 16, "heads": 2, "ff_dim": 32, "dropout": 0.0, "audio_dim": 20},
+    "cma_raw": _CMA,
+    "cma_spec": {**_CMA, "audio_dim": 40},
+}
+
+
+def small(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_model(name, **SMALL.get(name, {}))
+
+
+def model_inputs(batch: dict) -> dict:
+    return {k: v for k, v in batch.items()}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward_shapes(name: str) -> None:
+    paper = create_model(name)
+    n_params = sum(p.numel() for p in paper.parameters())
+    print(f"{name}: {n_params} parameters at paper defaults")
+    assert n_params > 0
+
+    model = small(name).train()
+    batch = batch_for_model(model, batch=3, seed=0)
+    out = model(**batch)
+    n_classes = model.config.n_classes
+    assert out.logits.shape == (3, n_classes)
+    assert torch.isfinite(out.logits).all()
+    if out.embeddings is not None:
+        assert out.embeddings.shape[0] == 3 and torch.isfinite(out.embeddings).all()
+    F.cross_entropy(out.logits, torch.tensor([0, 1, 2])).backward()
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    missing = [n for n, p in params if p.grad is None]
+    assert not missing, f"{name}: parameters without gradient: {missing}"
+    assert all(torch.isfinite(p.grad).all() for _, p in params)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_padding_never_changes_output(name: str) -> None:
+    model = small(name).eval()
+    batch = batch_for_model(model, batch=3, seed=1)
+    with torch.no_grad():
+        ref = model(**batch)
+        padded = model(**pad_more(batch, extra=13))
+    torch.testing.assert_close(padded.logits, ref.logits, atol=1e-5, rtol=1e-4)
+    if ref.embeddings is not None:
+        torch.testing.assert_close(padded.embeddings, ref.embeddings, atol=1e-5, rtol=1e-4)
+    assert set(padded.attentions) == set(ref.attentions)
+    for key, att in ref.attentions.items():
+        big = padded.attentions[key]
+        region = tuple(slice(0, n) for n in att.shape)
+        torch.testing.assert_close(big[region], att, atol=1e-5, rtol=1e-4, msg=f"{name}: {key}")
+        # whatever lies beyond the original extent (added padding) has exactly no weight
+        assert big.abs().sum() == pytest.approx(big[region].abs().sum().item(), abs=1e-4), f"{name}: {key}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_attention_maps_documented_and_normalised(name: str) -> None:
+    model = small(name).eval()
+    batch = batch_for_model(model, batch=3, seed=2)
+    with torch.no_grad():
+        out = model(**batch)
+    assert set(out.attention_info) == set(out.attentions), f"{name}: every map needs an AttentionInfo"
+    for key, att in out.attentions.items():
+        info = out.attention_info[key]
+        assert len(info.axes) == att.dim() and info.axes[0] == "batch", f"{name}: {key} axes {info.axes}"
+        assert set(info.frame_seconds) <= set(info.axes) and all(s > 0 for s in info.frame_seconds.values())
+        assert (att >= 0).all()
+        rows = att.sum(-1)
+        ones = (rows - 1).abs() < 1e-4
+        assert (ones | (rows.abs() < 1e-6)).all(), f"{name}: {key} rows must sum to 1 (real) or 0 (padding)"
+        assert ones.reshape(len(ones), -1).any(dim=1).all(), f"{name}: {key} has a batch row with no normalised attention"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_batch_of_one_matches_batched(name: str) -> None:
+    model = small(name).eval()
+    batch = batch_for_model(model, batch=3, seed=3)
+    # row 1 alone, cut to its own length: no padding at all
+    one = {}
+    for k, v in batch.items():
+        one[k] = v[1:2]
+    for k in SEQUENCE_INPUTS:
+        if k in one:
+            n = int(one[f"{k}_mask"].sum())
+            one[k], one[f"{k}_mask"] = one[k][:, :n], one[f"{k}_mask"][:, :n]
+            if k == "text" and "word_spans" in one:
+                one["word_spans"] = one["word_spans"][:, :n]
+    with torch.no_grad():
+        full, single = model(**batch), model(**one)
+    assert single.logits.shape == (1, model.config.n_classes)
+    torch.testing.assert_close(single.logits, full.logits[1:2], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bad_input_names_model_and_input(name: str) -> None:
+    with pytest.raises(ValueError, match=f"(?s){name}.*no_such_field"):
+        create_model(name, no_such_field=1)
+    model = small(name).eval()
+    batch = batch_for_model(model, batch=2, seed=4)
+    first = next(k for k in SEQUENCE_INPUTS if k in batch)
+
+    missing = {k: v for k, v in batch.items() if k not in (first, f"{first}_mask")}
+    with pytest.raises(ValueError, match=f"(?s){name}.*{first}"):
+        model(**missing)
+
+    feature_inputs = [k for k in SEQUENCE_INPUTS if k in batch and batch[k].dim() == 3]
+    if feature_inputs:
+        k = feature_inputs[0]
+        wrong = dict(batch, **{k: torch.cat([batch[k], batch[k][..., :1]], dim=-1)})
+        with pytest.raises(ValueError, match=f"(?s){name}.*{k}"):
+            model(**wrong)
+
+    empty_mask = batch[f"{first}_mask"].clone()
+    empty_mask[0] = False
+    try:
+        out = model(**dict(batch, **{f"{first}_mask": empty_mask}))
+    except ValueError as e:
+        assert name in str(e) and first in str(e)
+    else:  # defined instead of rejected: must at least be finite
+        assert torch.isfinite(out.logits).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_overfits_small_fixed_batch(name: str) -> None:
+    torch.manual_seed(0)
+    model = small(name).train()
+    labels = torch.arange(16) % 4
+    # short sequences keep the 2-core CI fast; the class pattern makes the labels learnable
+    lengths = {"audio": (12, 24), "text": (3, 6), "video": (4, 8), "waveform": (2000, 4000)}
+    batch = batch_for_model(model, batch=16, seed=5, labels=labels, class_signal=1.0, lengths=lengths)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(STEPS):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(**batch).logits, labels)
+        loss.backward()
+        opt.step()
+        first = loss.item() if first is None else first
+    model.eval()
+    with torch.no_grad():
+        final = F.cross_entropy(model(**batch).logits, labels).item()
+    assert final < 0.2, f"{name}: loss {first:.3f} -> {final:.3f} after {STEPS} steps"

@@ -1,0 +1,82 @@
+"""Result figures carry the numbers they are built from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from matplotlib.figure import Figure
+
+from workbench.evaluation.leakage_experiment import leakage_long
+from workbench.evaluation.metrics import confusion
+from workbench.viz.results import (
+    confusion_heatmap,
+    confusion_heatmap_mpl,
+    leakage_figure,
+    model_interval_figure,
+    recall_bars,
+)
+
+CLASSES = ["neu", "hap", "ang", "sad"]
+Y = ["neu", "neu", "hap", "ang", "sad", "sad", "sad"]
+P = ["neu", "hap", "hap", "neu", "sad", "sad", "ang"]
+
+
+def test_plotly_confusion_counts_and_normalised():
+    counts = confusion(Y, P, CLASSES)
+    fig = confusion_heatmap(counts)
+    (heat,) = fig.data
+    assert isinstance(heat, go.Heatmap)
+    assert np.array_equal(np.asarray(heat.z), counts.to_numpy())
+    assert list(heat.x) == CLASSES and list(heat.y) == CLASSES
+    assert heat.text[3] == ["0", "0", "1", "2"] and "counts" in fig.layout.title.text
+    norm = confusion_heatmap(confusion(Y, P, CLASSES, normalise=True))
+    assert norm.data[0].zmax == 1 and norm.data[0].text[3][3] == "0.67"
+    assert "row-normalised" in norm.layout.title.text
+
+
+def test_seaborn_confusion_annotates_every_cell():
+    fig = confusion_heatmap_mpl(confusion(Y, P, CLASSES, normalise=True), title="m")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == 16 and texts[15] == "0.67" and texts[0] == "0.50"
+    assert [t.get_text() for t in ax.get_xticklabels()] == CLASSES and ax.get_title() == "m"
+
+
+def test_recall_bars_one_trace_per_model():
+    rec = pd.DataFrame([[0.5, 1.0, 0.0, 0.67], [0.4, 0.6, 0.7, 0.8]], index=["a", "b"], columns=CLASSES)
+    fig = recall_bars(rec)
+    assert [t.name for t in fig.data] == ["a", "b"] and fig.layout.barmode == "group"
+    assert list(fig.data[1].x) == CLASSES and list(fig.data[1].y) == [0.4, 0.6, 0.7, 0.8]
+
+
+def test_model_interval_figure_uses_ci_or_std():
+    t = pd.DataFrame(
+        dict(mean=[0.7, 0.6], std=[0.02, 0.03], ci_low=[0.65, 0.52], ci_high=[0.74, 0.66], reference="a",
+             p_t=[np.nan, 0.01], p_wilcoxon=[np.nan, 0.03]),
+        index=pd.Index(["a", "b"], name="model"),
+    )  # fmt: skip
+    fig = model_interval_figure(t)
+    (sc,) = fig.data
+    assert list(sc.y) == ["b", "a"]  # ascending: best at the top
+    assert np.allclose(sc.error_x.array, [0.06, 0.04]) and np.allclose(sc.error_x.arrayminus, [0.08, 0.05])
+    assert "p_t 0.01" in sc.text[0] and "bootstrap" in fig.layout.title.text
+    fig2 = model_interval_figure(t.drop(columns=["ci_low", "ci_high"]))
+    assert np.allclose(fig2.data[0].error_x.array, [0.03, 0.02]) and "std" in fig2.layout.title.text
+
+
+def test_leakage_figure_groups_protocols():
+    rows = [
+        dict(model=m, protocol=p, fold=f, seed=0, ua=v + 0.01 * f)
+        for m, vals in {"unimodal_text": (0.9, 0.8, 0.5), "unimodal_audio": (0.6, 0.55, 0.53)}.items()
+        for p, v in zip(("random_kfold", "loso_session", "session_script"), vals)
+        for f in range(3)
+    ]
+    fig = leakage_figure(leakage_long(pd.DataFrame(rows)))
+    assert [t.name for t in fig.data] == ["audio", "text"]
+    text = fig.data[1]
+    assert list(text.x) == ["random (RAND)", "session (SP)", "session + script (SP&SC)"]
+    assert np.allclose(text.y, [0.91, 0.81, 0.51]) and np.allclose(text.error_y.array, [0.01] * 3)
+    by_model = leakage_figure(leakage_long(pd.DataFrame(rows)), by="model")
+    assert [t.name for t in by_model.data] == ["unimodal_audio", "unimodal_text"]

@@ -1,0 +1,263 @@
+"""Import any corpus from a table (CSV, TSV or Parquet) whose columns the user maps.
+
+``import_table(path, columns={...})`` turns one row per utterance into a validated
+:class:`Manifest`. ``columns`` maps manifest fields to the table's column names::
+
+    import_table("my_corpus.csv", columns={"audio_path": "wav", "label": "emotion",
+                                           "speaker": "spk", "split": "set"})
+
+Fields that can be mapped: ``id audio_path text label speaker session dialog gender kind
+script start duration split valence arousal dominance``. Only ``audio_path`` and ``label``
+are required. Unmapped fields take defaults: ``id`` = the audio file's stem, ``speaker`` =
+``"Unknown"`` (a marker, not a real speaker; a whole-file warning says so, and speaker-
+independent protocols should not be used), ``kind`` = ``"other"``, ``start`` = 0,
+``duration`` = read from the audio header (needs a file soundfile can open), ``text`` = "".
+When ``columns`` is None, columns named like the fields (or a few common aliases such as
+``path``, ``wav``, ``emotion``, ``transcript``) are used. Every column of the table is kept,
+as a string, in ``extra["row"]``.
+
+Relative audio paths are resolved against ``audio_root`` (default: the table's folder).
+Rows with a missing or unreadable audio file, an empty label, a label outside ``labels``
+(when given), a bad number or a repeated id are skipped and reported in
+``manifest.report`` with the file and the 1-based line (CSV/TSV: the physical line where
+the row starts; Parquet: 1 + the row's position, as if the header were line 1).
+
+>>> import tempfile, pathlib, numpy as np, soundfile as sf
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> sf.write(d / "a.wav", np.zeros(8000, dtype="float32"), 16000)
+>>> _ = (d / "t.csv").write_text("wav,emotion,spk\\na.wav,happy,s1\\nb.wav,sad,s2\\n")
+>>> m = import_table(d / "t.csv", columns={"audio_path": "wav", "label": "emotion", "speaker": "spk"})
+>>> [(u.id, u.label, u.duration) for u in m], m.report.skipped[0].line
+([('a', 'happy', 0.5)], 3)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+import soundfile as sf
+
+from workbench.corpus.manifest import Manifest, ManifestError, Reporter, Utterance
+
+FIELDS = ("id", "audio_path", "text", "label", "speaker", "session", "dialog", "gender",
+          "kind", "script", "start", "duration", "split", "valence", "arousal", "dominance")
+REQUIRED = ("audio_path", "label")
+# Column names tried, in order, for each field when the user gives no mapping.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "utt_id", "utterance_id"),
+    "audio_path": ("audio_path", "path", "wav", "file", "filename", "audio"),
+    "text": ("text", "transcript", "transcription", "sentence", "utterance"),
+    "label": ("label", "emotion", "class"),
+    "speaker": ("speaker", "speaker_id", "spk"),
+    "session": ("session",),
+    "dialog": ("dialog", "dialogue", "conversation"),
+    "gender": ("gender", "sex"),
+    "kind": ("kind",),
+    "script": ("script",),
+    "start": ("start",),
+    "duration": ("duration",),
+    "split": ("split", "set", "partition"),
+    "valence": ("valence",),
+    "arousal": ("arousal", "activation"),
+    "dominance": ("dominance",),
+}
+UNKNOWN_SPEAKER = "Unknown"
+
+
+def read_csv_rows(path: str | Path, delimiter: str | None = None,
+                  encoding: str = "utf-8-sig") -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and ``(line, row)`` pairs of a delimited text file, values as stripped strings.
+
+    ``line`` is the 1-based physical line where the row starts, so quoted fields with
+    newlines do not shift later rows' numbers. The delimiter defaults to tab for ``.tsv`` and
+    comma otherwise. A UTF-8 byte-order mark is dropped; bytes that are not UTF-8 are read as
+    cp1252 (the encoding of spreadsheet exports) rather than failing. Rows shorter than the
+    header get "" for the missing cells; longer rows are returned with the surplus under
+    ``None`` so that callers can report them. Blank lines are skipped.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    if delimiter is None:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header: list[str] | None = None
+    rows: list[tuple[int, dict[str, str]]] = []
+    line_after = 0  # reader.line_num after the previous record = last physical line consumed
+    for record in reader:
+        start_line = line_after + 1
+        line_after = reader.line_num
+        if not record or all(not c.strip() for c in record):
+            continue
+        if header is None:
+            header = [c.strip() for c in record]
+            continue
+        row: dict[str, Any] = {h: (record[i].strip() if i < len(record) else "")
+                               for i, h in enumerate(header)}
+        if len(record) > len(header):
+            row[None] = record[len(header):]  # type: ignore[index]
+        rows.append((start_line, row))
+    if header is None:
+        raise ManifestError(f"{path}: empty table (no header line)")
+    return header, rows
+
+
+def require_columns(path: str | Path, header: Iterable[str], needed: Iterable[str]) -> None:
+    """Raise :class:`ManifestError` naming the file and every needed column it lacks."""
+    have = set(header)
+    missing = [c for c in needed if c not in have]
+    if missing:
+        raise ManifestError(f"{path}: missing column(s) {missing}; columns present: {sorted(have)}")
+
+
+def _read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv", ".txt"):
+        return read_csv_rows(path)
+    if suffix in (".parquet", ".pq"):
+        df = pd.read_parquet(path)
+        header = [str(c) for c in df.columns]
+        rows = []
+        for i, rec in enumerate(df.to_dict(orient="records")):
+            rows.append((i + 2, {str(k): _cell(v) for k, v in rec.items()}))
+        return header, rows
+    raise ManifestError(f"{path}: unknown table format {suffix!r} (use .csv, .tsv or .parquet)")
+
+
+def _cell(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return str(v).strip()
+
+
+def resolve_columns(header: list[str], columns: Mapping[str, str] | None) -> dict[str, str]:
+    """The field -> column mapping: the user's (checked) or one found from :data:`ALIASES`."""
+    if columns is not None:
+        unknown = sorted(set(columns) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"columns: unknown manifest field(s) {unknown}; known: {list(FIELDS)}")
+        return dict(columns)
+    lower = {h.lower(): h for h in header}
+    found = {}
+    for fld, names in ALIASES.items():
+        for name in names:
+            if name in lower:
+                found[fld] = lower[name]
+                break
+    return found
+
+
+def import_table(
+    path: str | Path,
+    columns: Mapping[str, str] | None = None,
+    *,
+    corpus: str = "custom",
+    audio_root: str | Path | None = None,
+    labels: Iterable[str] | None = None,
+    check_audio: bool = True,
+    strict: bool = False,
+) -> Manifest:
+    """Read a table of utterances into a validated :class:`Manifest` (see the module doc).
+
+    columns: manifest field -> table column (None: found by name). corpus: the ``corpus``
+    field. audio_root: folder relative audio paths are taken from (default the table's
+    folder). labels: the allowed label values (None: any non-empty value). check_audio: skip
+    rows whose audio file is missing or unreadable, and read durations from the headers;
+    when False, a ``duration`` column is required. strict: raise ValueError at the first
+    problem instead of reporting it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"table {path} does not exist")
+    header, rows = _read_table(path)
+    cols = resolve_columns(header, columns)
+    missing_fields = [f for f in REQUIRED if f not in cols]
+    if missing_fields:
+        raise ManifestError(f"{path}: no column for required field(s) {missing_fields}; "
+                            f"map them with columns={{field: column}} (columns present: {header})")
+    if not check_audio and "duration" not in cols:
+        raise ManifestError(f"{path}: check_audio=False needs a duration column")
+    require_columns(path, header, cols.values())
+    root = Path(audio_root) if audio_root is not None else path.parent
+    allowed = set(labels) if labels is not None else None
+    rep = Reporter(strict)
+    if "speaker" not in cols:
+        rep.note(path, None, "*", f"no speaker column: every speaker is {UNKNOWN_SPEAKER!r}, "
+                 "so speaker-independent protocols are meaningless on this table")
+
+    utts: list[Utterance] = []
+    first: dict[str, int] = {}
+    for line, row in rows:
+        get = lambda f: row.get(cols[f], "") if f in cols else ""  # noqa: E731
+        if None in row:
+            rep.skip(path, line, get("audio_path") or "?", f"{len(header) + len(row[None])} cells, "
+                     f"header has {len(header)}")
+            continue
+        audio_rel = get("audio_path")
+        if not audio_rel:
+            rep.skip(path, line, "?", "empty audio path")
+            continue
+        audio = Path(audio_rel) if os.path.isabs(audio_rel) else root / audio_rel
+        utt_id = get("id") or Path(audio_rel).stem
+        label = get("label")
+        if not label:
+            rep.skip(path, line, utt_id, "empty label")
+            continue
+        if allowed is not None and label not in allowed:
+            rep.skip(path, line, utt_id, f"unknown label {label!r}")
+            continue
+        if utt_id in first:
+            rep.skip(path, line, utt_id, f"duplicate id (first at line {first[utt_id]})")
+            continue
+        try:
+            start = float(get("start") or 0.0)
+            vad = _vad(get("valence"), get("arousal"), get("dominance"))
+            duration = float(get("duration")) if get("duration") else None
+        except ValueError as e:
+            rep.skip(path, line, utt_id, f"not a number ({e})")
+            continue
+        if check_audio:
+            try:
+                info = sf.info(str(audio))
+            except Exception as e:  # missing file, or a format libsndfile cannot read
+                reason = "audio file missing" if not audio.is_file() else f"audio unreadable ({type(e).__name__})"
+                rep.skip(path, line, utt_id, f"{reason}: {audio}")
+                continue
+            if duration is None:
+                duration = info.frames / info.samplerate - start
+        if duration is None or not duration > 0:
+            rep.skip(path, line, utt_id, f"duration {duration} is not positive")
+            continue
+        kind = get("kind") or "other"
+        if kind not in ("improvised", "scripted", "other"):
+            rep.skip(path, line, utt_id, f"kind {kind!r} is not improvised/scripted/other")
+            continue
+        if kind == "scripted" and not get("script"):
+            rep.skip(path, line, utt_id, "scripted row without a script name")
+            continue
+        first[utt_id] = line
+        utts.append(Utterance(
+            id=utt_id, corpus=corpus, session=get("session") or None,
+            dialog=get("dialog") or None, speaker=get("speaker") or UNKNOWN_SPEAKER,
+            gender=get("gender") or None, kind=kind, script=get("script") or None,
+            audio_path=os.path.abspath(audio), start=start, duration=duration,
+            text=get("text"), label=label, vad=vad, split=get("split") or None,
+            extra={"row": {h: row[h] for h in header}, "source_line": line},
+        ))
+    return Manifest(utts, report=rep.report).validate()
+
+
+def _vad(val: str, aro: str, dom: str) -> tuple[float, float, float] | None:
+    """(valence, arousal, dominance) when any is given; a missing one is NaN."""
+    if not (val or aro or dom):
+        return None
+    return tuple(float(x) if x else float("nan") for x in (val, aro, dom))  # type: ignore[return-value]

@@ -1,0 +1,74 @@
+"""Classification metrics as emotion papers report them.
+
+WA (weighted accuracy) is plain accuracy; UA (unweighted accuracy) is the mean of per-class
+recalls, so rare classes count as much as frequent ones. AvRec is the same number under the
+name the MCSAN/AMH papers use; AvAUC averages one-vs-rest ROC AUCs.
+
+>>> m = classification_metrics(["a", "a", "b", "c"], ["a", "b", "b", "c"], classes=["a", "b", "c"])
+>>> round(m["wa"], 3), round(m["ua"], 3)
+(0.75, 0.833)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score, roc_auc_score
+
+
+def _encode(labels: Sequence, classes: Sequence[str]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(classes)}
+    try:
+        return np.array([index[x] if isinstance(x, str) else int(x) for x in labels], dtype=int)
+    except KeyError as e:
+        raise ValueError(f"label {e.args[0]!r} is not one of the classes {list(classes)}") from None
+
+
+def confusion(y_true: Sequence, y_pred: Sequence, classes: Sequence[str], normalise: bool = False) -> pd.DataFrame:
+    """Confusion matrix, rows = true class, columns = predicted; ``normalise`` divides each row
+    by its total (rows with no examples stay 0)."""
+    t, p = _encode(y_true, classes), _encode(y_pred, classes)
+    k = len(classes)
+    mat = np.bincount(t * k + p, minlength=k * k).reshape(k, k).astype(float)
+    if normalise:
+        totals = mat.sum(axis=1, keepdims=True)
+        mat = np.divide(mat, totals, out=np.zeros_like(mat), where=totals > 0)
+    else:
+        mat = mat.astype(int)
+    return pd.DataFrame(mat, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
+
+
+def classification_metrics(
+    y_true: Sequence,
+    y_pred: Sequence,
+    classes: Sequence[str],
+    probs: np.ndarray | None = None,
+) -> dict[str, float]:
+    """WA, UA (= AvRec), macro-F1, weighted-F1 and, given class probabilities (N, C), AvAUC.
+
+    UA averages recall over the classes present in ``y_true``: a class absent from a test fold
+    has no recall to average (papers do the same; the count of classes used is returned).
+    """
+    t, p = _encode(y_true, classes), _encode(y_pred, classes)
+    if len(t) == 0:
+        raise ValueError("no predictions to score")
+    present = np.unique(t)
+    recalls = [float(np.mean(p[t == c] == c)) for c in present]
+    out = {
+        "wa": float(np.mean(t == p)),
+        "ua": float(np.mean(recalls)),
+        "macro_f1": float(f1_score(t, p, labels=present, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(t, p, labels=present, average="weighted", zero_division=0)),
+        "n": float(len(t)),
+        "classes_present": float(len(present)),
+    }
+    out["av_rec"] = out["ua"]
+    if probs is not None:
+        probs = np.asarray(probs, dtype=float)
+        if probs.shape != (len(t), len(classes)):
+            raise ValueError(f"probs has shape {probs.shape}, expected {(len(t), len(classes))}")
+        aucs = [roc_auc_score(t == c, probs[:, c]) for c in present if 0 < np.sum(t == c) < len(t)]
+        out["av_auc"] = float(np.mean(aucs)) if aucs else float("nan")
+    return out

@@ -1,0 +1,309 @@
+"""The papers' reported numbers as data, and a table that puts a run beside them.
+
+Every number below is copied from a table of one of the five papers the models come from
+(``table`` says which); percentages are stored as fractions. ``model`` is the workbench model
+that implements the row's system (None for systems the workbench does not have: cited
+baselines such as MDRE or E-Vector). Protocol names are the workbench's
+(:mod:`workbench.protocols`):
+
+- ``loso_session``: leave one session out, 5 folds (Xu, Krishna);
+- ``tenfold_811``: 10 folds of 8:1:1 train/validation/test over utterances (AMH, MCSAN);
+- ``session_script``: by-speaker and by-script folds, script 3 tested (Pepino et al.);
+- ``official``: the corpus's own split (MSP-Podcast v1.4, MELD).
+
+>>> t = paper_table()
+>>> row = t[(t.paper == "xu2019") & (t.model == "xu_alignment") & (t.text_source == "oracle")].iloc[0]
+>>> float(row.wa), float(row.ua), row.protocol
+(0.725, 0.709, 'loso_session')
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.evaluation.aggregate import aggregate
+
+NAN = float("nan")
+
+PAPERS: dict[str, str] = {
+    "xu2019": "Xu et al., Learning alignment for multimodal emotion recognition from speech, Interspeech 2019",
+    "yoon2020": "Yoon, Dey, Lee, Jung, Attentive modality hopping mechanism for speech emotion recognition, ICASSP 2020",
+    "sun2021": "Sun, Liu, Tao, Lian, Multimodal cross- and self-attention network (MCSAN), ICASSP 2021",
+    "krishna2020": "Krishna D N, Patil, Multimodal emotion recognition using cross-modal attention and 1D CNN on raw waveform, Interspeech 2020",
+    "pepino2020": "Pepino, Riera, Ferrer, Gravano, Fusion approaches for emotion recognition from speech using acoustic and text-based features, ICASSP 2020",
+}
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    """One reported number set. Metrics are fractions in [0, 1]; NaN where not reported.
+
+    ``spread`` names what ``*_spread`` holds: ``"std"`` (mean ± std over folds), ``"iqr"``
+    (median ± interquartile range over seeds) or ``""`` (none reported).
+    """
+
+    paper: str
+    paper_model: str  # the system's name in the paper
+    model: str | None  # workbench model name, None if the workbench has no such model
+    variant: str  # configuration within the model (ablation, hops, embeddings, strategy)
+    modalities: str  # "A", "T", "A+T", "A+T+V"
+    text_source: str  # "oracle" | "asr" | "" (no text)
+    corpus: str  # "IEMOCAP" | "MSP-Podcast" | "MELD"
+    label_scheme: str  # workbench label scheme (iemocap4, iemocap7) or a description
+    protocol: str  # workbench protocol name
+    table: str  # where the number is printed
+    wa: float = NAN
+    ua: float = NAN
+    f1: float = NAN  # weighted F1 (MELD)
+    av_auc: float = NAN
+    wa_spread: float = NAN
+    ua_spread: float = NAN
+    spread: str = ""
+    note: str = ""
+
+
+def _pct(value: float) -> float:
+    """A percentage as printed -> a fraction, without float noise (70.9 -> 0.709)."""
+    return round(value / 100, 6)
+
+
+def _xu(
+    paper_model: str, model: str | None, variant: str, mods: str, text: str, table: str, wa: float, ua: float,
+    note: str = "",
+) -> PaperResult:
+    return PaperResult(
+        "xu2019", paper_model, model, variant, mods, text, "IEMOCAP", "iemocap4", "loso_session", table,
+        wa=_pct(wa), ua=_pct(ua),
+        note=note or "4 sessions train, 1 test (sec. 4.1); the paper does not say whether excited is merged into happy",
+    )  # fmt: skip
+
+
+def _krishna(paper_model: str, model: str | None, mods: str, table: str, ua: float, note: str = "") -> PaperResult:
+    return PaperResult(
+        "krishna2020", paper_model, model, "", mods, "oracle" if "T" in mods else "", "IEMOCAP", "iemocap4",
+        "loso_session", table, ua=_pct(ua), note=note or "5-fold leave-one-session-out, average of test sessions (sec. 3)",
+    )  # fmt: skip
+
+
+def _yoon(
+    paper_model: str, model: str | None, variant: str, mods: str, text: str, table: str,
+    wa: float, wa_sd: float, ua: float, ua_sd: float, note: str = "",
+) -> PaperResult:
+    return PaperResult(
+        "yoon2020", paper_model, model, variant, mods, text, "IEMOCAP", "iemocap7", "tenfold_811", table,
+        wa=wa, ua=ua, wa_spread=wa_sd, ua_spread=ua_sd, spread="std", note=note,
+    )  # fmt: skip
+
+
+def _sun(
+    paper_model: str, model: str | None, variant: str, mods: str, table: str,
+    wa: float, wa_sd: float, ua: float, ua_sd: float, note: str = "",
+) -> PaperResult:
+    return PaperResult(
+        "sun2021", paper_model, model, variant, mods, "oracle" if "T" in mods else "", "IEMOCAP", "iemocap7",
+        "tenfold_811", table, wa=wa, ua=ua, wa_spread=wa_sd, ua_spread=ua_sd, spread="std", note=note,
+    )  # fmt: skip
+
+
+def _pepino(
+    paper_model: str, model: str, variant: str, mods: str, corpus: str, ua: float, ua_iqr: float, auc: float
+) -> PaperResult:
+    iemocap = corpus == "IEMOCAP"
+    return PaperResult(
+        "pepino2020", paper_model, model, variant, mods, ("oracle" if iemocap else "asr") if "T" in mods else "",
+        corpus, "iemocap4" if iemocap else "msp_podcast4", "session_script" if iemocap else "official",
+        "Table 1", ua=_pct(ua), ua_spread=_pct(ua_iqr), av_auc=auc, spread="iqr",
+        note="median over 10 seeds; UA = AvRec; spread = IQR of AvRec (AvAUC's IQR not stored)" + (
+            "; human transcripts" if iemocap else "; MSP-Podcast v1.4 official split, Google ASR text"),
+    )  # fmt: skip
+
+
+_O, _ASR = "oracle", "asr"
+_T3 = "Table 3"
+
+RESULTS: tuple[PaperResult, ...] = (
+    # Xu et al. 2019, Table 1 (recognised text) and Table 2 (oracle text)
+    _xu("LSTM+Attn (speech-only, our implementation)", "unimodal_audio", "", "A", "", "Table 1", 63.4, 57.4),
+    _xu("LSTM+Attn (Mirsamadi et al., 2017)", "unimodal_audio", "", "A", "", "Table 1", 63.5, 58.8,
+        "cited from Mirsamadi et al. 2017, the architecture of unimodal_audio"),
+    _xu("CNN+LSTM (Satt et al., 2018)", None, "", "A", "", "Table 1", 68, 59.4),
+    _xu("TDNN+LSTM (Sarma et al., 2018)", None, "", "A", "", "Table 1", 70.1, 60.7),
+    _xu("LSTM+Attn (text-only, ASR text)", "unimodal_text", "", "T", _ASR, "Table 1", 60.3, 54.8),
+    _xu("Concat (our implementation)", "xu_alignment_concat", "", "A+T", _ASR, "Table 1", 68.1, 66.0),
+    _xu("Concat (Yoon et al., 2018)", None, "", "A+T", _ASR, "Table 1", 69.1, NAN),
+    _xu("Proposed", "xu_alignment", "", "A+T", _ASR, "Table 1", 70.4, 69.5),
+    _xu("Text-only (oracle text)", "unimodal_text", "", "T", _O, "Table 2", 63.3, 57.8),
+    _xu("Concat (our implementation)", "xu_alignment_concat", "", "A+T", _O, "Table 2", 71, 67.7),
+    _xu("Concat (Yoon et al., 2018)", None, "", "A+T", _O, "Table 2", 71.8, NAN),
+    _xu("Hard alignment", "xu_alignment_hard", "", "A+T", _O, "Table 2", 71.5, 68.6),
+    _xu("Proposed", "xu_alignment", "", "A+T", _O, "Table 2", 72.5, 70.9),
+    # Krishna & Patil 2020, Tables 1 and 2 (UA only)
+    _krishna("E-Vector [29]", None, "A+T", "Table 1", 57.25),
+    _krishna("MCNN + LSTM [13]", None, "A+T", "Table 1", 64.33),
+    _krishna("MCCN+phoneme embeddings [14]", None, "A+T", "Table 1", 68.50),
+    _krishna("H.Xu et al. [2]", "xu_alignment", "A+T", "Table 1", 70.90, "cited from Xu et al. 2019 (oracle text)"),
+    _krishna("CMA+spec (proposed)", "cma_spec", "A+T", "Table 1", 72.24),
+    _krishna("CMA+Raw waveform (proposed)", "cma_raw", "A+T", "Table 1", 72.82),
+    _krishna("TDNN+LSTM [18]", None, "A", "Table 2", 60.70),
+    _krishna("LSTM+Attn [28]", "unimodal_audio", "A", "Table 2", 58.80, "cited (Mirsamadi et al. 2017)"),
+    _krishna("Self-Attn+LSTM (audio-only, ours)", None, "A", "Table 2", 55.60, "CMA audio branch with self-attention"),
+    _krishna("H.Xu et al. [2] (text-only)", "unimodal_text", "T", "Table 2", 57.80, "cited from Xu et al. 2019"),
+    _krishna("Speech-Embedding [15]", None, "T", "Table 2", 60.40),
+    _krishna("Self-Attn+LSTM (text-only)", None, "T", "Table 2", 65.90, "CMA text branch with self-attention"),
+    # Yoon et al. 2020 (AMH), Table 1 (mean ± std over 10 folds) and Table 2 (hops)
+    _yoon("RNN-attn [17]", "unimodal_audio", "", "A", "", "Table 1", 0.359, 0.058, 0.319, 0.065),
+    _yoon("RNN-attn [17]", "unimodal_text", "", "T", _O, "Table 1", 0.528, 0.018, 0.525, 0.031),
+    _yoon("RNN-attn [17]", None, "", "V", "", "Table 1", 0.467, 0.046, 0.412, 0.066),
+    _yoon("MDRE [9]", None, "", "A+T", _O, "Table 1", 0.557, 0.018, 0.536, 0.030),
+    _yoon("MDRE [9]", None, "", "T+V", _O, "Table 1", 0.585, 0.040, 0.561, 0.046),
+    _yoon("MDRE [9]", None, "", "A+V", "", "Table 1", 0.481, 0.049, 0.415, 0.047),
+    _yoon("MHA [12]", "amh_at", "", "A+T", _O, "Table 1", 0.583, 0.025, 0.555, 0.040),
+    _yoon("MHA [12]", None, "", "T+V", _O, "Table 1", 0.590, 0.017, 0.560, 0.032),
+    _yoon("MHA [12]", None, "", "A+V", "", "Table 1", 0.490, 0.049, 0.434, 0.060),
+    _yoon("MDRE [9]", None, "", "A+T+V", _O, "Table 1", 0.602, 0.033, 0.575, 0.046),
+    _yoon("AMH (ours)", "amh", "n_hops=7", "A+T+V", _O, "Table 1", 0.624, 0.022, 0.597, 0.040),
+    _yoon("AMH-ASR (ours)", "amh", "n_hops=7", "A+T+V", _ASR, "Table 1", 0.611, 0.024, 0.595, 0.036,
+          "commercial ASR, 5.53% WER"),
+    *(
+        _yoon(f"AMH-{h}", "amh", f"n_hops={h}", "A+T+V", _O, "Table 2", wa, wsd, ua, usd)
+        for h, wa, wsd, ua, usd in [
+            (1, 0.599, 0.015, 0.579, 0.032), (2, 0.610, 0.024, 0.589, 0.047), (3, 0.605, 0.033, 0.581, 0.051),
+            (4, 0.612, 0.030, 0.586, 0.041), (5, 0.600, 0.038, 0.581, 0.054), (6, 0.610, 0.023, 0.584, 0.046),
+            (7, 0.624, 0.022, 0.597, 0.040), (8, 0.603, 0.034, 0.576, 0.047), (9, 0.608, 0.034, 0.583, 0.048),
+        ]
+    ),
+    # Sun et al. 2021 (MCSAN), Table 1 (baselines revised from AMH's repository), Table 3 (ablations)
+    _sun("MDRE [11]", None, "", "A+T", "Table 1", 0.498, 0.059, 0.418, 0.077, "revised result from AMH's repository"),
+    _sun("MHA [16]", "amh_at", "", "A+T", "Table 1", 0.543, 0.026, 0.491, 0.028, "revised result from AMH's repository"),
+    _sun("Xu et al. [17]", "xu_alignment", "", "A+T", "Table 1", 0.560, 0.028, 0.450, 0.028, "result from CAN [14]"),
+    _sun("CAN [14]", None, "", "A+T", "Table 1", 0.579, 0.019, 0.487, 0.017),
+    _sun("AMH [20]", "amh", "", "A+T+V", "Table 1", 0.617, 0.016, 0.547, 0.025, "revised result from AMH's repository"),
+    _sun("MCSAN (ours)", "mcsan", "", "A+T", "Table 1", 0.612, 0.012, 0.560, 0.019),
+    _sun("MCSAN w/o audio", "mcsan", "w/o audio", "T", _T3, 0.509, 0.010, 0.469, 0.028),
+    _sun("MCSAN w/o text", "mcsan", "w/o text", "A", _T3, 0.491, 0.011, 0.404, 0.010),
+    _sun("MCSAN w/o self", "mcsan", "use_self=False", "A+T", _T3, 0.605, 0.013, 0.550, 0.026),
+    _sun("MCSAN w/o cross", "mcsan", "use_cross=False", "A+T", _T3, 0.596, 0.012, 0.536, 0.028),
+    _sun("MCSAN cross + self (seq)", "mcsan", "arrangement=cross_self", "A+T", _T3, 0.606, 0.011, 0.552, 0.025),
+    _sun("MCSAN self + cross (seq)", "mcsan", "arrangement=self_cross", "A+T", _T3, 0.602, 0.012, 0.554, 0.024),
+    _sun("MCSAN N = 2", "mcsan", "n_layers=2", "A+T", _T3, 0.601, 0.015, 0.551, 0.025),
+    _sun("MCSAN N = 3", "mcsan", "n_layers=3", "A+T", _T3, 0.595, 0.012, 0.541, 0.018),
+    *(
+        PaperResult("sun2021", name, model, "", "A+T", "oracle", "MELD", "meld7", "official", "Table 2", f1=f1,
+                    note="weighted-average F1 on the MELD test set")
+        for name, model, f1 in [
+            ("cMKL [25]", None, 0.555), ("Liang et al. [22]", None, 0.561),
+            ("Liang et al. [22] (semi)", None, 0.571), ("MCSAN (ours)", "mcsan", 0.592),
+        ]
+    ),
+    # Pepino et al. 2020, Table 1: median ± IQR over 10 seeds
+    *(
+        _pepino(name, model, variant, mods, corpus, ua, iqr, auc)
+        for corpus, rows in [
+            ("IEMOCAP", [(56.0, 1.9, 0.782), (47.8, 0.1, 0.736), (55.2, 1.0, 0.792), (65.1, 0.5, 0.857),
+                         (64.7, 1.6, 0.863), (64.9, 1.0, 0.859), (63.9, 0.5, 0.857)]),
+            ("MSP-Podcast", [(45.7, 1.4, 0.726), (49.8, 0.4, 0.736), (51.0, 0.9, 0.749), (58.2, 2.4, 0.817),
+                             (59.1, 1.8, 0.823), (56.5, 0.3, 0.817), (58.0, 0.7, 0.819)]),
+        ]
+        for (name, model, variant, mods), (ua, iqr, auc) in zip(
+            [
+                ("Audio", "pepino_audio", "", "A"),
+                ("Glove", "pepino_text", "static embeddings (GloVe)", "T"),
+                ("BERT", "pepino_text", "contextual embeddings (BERT)", "T"),
+                ("EF-CS", "pepino_early", "cold_start", "A+T"),
+                ("EF-WS", "pepino_early", "warm_start", "A+T"),
+                ("EF-PT", "pepino_early", "pretrained", "A+T"),
+                ("LF-PT", "pepino_late", "pretrained", "A+T"),
+            ],
+            rows,
+        )
+    ),
+)  # fmt: skip
+
+
+def paper_table(papers: Sequence[str] | None = None) -> pd.DataFrame:
+    """All reported rows as a DataFrame (one column per :class:`PaperResult` field)."""
+    rows = [asdict(r) for r in RESULTS if papers is None or r.paper in papers]
+    return pd.DataFrame(rows, columns=[f.name for f in fields(PaperResult)])
+
+
+def _norm(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip().lower()
+
+
+def differences(run: pd.Series, paper: pd.Series) -> list[str]:
+    """What differs between a run (aggregated row) and a paper row: corpus, protocol, label
+    scheme, text source. A synthetic corpus is always listed (it is a stand-in, not IEMOCAP).
+    """
+    out = []
+    corpus = _norm(run.get("corpus"))
+    if corpus in ("synthetic", "") or "synth" in corpus:
+        out.append(f"corpus: synthetic stand-in vs {paper['corpus']}")
+    elif corpus != _norm(paper["corpus"]):
+        out.append(f"corpus: {run.get('corpus')} vs {paper['corpus']}")
+    for col, name in (("protocol", "protocol"), ("label_scheme", "label scheme"), ("text_source", "text source")):
+        ours, theirs = _norm(run.get(col)), _norm(paper[col])
+        if col == "text_source" and not theirs:
+            continue  # the paper row reads no text: our text source cannot differ from it
+        if ours != theirs:
+            out.append(f"{name}: {run.get(col) if ours else '?'} vs {paper[col] or '?'}")
+    return out
+
+
+def comparison_table(
+    results: pd.DataFrame,
+    papers: pd.DataFrame | None = None,
+    models: Sequence[str] | None = None,
+    spread: str = "std",
+) -> pd.DataFrame:
+    """A run's aggregated numbers beside the papers' rows for the same model.
+
+    ``results``: the results table (one row per run). For each configuration (model, config
+    hash, corpus, protocol, label scheme, text source) one ``source="run"`` row with the mean
+    (or, with ``spread="iqr"``, the median) of WA, UA, weighted-F1 and AvAUC and their spread,
+    followed by every paper row whose ``model`` is the same, with a ``differs`` column listing
+    what is not comparable (corpus, protocol, label scheme, text source; empty = same setting).
+    Models no paper reports keep their run row alone.
+    """
+    if spread not in ("std", "iqr"):
+        raise ValueError(f"spread must be 'std' or 'iqr', got {spread!r}")
+    papers = paper_table() if papers is None else papers
+    res = results if models is None else results[results["model"].isin(models)]
+    if res.empty:
+        raise ValueError(f"no results for models {list(models or [])}")
+    agg = aggregate(res, metrics=("wa", "ua", "weighted_f1", "av_auc"))
+    centre = "mean" if spread == "std" else "median"
+    rows: list[dict] = []
+    for _, run in agg.iterrows():
+        cfg = str(run.get("config_hash", ""))[:8]
+
+        def val(metric: str, stat: str) -> float:
+            return float(run.get(f"{metric}_{stat}", np.nan))
+
+        rows.append(
+            dict(
+                source="run", model=run["model"], paper_model=f"{run['model']}@{cfg}" if cfg else run["model"],
+                variant="", corpus=run.get("corpus", ""), protocol=run.get("protocol", ""),
+                label_scheme=run.get("label_scheme", ""), text_source=run.get("text_source", ""),
+                wa=val("wa", centre), ua=val("ua", centre), f1=val("weighted_f1", centre), av_auc=val("av_auc", centre),
+                wa_spread=val("wa", spread), ua_spread=val("ua", spread), spread=spread,
+                n_runs=int(run["n_runs"]), table="", differs="",
+            )
+        )  # fmt: skip
+        for _, p in papers[papers["model"] == run["model"]].iterrows():
+            rows.append(
+                dict(
+                    source=p["paper"], model=p["model"], paper_model=p["paper_model"], variant=p["variant"],
+                    corpus=p["corpus"], protocol=p["protocol"], label_scheme=p["label_scheme"],
+                    text_source=p["text_source"], wa=p["wa"], ua=p["ua"], f1=p["f1"], av_auc=p["av_auc"],
+                    wa_spread=p["wa_spread"], ua_spread=p["ua_spread"], spread=p["spread"], n_runs=np.nan,
+                    table=p["table"], differs="; ".join(differences(run, p)),
+                )
+            )  # fmt: skip
+    return pd.DataFrame(rows)

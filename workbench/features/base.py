@@ -1,0 +1,111 @@
+"""Feature extractor registry: each extractor is a class with a dataclass config.
+
+An extractor turns one utterance into a 2-D float32 array (steps, dim) whose step axis has a
+known resolution: ``frame_seconds`` for frame-based features (0.01 for MFCC at a 10 ms hop),
+or ``None`` when steps are words (text embeddings: row i is word i of the transcript).
+The config's JSON form is part of the cache key, so changing any field re-extracts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Sequence
+
+import numpy as np
+
+from workbench.corpus.manifest import Utterance
+
+Source = Literal["audio", "text", "visual"]
+
+
+@dataclass(frozen=True)
+class ExtractorConfig:
+    """Base of every extractor config; subclasses add fields with defaults."""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    def hash(self) -> str:
+        return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
+
+
+class Extractor:
+    """Base class. Subclasses set ``name``, ``config_cls``, ``source`` and implement ``extract``.
+
+    ``source`` says which content the output depends on (and hence what the cache hashes):
+    the audio file, the transcript, or the visual descriptor file.
+    """
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type[ExtractorConfig]] = ExtractorConfig
+    source: ClassVar[Source] = "audio"
+    # True: the cache hands this extractor many utterances at once (``extract_batch``) in the
+    # main process (torch MFCC, MiniLM) instead of fanning single files out to worker processes.
+    batched: ClassVar[bool] = False
+
+    def __init__(self, config: ExtractorConfig | None = None):
+        self.config = config if config is not None else self.config_cls()
+
+    @property
+    def frame_seconds(self) -> float | None:
+        """Seconds per step of the output's first axis; None when steps are words."""
+        raise NotImplementedError
+
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
+    def extract(self, utt: Utterance) -> np.ndarray:
+        """One utterance -> float32 array (steps, dim)."""
+        raise NotImplementedError
+
+    def extract_batch(self, utts: Sequence[Utterance]) -> list[np.ndarray]:
+        """Many utterances at once; batched extractors (torch MFCC, MiniLM) override this."""
+        return [self.extract(u) for u in utts]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+
+_REGISTRY: dict[str, type[Extractor]] = {}
+
+
+def register_extractor(name: str):
+    """Class decorator: ``@register_extractor("mfcc120")``."""
+
+    def deco(cls: type[Extractor]) -> type[Extractor]:
+        if name in _REGISTRY:
+            raise ValueError(f"extractor {name!r} registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def _import_all() -> None:
+    import importlib
+
+    for mod in ("audio", "prosody", "waveform", "text", "visual"):
+        importlib.import_module(f"workbench.features.{mod}")
+
+
+def list_extractors() -> list[str]:
+    _import_all()
+    return sorted(_REGISTRY)
+
+
+def get_extractor(name: str, **config: Any) -> Extractor:
+    """Build a registered extractor; unknown names or config fields raise naming them."""
+    _import_all()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown extractor {name!r}; registered: {sorted(_REGISTRY)}")
+    cls = _REGISTRY[name]
+    known = {f.name for f in dataclasses.fields(cls.config_cls)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(f"extractor {name!r}: unknown config field(s) {unknown}; known: {sorted(known)}")
+    return cls(cls.config_cls(**config))

@@ -1,0 +1,469 @@
+"""Content-addressed on-disk feature cache: extract once, reload a whole corpus in one read.
+
+Layout under the cache root (``$WORKBENCH_CACHE``, default ``.cache/features`` in the project)::
+
+    <extractor name>/<config hash>/index.json         keys, offsets, lengths, valid lengths
+    <extractor name>/<config hash>/data-<token>.npy   every entry's rows concatenated, float32
+    <extractor name>/<config hash>/lock               flock'ed while the index is replaced
+    content-hashes.json                               sha1 memo of source files (see below)
+
+An entry's key is the sha1 of what the extractor reads: the wav bytes plus the segment
+offset/duration (audio), the transcript (text), or the descriptor ``.npy`` bytes (visual).
+The store directory is named by the config hash, so a config change uses a new store and a
+content change a new key: only missing keys are extracted, then merged.
+
+Why this shape:
+
+- One data file per store: a corpus loads with one ``np.load(mmap_mode="r")`` and a JSON
+  read, and each utterance's array is a zero-copy view (no per-file open).
+- Atomic and concurrent: data files get fresh names and the index (the commit point) is
+  replaced with :func:`workbench.io.atomic_write`; extraction runs without a lock, and only
+  the merge (re-read index, append what is still missing, write, rename) holds an exclusive
+  ``flock``. Two processes extracting at once both finish; the second merge keeps the
+  first's entries and discards its own duplicates.
+- Hashing 1.5 GB of wavs on every reload would cost more than the 50x reload budget allows,
+  so file hashes are memoised by (path, size, mtime_ns), as git's index does.
+- Corruption (bad JSON, inconsistent offsets, a truncated or missing data file) is detected
+  on load; the store is discarded with a warning naming the file and re-extracted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import uuid
+import warnings
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from workbench import paths
+from workbench.corpus.manifest import Manifest, Utterance
+from workbench.features.base import Extractor, get_extractor
+from workbench.io import atomic_write
+
+INDEX_VERSION = 1
+
+
+class CacheWarning(UserWarning):
+    """A cache store or memo file was unreadable and is being rebuilt (the message names it)."""
+
+
+def default_cache_root() -> Path:
+    """``$WORKBENCH_CACHE``, else ``.cache/features`` in the project (see workbench.paths)."""
+    return paths.cache_dir()
+
+
+# --------------------------------------------------------------------------- feature set
+class FeatureSet(Mapping[str, np.ndarray]):
+    """Features of one manifest: utterance id -> float32 (steps, dim) view of one memmap.
+
+    ``lengths[i]`` is the number of rows of ``ids[i]``; ``valid_lengths[i]`` the rows holding
+    real signal (smaller only for padded features such as ``waveform``).
+    """
+
+    def __init__(self, name: str, config: str, data: np.ndarray, ids: list[str], offsets: np.ndarray,
+                 lengths: np.ndarray, valid_lengths: np.ndarray, frame_seconds: float | None):
+        self.name = name
+        self.config = config
+        self.data = data
+        self.ids = ids
+        self.offsets = offsets
+        self.lengths = lengths
+        self.valid_lengths = valid_lengths
+        self.frame_seconds = frame_seconds
+        self._pos = {i: k for k, i in enumerate(ids)}
+
+    @property
+    def dim(self) -> int:
+        return int(self.data.shape[1])
+
+    def __getitem__(self, utt_id: str) -> np.ndarray:
+        k = self._pos[utt_id]
+        o = int(self.offsets[k])
+        return self.data[o : o + int(self.lengths[k])]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        fs = "words" if self.frame_seconds is None else f"{self.frame_seconds:g} s"
+        return f"FeatureSet({self.name}, {len(self)} utterances, dim={self.dim}, step={fs})"
+
+
+# --------------------------------------------------------------------------- content keys
+def _sha1_file(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _HashMemo:
+    """sha1 of files memoised by (absolute path, size, mtime_ns), persisted as JSON."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.entries: dict[str, list[Any]] = {}
+        self.dirty = False
+        if path.is_file():
+            try:
+                self.entries = dict(json.loads(path.read_text()))
+            except (ValueError, TypeError) as e:
+                warnings.warn(f"feature cache: hash memo {path} is corrupt ({e}); rehashing files", CacheWarning, stacklevel=3)
+
+    def sha1(self, path: str | Path, who: str) -> str:
+        p = os.path.abspath(path)
+        try:
+            st = os.stat(p)
+        except OSError as e:
+            raise ValueError(f"utterance {who!r}: cannot read source file {path} ({e})") from e
+        hit = self.entries.get(p)
+        if hit is not None and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+            return hit[2]
+        digest = _sha1_file(Path(p))
+        self.entries[p] = [st.st_size, st.st_mtime_ns, digest]
+        self.dirty = True
+        return digest
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        with _locked(self.path.with_suffix(".lock")):
+            merged: dict[str, list[Any]] = {}
+            if self.path.is_file():
+                try:
+                    merged = dict(json.loads(self.path.read_text()))
+                except (ValueError, TypeError):
+                    merged = {}
+            merged.update(self.entries)
+            atomic_write(self.path, lambda tmp: tmp.write_text(json.dumps(merged)))
+        self.dirty = False
+
+
+def content_key(extractor: Extractor, utt: Utterance, memo: _HashMemo) -> str:
+    """sha1 naming what ``extractor`` reads of ``utt`` (see the module docstring)."""
+    custom = getattr(extractor, "content_key", None)
+    if callable(custom):
+        return str(custom(utt))
+    if extractor.source == "text":
+        payload = "text\0" + utt.text
+    elif extractor.source == "visual":
+        path_of = getattr(extractor, "source_path", None)
+        if callable(path_of):
+            path = path_of(utt)
+        else:
+            from workbench.features.visual import visual_path
+
+            path = visual_path(utt)
+        payload = "visual\0" + memo.sha1(path, utt.id)
+    else:
+        payload = f"audio\0{memo.sha1(utt.audio_path, utt.id)}\0{utt.start:.6f}\0{utt.duration:.6f}"
+    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- store files
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class CorruptStore(Exception):
+    pass
+
+
+@dataclass
+class _Store:
+    """The committed state of one (extractor, config) store."""
+
+    data: np.ndarray  # (rows, dim) float32 memmap
+    keys: list[str]
+    offsets: np.ndarray
+    lengths: np.ndarray
+    valid: np.ndarray
+    data_file: str | None
+
+    @property
+    def pos(self) -> dict[str, int]:
+        return {k: i for i, k in enumerate(self.keys)}
+
+    @staticmethod
+    def empty(dim: int) -> "_Store":
+        z = np.zeros(0, dtype=np.int64)
+        return _Store(np.zeros((0, dim), np.float32), [], z, z, z, None)
+
+
+def _read_store(sdir: Path, dim: int) -> _Store | None:
+    """The store's committed state; None when there is none; CorruptStore when it is damaged."""
+    index_path = sdir / "index.json"
+    if not index_path.is_file():
+        return None
+    for _attempt in range(5):
+        try:
+            idx = json.loads(index_path.read_text())
+            data_path = sdir / idx["data"]
+            keys = list(idx["keys"])
+            offsets = np.asarray(idx["offsets"], dtype=np.int64)
+            lengths = np.asarray(idx["lengths"], dtype=np.int64)
+            valid = np.asarray(idx["valid"], dtype=np.int64)
+            rows, idim = int(idx["rows"]), int(idx["dim"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise CorruptStore(f"index {index_path} is unreadable ({e})") from e
+        if not data_path.is_file():
+            # A concurrent merge may have replaced index + data between our two reads: retry.
+            if json.loads(index_path.read_text()).get("data") != idx["data"]:
+                continue
+            raise CorruptStore(f"data file {data_path} named by {index_path} is missing")
+        if idim != dim or not (len(keys) == len(offsets) == len(lengths) == len(valid)):
+            raise CorruptStore(f"index {index_path} is inconsistent (dim {idim} vs {dim}, or ragged fields)")
+        if len(keys) and (offsets.min() < 0 or (offsets + lengths).max() > rows or lengths.min() < 0):
+            raise CorruptStore(f"index {index_path} has offsets outside the {rows} rows of {data_path}")
+        try:
+            data = np.load(data_path, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as e:
+            raise CorruptStore(f"data file {data_path} is unreadable ({e})") from e
+        if data.dtype != np.float32 or data.shape != (rows, dim):
+            raise CorruptStore(f"data file {data_path} has {data.dtype} {data.shape}, index says float32 ({rows}, {dim})")
+        return _Store(data, keys, offsets, lengths, valid, idx["data"])
+    raise CorruptStore(f"index {index_path} keeps changing under us")
+
+
+def _write_store(sdir: Path, old: _Store, new: dict[str, tuple[np.ndarray, int]], dim: int, meta: dict[str, Any]) -> None:
+    """Write old + new entries to a fresh data file, then commit the index. Caller holds the lock."""
+    keys = list(old.keys) + list(new)
+    lengths = np.concatenate([old.lengths, np.array([a.shape[0] for a, _ in new.values()], dtype=np.int64)])
+    valid = np.concatenate([old.valid, np.array([v for _, v in new.values()], dtype=np.int64)])
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(keys) else lengths
+    rows = int(lengths.sum())
+    name = f"data-{uuid.uuid4().hex[:12]}.npy"
+
+    def write_data(tmp: Path) -> None:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, dim))
+        pos = 0
+        for o, n in zip(old.offsets, old.lengths):  # old entries keep their order: copy in runs
+            out[pos : pos + n] = old.data[o : o + n]
+            pos += int(n)
+        for a, _ in new.values():
+            out[pos : pos + a.shape[0]] = a
+            pos += a.shape[0]
+        out.flush()
+        del out
+
+    atomic_write(sdir / name, write_data)
+    index = dict(meta, version=INDEX_VERSION, data=name, rows=rows, dim=dim, keys=keys,
+                 offsets=offsets.tolist(), lengths=lengths.tolist(), valid=valid.tolist())
+    atomic_write(sdir / "index.json", lambda tmp: tmp.write_text(json.dumps(index)))
+    for f in sdir.glob("data-*.npy"):
+        if f.name != name:
+            f.unlink(missing_ok=True)  # open memmaps of other readers stay valid on POSIX
+
+
+# --------------------------------------------------------------------------- extraction
+def _check(extractor: Extractor, utt: Utterance, arr: np.ndarray) -> np.ndarray:
+    arr = np.asarray(arr, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != extractor.dim:
+        raise ValueError(f"extractor {extractor.name!r} returned shape {arr.shape} for utterance {utt.id!r}; expected (steps, {extractor.dim})")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"extractor {extractor.name!r} produced NaN/inf for utterance {utt.id!r} ({utt.audio_path})")
+    return arr
+
+
+def _extract_chunk(extractor: Extractor, utts: Sequence[Utterance]) -> tuple[list[tuple[np.ndarray, int]], list[str]]:
+    """Worker: features and valid lengths of a chunk, and the audio warnings it raised.
+
+    Module level so it pickles. Warnings are returned rather than printed so that the parent
+    reports them once per extraction, also when they were raised in a worker process.
+    """
+    from workbench.features.audio_io import AudioWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AudioWarning)
+        arrays = extractor.extract_batch(utts)
+        out = []
+        for u, a in zip(utts, arrays):
+            a = _check(extractor, u, a)
+            valid_of = getattr(extractor, "valid_length", None)
+            out.append((a, int(valid_of(u)) if callable(valid_of) else a.shape[0]))
+    for w in caught:  # anything else passes through unchanged
+        if not issubclass(w.category, AudioWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out, [str(w.message) for w in caught if issubclass(w.category, AudioWarning)]
+
+
+def _warn_summary(extractor: Extractor, messages: list[str]) -> None:
+    if not messages:
+        return
+    from workbench.features.audio_io import AudioWarning
+
+    unique = list(dict.fromkeys(messages))
+    head = "\n  ".join(unique[:10])
+    more = f"\n  ... and {len(unique) - 10} more" if len(unique) > 10 else ""
+    warnings.warn(f"{extractor.name}: {len(unique)} audio issue(s) while extracting:\n  {head}{more}", AudioWarning, stacklevel=4)
+
+
+def _pool(n_jobs: int) -> Executor:
+    """A concurrent.futures process pool whose workers stay warm between calls.
+
+    joblib's loky executor starts workers by spawning fresh interpreters (fork could deadlock
+    on the torch/OpenMP threads of this process) without re-running an unguarded ``__main__``
+    script or notebook, and keeps them for the next extractor, so imports are paid once.
+    """
+    from joblib.externals.loky import get_reusable_executor
+
+    return get_reusable_executor(max_workers=n_jobs, timeout=300)
+
+
+def _run_extraction(extractor: Extractor, utts: list[Utterance], n_jobs: int, progress: bool) -> list[tuple[np.ndarray, int]]:
+    from tqdm.auto import tqdm
+
+    # ``batched = True`` on an extractor class (mfcc120; MiniLM text) means "call extract_batch
+    # here on large chunks"; others are per-file and go to worker processes.
+    batched = extractor.batched
+    bar = tqdm(total=len(utts), desc=f"extract {extractor.name}", unit="utt", disable=not progress)
+    results: list[tuple[np.ndarray, int]] = []
+    messages: list[str] = []
+    try:
+        if batched or n_jobs <= 1 or len(utts) < 16:
+            # Batched extractors parallelise inside (torch threads / GPU); chunks feed the bar.
+            size = getattr(extractor, "batch_size", None) or getattr(extractor.config, "batch_size", 8)
+            step = 4 * int(size)
+            for b in range(0, len(utts), step):
+                chunk = utts[b : b + step]
+                out, msgs = _extract_chunk(extractor, chunk)
+                results.extend(out)
+                messages.extend(msgs)
+                bar.update(len(chunk))
+            return results
+        size = max(1, min(32, -(-len(utts) // (4 * n_jobs))))
+        chunks = [utts[b : b + size] for b in range(0, len(utts), size)]
+        for chunk, (out, msgs) in zip(chunks, _pool(n_jobs).map(_extract_chunk, [extractor] * len(chunks), chunks)):
+            results.extend(out)
+            messages.extend(msgs)
+            bar.update(len(chunk))
+        return results
+    finally:
+        bar.close()
+        _warn_summary(extractor, messages)
+
+
+def _ensure_dim(ext: Extractor, manifest: Manifest) -> None:
+    """Make ``ext.dim`` answerable: some extractors (``visual``) learn it from their first file."""
+    try:
+        ext.dim
+    except ValueError:
+        if len(manifest) == 0:
+            raise
+        ext.extract(manifest[0])
+        ext.dim  # still unknown: let the extractor's own error through
+
+
+def _memory_bounded_groups(ext: Extractor, keys: list[str], utts: Mapping[str, Utterance], limit: int) -> list[list[str]]:
+    """Split keys into consecutive groups whose estimated feature bytes stay under ``limit``."""
+    groups: list[list[str]] = []
+    size = limit  # start a new group on the first key
+    for k in keys:
+        fs = ext.frame_seconds
+        rows = 64 if fs is None else utts[k].duration / fs + 1  # text: a few dozen words
+        rows = min(rows, getattr(ext, "max_samples", rows))  # waveform is cropped
+        est = int(rows * ext.dim * 4)
+        if size + est > limit and (not groups or groups[-1]):
+            groups.append([])
+            size = 0
+        groups[-1].append(k)
+        size += est
+    return groups
+
+
+class FeatureCache:
+    """On-disk cache of extracted features under ``root`` (default :func:`default_cache_root`)."""
+
+    def __init__(self, root: str | Path | None = None, max_pending_bytes: int = 1 << 30):
+        self.root = Path(root) if root is not None else default_cache_root()
+        # Extracted-but-unmerged features are committed once they would pass this size (est.),
+        # so a full-size corpus of spectrograms or padded waveforms never sits in RAM at once.
+        self.max_pending_bytes = max_pending_bytes
+
+    def store_dir(self, extractor: Extractor) -> Path:
+        return self.root / extractor.name / extractor.config.hash()
+
+    def get(
+        self,
+        extractor: Extractor | str,
+        manifest: Manifest,
+        n_jobs: int | None = None,
+        progress: bool = True,
+    ) -> FeatureSet:
+        """Features of every utterance of ``manifest``, extracting only what the cache lacks.
+
+        ``n_jobs`` worker processes extract per-file features (default: all CPU cores);
+        batched extractors (``mfcc120``) run in this process, on the GPU when configured.
+        Bad audio raises ``ValueError`` naming the utterance; nothing is cached for it.
+        """
+        ext = get_extractor(extractor) if isinstance(extractor, str) else extractor
+        sdir = self.store_dir(ext)
+        memo = _HashMemo(self.root / "content-hashes.json")
+        keys = [content_key(ext, u, memo) for u in manifest]
+        memo.save()
+        _ensure_dim(ext, manifest)
+        store = self._load(sdir, ext.dim)
+        have = set(store.keys)
+        todo: dict[str, Utterance] = {}
+        for k, u in zip(keys, manifest):
+            if k not in have and k not in todo:
+                todo[k] = u
+        n_jobs = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
+        for group in _memory_bounded_groups(ext, list(todo), todo, self.max_pending_bytes):
+            # Extract a group, then merge it: pending results stay bounded in memory.
+            results = _run_extraction(ext, [todo[k] for k in group], n_jobs, progress)
+            new = dict(zip(group, results))
+            with _locked(sdir / "lock"):
+                current = self._load(sdir, ext.dim, locked=True)  # another process may have merged meanwhile
+                present = set(current.keys)
+                new = {k: v for k, v in new.items() if k not in present}
+                if new:
+                    meta = {"extractor": ext.name, "config": json.loads(ext.config.to_json()), "frame_seconds": ext.frame_seconds}
+                    _write_store(sdir, current, new, ext.dim, meta)
+            store = self._load(sdir, ext.dim)
+        pos = store.pos
+        rows = [pos[k] for k in keys]
+        return FeatureSet(ext.name, ext.config.to_json(), store.data, manifest.ids, store.offsets[rows],
+                          store.lengths[rows], store.valid[rows], ext.frame_seconds)
+
+    def _load(self, sdir: Path, dim: int, locked: bool = False) -> _Store:
+        """The store's committed state, or an empty one; a corrupt store is dropped with a warning."""
+        try:
+            return _read_store(sdir, dim) or _Store.empty(dim)
+        except CorruptStore as e:
+            warnings.warn(f"feature cache: {e}; discarding the store and re-extracting", CacheWarning, stacklevel=3)
+        if locked:
+            (sdir / "index.json").unlink(missing_ok=True)
+            return _Store.empty(dim)
+        with _locked(sdir / "lock"):
+            try:  # a writer may have repaired it while we waited for the lock
+                return _read_store(sdir, dim) or _Store.empty(dim)
+            except CorruptStore:
+                (sdir / "index.json").unlink(missing_ok=True)
+        return _Store.empty(dim)
+
+    def clear(self, extractor: Extractor | str | None = None) -> None:
+        """Delete one extractor's stores (all configs), or the whole cache."""
+        import shutil
+
+        target = self.root if extractor is None else self.root / (extractor if isinstance(extractor, str) else extractor.name)
+        shutil.rmtree(target, ignore_errors=True)

@@ -1,0 +1,316 @@
+"""Pepino, Riera, Ferrer and Gravano 2020, "Fusion approaches for emotion recognition from
+speech using acoustic and text-based features" (ICASSP 2020).
+
+Text branch (section 2.1): L_T1 dense to 128 per word, L_T2 and L_T3 1-D convolutions over
+words, L_T4 mean over time, L_T5 dense output. Audio branch (section 2.2): L_A1 and L_A2
+1-D convolutions over frames (dropout 0.5 at the input of L_A2, section 3), L_A3 mean over
+time, L_A4 dense output. Batch norm in all layers before pooling (masked: statistics over
+real frames only, as the paper masks padded values).
+
+Registered names: ``pepino_text``, ``pepino_audio`` (the single-branch models),
+``pepino_early`` (section 2.3.1: pooled embeddings concatenated, dense 128 ReLU, output) and
+``pepino_late`` (section 2.3.2: the two branches' logits concatenated, dense output).
+Training strategies (section 2.3.3) are set with :func:`configure_strategy`.
+
+``attentions`` is empty: the model has no attention; its mean pooling gives every real
+frame or word the same weight 1/length, which carries no information worth viewing.
+
+>>> from workbench.models import create_model
+>>> m = create_model("pepino_early", audio_dim=36, text_dim=8).eval()
+>>> out = m(audio=torch.randn(2, 50, 36), text=torch.randn(2, 6, 8))
+>>> out.logits.shape, out.embeddings.shape, out.attentions
+(torch.Size([2, 4]), torch.Size([2, 232]), {})
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import torch
+import torch.nn as nn
+
+from workbench.models.layers import MaskedBatchNorm1d, check_sequence, masked_mean
+from workbench.models.outputs import ModelOutput
+from workbench.models.registry import build_from_config, register_model
+
+Fusion = Literal["early", "late", "text", "audio"]
+Strategy = Literal["cold_start", "pretrained", "warm_start"]
+
+
+@dataclass
+class PepinoConfig:
+    """Defaults from the paper where it states them, otherwise marked as our choice.
+
+    ``audio_dim`` 36: pitch, jitter, shimmer, logHNR, loudness, 13 MFCC and their first
+    differences (section 2.2; our ``prosody36`` extractor). ``text_dim`` 384: MiniLM word
+    embeddings (sum of the last 4 layers) stand in for 768-d BERT-base (section 2.1).
+    ``text_dense`` 128: L_T1 reduces each embedding to 128 (section 2.1).
+    The filter counts and kernel sizes (N_F, S in Figure 1) are not in the text; section
+    2.3.1 says the two pooled embeddings concatenate to 232 dims, so we take
+    ``text_filters`` 128 + ``audio_filters`` 104 = 232 and ``kernel_size`` 3 (our choice).
+    ``fusion_hidden`` 128: early-fusion hidden layer (section 2.3.1).
+    ``audio_dropout`` 0.5 at the input of L_A2 only (section 3).
+    """
+
+    fusion: Fusion = "early"
+    audio_dim: int = 36
+    text_dim: int = 384
+    text_dense: int = 128
+    text_filters: int = 128
+    audio_filters: int = 104
+    kernel_size: int = 3
+    fusion_hidden: int = 128
+    audio_dropout: float = 0.5
+    n_classes: int = 4
+
+    def __post_init__(self) -> None:
+        if self.fusion not in ("early", "late", "text", "audio"):
+            raise ValueError(f"model 'pepino': fusion must be early, late, text or audio, got {self.fusion!r}")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"model 'pepino': kernel_size must be odd (same padding), got {self.kernel_size}")
+
+
+class _ConvBN(nn.Module):
+    """Conv1d over time (same padding) + masked batch norm + ReLU; padded frames stay 0."""
+
+    def __init__(self, cin: int, cout: int, k: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(cin, cout, k, padding=k // 2)
+        self.bn = MaskedBatchNorm1d(cout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # x (B, C, T); the input's padding is 0, so a real frame's output does not depend on
+        # how much padding follows it
+        return torch.relu(self.bn(self.conv(x), mask))
+
+
+class TextBranch(nn.Module):
+    """L_T1 dense+BN+ReLU per word, L_T2/L_T3 conv+BN+ReLU, L_T4 mean, L_T5 output
+    (L_T5 only when ``with_output``: early fusion merges before it)."""
+
+    def __init__(self, c: PepinoConfig, with_output: bool = True) -> None:
+        super().__init__()
+        self.dense = nn.Linear(c.text_dim, c.text_dense)  # L_T1
+        self.dense_bn = MaskedBatchNorm1d(c.text_dense)
+        self.conv1 = _ConvBN(c.text_dense, c.text_filters, c.kernel_size)  # L_T2
+        self.conv2 = _ConvBN(c.text_filters, c.text_filters, c.kernel_size)  # L_T3
+        self.out = nn.Linear(c.text_filters, c.n_classes) if with_output else None  # L_T5
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, W, text_dim), mask (B, W) -> (pooled (B, text_filters), logits (B, C) or None)."""
+        h = torch.relu(self.dense_bn(self.dense(x).transpose(1, 2), mask))
+        h = self.conv2(self.conv1(h, mask), mask)
+        pooled = masked_mean(h.transpose(1, 2), mask)  # L_T4
+        return pooled, None if self.out is None else self.out(pooled)
+
+
+class AudioBranch(nn.Module):
+    """L_A1 conv+BN+ReLU, dropout, L_A2 conv+BN+ReLU, L_A3 mean, L_A4 output
+    (L_A4 only when ``with_output``)."""
+
+    def __init__(self, c: PepinoConfig, with_output: bool = True) -> None:
+        super().__init__()
+        self.conv1 = _ConvBN(c.audio_dim, c.audio_filters, c.kernel_size)  # L_A1
+        self.dropout = nn.Dropout(c.audio_dropout)
+        self.conv2 = _ConvBN(c.audio_filters, c.audio_filters, c.kernel_size)  # L_A2
+        self.out = nn.Linear(c.audio_filters, c.n_classes) if with_output else None  # L_A4
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, T, audio_dim), mask (B, T) -> (pooled (B, audio_filters), logits (B, C) or None)."""
+        h = self.conv1(x.transpose(1, 2), mask)
+        h = self.conv2(self.dropout(h), mask)
+        pooled = masked_mean(h.transpose(1, 2), mask)  # L_A3
+        return pooled, None if self.out is None else self.out(pooled)
+
+
+class PepinoFusion(nn.Module):
+    """Pepino et al. 2020: text and/or audio CNN branches, early or late fusion."""
+
+    inputs: tuple[str, ...] = ("audio", "text")
+
+    def __init__(self, config: PepinoConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        self.name = f"pepino_{c.fusion}"
+        self.inputs = {"text": ("text",), "audio": ("audio",)}.get(c.fusion, ("audio", "text"))
+        self.frozen: list[str] = []  # submodule names kept in eval mode (set by configure_strategy)
+        # early fusion merges before the branch output layers, so it has none
+        with_output = c.fusion != "early"
+        if "text" in self.inputs:
+            self.text_branch = TextBranch(c, with_output)
+        if "audio" in self.inputs:
+            self.audio_branch = AudioBranch(c, with_output)
+        if c.fusion == "early":
+            self.fusion_net: nn.Module = nn.Sequential(
+                nn.Linear(c.text_filters + c.audio_filters, c.fusion_hidden), nn.ReLU(), nn.Linear(c.fusion_hidden, c.n_classes)
+            )
+        elif c.fusion == "late":
+            self.fusion_net = nn.Linear(2 * c.n_classes, c.n_classes)
+        xavier_init(self)  # section 2.3.3: Xavier uniform initialisation (cold start)
+
+    def train(self, mode: bool = True) -> PepinoFusion:
+        # Frozen branch layers behave as at inference (batch norm uses running statistics),
+        # as Keras does for layers with trainable=False.
+        super().train(mode)
+        for name in self.frozen:
+            self.get_submodule(name).eval()
+        return self
+
+    def forward(self, **inputs: torch.Tensor) -> ModelOutput:
+        """``audio`` (B, T, audio_dim) frames with ``audio_mask`` (B, T) and/or ``text``
+        (B, W, text_dim) words with ``text_mask`` (B, W), as ``self.inputs`` says.
+        Returns logits (B, n_classes) and embeddings: the pooled vector(s) (B, 232 for early
+        fusion), the concatenated branch logits for late fusion; ``attentions`` is empty."""
+        c = self.config
+        pooled, logits = {}, {}
+        if "text" in self.inputs:
+            m = check_sequence(self.name, "text", inputs.get("text"), inputs.get("text_mask"), c.text_dim)
+            x = inputs["text"].masked_fill(~m[..., None], 0.0)
+            pooled["text"], logits["text"] = self.text_branch(x, m)
+        if "audio" in self.inputs:
+            m = check_sequence(self.name, "audio", inputs.get("audio"), inputs.get("audio_mask"), c.audio_dim)
+            x = inputs["audio"].masked_fill(~m[..., None], 0.0)
+            pooled["audio"], logits["audio"] = self.audio_branch(x, m)
+        if c.fusion in ("text", "audio"):
+            return ModelOutput(logits=logits[c.fusion], embeddings=pooled[c.fusion])
+        if c.fusion == "early":
+            emb = torch.cat([pooled["text"], pooled["audio"]], dim=-1)
+        else:
+            emb = torch.cat([logits["text"], logits["audio"]], dim=-1)
+        return ModelOutput(logits=self.fusion_net(emb), embeddings=emb)
+
+
+def xavier_init(module: nn.Module) -> None:
+    """Xavier-uniform weights and zero biases for every Linear/Conv1d in ``module``."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv1d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+#: Adam learning rates of section 3: 7e-4 in general, 1e-4 when fine-tuning (warm start),
+#: 0.01 for late fusion with pre-trained branches (which also skips the 40-step warm-up).
+PAPER_LEARNING_RATES = {"cold_start": 7e-4, "warm_start": 1e-4, "pretrained": 7e-4, ("late", "pretrained"): 0.01}
+
+# layers trained under warm start besides the fusion layers: those right before pooling
+_WARM = {"text_branch": ("conv2",), "audio_branch": ("conv2",)}
+
+
+def paper_learning_rate(fusion: Fusion, strategy: Strategy) -> float:
+    """The paper's Adam learning rate for a fusion type and training strategy (section 3)."""
+    return PAPER_LEARNING_RATES.get((fusion, strategy), PAPER_LEARNING_RATES[strategy])  # type: ignore[call-overload]
+
+
+def configure_strategy(
+    model: PepinoFusion,
+    strategy: Strategy,
+    text_ckpt: str | Path | Mapping[str, torch.Tensor] | nn.Module | None = None,
+    audio_ckpt: str | Path | Mapping[str, torch.Tensor] | nn.Module | None = None,
+) -> dict[str, list[str]]:
+    """Apply a training strategy of section 2.3.3 to a fusion model, in place.
+
+    - ``cold_start``: Xavier-uniform re-initialisation of every layer, all trained.
+    - ``pretrained``: each branch loaded from its checkpoint (a trained ``pepino_text`` /
+      ``pepino_audio`` model, its state dict, or a path to a saved state dict), fusion
+      layers Xavier-initialised; only the fusion layers train.
+    - ``warm_start``: as ``pretrained``, but L_T3 and L_A2 (the layers right before
+      pooling) train too; L_T1, L_T2 and L_A1 stay frozen.
+
+    Frozen layers get ``requires_grad=False`` and stay in eval mode (batch norm running
+    statistics) while the model trains. Returns ``{"trainable": [...], "frozen": [...]}``
+    parameter names. Raises ValueError for an unknown strategy, a single-branch model, a
+    missing checkpoint or one whose keys do not match the branch.
+    """
+    name = getattr(model, "name", type(model).__name__)
+    if not isinstance(model, PepinoFusion) or model.config.fusion not in ("early", "late"):
+        raise ValueError(f"configure_strategy: model {name!r} is not a pepino_early / pepino_late fusion model")
+    if strategy not in ("cold_start", "pretrained", "warm_start"):
+        raise ValueError(f"configure_strategy: unknown strategy {strategy!r} for model {name!r}")
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.frozen = []
+    if strategy == "cold_start":
+        xavier_init(model)
+        model.train(model.training)
+        return _summary(model)
+    for branch, ckpt in (("text_branch", text_ckpt), ("audio_branch", audio_ckpt)):
+        if ckpt is None:
+            raise ValueError(f"configure_strategy: strategy {strategy!r} for model {name!r} needs {branch.split('_')[0]}_ckpt")
+        _load_branch(getattr(model, branch), _branch_state(ckpt, branch, name), branch, name)
+    xavier_init(model.fusion_net)
+    for branch in ("text_branch", "audio_branch"):
+        trainable = _WARM[branch] if strategy == "warm_start" else ()
+        for child_name, child in getattr(model, branch).named_children():
+            # under late fusion the branch output layers sit before the merge point: frozen
+            # dropout has no weights and stays active, as in Keras where only batch norm
+            # switches to inference mode when frozen
+            if child_name in trainable or not any(True for _ in child.parameters()):
+                continue
+            child.requires_grad_(False)
+            model.frozen.append(f"{branch}.{child_name}")
+    model.train(model.training)
+    return _summary(model)
+
+
+def _branch_state(ckpt: Any, branch: str, model_name: str) -> dict[str, torch.Tensor]:
+    if isinstance(ckpt, nn.Module):
+        state = ckpt.state_dict()
+    elif isinstance(ckpt, (str, Path)):
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        state = state.get("model", state.get("state_dict", state))
+    else:
+        state = dict(ckpt)
+    prefix = branch + "."
+    sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not sub:
+        raise ValueError(f"configure_strategy: checkpoint for {branch} of {model_name!r} has no '{prefix}*' weights")
+    return sub
+
+
+def _load_branch(module: nn.Module, state: dict[str, torch.Tensor], branch: str, model_name: str) -> None:
+    if getattr(module, "out", None) is None:
+        # early fusion has no branch output layer: the single-branch model's L_T5/L_A4 is unused
+        state = {k: v for k, v in state.items() if not k.startswith("out.")}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"configure_strategy: checkpoint does not fit {branch} of {model_name!r}: {e}") from e
+
+
+def _summary(model: nn.Module) -> dict[str, list[str]]:
+    named = list(model.named_parameters())
+    return {"trainable": [n for n, p in named if p.requires_grad], "frozen": [n for n, p in named if not p.requires_grad]}
+
+
+def _build(fusion: str, config: dict[str, Any]) -> PepinoFusion:
+    name = f"pepino_{fusion}"
+    if "fusion" in config:
+        raise ValueError(f"model {name!r}: 'fusion' is fixed by the registered name")
+    return build_from_config(PepinoFusion, PepinoConfig, name, fusion=fusion, **config)
+
+
+@register_model("pepino_early")
+def pepino_early(**config: Any) -> PepinoFusion:
+    """Early fusion of the pooled text and audio embeddings (section 2.3.1)."""
+    return _build("early", config)
+
+
+@register_model("pepino_late")
+def pepino_late(**config: Any) -> PepinoFusion:
+    """Late fusion of the text and audio logits (section 2.3.2)."""
+    return _build("late", config)
+
+
+@register_model("pepino_text")
+def pepino_text(**config: Any) -> PepinoFusion:
+    """The text model alone (section 2.1); its weights initialise fusion branches."""
+    return _build("text", config)
+
+
+@register_model("pepino_audio")
+def pepino_audio(**config: Any) -> PepinoFusion:
+    """The audio model alone (section 2.2); its weights initialise fusion branches."""
+    return _build("audio", config)

@@ -1,0 +1,69 @@
+"""Model registry in the style of timm: ``@register_model`` on a builder, then
+``create_model(name, **config)``.
+
+A builder may register several names (variants), e.g. ``xu_alignment`` and
+``xu_alignment_hard``; every registered name is covered by the registry-driven tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable
+
+import torch.nn as nn
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a builder ``fn(**config) -> nn.Module`` under ``name``."""
+
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} registered twice")
+        _REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+_MODEL_MODULES = ("amh", "cma_raw", "mcsan", "pepino_fusion", "unimodal", "xu_alignment")
+
+
+def _import_all() -> None:
+    # Importing the model files runs their @register_model decorators. A model file that
+    # does not exist (yet) is skipped; any other import error (including a missing
+    # dependency inside a model file) propagates.
+    for module in _MODEL_MODULES:
+        full = f"workbench.models.{module}"
+        try:
+            importlib.import_module(full)
+        except ModuleNotFoundError as e:
+            if e.name != full:
+                raise
+
+
+def list_models() -> list[str]:
+    _import_all()
+    return sorted(_REGISTRY)
+
+
+def create_model(name: str, **config: Any) -> nn.Module:
+    """Build a registered model; unknown names or config fields raise naming both."""
+    _import_all()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; registered: {sorted(_REGISTRY)}")
+    try:
+        return _REGISTRY[name](**config)
+    except TypeError as e:
+        raise ValueError(f"model {name!r}: bad config {sorted(config)}: {e}") from e
+
+
+def build_from_config(model_cls: type[nn.Module], config_cls: type, name: str, **config: Any) -> nn.Module:
+    """Helper for builders: check config fields against the dataclass before constructing."""
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(f"model {name!r}: unknown config field(s) {unknown}; known: {sorted(known)}")
+    return model_cls(config_cls(**config))

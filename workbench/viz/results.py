@@ -1,0 +1,175 @@
+"""Result figures (notebook 05): confusion matrices, per-class recall, model intervals, and
+the fold-leakage experiment in the style of Pepino et al. 2020, Fig. 2.
+
+Confusion matrices come both as a plotly heatmap (interactive, hover shows counts) and as a
+seaborn heatmap on a matplotlib Figure (static, for papers). Nothing here computes metrics:
+inputs are the tables of :mod:`workbench.evaluation`.
+
+>>> import pandas as pd
+>>> cm = pd.DataFrame([[3, 1], [0, 2]], index=["ang", "sad"], columns=["ang", "sad"])
+>>> fig = confusion_heatmap(cm)
+>>> fig.data[0].z.tolist(), list(fig.data[0].x)
+([[3, 1], [0, 2]], ['ang', 'sad'])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from matplotlib.figure import Figure
+
+from workbench.evaluation.leakage_experiment import PROTOCOL_LABELS
+
+_HEIGHT = 420
+
+
+def _is_normalised(cm: pd.DataFrame) -> bool:
+    values = cm.to_numpy(dtype=float)
+    return bool(np.issubdtype(cm.to_numpy().dtype, np.floating) and np.all(values <= 1.0 + 1e-9))
+
+
+def _cell_text(cm: pd.DataFrame) -> list[list[str]]:
+    fmt = "{:.2f}" if _is_normalised(cm) else "{:.0f}"
+    return [[fmt.format(v) for v in row] for row in cm.to_numpy(dtype=float)]
+
+
+def confusion_heatmap(cm: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Plotly heatmap of a confusion matrix (rows true, columns predicted), as returned by
+    :func:`workbench.evaluation.metrics.confusion`; row-normalised matrices show 2 decimals
+    on a 0-1 scale, counts show integers."""
+    norm = _is_normalised(cm)
+    fig = go.Figure(
+        go.Heatmap(
+            z=cm.to_numpy(),
+            x=[str(c) for c in cm.columns],
+            y=[str(i) for i in cm.index],
+            colorscale="Blues",
+            zmin=0,
+            zmax=1 if norm else None,
+            text=_cell_text(cm),
+            texttemplate="%{text}",
+            hovertemplate="true %{y}<br>predicted %{x}: %{text}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title or ("Confusion matrix (row-normalised)" if norm else "Confusion matrix (counts)"),
+        xaxis_title="predicted",
+        yaxis_title="true",
+        yaxis_autorange="reversed",
+        height=_HEIGHT,
+        width=_HEIGHT + 80,
+    )
+    return fig
+
+
+def confusion_heatmap_mpl(cm: pd.DataFrame, title: str | None = None) -> Figure:
+    """Seaborn heatmap of a confusion matrix on a new matplotlib Figure (no pyplot state)."""
+    import seaborn as sns
+
+    norm = _is_normalised(cm)
+    fig = Figure(figsize=(4.6, 3.8), layout="constrained")
+    ax = fig.subplots()
+    sns.heatmap(
+        cm.astype(float),
+        annot=True,
+        fmt=".2f" if norm else ".0f",
+        cmap="Blues",
+        vmin=0,
+        vmax=1 if norm else None,
+        cbar=True,
+        square=True,
+        ax=ax,
+    )
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or ("Confusion matrix (row-normalised)" if norm else "Confusion matrix (counts)"))
+    return fig
+
+
+def recall_bars(recall: pd.DataFrame, title: str = "Recall per class") -> go.Figure:
+    """Grouped bars: one trace per row of ``recall`` (a model), x = classes (the columns),
+    as returned by :func:`workbench.evaluation.aggregate.per_class_recall`."""
+    fig = go.Figure()
+    for name, row in recall.iterrows():
+        fig.add_trace(
+            go.Bar(
+                x=[str(c) for c in recall.columns],
+                y=row.to_numpy(dtype=float),
+                name=str(name),
+                hovertemplate="%{x}: %{y:.3f}<extra>" + str(name) + "</extra>",
+            )
+        )
+    fig.update_layout(barmode="group", title=title, yaxis_title="recall", yaxis_range=[0, 1], height=_HEIGHT)
+    return fig
+
+
+def model_interval_figure(table: pd.DataFrame, metric: str = "ua") -> go.Figure:
+    """One point per model (the mean of ``metric`` over runs) with its interval: the bootstrap
+    interval (``ci_low``/``ci_high``) when the table has one, else ± std. Hover shows the
+    paired tests against the reference model. ``table`` is
+    :func:`workbench.evaluation.aggregate.model_table`'s output."""
+    t = table.sort_values("mean")
+    models = [str(m) for m in t.index]
+    mean = t["mean"].to_numpy(dtype=float)
+    if {"ci_low", "ci_high"} <= set(t.columns):
+        plus, minus, what = t["ci_high"].to_numpy(float) - mean, mean - t["ci_low"].to_numpy(float), "bootstrap CI"
+        # the CI is around the pooled estimate, which can lie outside [mean - ..., mean + ...]
+        plus, minus = np.clip(plus, 0, None), np.clip(minus, 0, None)
+    else:
+        plus = minus = np.nan_to_num(t["std"].to_numpy(float))
+        what = "± std over runs"
+    hover = []
+    for m, row in t.iterrows():
+        tests = ", ".join(f"{c} {row[c]:.3g}" for c in ("p_t", "p_wilcoxon", "p_perm") if c in row and pd.notna(row[c]))
+        hover.append(f"{m}: {row['mean']:.3f}" + (f"<br>vs {row['reference']}: {tests}" if tests else ""))
+    fig = go.Figure(
+        go.Scatter(
+            x=mean,
+            y=models,
+            mode="markers",
+            marker=dict(size=10),
+            error_x=dict(type="data", array=plus, arrayminus=minus, visible=True),
+            text=hover,
+            hovertemplate="%{text}<extra></extra>",
+            name=metric,
+        )
+    )
+    fig.update_layout(
+        title=f"{metric.upper()} per model ({what})",
+        xaxis_title=metric,
+        height=max(250, 40 * len(models) + 150),
+    )
+    return fig
+
+
+def leakage_figure(long: pd.DataFrame, metric: str = "ua", by: str = "modality") -> go.Figure:
+    """Pepino et al. Fig. 2 style: grouped bars of ``metric`` per fold protocol, one trace per
+    ``by`` value (``modality`` or ``model``), error bars ± std over runs.
+
+    ``long`` is :func:`workbench.evaluation.leakage_experiment.leakage_long`'s output.
+    """
+    protocols = list(dict.fromkeys(long["protocol"]))
+    x = [PROTOCOL_LABELS.get(p, p) for p in protocols]
+    fig = go.Figure()
+    for name, part in long.groupby(by, sort=True):
+        g = part.groupby("protocol")
+        mean = g["mean"].mean().reindex(protocols)
+        std = g["std"].mean().reindex(protocols)
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=mean.to_numpy(float),
+                name=str(name),
+                error_y=dict(type="data", array=np.nan_to_num(std.to_numpy(float)), visible=True),
+                hovertemplate="%{x}: %{y:.3f}<extra>" + str(name) + "</extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        title=f"Effect of the fold criteria on {metric.upper()} (Pepino et al. 2020, Fig. 2)",
+        yaxis_title=metric,
+        xaxis_title="folds",
+        height=_HEIGHT,
+    )
+    return fig
