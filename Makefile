@@ -24,7 +24,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: install demo test unit notebooks-smoke nbval corpus corpus-smoke lab scrub nbref check-notebooks clean
+.PHONY: install demo test test-ray unit notebooks-smoke nbval corpus corpus-smoke lab scrub nbref check-notebooks clean
 
 install: $(VENV)/.installed
 
@@ -69,6 +69,11 @@ nbval:
 nbref: install corpus-smoke
 	$(BIN)/python -m workbench.notebooks reference tests/notebooks/smoke.yaml tests/notebooks
 
+# The Ray backend (workbench/distributed.py) on a local Ray instance: installs the optional extra.
+test-ray: install
+	$(BIN)/pip install --quiet -e '.[ray]'
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_distributed.py
+
 check-notebooks:
 	$(BIN)/python -m workbench.notebooks check notebooks
 
@@ -77,6 +82,16 @@ scrub:
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# The notebooks in a real JupyterLab: headless Debian Chromium driven by Playwright (no browser
+# download), notebooks 01 and 06 on the smoke corpus; screenshots in runs/e2e/. Installs
+# chromium (apt, needs root) and playwright (pip) when missing. Not part of `make test`.
+.PHONY: e2e
+CHROMIUM ?= /usr/bin/chromium
+e2e: install corpus-smoke
+	@test -x $(CHROMIUM) || apt-get install -y chromium >/dev/null || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
+	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install --quiet playwright
+	WORKBENCH_E2E=1 WORKBENCH_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -s -p no:cacheprovider --durations=0 tests/e2e
 
 clean:
 	rm -rf runs .cache .jupyter .pytest_cache data

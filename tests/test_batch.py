@@ -71,3 +71,30 @@ def test_grid_errors_name_the_file(tmp_path):
     bad.write_text("runs:\n  - notebook: missing.ipynb\n")
     with pytest.raises(FileNotFoundError, match=r"g\.yaml: runs\[0\]: notebook missing\.ipynb"):
         load_grid(bad)
+
+
+def test_bad_parameters_fail_without_running(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    (tmp_path / "g.yaml").write_text(
+        "defaults: {x: 1, only_elsewhere: true}\n"  # defaults a notebook lacks are not passed
+        "runs:\n"
+        "  - notebook: good.ipynb\n"
+        "  - notebook: good.ipynb\n    name: typo\n    parameters: {y: 2}\n"
+        "  - notebook: good.ipynb\n    name: wrongtype\n    parameters: {x: 'one'}\n"
+    )
+    cells = load_grid(tmp_path / "g.yaml")
+    assert cells[0].parameters == {"x": 1} and cells[0].problems == ()
+    results = run_grid(cells, tmp_path / "out", html=False)
+    assert [r.status for r in results] == ["ok", "failed", "failed"]
+    assert "unknown parameter 'y'" in results[1].error
+    assert "parameter 'x': expected int" in results[2].error and results[2].seconds == 0.0
+    assert not (tmp_path / "out" / "typo.ipynb").exists()
+
+
+def test_failed_notebook_never_sits_under_its_final_name(grid, tmp_path):
+    out = tmp_path / "runs"
+    results = run_grid(load_grid(grid), out, html=False)
+    assert results[2].output.name == "bad.FAILED.ipynb" and results[2].output.is_file()
+    assert not (out / "bad.ipynb").exists()
+    assert not list(out.glob(".*.running.ipynb"))

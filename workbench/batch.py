@@ -11,14 +11,21 @@ A grid file is YAML::
         parameters: {epochs: 2}
         grid: {model: [xu_alignment, amh]}   # one executed copy per combination
 
-Each cell of the grid becomes ``<out>/<stem>[__key=value...].ipynb``. A failing notebook does
-not stop the others; the summary says which failed and ``workbench batch`` exits non-zero.
-A cell whose source notebook, parameters and library code are unchanged since its last
-successful run is skipped unless ``force``.
+Each cell of the grid becomes ``<out>/<stem>[__key=value...].ipynb``. ``defaults`` go to the
+notebooks that declare them; a run's own ``parameters`` and ``grid`` names must exist in the
+notebook's ``parameters`` cell and match the type of its default, or the cell fails without
+running. A notebook executes under a temporary name and is renamed when it finishes: to
+``<name>.ipynb`` on success, ``<name>.FAILED.ipynb`` (with the error in it) otherwise, so
+nothing half-written ever sits under the final name. A failing notebook does not stop the
+others; the summary says which failed and ``workbench batch`` exits non-zero. A cell whose
+source notebook, parameters and library code are unchanged since its last successful run is
+skipped unless ``force``.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -26,10 +33,11 @@ import re
 import time
 import traceback
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Literal
 
 import pandas as pd
 import yaml
@@ -42,6 +50,7 @@ class GridCell:
     notebook: Path
     parameters: dict[str, Any]
     name: str
+    problems: tuple[str, ...] = ()  # parameter errors found when the grid was loaded
 
 
 @dataclass
@@ -59,6 +68,48 @@ def _slug(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(value)).strip("-")[:40]
 
 
+def notebook_parameters(notebook: str | Path) -> dict[str, Any]:
+    """Names and default values of a notebook's ``parameters`` cell (defaults as Python values;
+    a default that is not a literal maps to ``...``)."""
+    import papermill as pm
+
+    out = {}
+    for name, info in pm.inspect_notebook(str(notebook)).items():
+        try:
+            out[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            out[name] = ...
+    return out
+
+
+def check_parameters(declared: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """Problems with ``given`` against a notebook's declared defaults: unknown names, and values
+    whose type differs from a non-None default (an int where a float is expected is fine;
+    None is accepted anywhere, as "use the notebook's own choice").
+
+    >>> check_parameters({"epochs": 2, "lr": 0.1, "model": None}, {"epochs": "2", "lr": 1, "modle": "x"})
+    ["parameter 'epochs': expected int like the default 2, got str '2'", "unknown parameter 'modle' (declared: epochs, lr, model)"]
+    """
+    problems = []
+    for name, value in given.items():
+        if name not in declared:
+            problems.append(f"unknown parameter {name!r} (declared: {', '.join(sorted(declared))})")
+            continue
+        default = declared[name]
+        if default is None or default is ... or value is None:
+            continue
+        expected = type(default)
+        ok = isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
+        ok = ok or (expected is float and isinstance(value, int) and not isinstance(value, bool))
+        ok = ok or (isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)))
+        if not ok:
+            problems.append(
+                f"parameter {name!r}: expected {expected.__name__} like the default {default!r}, "
+                f"got {type(value).__name__} {value!r}"
+            )
+    return problems
+
+
 def load_grid(path: str | Path) -> list[GridCell]:
     """Expand a grid YAML into cells; notebook paths are relative to the current directory."""
     path = Path(path)
@@ -73,13 +124,16 @@ def load_grid(path: str | Path) -> list[GridCell]:
         nb = Path(run["notebook"]).resolve()
         if not nb.is_file():
             raise FileNotFoundError(f"{path}: runs[{i}]: notebook {run['notebook']} does not exist")
+        declared = notebook_parameters(nb)
         axes = run.get("grid") or {}
         keys = list(axes)
         for combo in itertools.product(*(axes[k] for k in keys)) if keys else [()]:
             varying = dict(zip(keys, combo))
-            params = {**defaults, **(run.get("parameters") or {}), **varying}
+            own = {**(run.get("parameters") or {}), **varying}
+            params = {**{k: v for k, v in defaults.items() if k in declared}, **own}
             suffix = "".join(f"__{k}={_slug(v)}" for k, v in varying.items())
-            cells.append(GridCell(nb, params, run.get("name", nb.stem) + suffix))
+            problems = tuple(f"{path}: runs[{i}]: {p}" for p in check_parameters(declared, params))
+            cells.append(GridCell(nb, params, run.get("name", nb.stem) + suffix, problems))
     names = [c.name for c in cells]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -107,11 +161,15 @@ def run_cell(cell: GridCell, out_dir: Path, kernel: str = "python3", timeout: in
     import papermill as pm
 
     output = out_dir / f"{cell.name}.ipynb"
+    failed_copy = out_dir / f"{cell.name}.FAILED.ipynb"
+    running = out_dir / f".{cell.name}.running.ipynb"
+    if cell.problems:
+        return CellResult(cell.name, str(cell.notebook), output, "failed", 0.0, "; ".join(cell.problems), cell.parameters)
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(
             str(cell.notebook),
-            str(output),
+            str(running),
             parameters=cell.parameters,
             kernel_name=kernel,
             cwd=str(cell.notebook.parent),
@@ -125,7 +183,13 @@ def run_cell(cell: GridCell, out_dir: Path, kernel: str = "python3", timeout: in
             error = f"cell {getattr(e, 'exec_count', '?')}: {e.ename}: {e.evalue}"[:300]
         else:
             error = (traceback.format_exception_only(type(e), e)[-1]).strip()[:300]
-    return CellResult(cell.name, str(cell.notebook), output, status, time.perf_counter() - t0, error, cell.parameters)
+    # the executed copy appears under its final name only once complete
+    final = output if status == "ok" else failed_copy
+    for stale in (output, failed_copy):
+        stale.unlink(missing_ok=True)
+    if running.is_file():
+        os.replace(running, final)
+    return CellResult(cell.name, str(cell.notebook), final, status, time.perf_counter() - t0, error, cell.parameters)
 
 
 def export_html(results: list[CellResult], out_dir: Path) -> Path:
@@ -161,8 +225,22 @@ def run_grid(
     force: bool = False,
     html: bool = True,
     kernel: str = "python3",
+    backend: Literal["local", "ray"] = "local",
+    ray_address: str | None = None,
+    max_retries: int = 2,
+    num_cpus: float = 1.0,
+    num_gpus: float | None = None,
 ) -> list[CellResult]:
-    """Run every cell (``jobs`` at a time), skipping unchanged successful ones unless ``force``."""
+    """Run every cell (``jobs`` at a time), skipping unchanged successful ones unless ``force``.
+
+    ``backend="ray"`` runs each cell as a Ray task instead (``jobs`` is then ignored: Ray runs
+    as many as the cluster's CPUs/GPUs allow), asking for ``num_cpus`` and ``num_gpus`` each
+    (None: a GPU fraction when the cluster has GPUs), retrying a failed cell ``max_retries``
+    times; ``ray_address`` connects to an existing cluster (None starts a local one). See
+    :mod:`workbench.distributed`. ``out_dir`` must then be on a filesystem every node sees.
+    """
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     # absolute: papermill changes the working directory of the process while it runs
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -179,24 +257,57 @@ def run_grid(
         else:
             todo.append((cell, key))
 
-    from tqdm.auto import tqdm
+    def record(cell: GridCell, key: str, r: CellResult) -> None:
+        results.append(r)
+        if r.status == "ok":
+            state[cell.name] = key
+        else:
+            state.pop(cell.name, None)
+        atomic_write(state_path, lambda p: p.write_text(json.dumps(state, indent=1, sort_keys=True)))
 
-    # Processes, not threads: papermill chdirs the whole process to the notebook's folder.
-    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [(pool.submit(run_cell, c, out_dir, kernel), c, k) for c, k in todo]
-        for fut, cell, key in tqdm(futures, desc="notebooks", unit="nb"):
-            r = fut.result()
-            results.append(r)
-            if r.status == "ok":
-                state[cell.name] = key
-            else:
-                state.pop(cell.name, None)
-            atomic_write(state_path, lambda p: p.write_text(json.dumps(state, indent=1, sort_keys=True)))
+    if backend == "ray":
+        _run_on_ray(todo, out_dir, kernel, record, ray_address, max_retries, num_cpus, num_gpus)
+    else:
+        from tqdm.auto import tqdm
+
+        if jobs <= 1:  # in this process: papermill restores the working directory after each
+            for cell, key in tqdm(todo, desc="notebooks", unit="nb"):
+                record(cell, key, run_cell(cell, out_dir, kernel))
+        else:
+            # Processes, not threads: papermill chdirs the whole process to the notebook's folder.
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = [(pool.submit(run_cell, c, out_dir, kernel), c, k) for c, k in todo]
+                for fut, cell, key in tqdm(futures, desc="notebooks", unit="nb"):
+                    record(cell, key, fut.result())
     order = {c.name: i for i, c in enumerate(cells)}
     results.sort(key=lambda r: order[r.name])
     if html:
         export_html(results, out_dir)
     return results
+
+
+def _run_on_ray(todo: list[tuple[GridCell, str]], out_dir: Path, kernel: str,
+                record: Callable[[GridCell, str, CellResult], None], ray_address: str | None, max_retries: int,
+                num_cpus: float, num_gpus: float | None) -> None:
+    """Each cell a Ray task; results recorded (state file included) as they finish."""
+    from workbench.distributed import TaskOutcome, TaskResources, run_cell_task, run_tasks
+
+    by_name = {c.name: (c, k) for c, k in todo}
+
+    def on_result(o: TaskOutcome) -> None:
+        cell, key = by_name[o.key]
+        if o.ok:  # ok, or failed before running (not retried)
+            r = o.value
+        elif isinstance(getattr(o.cause, "result", None), CellResult):  # the last attempt's result
+            r = dataclasses.replace(o.cause.result, error=o.error)
+        else:  # the worker died: no result came back
+            r = CellResult(cell.name, str(cell.notebook), out_dir / f"{cell.name}.ipynb", "failed", 0.0, o.error,
+                           cell.parameters)
+        record(cell, key, r)
+
+    run_tasks(run_cell_task, [(c.name, (c, out_dir, kernel), {}) for c, _ in todo],
+              resources=TaskResources(num_cpus, num_gpus), max_retries=max_retries, ray_address=ray_address,
+              desc="notebooks", on_result=on_result)
 
 
 def summary_table(results: list[CellResult]) -> pd.DataFrame:

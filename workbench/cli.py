@@ -17,7 +17,8 @@ def _corpus_synth(args: argparse.Namespace) -> int:
 def _batch(args: argparse.Namespace) -> int:
     from workbench.batch import load_grid, run_grid, summary_table
 
-    results = run_grid(load_grid(args.grid), args.out, jobs=args.jobs, force=args.force, html=not args.no_html)
+    results = run_grid(load_grid(args.grid), args.out, jobs=args.jobs, force=args.force, html=not args.no_html,
+                       **_backend_kwargs(args))
     table = summary_table(results)
     print(table.to_string(index=False))
     failed = int((table["status"] == "failed").sum())
@@ -63,11 +64,34 @@ def _train(args: argparse.Namespace) -> int:
     rows = run_crossval(args.model, args.preset, corpus=args.corpus, root=args.root, corpus_preset=args.corpus_preset,
                         corpus_seed=args.corpus_seed, protocol=args.protocol, folds=folds, seeds=seeds, out=args.out,
                         model_options=json.loads(args.model_options) if args.model_options else None,
-                        epochs=args.epochs, device=args.device, rerun=args.rerun, progress=not args.quiet)
+                        epochs=args.epochs, device=args.device, rerun=args.rerun, progress=not args.quiet,
+                        **_backend_kwargs(args))
     cols = ["run_id", "n_train", "n_test", "epochs_run", "wa", "ua", "macro_f1", "train_seconds"]
-    print(rows[cols].to_string(index=False))
-    print(f"mean UA {rows['ua'].mean():.3f} over {len(rows)} run(s)")
-    return 0
+    if len(rows):
+        print(rows[cols].to_string(index=False))
+        print(f"mean UA {rows['ua'].mean():.3f} over {len(rows)} run(s)")
+    failed = rows.attrs.get("failed", [])
+    for f in failed:
+        print(f"FAILED fold {f['fold']} seed {f['seed']}: {f['error']}")
+    return 1 if failed else 0
+
+
+def _backend_kwargs(args: argparse.Namespace) -> dict:
+    return {"backend": args.backend, "ray_address": args.ray_address, "max_retries": args.max_retries,
+            "num_cpus": args.cpus_per_task, "num_gpus": args.gpus_per_task}
+
+
+def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
+    g = p.add_argument_group("backend", f"where the {what} run (see workbench/distributed.py)")
+    g.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="local: this machine (default); ray: one Ray task each (needs pip install -e '.[ray]')")
+    g.add_argument("--ray-address", default=None,
+                   help="connect to a running Ray cluster (e.g. auto, ray://head:10001); default: start a local one")
+    g.add_argument("--max-retries", type=int, default=2, help="ray: retries of a failed task before it is reported")
+    g.add_argument("--cpus-per-task", type=float, default=1.0, help="ray: CPUs each task reserves")
+    g.add_argument("--gpus-per-task", type=float, default=None,
+                   help="ray: GPUs each task reserves, e.g. 0.25 packs 4 per GPU (default: 0.25 if the cluster "
+                        "has GPUs, else 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
     batch.add_argument("--force", action="store_true", help="rerun unchanged cells too")
     batch.add_argument("--no-html", action="store_true", help="skip the HTML export")
+    _add_backend_options(batch, "notebooks")
     batch.set_defaults(func=_batch)
 
     bench = sub.add_parser("bench", help="benchmarks")
@@ -123,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default=None, help="runs root (default $WORKBENCH_RUNS)")
     tr.add_argument("--rerun", action="store_true", help="retrain runs already in the results table")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_backend_options(tr, "trainings")
     tr.set_defaults(func=_train)
     return parser
 

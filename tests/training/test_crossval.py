@@ -1,0 +1,127 @@
+"""Cross-validation runs: run dirs, results/predictions tables, crash safety, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from workbench.evaluation.metrics import classification_metrics
+from workbench.training import results as results_mod
+from workbench.training.crossval import CrossValError, load_trained, run_crossval
+from workbench.training.data import SERDataset, collate
+from workbench.training.results import PREDICTION_COLUMNS, RESULT_COLUMNS, read_predictions, read_results
+from workbench.training.trainer import predict
+
+
+def _run(manifest, features, out, tiny_preset, **kw):
+    args = dict(corpus="dummy", corpus_preset="test", manifest=manifest, features=features, out=out, progress=False)
+    args.update(kw)
+    return run_crossval("unimodal_audio", tiny_preset(), **args)
+
+
+def test_rows_run_dirs_and_predictions_follow_the_schema(manifest, features, tmp_path, tiny_preset):
+    rows = _run(manifest, features, tmp_path, tiny_preset, folds=[0, "Ses03"], seeds=[0, 1])
+    res, preds = read_results(tmp_path), read_predictions(tmp_path)
+    assert list(res.columns) == RESULT_COLUMNS and list(preds.columns) == PREDICTION_COLUMNS
+    assert len(res) == 4 and sorted(res["fold"].unique()) == ["Ses01", "Ses03"]
+    assert res["run_id"].is_unique and len(preds) == 2 * (30 + 30)
+    r = res.iloc[0]
+    assert r["run_id"] == f"unimodal_audio-{r['config_hash'][:8]}-dummy-loso_session-{r['fold']}-s{r['seed']}"
+    assert (r["n_train"], r["n_test"]) == (60, 30)
+    # Metrics in the row are those of its predictions, recomputed independently.
+    p = preds[preds["run_id"] == r["run_id"]]
+    m = classification_metrics(p["label"], p["pred"], json.loads(r["classes"]), np.stack(p["probs"].to_numpy()))
+    assert r["ua"] == pytest.approx(m["ua"]) and r["av_auc"] == pytest.approx(m["av_auc"])
+    run_dir = tmp_path / "train" / r["run_id"]
+    for name in ("config.json", "folds.json", "metrics.csv", "last.pt", "best.pt", "predictions.parquet"):
+        assert (run_dir / name).is_file(), name
+    assert len(rows) == 4
+
+
+def test_two_runs_with_one_seed_give_identical_metrics(manifest, features, tmp_path, tiny_preset):
+    a = _run(manifest, features, tmp_path / "a", tiny_preset, folds=[1])
+    b = _run(manifest, features, tmp_path / "b", tiny_preset, folds=[1])
+    cols = ["wa", "ua", "macro_f1", "weighted_f1", "av_auc"]
+    assert a[cols].to_dict() == b[cols].to_dict()
+
+
+def test_load_trained_rebuilds_the_same_predictions(manifest, features, tmp_path, tiny_preset):
+    row = _run(manifest, features, tmp_path, tiny_preset, folds=[0]).iloc[0]
+    model, config = load_trained(row["run_dir"])
+    assert config["fold"] == "Ses01" and config["model"] == "unimodal_audio"
+    preds = pd.read_parquet(f"{row['run_dir']}/predictions.parquet")
+    # Rebuild the normalised test inputs the way the run did (global stats of its train ids).
+    train = [u.id for u in manifest if u.session != "Ses01"]
+    x = features["audio"].data
+    cat = np.concatenate([x[i] for i in train]).astype(np.float64)
+    mean, std = cat.mean(0), cat.std(0)
+    ids = list(preds["utt_id"][:4])
+    data = {"audio": {i: ((x[i] - mean) / std).astype(np.float32) for i in ids}}
+    ds = SERDataset(manifest, ids, data, json.loads(row["classes"]))
+    out = predict(model, collate([ds[k] for k in range(len(ids))]))
+    np.testing.assert_allclose(out["probs"].numpy(), np.stack(preds["probs"][:4].to_numpy()), atol=1e-4)
+
+
+def test_rerun_replaces_rows_without_duplicates(manifest, features, tmp_path, tiny_preset):
+    _run(manifest, features, tmp_path, tiny_preset, folds=[0])
+    first = read_results(tmp_path)
+    _run(manifest, features, tmp_path, tiny_preset, folds=[0])  # reused, not retrained
+    _run(manifest, features, tmp_path, tiny_preset, folds=[0, 1], rerun=True)
+    res, preds = read_results(tmp_path), read_predictions(tmp_path)
+    assert len(res) == 2 and res["run_id"].is_unique
+    assert not preds.duplicated(["run_id", "utt_id"]).any() and len(preds) == 60
+    assert res.set_index("run_id").loc[first["run_id"][0], "ua"] == pytest.approx(first["ua"][0])
+
+
+def test_crash_mid_write_leaves_old_table_intact(manifest, features, tmp_path, tiny_preset, monkeypatch):
+    _run(manifest, features, tmp_path, tiny_preset, folds=[0])
+    path = tmp_path / "results" / "results.parquet"
+    before = path.read_bytes()
+
+    def half_write(frame, tmp):
+        tmp.write_bytes(b"PAR1 partial")  # a torn file ...
+        raise OSError("disk full")  # ... then the crash
+
+    monkeypatch.setattr(results_mod, "_write_parquet", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        _run(manifest, features, tmp_path, tiny_preset, folds=[1])
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir() if not p.name.startswith(".")) == \
+        ["predictions.parquet", "results.parquet"]
+    monkeypatch.undo()
+    assert len(read_results(tmp_path)) == 1
+
+
+def test_bad_input_gives_clear_errors(manifest, features, tmp_path, tiny_preset):
+    # A class with no training utterances in a fold.
+    sad_only_in_ses01 = manifest.subset([u.id for u in manifest if u.label != "sad" or u.session == "Ses01"])
+    with pytest.raises(CrossValError, match=r"fold 'Ses01'.*\['sad'\] have no training utterances"):
+        _run(sad_only_in_ses01, features, tmp_path, tiny_preset, folds=[0])
+    # Features missing for some utterances.
+    gone = manifest.ids[3]
+    broken = dict(features)
+    broken["audio"] = type(features["audio"])(features["audio"].spec, {k: v for k, v in features["audio"].data.items()
+                                                                         if k != gone}, 0.01, 6)
+    with pytest.raises(CrossValError, match=f"input 'audio' .*{gone}.*FeatureCache"):
+        _run(manifest, broken, tmp_path, tiny_preset)
+    # Unknown fold, empty fold selection.
+    with pytest.raises(CrossValError, match="unknown fold 'Ses09'"):
+        _run(manifest, features, tmp_path, tiny_preset, folds=["Ses09"])
+    with pytest.raises(CrossValError, match="no folds selected"):
+        _run(manifest, features, tmp_path, tiny_preset, folds=[])
+    assert not (tmp_path / "results" / "results.parquet").exists()
+
+
+def test_multimodal_model_with_word_spans_trains(manifest, features, tmp_path, tiny_preset):
+    preset = tiny_preset("xu_alignment_hard", model_config={"hidden": 8, "heads": 2, "attn_dim": 4, "fc_dim": 8},
+                         epochs=1)
+    rows = run_crossval("xu_alignment_hard", preset, corpus="dummy", manifest=manifest, features=features,
+                        out=tmp_path, folds=[0], progress=False)
+    assert rows["n_test"].iloc[0] == 30 and 0.0 <= rows["ua"].iloc[0] <= 1.0
+    model, config = load_trained(rows["run_dir"].iloc[0])
+    assert config["model_config"]["audio_dim"] == 6 and config["model_config"]["text_dim"] == 5
+    assert isinstance(model, torch.nn.Module)

@@ -1,0 +1,84 @@
+"""The results and predictions tables (Parquet) that cross-validation appends to.
+
+Layout (shared with ``workbench.evaluation``)::
+
+    <runs root>/results/results.parquet      one row per run (RESULT_COLUMNS)
+    <runs root>/results/predictions.parquet  one row per (run_id, utt_id) (PREDICTION_COLUMNS)
+
+Appending reads the table, drops rows of the run ids being written (a rerun replaces its rows,
+never duplicates them), concatenates and replaces the file with
+:func:`workbench.io.atomic_write` under an exclusive ``fcntl`` lock: a crash mid-write leaves
+the old table intact and concurrent writers do not lose each other's rows.
+
+>>> import tempfile, pathlib
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "t.parquet"
+>>> _ = append_rows(p, pd.DataFrame({"run_id": ["a", "b"], "x": [1, 2]}))
+>>> _ = append_rows(p, pd.DataFrame({"run_id": ["a"], "x": [3]}))
+>>> pd.read_parquet(p).sort_values("run_id")["x"].tolist()
+[3, 2]
+"""
+
+from __future__ import annotations
+
+import fcntl
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from workbench.io import atomic_write
+
+RESULT_COLUMNS = [
+    "run_id", "model", "config_hash", "config_json", "train_preset", "corpus", "corpus_preset", "label_scheme",
+    "classes", "protocol", "fold", "seed", "text_source", "n_train", "n_val", "n_test", "epochs_run", "best_epoch",
+    "wa", "ua", "macro_f1", "weighted_f1", "av_auc", "train_seconds", "utts_per_second", "device", "run_dir", "created",
+]
+PREDICTION_COLUMNS = ["run_id", "model", "config_hash", "protocol", "fold", "seed", "utt_id", "label", "pred", "probs"]
+
+
+def results_dir(runs_root: str | Path) -> Path:
+    return Path(runs_root) / "results"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
+def append_rows(path: str | Path, rows: pd.DataFrame, key: str = "run_id") -> Path:
+    """Add ``rows`` to the Parquet table at ``path``, replacing existing rows with the same
+    ``key`` values; atomic and locked (see the module docstring)."""
+    path = Path(path)
+    if key not in rows.columns:
+        raise ValueError(f"rows to append to {path} have no {key!r} column")
+    with _locked(path):
+        if path.is_file():
+            old = pd.read_parquet(path)
+            old = old[~old[key].isin(set(rows[key]))]
+            table = pd.concat([old, rows], ignore_index=True) if len(old) else rows.reset_index(drop=True)
+        else:
+            table = rows.reset_index(drop=True)
+        atomic_write(path, lambda tmp: _write_parquet(table, tmp))
+    return path
+
+
+def read_results(runs_root: str | Path) -> pd.DataFrame:
+    """The results table under ``runs_root`` (empty with the right columns when absent)."""
+    p = results_dir(runs_root) / "results.parquet"
+    return pd.read_parquet(p) if p.is_file() else pd.DataFrame(columns=RESULT_COLUMNS)
+
+
+def read_predictions(runs_root: str | Path) -> pd.DataFrame:
+    p = results_dir(runs_root) / "predictions.parquet"
+    return pd.read_parquet(p) if p.is_file() else pd.DataFrame(columns=PREDICTION_COLUMNS)

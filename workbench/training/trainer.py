@@ -1,0 +1,302 @@
+"""The training loop: one model, one training set, optional validation, resumable.
+
+:func:`train_model` runs fixed epochs or stops early on validation UA, with optional class
+weights, gradient clipping and linear warm-up, bf16 autocast on CUDA, a checkpoint
+(``last.pt``) after every epoch and ``metrics.csv`` rewritten after every epoch. Started again
+on the same run directory it resumes from ``last.pt`` and ends on the same weights as an
+uninterrupted run: batches depend only on (seed, epoch) and the checkpoint restores every RNG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from workbench.evaluation.metrics import classification_metrics
+from workbench.io import atomic_write
+from workbench.training.data import SERDataset, make_loader
+from workbench.training.presets import TrainPreset
+
+METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_ua", "val_wa", "lr", "seconds"]
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (NaN loss, out of memory, bad data); the message says what to do."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def deterministic(enabled: bool):
+    """``torch.use_deterministic_algorithms(enabled)`` for the block, restoring the old state."""
+    old = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(enabled)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(old)
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+def model_inputs(model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The keyword arguments of ``model.forward`` from a collated batch (inputs + masks)."""
+    out: dict[str, torch.Tensor] = {}
+    for name in model.inputs:
+        if name not in batch:
+            raise TrainingError(f"model needs input {name!r} but the batch has only {sorted(batch)}")
+        out[name] = batch[name]
+        if f"{name}_mask" in batch:
+            out[f"{name}_mask"] = batch[f"{name}_mask"]
+    return out
+
+
+@torch.no_grad()
+def predict(model: nn.Module, batch: dict[str, Any], device: str | torch.device | None = None) -> dict[str, Any]:
+    """Run ``model`` in eval mode on a collated batch: ``logits`` (B, C), ``probs`` (B, C)
+    float32 on CPU, ``attentions`` (name -> tensor on CPU), ``attention_info``, ``ids``."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        b = to_device(batch, device)
+        with _autocast(device):
+            out = model(**model_inputs(model, b))
+    finally:
+        model.train(was_training)
+    logits = out.logits.float().cpu()
+    return {"logits": logits, "probs": torch.softmax(logits, dim=-1),
+            "attentions": {k: v.float().cpu() for k, v in out.attentions.items()},
+            "attention_info": out.attention_info, "ids": list(batch.get("ids", []))}
+
+
+def evaluate(model: nn.Module, dataset: SERDataset, batch_size: int, device: torch.device,
+             class_weights: torch.Tensor | None = None) -> dict[str, Any]:
+    """Loss, probabilities (N, C) and metrics of ``model`` on every item of ``dataset``."""
+    loader, _ = make_loader(dataset, batch_size, bucketing=True, shuffle=False)
+    ids, labels, probs, loss_sum = [], [], [], 0.0
+    for batch in loader:
+        p = predict(model, batch, device)
+        loss_sum += float(F.cross_entropy(p["logits"], batch["labels"], weight=class_weights, reduction="sum"))
+        ids += batch["ids"]
+        labels += batch["labels"].tolist()
+        probs.append(p["probs"].numpy())
+    probs_arr = np.concatenate(probs) if probs else np.zeros((0, len(dataset.classes)), np.float32)
+    classes = dataset.classes
+    metrics = classification_metrics(labels, probs_arr.argmax(1), classes, probs_arr) if ids else {}
+    return {"ids": ids, "labels": np.array(labels, dtype=int), "probs": probs_arr,
+            "loss": loss_sum / max(len(ids), 1), "metrics": metrics}
+
+
+def class_weights_for(labels: list[int] | np.ndarray, n_classes: int) -> torch.Tensor:
+    """Inverse class frequency, scaled so a balanced set gets weight 1 (Pepino et al. 3.3).
+
+    >>> [round(w, 4) for w in class_weights_for([0, 0, 0, 1], 2).tolist()]
+    [0.6667, 2.0]
+    """
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=n_classes).astype(np.float64)
+    if (counts == 0).any():
+        missing = np.flatnonzero(counts == 0).tolist()
+        raise TrainingError(f"class index(es) {missing} have no training examples; class weights are undefined")
+    return torch.tensor(counts.sum() / (n_classes * counts), dtype=torch.float32)
+
+
+def _make_optimizer(model: nn.Module, s: TrainPreset) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if s.optimizer == "adam":
+        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+    if s.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=s.lr, momentum=0.9, weight_decay=s.weight_decay)
+    raise ValueError(f"unknown optimizer {s.optimizer!r}; choose adam, adamw or sgd")
+
+
+def _save(path: Path, obj: Any) -> None:
+    def write(tmp: Path) -> None:
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        tmp.write_bytes(buf.getvalue())
+
+    atomic_write(path, write)
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` did: the epoch whose weights are kept (``best_epoch``, 1-based),
+    how many epochs ran, the per-epoch history and throughput (training utterances/s)."""
+
+    best_epoch: int
+    epochs_run: int
+    history: pd.DataFrame
+    train_seconds: float
+    utts_per_second: float
+    device: str
+
+
+def train_model(
+    model: nn.Module,
+    train: SERDataset,
+    settings: TrainPreset,
+    run_dir: str | Path,
+    validation: SERDataset | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    epochs: int | None = None,
+    progress: bool = True,
+    resume: bool = True,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``train``; write ``last.pt``, ``best.pt`` and ``metrics.csv`` to ``run_dir``.
+
+    Fixed ``epochs`` (default ``settings.epochs``), or, with ``settings.early_stopping_patience``
+    and a ``validation`` set, stop after that many epochs without a better validation UA;
+    ``best.pt`` holds the weights of the best validation epoch (the last epoch without
+    validation) and is loaded into ``model`` before returning. ``on_epoch_end(epoch, row)``
+    runs after each checkpoint (tests use it to simulate an interruption).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    n_epochs = int(epochs if epochs is not None else settings.epochs)
+    if len(train) == 0:
+        raise TrainingError("the training set is empty")
+    seed_everything(seed)
+    model.to(dev)
+    optimizer = _make_optimizer(model, settings)
+    warm = max(int(settings.warmup_steps), 0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warm) if warm else 1.0)
+    use_scaler = dev.type == "cuda" and not torch.cuda.is_bf16_supported()
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    weights = class_weights_for(train.labels, len(train.classes)).to(dev) if settings.class_weights else None
+    loader, sampler = make_loader(train, settings.batch_size, seed=seed, bucketing=settings.bucketing)
+
+    start_epoch, history, best = 0, [], {"ua": -1.0, "epoch": 0}
+    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    if resume and last_path.is_file():
+        ck = torch.load(last_path, map_location=dev, weights_only=False)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        scaler.load_state_dict(ck["scaler"])
+        start_epoch, history, best = ck["epoch"], ck["history"], ck["best"]
+        _set_rng_state(ck["rng"])
+
+    patience = settings.early_stopping_patience if validation is not None and len(validation) else None
+    stopped = patience is not None and start_epoch - best["epoch"] >= patience
+    step = start_epoch * len(sampler)
+    with deterministic(dev.type == "cpu"):
+        for epoch in range(start_epoch, n_epochs):
+            if stopped:
+                break
+            t0 = time.perf_counter()
+            model.train()
+            sampler.set_epoch(epoch)
+            total, count = 0.0, 0
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{n_epochs}", leave=False, disable=not progress)
+            for batch in bar:
+                step += 1
+                b = to_device(batch, dev)
+                try:
+                    with _autocast(dev):
+                        out = model(**model_inputs(model, b))
+                        loss = F.cross_entropy(out.logits.float(), b["labels"], weight=weights)
+                    if not torch.isfinite(loss.detach()):
+                        raise TrainingError(
+                            f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step} (batch of {len(batch['ids'])} "
+                            f"utterances: {batch['ids'][:8]}{' ...' if len(batch['ids']) > 8 else ''}); check these "
+                            f"utterances' features for NaN/inf, or lower the learning rate (now {settings.lr})")
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    if settings.grad_clip:
+                        scaler.unscale_(optimizer)
+                        nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                except torch.cuda.OutOfMemoryError as e:
+                    raise TrainingError(
+                        f"out of GPU memory at epoch {epoch + 1}, step {step} with batch size {settings.batch_size} "
+                        f"(longest item {max(b[k].shape[1] for k in train.inputs)} steps); retry with a smaller "
+                        f"batch size, e.g. batch_size={max(1, settings.batch_size // 2)}") from e
+                scheduler.step()
+                total += float(loss.detach()) * len(batch["ids"])
+                count += len(batch["ids"])
+                bar.set_postfix(loss=f"{total / count:.3f}")
+            row: dict[str, float] = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": float("nan"),
+                                     "val_ua": float("nan"), "val_wa": float("nan"),
+                                     "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+            if validation is not None and len(validation):
+                ev = evaluate(model, validation, settings.batch_size, dev, weights)
+                row.update(val_loss=ev["loss"], val_ua=ev["metrics"]["ua"], val_wa=ev["metrics"]["wa"])
+                improved = ev["metrics"]["ua"] > best["ua"]
+            else:
+                improved = True  # no validation: keep the last epoch
+            if improved:
+                best = {"ua": row["val_ua"] if row["val_ua"] == row["val_ua"] else -1.0, "epoch": epoch + 1}
+                _save(best_path, {"model": model.state_dict(), "epoch": epoch + 1})
+            history.append(row)
+            _save(last_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                              "epoch": epoch + 1, "history": history, "best": best, "rng": _rng_state()})
+            frame = pd.DataFrame(history, columns=METRIC_COLUMNS)
+            atomic_write(run_dir / "metrics.csv", lambda p: frame.to_csv(p, index=False))
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, row)
+            if patience is not None and epoch + 1 - best["epoch"] >= patience:
+                stopped = True
+
+    if best_path.is_file():
+        model.load_state_dict(torch.load(best_path, map_location=dev, weights_only=False)["model"])
+    frame = pd.DataFrame(history, columns=METRIC_COLUMNS)
+    seconds = float(frame["seconds"].sum()) if len(frame) else 0.0
+    utts = len(train) * len(frame)
+    return TrainResult(best_epoch=int(best["epoch"]), epochs_run=len(frame), history=frame, train_seconds=seconds,
+                       utts_per_second=utts / seconds if seconds > 0 else float("nan"), device=str(dev))
