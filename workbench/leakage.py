@@ -27,17 +27,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.corpus.manifest import Manifest
+from workbench.corpus.text import normalize_text
 from workbench.protocols import Fold, manifest_table
-
-# Hesitations and backchannel noises that carry no lexical content; removing them makes
-# "Um, excuse me." and "Excuse me." the same line, as an actor delivering a script would.
-FILLERS = frozenset(
-    "um umm ummm uh uhh uhm hmm hmmm hm mm mmm mhm er erm ah ahh eh".split()
-)
-# [LAUGHTER] (IEMOCAP transcripts), <noise>, ++BREATHING++ (Sphinx tokens), {LG} style tags.
-_TAG = re.compile(r"\[[^\]]*\]|<[^>]*>|\+\+[^+]*\+\+|\{[^}]*\}")
-_APOSTROPHE = re.compile(r"['\u2019`]")  # MELD uses curly apostrophes
-_NON_WORD = re.compile(r"[^\w]+")
 
 # The audited overlap kinds and the manifest column each one compares.
 OVERLAP_KINDS = ("speaker", "session", "dialog", "script")
@@ -61,16 +52,6 @@ try:  # rapidfuzz is much faster; difflib gives the same kind of ratio without i
     from rapidfuzz import process as _process
 except ImportError:  # pragma: no cover - exercised only where rapidfuzz is absent
     _fuzz = _process = None
-
-
-def normalize_text(text: str | None) -> str:
-    """Lower case, tags and fillers removed, apostrophes dropped, other punctuation as spaces."""
-    if not text or not isinstance(text, str):
-        return ""
-    text = _TAG.sub(" ", text)
-    text = _APOSTROPHE.sub("", text.lower())
-    words = [w for w in _NON_WORD.sub(" ", text).split() if w not in FILLERS and w != "_"]
-    return " ".join(words)
 
 
 def near_duplicate_pairs(texts: Sequence[str], threshold: float = 0.9, chunk: int = 2000) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.corpus.manifest import Manifest
+from workbench.corpus.text import normalize_text
 
 
 def counts(manifest: Manifest, by: str | list[str], columns: str | None = "label") -> pd.DataFrame:
@@ -102,17 +103,6 @@ def vad_table(manifest: Manifest) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "label", "valence", "arousal", "dominance"])
 
 
-def normalise_text(text: str) -> str:
-    """Lower case, tags and punctuation removed, spaces collapsed: equal lines compare equal.
-
-    >>> normalise_text("Excuse me. [LAUGHTER]  Excuse ME!")
-    'excuse me excuse me'
-    """
-    text = re.sub(r"\[[^\]]*\]", " ", text.lower())
-    text = re.sub(r"[^\w\s']", " ", text)
-    return " ".join(text.split())
-
-
 def repeated_transcripts(manifest: Manifest, top: int = 20) -> pd.DataFrame:
     """The most repeated (normalised) transcripts and where they occur.
 
@@ -120,7 +110,7 @@ def repeated_transcripts(manifest: Manifest, top: int = 20) -> pd.DataFrame:
     """
     where: dict[str, list] = defaultdict(list)
     for u in manifest:
-        key = normalise_text(u.text)
+        key = normalize_text(u.text)
         if key:
             where[key].append(u)
     rows = []
