@@ -81,7 +81,7 @@ scrub:
 	$(BIN)/python -m workbench.notebooks scrub notebooks
 
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The notebooks in a real JupyterLab: headless Debian Chromium driven by Playwright (no browser
 # download), notebooks 01 and 06 on the smoke corpus; screenshots in runs/e2e/. Installs

@@ -1,6 +1,8 @@
 import json
+from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from workbench.batch import load_grid, run_grid, summary_table
@@ -98,3 +100,23 @@ def test_failed_notebook_never_sits_under_its_final_name(grid, tmp_path):
     assert results[2].output.name == "bad.FAILED.ipynb" and results[2].output.is_file()
     assert not (out / "bad.ipynb").exists()
     assert not list(out.glob(".*.running.ipynb"))
+
+
+def test_summary_reads_key_metrics_of_matching_runs():
+    from workbench.batch import CellResult
+
+    cells = [
+        CellResult("train__model=a", "nb", Path("x"), "ok", 1.0, "", {"model": "a", "preset": "demo"}),
+        CellResult("train__model=b", "nb", Path("y"), "ok", 2.0, "", {"model": "b", "protocol": "p2"}),
+        CellResult("explore", "nb", Path("z"), "failed", 3.0, "boom", {"preset": "demo"}),
+    ]
+    table = pd.DataFrame({
+        "model": ["a", "a", "a", "b", "b"],
+        "corpus_preset": ["demo", "demo", "smoke", "demo", "demo"],
+        "protocol": ["p1", "p2", "p1", "p1", "p2"],
+        "wa": [0.5, 0.7, 0.9, 0.1, 0.3], "ua": [0.4, 0.6, 0.9, 0.2, 0.35], "macro_f1": [0.3, 0.5, 0.9, 0.1, 0.25],
+    })
+    s = summary_table(cells, table)
+    assert s["runs"].tolist()[:2] == [2, 1] and pd.isna(s["runs"].iloc[2])
+    assert s.loc[0, ["wa", "ua", "macro_f1"]].tolist() == [0.6, 0.5, 0.4]  # demo rows of model a only
+    assert s.loc[1, "ua"] == 0.35 and s.loc[2, "error"] == "boom"

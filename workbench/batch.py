@@ -310,7 +310,32 @@ def _run_on_ray(todo: list[tuple[GridCell, str]], out_dir: Path, kernel: str,
               desc="notebooks", on_result=on_result)
 
 
-def summary_table(results: list[CellResult]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"notebook": r.name, "status": r.status, "seconds": round(r.seconds, 1), "error": r.error} for r in results]
-    )
+# parameter of a grid cell -> column of the results table it selects on
+_RESULT_KEYS = {"model": "model", "protocol": "protocol", "preset": "corpus_preset", "corpus": "corpus"}
+KEY_METRICS = ("wa", "ua", "macro_f1")
+
+
+def summary_table(results: list[CellResult], results_table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per grid cell: status, seconds, error and, for cells that name a ``model``, the
+    number of matching rows of the results table (same model, and protocol / corpus preset
+    when the cell sets them) with their mean WA, UA and macro-F1."""
+    rows = []
+    for r in results:
+        row: dict[str, Any] = {"notebook": r.name, "status": r.status, "seconds": round(r.seconds, 1)}
+        if results_table is not None and not results_table.empty and "model" in r.parameters:
+            sel = results_table
+            for param, column in _RESULT_KEYS.items():
+                if r.parameters.get(param) is not None and column in sel.columns:
+                    sel = sel[sel[column] == r.parameters[param]]
+            row["runs"] = len(sel)
+            for m in KEY_METRICS:
+                row[m] = round(float(sel[m].mean()), 3) if len(sel) else float("nan")
+        row["error"] = r.error
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def read_results_table(runs_root: str | Path) -> pd.DataFrame | None:
+    """The results table under a runs root (``<root>/results/results.parquet``), if any."""
+    path = Path(runs_root) / "results" / "results.parquet"
+    return pd.read_parquet(path) if path.is_file() else None

@@ -15,11 +15,15 @@ def _corpus_synth(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from workbench.batch import load_grid, run_grid, summary_table
+    from pathlib import Path
+
+    from workbench import paths
+    from workbench.batch import load_grid, read_results_table, run_grid, summary_table
 
     results = run_grid(load_grid(args.grid), args.out, jobs=args.jobs, force=args.force, html=not args.no_html,
                        **_backend_kwargs(args))
-    table = summary_table(results)
+    table = summary_table(results, read_results_table(paths.runs_dir()))
+    table.to_csv(Path(args.out) / "summary.csv", index=False)
     print(table.to_string(index=False))
     failed = int((table["status"] == "failed").sum())
     if failed:

@@ -291,7 +291,7 @@ def attention_figure(
 def _add_background(fig: go.Figure, wave: np.ndarray, sr: int, background: Background) -> None:
     if background == "waveform":
         step = max(1, len(wave) // _MAX_POINTS)
-        fig.add_trace(go.Scattergl(x=np.arange(0, len(wave), step) / sr, y=wave[::step], mode="lines", name="waveform",
+        fig.add_trace(go.Scatter(x=np.arange(0, len(wave), step) / sr, y=wave[::step], mode="lines", name="waveform",
                                    line=dict(width=1), hoverinfo="skip"), row=1, col=1)
         fig.update_yaxes(showticklabels=False, row=1, col=1)
     elif background == "spectrogram":

@@ -70,7 +70,7 @@ def waveform_figure(utt: Utterance, sr: int = 16000, max_points: int = 4000) -> 
     mel = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_fft=400, hop_length=160, n_mels=64), ref=np.max)
     frames_t = np.arange(mel.shape[1]) * 160 / sr
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.3, 0.7], vertical_spacing=0.04)
-    fig.add_trace(go.Scattergl(x=t, y=y[::step], mode="lines", name="waveform", line=dict(width=1)), 1, 1)
+    fig.add_trace(go.Scatter(x=t, y=y[::step], mode="lines", name="waveform", line=dict(width=1)), 1, 1)
     fig.add_trace(go.Heatmap(x=frames_t, z=mel, colorscale="Viridis", showscale=False, name="log-mel"), 2, 1)
     for word, start, end in utt.words or []:
         fig.add_vrect(x0=start, x1=end, line_width=1, line_color="white", fillcolor="white", opacity=0.08, row=2, col=1)

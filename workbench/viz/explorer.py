@@ -18,6 +18,7 @@ FigureWidget (and the ``anywidget`` package), which the workbench does not depen
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,7 +205,8 @@ def find_runs(runs_root: str | Path, model: str, corpus: str | None = None,
     if corpus_preset is not None:
         keep &= r["corpus_preset"] == corpus_preset
     r = r[keep]
-    r = r[[(Path(d) / "best.pt").is_file() for d in r["run_dir"]]]
+    # a boolean Series, not a list: an empty list would select columns instead of rows
+    r = r[r["run_dir"].map(lambda d: (Path(d) / "best.pt").is_file()).astype(bool)]
     return r.sort_values("created", ascending=False).reset_index(drop=True)
 
 
@@ -252,8 +254,20 @@ def _show(out: Any, obj: Any) -> None:
 
     if get_ipython() is None:
         return
-    out.outputs = ()
-    if obj is not None:
+    if obj is None:
+        out.outputs = ()
+    elif isinstance(obj, go.Figure):
+        # A plotly figure displays itself through _ipython_display_, so append_display_data
+        # would store an empty output: hand JupyterLab the plotly mimetype directly.
+        out.outputs = (
+            {
+                "output_type": "display_data",
+                "metadata": {},
+                "data": {"application/vnd.plotly.v1+json": json.loads(obj.to_json()), "text/plain": "Figure"},
+            },
+        )
+    else:
+        out.outputs = ()
         out.append_display_data(obj)
 
 
