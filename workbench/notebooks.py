@@ -66,6 +66,7 @@ def keep_checked_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code" and not cell.source.lstrip().startswith(CHECK_MARK):
             cell.outputs = []
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)  # widget state: random model ids, never compared
     return nb
 
 
