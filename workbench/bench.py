@@ -89,7 +89,7 @@ def _timed(fn, *args, **kwargs) -> tuple[Any, tuple[float, float]]:
 def bench_features(
     manifest: Manifest,
     device: str = "auto",
-    batch_size: int = 32,
+    batch_size: int = 16,
     opensmile: bool = True,
     cache_root: str | Path | None = None,
 ) -> BenchResult:

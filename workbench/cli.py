@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--wav-dir", default=None, help="every .wav under this folder instead of a corpus")
     bf.add_argument("--limit", type=int, default=0, help="first N utterances only (0: all)")
     bf.add_argument("--device", default="auto", help="auto, cpu or cuda for the batched path")
-    bf.add_argument("--batch-size", type=int, default=32)
+    bf.add_argument("--batch-size", type=int, default=16)
     bf.add_argument("--no-opensmile", action="store_true", help="skip the (slow) openSMILE measurement")
     bf.add_argument("--json", default=None, help="also write the measurements to this JSON file")
     bf.set_defaults(func=_bench_features)
