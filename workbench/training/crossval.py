@@ -167,7 +167,7 @@ def config_hash(config: Mapping[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- checks
-def _subsample(ids: Sequence[str], labels: Sequence[str], n: int, seed: int) -> list[str]:
+def subsample_ids(ids: Sequence[str], labels: Sequence[str], n: int, seed: int) -> list[str]:
     """At most ``n`` ids, classes interleaved so every class stays present (seeded)."""
     if len(ids) <= n:
         return list(ids)
@@ -369,7 +369,7 @@ def _run_one(model_name: str, settings: TrainPreset, manifest: Manifest, corpus:
 
     train_ids = list(fold.train)
     if settings.max_train_utterances:
-        train_ids = _subsample(train_ids, [manifest[i].label for i in train_ids], settings.max_train_utterances, seed)
+        train_ids = subsample_ids(train_ids, [manifest[i].label for i in train_ids], settings.max_train_utterances, seed)
     fold_ids = train_ids + list(fold.validation) + list(fold.test)
     data = {k: normalised_features(f, manifest, fold_ids, train_ids) for k, f in features.items()}
     valid = {k: f.valid_lengths for k, f in features.items() if f.valid_lengths is not None}

@@ -159,7 +159,7 @@ def run_from_dir(run_dir: str | Path, manifest: Manifest | None = None, texts: M
     train_ids = list(fold.train)
     if settings.max_train_utterances:
         # the same seeded subsample training used, so the normalisation statistics match
-        train_ids = crossval._subsample(train_ids, [manifest[i].label for i in train_ids],
+        train_ids = crossval.subsample_ids(train_ids, [manifest[i].label for i in train_ids],
                                         settings.max_train_utterances, int(cfg["seed"]))
     test_ids = [i for i in fold.test if i in manifest]
     needed = sorted(set(train_ids) | set(test_ids))
