@@ -199,3 +199,20 @@ def test_registry_lists_the_audio_extractors():
         assert name in names and get_extractor(name).dim == dim
     with pytest.raises(ValueError, match="n_mfc"):
         get_extractor("mfcc120", n_mfc=13)
+
+
+def test_audio_warnings_are_summarised_once():
+    import warnings as w
+
+    from workbench.features.audio_io import AudioWarning, summarised_audio_warnings
+
+    with w.catch_warnings(record=True) as caught:
+        w.simplefilter("always")
+        with summarised_audio_warnings("ASR", limit=2):
+            for i in range(5):
+                w.warn(f"utterance u{i}: clipped", AudioWarning)
+            w.warn("something else", UserWarning)
+    audio = [str(c.message) for c in caught if c.category is AudioWarning]
+    assert len(audio) == 1 and audio[0].startswith("ASR: 5 audio issue(s):")
+    assert "u0: clipped" in audio[0] and "u2" not in audio[0] and "... and 3 more" in audio[0]
+    assert [str(c.message) for c in caught if c.category is UserWarning] == ["something else"]

@@ -235,23 +235,30 @@ def run_cached(utts: Sequence[Utterance], keys: Sequence[str], work: Callable, c
     if todo:
         from tqdm.auto import tqdm
 
+        from workbench.features.audio_io import summarised_audio_warnings
+
         bar = tqdm(total=len(todo), desc=desc, disable=not progress)
-        if n_jobs > 1 and len(todo) > 1:
-            # spawn, not fork: the parent may hold torch/OpenMP threads, and each worker builds
-            # its own decoder anyway.
-            with ProcessPoolExecutor(min(n_jobs, len(todo)), mp_context=get_context("spawn")) as ex:
-                for (k, _), row in zip(todo, ex.map(work, [u for _, u in todo], chunksize=4)):
-                    rows.append({"key": k, **row})
-                    bar.update()
-        else:
-            for k, u in todo:
-                rows.append({"key": k, **work(u)})
-                bar.update()
+        with summarised_audio_warnings(desc):
+            _run_work(todo, work, n_jobs, rows, bar)
         bar.close()
         if cache_path is not None:
             merge_table(Path(cache_path), pd.DataFrame(rows, columns=["key", *columns]), "key")
     have.update({r["key"]: r for r in rows})
     return have
+
+
+def _run_work(todo: list[tuple[str, Utterance]], work: Callable, n_jobs: int, rows: list[dict], bar: Any) -> None:
+    if n_jobs > 1 and len(todo) > 1:
+        # spawn, not fork: the parent may hold torch/OpenMP threads, and each worker builds
+        # its own decoder anyway.
+        with ProcessPoolExecutor(min(n_jobs, len(todo)), mp_context=get_context("spawn")) as ex:
+            for (k, _), row in zip(todo, ex.map(work, [u for _, u in todo], chunksize=4)):
+                rows.append({"key": k, **row})
+                bar.update()
+    else:
+        for k, u in todo:
+            rows.append({"key": k, **work(u)})
+            bar.update()
 
 
 def _asr_work(utt: Utterance) -> dict:

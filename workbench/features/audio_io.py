@@ -24,7 +24,9 @@ empty / unreadable          ``ValueError`` naming the utterance id and the file
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -41,6 +43,28 @@ _SEGMENT_SLACK_S = 0.05
 
 class AudioWarning(UserWarning):
     """Bad but usable audio (stereo, clipped, silent, too short): the message names the utterance."""
+
+
+@contextmanager
+def summarised_audio_warnings(what: str, limit: int = 10) -> Iterator[None]:
+    """Collect the AudioWarnings raised inside and emit ONE warning at the end naming the first
+    ``limit`` (a corpus pass would otherwise print a line per clipped utterance). Other warnings
+    pass through unchanged.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AudioWarning)
+        yield
+    messages = []
+    for w in caught:
+        if issubclass(w.category, AudioWarning):
+            messages.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if messages:
+        unique = list(dict.fromkeys(messages))
+        more = f"\n  ... and {len(unique) - limit} more" if len(unique) > limit else ""
+        warnings.warn(f"{what}: {len(unique)} audio issue(s):\n  " + "\n  ".join(unique[:limit]) + more,
+                      AudioWarning, stacklevel=3)
 
 
 def _describe(src: Utterance | str | Path) -> tuple[str, Path, float, float | None]:
