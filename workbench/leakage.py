@@ -26,6 +26,7 @@ from typing import Literal, Sequence
 import numpy as np
 import pandas as pd
 
+from workbench.corpus.iemocap import UTT_ID_RE
 from workbench.corpus.manifest import Manifest
 from workbench.corpus.text import normalize_text
 from workbench.protocols import Fold, manifest_table
@@ -229,32 +230,9 @@ def transcript_repeats(manifest: Manifest | pd.DataFrame) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- speaker ids
-# IEMOCAP utterance-id grammar (DESIGN.md section 3), loosened to any two-digit session and
-# script/improvisation number so that IEMOCAP-shaped synthetic corpora parse too. Kept here
-# rather than imported from the loader so the audit also checks manifests built elsewhere.
-IEMOCAP_ID = re.compile(r"^Ses(\d\d)([FM])_(impro\d\d[ab]?|script\d\d_\d+b?)_([FM])(\d{3})$")
-
-
-def speaker_from_utterance_id(utt_id: str) -> str | None:
-    """The speaker by the right rule: ``SesNN`` + the LAST ``[FM]`` letter of the id.
-
-    >>> speaker_from_utterance_id("Ses01F_impro01_M000")
-    'Ses01M'
-    """
-    m = IEMOCAP_ID.match(utt_id)
-    return f"Ses{m.group(1)}{m.group(4)}" if m else None
-
-
-def speaker_from_dialog_prefix(utt_id: str) -> str | None:
-    """The speaker by the WRONG rule many loaders use: the letter after ``SesNN``.
-
-    That letter names the actor wearing motion-capture markers in the dialog, not the speaker.
-
-    >>> speaker_from_dialog_prefix("Ses01F_impro01_M000")
-    'Ses01F'
-    """
-    m = IEMOCAP_ID.match(utt_id)
-    return f"Ses{m.group(1)}{m.group(2)}" if m else None
+# The loader's utterance-id grammar (one definition of the IEMOCAP id), anchored for
+# vectorised extraction; groups: session digits, marker letter, dialog part, speaker letter.
+IEMOCAP_ID = re.compile("^" + UTT_ID_RE.pattern + "$")
 
 
 @dataclass
@@ -315,6 +293,10 @@ class SpeakerRuleCheck:
 
 def speaker_rule_check(manifest: Manifest | pd.DataFrame) -> SpeakerRuleCheck:
     """Flag speaker ids parsed from the dialog prefix instead of the utterance id.
+
+    The right rule is ``SesNN`` + the utterance's last ``[FM]`` letter; the wrong one, used by
+    many public loaders, takes the letter after ``SesNN`` (the actor wearing markers) - see
+    :func:`workbench.corpus.iemocap.speaker_from_id` and ``speaker_from_dialog_prefix``.
 
     >>> from workbench.testing import make_manifest, make_utterance
     >>> m = Manifest([make_utterance(id="Ses01F_impro01_M000"),

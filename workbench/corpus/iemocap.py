@@ -109,7 +109,7 @@ def speaker_from_id(utt_id: str) -> str:
 def speaker_from_dialog_prefix(utt_id: str) -> str:
     """The WRONG rule many public loaders use: ``SesNN`` + the marker letter after it.
 
-    Kept only so the leakage audit can show how folds change under it.
+    Kept for comparisons: workbench.leakage.speaker_rule_check applies both rules.
 
     >>> speaker_from_dialog_prefix("Ses05M_script01_1b_F012")
     'Ses05M'
