@@ -58,6 +58,37 @@ def _bench_features(args: argparse.Namespace) -> int:
     return 0 if all(result.checks.values()) else 1
 
 
+def _bench_train(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from workbench.io import atomic_write
+    from workbench.training.bench import BENCH_MODELS, IEMOCAP4_UTTERANCES, bench_training, report
+
+    models = [m for m in args.models.split(",") if m] or list(BENCH_MODELS)
+    lengths = None
+    if args.lengths_from:
+        from workbench.corpus import load_corpus
+
+        lengths = load_corpus("synthetic", preset=args.lengths_from, label_scheme="iemocap4")
+    bucketing = {"both": (True, False), "on": (True,), "off": (False,)}[args.bucketing]
+    frames = []
+    for model in models:  # one model at a time, so a long run shows (and keeps) partial results
+        frame = bench_training([model], preset=args.preset, n_utterances=args.utterances or IEMOCAP4_UTTERANCES,
+                               epochs=args.epochs, bucketing=bucketing, device=args.device, lengths_from=lengths,
+                               batch_size=args.batch_size,
+                               progress=not args.quiet)
+        frames.append(frame)
+        for _, r in frame.iterrows():
+            print(f"{model:20s} bucketing={r.bucketing!s:5s} {r.utts_per_second:8.0f} utts/s  "
+                  f"{r.train_seconds:7.1f} s train ({r.epochs} epochs)  {r.wall_seconds:7.1f} s wall  "
+                  f"peak GPU {r.peak_gpu_gib:.2f} GiB", flush=True)
+        if args.csv:
+            done = pd.concat(frames, ignore_index=True)
+            atomic_write(args.csv, lambda p: done.to_csv(p, index=False))
+    print(report(pd.concat(frames, ignore_index=True)))
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     import json
 
@@ -135,6 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--no-opensmile", action="store_true", help="skip the (slow) openSMILE measurement")
     bf.add_argument("--json", default=None, help="also write the measurements to this JSON file")
     bf.set_defaults(func=_bench_features)
+
+    bt = bench_sub.add_parser("train", help="training throughput per model, with and without length bucketing, "
+                              "on an IEMOCAP-sized fold of random features (workbench/training/bench.py)")
+    bt.add_argument("--models", default="", help="comma-separated model names (default: every registered model)")
+    bt.add_argument("--preset", default="paper", choices=["paper", "demo", "smoke"], help="training preset")
+    bt.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (early stopping is off)")
+    bt.add_argument("--utterances", type=int, default=0, help="corpus size (default: IEMOCAP's 4-class 5,531)")
+    bt.add_argument("--lengths-from", default=None, choices=["smoke", "demo", "full"],
+                    help="take durations and word counts from this synthetic corpus instead of the IEMOCAP fit")
+    bt.add_argument("--bucketing", default="both", choices=["both", "on", "off"])
+    bt.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
+    bt.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    bt.add_argument("--csv", default=None, help="write the rows to this CSV (rewritten after each model)")
+    bt.add_argument("--quiet", action="store_true", help="no progress bars")
+    bt.set_defaults(func=_bench_train)
 
     tr = sub.add_parser("train", help="cross-validate one model (folds x seeds) into the results table")
     tr.add_argument("model", help="registered model name (workbench.models.list_models())")

@@ -178,3 +178,33 @@ def test_overfits_small_fixed_batch(name: str) -> None:
     with torch.no_grad():
         final = F.cross_entropy(model(**batch).logits, labels).item()
     assert final < 0.2, f"{name}: loss {first:.3f} -> {final:.3f} after {STEPS} steps"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", MODELS)
+def test_overfits_on_cuda_under_the_trainers_autocast(name: str) -> None:
+    """The GPU path: bf16 autocast (fp16 where bf16 is missing) as workbench.training.trainer uses it."""
+    from workbench.training.trainer import _autocast
+
+    dev = torch.device("cuda")
+    torch.manual_seed(0)
+    model = small(name).to(dev).train()
+    labels = torch.arange(16, device=dev) % 4
+    lengths = {"audio": (12, 24), "text": (3, 6), "video": (4, 8), "waveform": (2000, 4000)}
+    batch = {k: v.to(dev) for k, v in batch_for_model(model, batch=16, seed=5, labels=labels.cpu(), class_signal=1.0,
+                                                       lengths=lengths).items()}
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(STEPS * 2):  # bf16 rounding slows the descent a little
+        opt.zero_grad()
+        with _autocast(dev):
+            out = model(**batch)
+        F.cross_entropy(out.logits.float(), labels).backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad(), _autocast(dev):
+        out = model(**batch)
+    final = F.cross_entropy(out.logits.float(), labels).item()
+    assert final < 0.2, f"{name} on CUDA: loss {final:.3f} after {STEPS * 2} steps"
+    for key, att in out.attentions.items():
+        assert torch.isfinite(att.float()).all(), f"{name}: attention {key} is not finite under autocast"
+

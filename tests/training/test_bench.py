@@ -1,0 +1,65 @@
+"""The training benchmark: stand-in shapes match the real extractors, and a tiny run measures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from workbench.features.base import get_extractor
+from workbench.protocols import make_folds
+from workbench.training.bench import FEATURE_SHAPES, bench_training, random_features, report, stand_in_manifest
+from workbench.training.crossval import model_inputs_of
+from workbench.training.presets import get_preset
+
+
+@pytest.mark.parametrize("name", sorted(set(FEATURE_SHAPES) - {"visual"}))
+def test_shapes_match_the_real_extractors(name: str) -> None:
+    ext = get_extractor(name)
+    dim, period = FEATURE_SHAPES[name]
+    assert ext.dim == dim
+    assert ext.frame_seconds == (pytest.approx(period) if period is not None else None)
+
+
+def test_visual_period_matches_the_extractor() -> None:
+    assert get_extractor("visual").frame_seconds == pytest.approx(FEATURE_SHAPES["visual"][1])
+
+
+def test_stand_in_corpus_is_iemocap_sized_and_shaped() -> None:
+    m = stand_in_manifest(seed=0)
+    assert len(m) == 5531
+    durs = np.array([u.duration for u in m])
+    assert 0.6 <= durs.min() and durs.max() <= 35.0
+    assert 3.2 < np.median(durs) < 3.8 and 3.8 < durs.mean() < 4.8
+    scripted = np.mean([u.kind == "scripted" for u in m])
+    assert 0.3 < scripted < 0.45
+    train = make_folds(m, "loso_session")[0].train
+    assert 4300 < len(train) < 4550  # "an IEMOCAP-sized fold (~4,400 training utterances)"
+    u = m[m.ids[0]]
+    assert len(u.words) == len(u.text.split()) and u.words[-1][2] == pytest.approx(u.duration)
+
+
+def test_random_features_have_the_pooled_shapes_of_the_preset() -> None:
+    m = stand_in_manifest(20, seed=1)
+    preset = get_preset("xu_alignment", "demo")  # frame34 pooled 4x, MiniLM words
+    feats = random_features(m, preset, model_inputs_of("xu_alignment", preset))
+    assert set(feats) == {"audio", "text"}
+    assert feats["audio"].frame_seconds == pytest.approx(0.04) and feats["text"].frame_seconds is None
+    for u in m:
+        assert feats["audio"].data[u.id].shape == (math.ceil(u.duration / 0.01 / 4), 34)
+        assert feats["text"].data[u.id].shape == (len(u.text.split()), 384)
+    wave = get_preset("cma_raw", "demo")  # waveform cropped to 4 s
+    w = random_features(m, wave, ["waveform"])["waveform"]
+    assert max(a.shape[0] for a in w.data.values()) <= 4 * 16000
+
+
+def test_a_tiny_benchmark_trains_with_and_without_bucketing(tmp_path) -> None:
+    frame = bench_training(["pepino_text"], preset="smoke", n_utterances=80, epochs=1, bucketing=(True, False),
+                           device="cpu", out=tmp_path)
+    assert frame["bucketing"].tolist() == [True, False]
+    assert (frame["n_train"] > 0).all() and (frame["epochs"] == 1).all()
+    assert (frame["utts_per_second"] > 0).all() and (frame["train_seconds"] > 0).all()
+    assert frame["protocol"].iloc[0] == "session_script"
+    table = report(frame)
+    assert table.count("\n") == 2 and "| pepino_text | session_script |" in table
