@@ -125,3 +125,31 @@ def test_multimodal_model_with_word_spans_trains(manifest, features, tmp_path, t
     model, config = load_trained(rows["run_dir"].iloc[0])
     assert config["model_config"]["audio_dim"] == 6 and config["model_config"]["text_dim"] == 5
     assert isinstance(model, torch.nn.Module)
+
+
+@pytest.mark.parametrize("model, strategy", [("pepino_late", "pretrained"), ("pepino_early", "warm_start")])
+def test_pepino_strategies_pretrain_the_branches_then_freeze_them(manifest, features, tmp_path, tiny_preset, model,
+                                                                   strategy):
+    small = {"text_dense": 8, "text_filters": 8, "audio_filters": 8, "fusion_hidden": 8}
+    preset = tiny_preset(model, model_config=small, fusion_strategy=strategy, epochs=2)
+    rows = run_crossval(model, preset, corpus="dummy", manifest=manifest, features=features, folds=[0], out=tmp_path,
+                        progress=False)
+    run_dir = tmp_path / "train" / rows["run_id"].iloc[0]
+    fused = load_trained(run_dir)[0].state_dict()
+    for branch in ("text", "audio"):
+        alone = torch.load(run_dir / f"branch_{branch}" / "best.pt", weights_only=False)["model"]
+        assert alone, branch
+        for key, value in alone.items():
+            # pretrained: the whole branch stays as trained alone; warm start trains conv2 too
+            # (and late fusion has no branch output layer to compare under early fusion)
+            trains = strategy == "warm_start" and key.startswith(f"{branch}_branch.conv2.")
+            if key not in fused or trains:
+                continue
+            assert torch.equal(fused[key], value), key
+        changed = [k for k in alone if k.startswith(f"{branch}_branch.conv2.conv.weight")]
+        assert changed and all(torch.equal(fused[k], alone[k]) != (strategy == "warm_start") for k in changed)
+
+
+def test_fusion_strategy_on_another_model_is_an_error(manifest, features, tmp_path, tiny_preset):
+    with pytest.raises(CrossValError, match="pepino_early / pepino_late only"):
+        _run(manifest, features, tmp_path, lambda: tiny_preset(fusion_strategy="pretrained"), folds=[0])

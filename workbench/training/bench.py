@@ -180,8 +180,9 @@ def report(frame: pd.DataFrame) -> str:
         def fmt(r: Any, col: str, spec: str = ".0f") -> str:
             return "-" if r is None else format(r[col], spec)
 
+        speed_text = "-" if math.isnan(speed) else f"{speed:.2f}x"
         lines.append(f"| {model} | {ref.protocol} | {ref.n_train} | {ref.epochs} | {ref.batch_size} | "
-                     f"{fmt(rb, 'utts_per_second')} | {fmt(ru, 'utts_per_second')} | {speed:.2f}x | "
+                     f"{fmt(rb, 'utts_per_second')} | {fmt(ru, 'utts_per_second')} | {speed_text} | "
                      f"{fmt(rb, 'train_seconds', '.1f')} | {fmt(rb, 'wall_seconds', '.1f')} | "
                      f"{fmt(ref, 'peak_gpu_gib', '.2f')} |")
     return "\n".join(lines)

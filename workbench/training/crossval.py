@@ -364,7 +364,8 @@ def _run_one(model_name: str, settings: TrainPreset, manifest: Manifest, corpus:
     if not rerun and run_id in set(done["run_id"]) and (run_dir / "predictions.parquet").is_file():
         return done[done["run_id"] == run_id].iloc[0].to_dict()
     if rerun:  # start from scratch: a stale checkpoint must not be resumed
-        for name in ("last.pt", "best.pt"):
+        for name in ("last.pt", "best.pt", "branch_text/last.pt", "branch_text/best.pt", "branch_audio/last.pt",
+                     "branch_audio/best.pt"):
             (run_dir / name).unlink(missing_ok=True)
 
     train_ids = list(fold.train)
@@ -388,6 +389,9 @@ def _run_one(model_name: str, settings: TrainPreset, manifest: Manifest, corpus:
     atomic_write(run_dir / "config.json", lambda p: p.write_text(json.dumps(full_config, indent=1)))
     save_folds(all_folds, run_dir / "folds.json")
 
+    if settings.fusion_strategy not in (None, "cold_start"):
+        pretrain_branches(model, settings, model_options, features, classes, train_ds, val_ds, run_dir, seed, device,
+                          progress)
     result = train_model(model, train_ds, settings, run_dir, validation=val_ds if len(val_ds) else None, seed=seed,
                          device=device, progress=progress)
     dev = resolve_device(device)
@@ -418,6 +422,33 @@ def _run_one(model_name: str, settings: TrainPreset, manifest: Manifest, corpus:
     return row
 
 
+def pretrain_branches(model: torch.nn.Module, settings: TrainPreset, model_options: Mapping[str, Any] | None,
+                      features: Mapping[str, InputFeatures], classes: Sequence[str], train: SERDataset,
+                      validation: SERDataset, run_dir: Path, seed: int, device: str, progress: bool) -> None:
+    """Pepino et al.'s ``pretrained`` / ``warm_start`` fusion (sec. 2.3.3), in place: train
+    ``pepino_text`` and ``pepino_audio`` alone on the same fold (in ``run_dir/branch_text`` and
+    ``run_dir/branch_audio``, resumable like any run), load them into ``model``'s branches and
+    freeze what the strategy freezes. The branches train with their own preset's learning rate
+    (the fusion stage keeps ``settings.lr``) and every other setting of ``settings``."""
+    from workbench.models.pepino_fusion import configure_strategy
+    from workbench.training.presets import PRESET_NAMES
+
+    if settings.model not in ("pepino_early", "pepino_late"):
+        raise CrossValError(f"fusion_strategy={settings.fusion_strategy!r} applies to pepino_early / pepino_late only, "
+                            f"not {settings.model!r}")
+    trained = {}
+    for branch in ("text", "audio"):
+        name = f"pepino_{branch}"
+        lr = get_preset(name, settings.name).lr if settings.name in PRESET_NAMES else settings.lr
+        bset = settings.replace(model=name, fusion_strategy=None, lr=lr)
+        seed_everything(seed)
+        bmodel, _ = build_model(name, bset, model_options, features, len(classes))
+        train_model(bmodel, train, bset, run_dir / f"branch_{branch}", validation=validation if len(validation) else None,
+                    seed=seed, device=device, progress=progress)
+        trained[branch] = bmodel.cpu()
+    configure_strategy(model, settings.fusion_strategy, text_ckpt=trained["text"], audio_ckpt=trained["audio"])
+
+
 # --------------------------------------------------------------------------- reloading
 def load_trained(run_dir: str | Path, device: str = "cpu", weights: str = "best.pt") -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the trained model of a run directory: ``(model in eval mode, config dict)``.
@@ -440,4 +471,4 @@ def load_trained(run_dir: str | Path, device: str = "cpu", weights: str = "best.
 
 
 __all__ = ["CrossValError", "InputFeatures", "build_model", "check_fold", "load_input_features", "load_trained",
-           "normalised_features", "run_crossval"]
+           "normalised_features", "pretrain_branches", "run_crossval"]

@@ -70,6 +70,11 @@ class TrainPreset:
     protocol_options: dict[str, Any] = field(default_factory=dict)
     model_config: dict[str, Any] = field(default_factory=dict)
     bucketing: bool = True  # length-bucketed batches (less padding)
+    # Pepino et al. sec. 2.3.3, pepino_early/late only: "cold_start" (None: train the fusion model
+    # from scratch), "pretrained" (train pepino_text and pepino_audio alone on the same fold, load
+    # them into the branches and train only the fusion layers) or "warm_start" (as pretrained, but
+    # the layers right before pooling train too).
+    fusion_strategy: str | None = None
     max_train_utterances: int | None = None  # subsample training folds (smoke only)
     source: str = ""
     notes: str = ""
@@ -146,6 +151,14 @@ _PAPER: dict[str, dict[str, Any]] = {
                    notes="epochs were tuned per model in the paper (median AvAUC over 5 seeds); 30 is ours"),
 }
 
+# Pepino et al.'s fusion strategies (sec. 2.3.3) and their Adam learning rates (sec. 3). Late
+# fusion is reported with pre-training (LF-PT); for early fusion the paper found the three
+# strategies similar. We pre-train both: on the demo corpus (5 session+script folds, demo preset)
+# early fusion reached UA 0.644 pre-trained, 0.578 from a cold start and 0.497 with a warm start,
+# whose retrained text layers memorise the training scripts. Other strategies are one
+# ``replace(fusion_strategy=..., lr=...)`` away (``pepino_fusion.paper_learning_rate``).
+_PEPINO_STRATEGY = {"pepino_early": ("pretrained", 7e-4), "pepino_late": ("pretrained", 1e-2)}
+
 
 def _paper_key(model: str) -> str:
     if model.startswith("xu_alignment"):
@@ -209,6 +222,8 @@ def get_preset(model: str, name: str = "paper", text_features: str = "text_conte
         raise ValueError(f"unknown training preset {name!r}; choose one of {PRESET_NAMES}")
     features = _features(model, text_features)
     paper = dict(_PAPER[_paper_key(model)])
+    if model in _PEPINO_STRATEGY:
+        paper["fusion_strategy"], paper["lr"] = _PEPINO_STRATEGY[model]
     base = TrainPreset(name="paper", model=model, features=features, **paper)
     if name == "paper":
         return base
@@ -220,6 +235,12 @@ def get_preset(model: str, name: str = "paper", text_features: str = "text_conte
         pooled["waveform"] = dataclasses.replace(_WAVE, config={"pad": False, "max_seconds": 4.0})
     if "audio" in pooled and pooled["audio"].extractor == "spectrogram257":
         pooled["audio"] = dataclasses.replace(_SPEC, pool=2)
+    # Per-speaker z-normalisation (label-free; a test speaker's own statistics), common on
+    # IEMOCAP: with ~900 training utterances the models cannot learn to discount the speakers'
+    # different voices, which global statistics leave in. Measured on the demo corpus (5 folds):
+    # pepino_audio UA 0.466 -> 0.578, xu_alignment 0.677 -> 0.705.
+    pooled = {k: (dataclasses.replace(v, normalise="speaker") if v.normalise == "global" else v)
+              for k, v in pooled.items()}
     common = dict(features=pooled, early_stopping_patience=None, batch_size=32, warmup_steps=0,
                   lr=max(paper["lr"], 1e-3) * 2, grad_clip=1.0)
     # Paper 10-fold protocols are 10 trainings; on CPU the demo uses leave-one-session-out.
