@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workbench.features.base import get_extractor
@@ -63,3 +64,14 @@ def test_a_tiny_benchmark_trains_with_and_without_bucketing(tmp_path) -> None:
     assert frame["protocol"].iloc[0] == "session_script"
     table = report(frame)
     assert table.count("\n") == 2 and "| pepino_text | session_script |" in table
+
+
+def test_cli_writes_one_row_per_model_and_bucketing(tmp_path, capsys) -> None:
+    from workbench.cli import main
+
+    csv = tmp_path / "bench.csv"
+    assert main(["bench", "train", "--models", "pepino_audio", "--preset", "smoke", "--epochs", "1",
+                 "--utterances", "60", "--device", "cpu", "--quiet", "--csv", str(csv)]) == 0
+    rows = pd.read_csv(csv)
+    assert rows[["model", "bucketing"]].values.tolist() == [["pepino_audio", True], ["pepino_audio", False]]
+    assert "| pepino_audio | session_script |" in capsys.readouterr().out

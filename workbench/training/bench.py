@@ -178,7 +178,7 @@ def report(frame: pd.DataFrame) -> str:
         speed = (rb.utts_per_second / ru.utts_per_second) if rb is not None and ru is not None else float("nan")
 
         def fmt(r: Any, col: str, spec: str = ".0f") -> str:
-            return "-" if r is None else format(r[col], spec)
+            return "-" if r is None or pd.isna(r[col]) else format(r[col], spec)
 
         speed_text = "-" if math.isnan(speed) else f"{speed:.2f}x"
         lines.append(f"| {model} | {ref.protocol} | {ref.n_train} | {ref.epochs} | {ref.batch_size} | "
