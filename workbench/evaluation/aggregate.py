@@ -100,6 +100,28 @@ def aggregate(
     return out.reset_index()
 
 
+def latest_configurations(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the newest configuration of each (model, corpus, protocol).
+
+    A results table keeps every configuration ever trained, so after a preset or a model
+    option changes and a model is trained again, it holds two ``config_hash`` values for that
+    model; "newest" is the configuration whose latest run was ``created`` last. Older rows are
+    only left out of the returned frame (name one as ``model@hash`` to compare it).
+
+    >>> t = pd.DataFrame({"model": ["m", "m", "n"], "corpus": "c", "protocol": "p",
+    ...                   "config_hash": ["old", "new", "x"], "created": ["2026-01-01", "2026-02-01", "2026-01-01"]})
+    >>> latest_configurations(t)["config_hash"].tolist()
+    ['new', 'x']
+    """
+    if results.empty:
+        return results
+    keys = ["model", "corpus", "protocol"]
+    last = results.groupby(keys + ["config_hash"], sort=False)["created"].max().reset_index()
+    newest = last.loc[last.groupby(keys, sort=False)["created"].idxmax(), keys + ["config_hash"]]
+    keep = results.merge(newest.assign(_keep=True), on=keys + ["config_hash"], how="left")["_keep"].fillna(False)
+    return results[keep.to_numpy(dtype=bool)]
+
+
 def classes_of(results: pd.DataFrame) -> list[str]:
     """The class list of a results table (its ``classes`` column holds a JSON list per run);
     a table mixing class lists is an error, since their metrics are not comparable."""
