@@ -133,3 +133,36 @@ def test_manifest_level_cache_and_agreement(clean, tmp_path, monkeypatch):
     sf.write(other, np.concatenate([audio, audio]), 16000, subtype="FLOAT")
     with pytest.raises(AssertionError, match="cache miss"):
         transcribe_manifest(m, progress=False, cache_path=cache)
+
+
+def _warn_clipped(utt):
+    """A module-level work function (spawned workers import it) that raises an AudioWarning."""
+    import warnings
+
+    from workbench.features.audio_io import AudioWarning
+
+    warnings.warn(f"utterance {utt.id!r}: clipped", AudioWarning)
+    return {"value": utt.id}
+
+
+def test_worker_audio_warnings_reach_the_parents_summary():
+    import warnings
+
+    from workbench.features.asr import _run_work
+    from workbench.features.audio_io import AudioWarning, summarised_audio_warnings
+    from workbench.testing import make_utterance
+
+    todo = [(f"k{i}", make_utterance(id=f"Ses01F_impro01_F00{i}")) for i in range(3)]
+    rows: list[dict] = []
+
+    class Bar:
+        def update(self):
+            pass
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with summarised_audio_warnings("ASR"):
+            _run_work(todo, _warn_clipped, 2, rows, Bar())
+    audio = [str(c.message) for c in caught if c.category is AudioWarning]
+    assert len(audio) == 1 and audio[0].startswith("ASR: 3 audio issue(s):"), audio
+    assert sorted(r["value"] for r in rows) == [u.id for _, u in todo]

@@ -23,8 +23,10 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -249,16 +251,35 @@ def run_cached(utts: Sequence[Utterance], keys: Sequence[str], work: Callable, c
 
 def _run_work(todo: list[tuple[str, Utterance]], work: Callable, n_jobs: int, rows: list[dict], bar: Any) -> None:
     if n_jobs > 1 and len(todo) > 1:
+        from workbench.features.audio_io import AudioWarning
+
         # spawn, not fork: the parent may hold torch/OpenMP threads, and each worker builds
         # its own decoder anyway.
         with ProcessPoolExecutor(min(n_jobs, len(todo)), mp_context=get_context("spawn")) as ex:
-            for (k, _), row in zip(todo, ex.map(work, [u for _, u in todo], chunksize=4)):
+            jobs = ex.map(partial(_with_audio_warnings, work), [u for _, u in todo], chunksize=4)
+            for (k, _), (row, messages) in zip(todo, jobs):
+                for message in messages:  # re-raised here, where the caller summarises them
+                    warnings.warn(message, AudioWarning, stacklevel=2)
                 rows.append({"key": k, **row})
                 bar.update()
     else:
         for k, u in todo:
             rows.append({"key": k, **work(u)})
             bar.update()
+
+
+def _with_audio_warnings(work: Callable, utt: Utterance) -> tuple[dict, list[str]]:
+    """``work(utt)`` in a worker process, with the AudioWarnings it raised as messages: a
+    worker's own warnings would print there, a line each, past the parent's summary."""
+    from workbench.features.audio_io import AudioWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AudioWarning)
+        row = work(utt)
+    for w in caught:
+        if not issubclass(w.category, AudioWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return row, [str(w.message) for w in caught if issubclass(w.category, AudioWarning)]
 
 
 def _asr_work(utt: Utterance) -> dict:
