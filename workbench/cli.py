@@ -75,8 +75,7 @@ def _bench_train(args: argparse.Namespace) -> int:
     for model in models:  # one model at a time, so a long run shows (and keeps) partial results
         frame = bench_training([model], preset=args.preset, n_utterances=args.utterances or IEMOCAP4_UTTERANCES,
                                epochs=args.epochs, bucketing=bucketing, device=args.device, lengths_from=lengths,
-                               batch_size=args.batch_size,
-                               progress=not args.quiet)
+                               batch_size=args.batch_size, progress=not args.quiet)
         frames.append(frame)
         for _, r in frame.iterrows():
             print(f"{model:20s} bucketing={r.bucketing!s:5s} {r.utts_per_second:8.0f} utts/s  "
@@ -174,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (early stopping is off)")
     bt.add_argument("--utterances", type=int, default=0, help="corpus size (default: IEMOCAP's 4-class 5,531)")
     bt.add_argument("--lengths-from", default=None, choices=["smoke", "demo", "full"],
-                    help="take durations and word counts from this synthetic corpus instead of the IEMOCAP fit")
+                    help="take durations and word counts from this synthetic corpus (default: IEMOCAP-like)")
     bt.add_argument("--bucketing", default="both", choices=["both", "on", "off"])
     bt.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
     bt.add_argument("--device", default="auto", help="auto, cpu or cuda")

@@ -148,8 +148,18 @@ def test_pepino_strategies_pretrain_the_branches_then_freeze_them(manifest, feat
             assert torch.equal(fused[key], value), key
         changed = [k for k in alone if k.startswith(f"{branch}_branch.conv2.conv.weight")]
         assert changed and all(torch.equal(fused[k], alone[k]) != (strategy == "warm_start") for k in changed)
+    # rerun starts the branches from scratch too: their stale checkpoints are removed first
+    stale = run_dir / "branch_text" / "last.pt"
+    ck = torch.load(stale, weights_only=False)
+    ck["epoch"] = 99  # a resumed branch would train no further and keep this marker
+    torch.save(ck, stale)
+    run_crossval(model, preset, corpus="dummy", manifest=manifest, features=features, folds=[0], out=tmp_path,
+                 progress=False, rerun=True)
+    assert torch.load(stale, weights_only=False)["epoch"] == 2
 
 
 def test_fusion_strategy_on_another_model_is_an_error(manifest, features, tmp_path, tiny_preset):
     with pytest.raises(CrossValError, match="pepino_early / pepino_late only"):
-        _run(manifest, features, tmp_path, lambda: tiny_preset(fusion_strategy="pretrained"), folds=[0])
+        run_crossval("unimodal_audio", tiny_preset(fusion_strategy="pretrained"), corpus="dummy", manifest=manifest,
+                     features=features, out=tmp_path, progress=False)
+    assert not (tmp_path / "train").exists()  # rejected before any run directory is made

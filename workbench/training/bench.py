@@ -42,6 +42,7 @@ from workbench.training.presets import TrainPreset, get_preset
 
 # (dim, frame period in seconds; None = one row per word) of each extractor's output. A test
 # checks these against the real extractors, which need librosa/openSMILE/MiniLM to construct.
+# ``visual`` takes the built-in corpus's 32-d descriptors (a real corpus's HOG size differs).
 FEATURE_SHAPES: dict[str, tuple[int, float | None]] = {
     "mfcc120": (120, 0.01), "frame34": (34, 0.01), "prosody36": (36, 0.01), "spectrogram257": (257, 0.01),
     "waveform": (1, 1 / 16000), "text_contextual": (384, None), "text_static": (384, None), "visual": (32, 1 / 3),
@@ -80,9 +81,10 @@ def stand_in_manifest(n: int = IEMOCAP4_UTTERANCES, seed: int = 0,
         dur, w = float(durs[k]), int(n_words[k])
         step = dur / w
         words = [("W", i * step, (i + 1) * step) for i in range(w)]
-        utts.append(Utterance(id=utt_id, corpus="bench", session=session, dialog=dialog, speaker=f"{session}{letter}",
-                              gender=letter, kind="scripted" if script else "improvised", script=script, audio_path="", start=0.0, duration=dur,
-                              text=" ".join(["w"] * w), label=CLASSES[labels[k]], words=words))
+        utts.append(Utterance(
+            id=utt_id, corpus="bench", session=session, dialog=dialog, speaker=f"{session}{letter}", gender=letter,
+            kind="scripted" if script else "improvised", script=script, audio_path="", start=0.0, duration=dur,
+            text=" ".join(["w"] * w), label=CLASSES[labels[k]], words=words))
     return Manifest(utts)
 
 
@@ -189,5 +191,5 @@ def report(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BENCH_MODELS", "CLASSES", "FEATURE_SHAPES", "bench_training", "random_features", "report", "stand_in_manifest"]
-
+__all__ = ["BENCH_MODELS", "CLASSES", "FEATURE_SHAPES", "bench_training", "random_features", "report",
+           "stand_in_manifest"]

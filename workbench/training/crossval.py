@@ -255,6 +255,9 @@ def run_crossval(
         raise CrossValError(f"backend must be 'local' or 'ray', got {backend!r}")
     features_from_cache = features is None
     settings = preset if isinstance(preset, TrainPreset) else get_preset(model, preset)
+    if settings.fusion_strategy not in (None, "cold_start") and model not in ("pepino_early", "pepino_late"):
+        raise CrossValError(f"fusion_strategy={settings.fusion_strategy!r} applies to pepino_early / pepino_late only, "
+                            f"not {model!r}")
     if epochs is not None:
         settings = settings.replace(epochs=int(epochs))
     protocol = protocol or settings.protocol
@@ -364,9 +367,8 @@ def _run_one(model_name: str, settings: TrainPreset, manifest: Manifest, corpus:
     if not rerun and run_id in set(done["run_id"]) and (run_dir / "predictions.parquet").is_file():
         return done[done["run_id"] == run_id].iloc[0].to_dict()
     if rerun:  # start from scratch: a stale checkpoint must not be resumed
-        for name in ("last.pt", "best.pt", "branch_text/last.pt", "branch_text/best.pt", "branch_audio/last.pt",
-                     "branch_audio/best.pt"):
-            (run_dir / name).unlink(missing_ok=True)
+        for path in [run_dir / "last.pt", run_dir / "best.pt", *run_dir.glob("branch_*/*.pt")]:
+            path.unlink(missing_ok=True)
 
     train_ids = list(fold.train)
     if settings.max_train_utterances:
@@ -433,9 +435,6 @@ def pretrain_branches(model: torch.nn.Module, settings: TrainPreset, model_optio
     from workbench.models.pepino_fusion import configure_strategy
     from workbench.training.presets import PRESET_NAMES
 
-    if settings.model not in ("pepino_early", "pepino_late"):
-        raise CrossValError(f"fusion_strategy={settings.fusion_strategy!r} applies to pepino_early / pepino_late only, "
-                            f"not {settings.model!r}")
     trained = {}
     for branch in ("text", "audio"):
         name = f"pepino_{branch}"
@@ -443,8 +442,8 @@ def pretrain_branches(model: torch.nn.Module, settings: TrainPreset, model_optio
         bset = settings.replace(model=name, fusion_strategy=None, lr=lr)
         seed_everything(seed)
         bmodel, _ = build_model(name, bset, model_options, features, len(classes))
-        train_model(bmodel, train, bset, run_dir / f"branch_{branch}", validation=validation if len(validation) else None,
-                    seed=seed, device=device, progress=progress)
+        train_model(bmodel, train, bset, run_dir / f"branch_{branch}", seed=seed, device=device, progress=progress,
+                    validation=validation if len(validation) else None)
         trained[branch] = bmodel.cpu()
     configure_strategy(model, settings.fusion_strategy, text_ckpt=trained["text"], audio_ckpt=trained["audio"])
 
