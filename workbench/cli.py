@@ -95,11 +95,17 @@ def _train(args: argparse.Namespace) -> int:
 
     folds = None if not args.folds else [int(f) if f.isdigit() else f for f in args.folds.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
-    rows = run_crossval(args.model, args.preset, corpus=args.corpus, root=args.root, corpus_preset=args.corpus_preset,
-                        corpus_seed=args.corpus_seed, protocol=args.protocol, folds=folds, seeds=seeds, out=args.out,
-                        model_options=json.loads(args.model_options) if args.model_options else None,
-                        epochs=args.epochs, device=args.device, rerun=args.rerun, progress=not args.quiet,
-                        **_backend_kwargs(args))
+    common = dict(protocol=args.protocol, folds=folds, seeds=seeds, out=args.out,
+                  model_options=json.loads(args.model_options) if args.model_options else None,
+                  epochs=args.epochs, device=args.device, rerun=args.rerun, progress=not args.quiet,
+                  **_backend_kwargs(args))
+    if args.bundle:
+        from workbench.training.bundle import crossval_from_bundle
+
+        rows = crossval_from_bundle(args.bundle, args.model, args.preset, **common)
+    else:
+        rows = run_crossval(args.model, args.preset, corpus=args.corpus, root=args.root,
+                            corpus_preset=args.corpus_preset, corpus_seed=args.corpus_seed, **common)
     cols = ["run_id", "n_train", "n_test", "epochs_run", "wa", "ua", "macro_f1", "train_seconds"]
     if len(rows):
         print(rows[cols].to_string(index=False))
@@ -108,6 +114,15 @@ def _train(args: argparse.Namespace) -> int:
     for f in failed:
         print(f"FAILED fold {f['fold']} seed {f['seed']}: {f['error']}")
     return 1 if failed else 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from workbench.training.bundle import export_bundle
+
+    path = export_bundle(args.model, args.out, preset=args.preset, corpus=args.corpus, root=args.root,
+                         corpus_preset=args.corpus_preset, corpus_seed=args.corpus_seed, progress=not args.quiet)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
 
 
 def _backend_kwargs(args: argparse.Namespace) -> dict:
@@ -196,9 +211,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     tr.add_argument("--out", default=None, help="runs root (default $WORKBENCH_RUNS)")
     tr.add_argument("--rerun", action="store_true", help="retrain runs already in the results table")
+    tr.add_argument("--bundle", default=None,
+                    help="train on a file from `workbench bundle` instead of the corpus and feature cache")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_options(tr, "trainings")
     tr.set_defaults(func=_train)
+
+    bu = sub.add_parser("bundle", help="write one model's features and the manifest to a file, for `train --bundle` "
+                                       "on a machine without the corpus or the extractors")
+    bu.add_argument("model", help="registered model name")
+    bu.add_argument("--out", required=True, help="bundle file to write (.npz)")
+    bu.add_argument("--preset", default="demo", choices=["paper", "demo", "smoke"],
+                    help="training preset whose features to export (train with the same preset)")
+    bu.add_argument("--corpus", default="synthetic", help="synthetic or iemocap")
+    bu.add_argument("--root", default=None, help="corpus root (real corpora)")
+    bu.add_argument("--corpus-preset", default="demo", choices=["smoke", "demo", "full"])
+    bu.add_argument("--corpus-seed", type=int, default=0)
+    bu.add_argument("--quiet", action="store_true", help="no progress bars")
+    bu.set_defaults(func=_bundle)
     return parser
 
 

@@ -1,0 +1,93 @@
+"""Training bundles: an exact round trip, the same results as training from the corpus, and
+clear refusals of a bundle that does not fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench import paths
+from workbench.training.bench import random_features, stand_in_manifest
+from workbench.training.bundle import BundleError, crossval_from_bundle, export_bundle, load_bundle, save_bundle
+from workbench.training.crossval import model_inputs_of, run_crossval
+from workbench.training.presets import get_preset
+
+META = {"model": "x", "preset": "demo", "corpus": "stand_in", "corpus_preset": "test", "label_scheme": "iemocap4"}
+
+
+def _bundle(tmp_path, model: str, preset: str = "demo", n: int = 30):
+    m = stand_in_manifest(n, seed=2)
+    settings = get_preset(model, preset)
+    feats = random_features(m, settings, model_inputs_of(model, settings), seed=3)
+    path = save_bundle(tmp_path / f"{model}.npz", m, feats, {**META, "model": model, "preset": preset})
+    return path, m, feats
+
+
+@pytest.mark.parametrize("model", ["cma_raw", "xu_alignment"])  # 1-D waveforms with crop lengths; 2-D frames
+def test_round_trip_is_exact(tmp_path, model: str) -> None:
+    path, m, feats = _bundle(tmp_path, model)
+    m2, feats2, header = load_bundle(path)
+    assert [u.to_dict() for u in m2] == [u.to_dict() for u in m]
+    assert set(feats2) == set(feats) and header["model"] == model and "manifest" not in header
+    for name, f in feats.items():
+        g = feats2[name]
+        assert (g.spec, g.frame_seconds, g.dim, g.valid_lengths) == (f.spec, f.frame_seconds, f.dim, f.valid_lengths)
+        for i in m.ids:
+            assert g.data[i].dtype == np.float32 and np.array_equal(g.data[i], f.data[i]), (name, i)
+
+
+def test_training_on_a_bundle_gives_the_rows_of_training_on_its_features(tmp_path) -> None:
+    from workbench.cli import main
+
+    path, m, feats = _bundle(tmp_path, "pepino_text", preset="smoke", n=80)
+    direct = run_crossval("pepino_text", "smoke", corpus="stand_in", corpus_preset="test", manifest=m,
+                          features=feats, folds=[0], out=tmp_path / "direct", device="cpu", progress=False)
+    assert main(["train", "pepino_text", "--preset", "smoke", "--bundle", str(path), "--folds", "0",
+                 "--out", str(tmp_path / "bundle"), "--device", "cpu", "--quiet"]) == 0
+    from workbench.training.results import read_results
+
+    via = read_results(tmp_path / "bundle")
+    cols = ["run_id", "corpus", "corpus_preset", "n_train", "n_test", "wa", "ua", "macro_f1", "av_auc"]
+    assert via[cols].to_dict("records") == direct[cols].to_dict("records")
+
+
+def test_a_bundle_of_another_preset_or_model_is_refused(tmp_path) -> None:
+    path, _, _ = _bundle(tmp_path, "xu_alignment", preset="demo")
+    with pytest.raises(BundleError, match=r"input 'audio' was made with .*preset 'paper'.*export the bundle"):
+        crossval_from_bundle(path, "xu_alignment", "paper", out=tmp_path, progress=False)
+    text_only, _, _ = _bundle(tmp_path, "pepino_text", preset="demo")
+    with pytest.raises(BundleError, match=r"no features for input 'audio' of model 'unimodal_audio'.*'pepino_text'"):
+        crossval_from_bundle(text_only, "unimodal_audio", "demo", out=tmp_path, progress=False)
+    assert not (tmp_path / "train").exists()  # refused before any run directory
+
+
+def test_a_missing_or_damaged_file_names_the_path(tmp_path) -> None:
+    with pytest.raises(BundleError, match="no such bundle file"):
+        load_bundle(tmp_path / "absent.npz")
+    path, _, _ = _bundle(tmp_path, "pepino_text")
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(BundleError, match=r"cut\.npz: not a readable training bundle"):
+        load_bundle(cut)
+
+
+def test_export_from_the_smoke_corpus_trains_like_the_corpus(tmp_path) -> None:
+    """The CLI's export path on the real built-in corpus and MFCC extractor (``make`` generates
+    the smoke corpus before the unit tests); a bundle run equals a corpus run."""
+    from workbench.features.cache import FeatureCache
+
+    if not (paths.data_dir() / "synthetic-smoke-seed0" / "IEMOCAP_full_release" / "SYNTHETIC_README.txt").is_file():
+        pytest.skip("smoke corpus not generated (make corpus-smoke)")
+    cache = FeatureCache(tmp_path / "cache")
+    path = export_bundle("unimodal_audio", tmp_path / "b.npz", preset="smoke", corpus_preset="smoke", cache=cache,
+                         progress=False)
+    m, feats, header = load_bundle(path)
+    assert (header["corpus"], header["corpus_preset"], header["preset"]) == ("synthetic", "smoke", "smoke")
+    assert set(feats) == {"audio"} and feats["audio"].frame_seconds == pytest.approx(0.04)
+    u = m[m.ids[0]]
+    assert abs(feats["audio"].data[u.id].shape[0] - u.duration / 0.04) <= 2
+    common = dict(folds=[0], device="cpu", progress=False, epochs=1)
+    a = run_crossval("unimodal_audio", "smoke", corpus="synthetic", corpus_preset="smoke", cache=cache,
+                     out=tmp_path / "a", **common)
+    b = crossval_from_bundle(path, "unimodal_audio", "smoke", out=tmp_path / "b", **common)
+    assert a[["run_id", "ua", "wa", "macro_f1"]].to_dict("records") == b[["run_id", "ua", "wa", "macro_f1"]].to_dict("records")

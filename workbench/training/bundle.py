@@ -1,0 +1,139 @@
+"""Training bundles: one model's features and the manifest in a single file.
+
+A GPU machine often lacks what feature extraction needs (espeak-ng, openSMILE, the text
+model, the corpus audio). ``export_bundle`` runs the extractors here, through the feature
+cache, and writes what ``run_crossval`` reads for one (model, preset): the manifest and each
+model input's pooled, not yet normalised features (normalisation statistics depend on the
+fold, so they are computed where the training runs). ``workbench train MODEL --bundle FILE``
+then trains on any machine with torch, numpy and pandas.
+
+The file is an uncompressed ``.npz`` read with ``allow_pickle=False``: per input, all
+utterances' arrays concatenated along their first axis plus one length per utterance, and a
+JSON header (format version, corpus, model, preset, feature specs, manifest records).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from workbench.corpus.manifest import Manifest, Utterance
+from workbench.io import atomic_write
+from workbench.training.crossval import InputFeatures, load_input_features, model_inputs_of
+from workbench.training.presets import FeatureSpec, TrainPreset, get_preset
+
+FORMAT = "ser-workbench-bundle/1"
+
+
+class BundleError(ValueError):
+    """A bundle file cannot be read, or does not fit the preset it is trained with."""
+
+
+def save_bundle(path: str | Path, manifest: Manifest, features: Mapping[str, InputFeatures],
+                meta: Mapping[str, Any] | None = None) -> Path:
+    """Write ``manifest`` and ``features`` (input -> :class:`InputFeatures`) atomically to ``path``."""
+    ids = manifest.ids
+    header: dict[str, Any] = {"format": FORMAT, **dict(meta or {}), "inputs": {},
+                              "manifest": [u.to_dict() for u in manifest]}
+    arrays: dict[str, np.ndarray] = {}
+    for name, f in features.items():
+        missing = [i for i in ids if i not in f.data]
+        if missing:
+            raise BundleError(f"input {name!r} has no features for {len(missing)} utterance(s), e.g. {missing[:3]}")
+        parts = [np.asarray(f.data[i], dtype=np.float32) for i in ids]
+        arrays[f"{name}/values"] = np.concatenate(parts, axis=0) if parts else np.zeros((0,), np.float32)
+        arrays[f"{name}/lengths"] = np.array([p.shape[0] for p in parts], dtype=np.int64)
+        if f.valid_lengths is not None:
+            arrays[f"{name}/valid"] = np.array([f.valid_lengths[i] for i in ids], dtype=np.int64)
+        header["inputs"][name] = {"spec": f.spec.to_dict(), "frame_seconds": f.frame_seconds, "dim": f.dim}
+    arrays["header"] = np.array(json.dumps(header))
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare name
+            np.savez(fh, **arrays)
+
+    return atomic_write(Path(path), write)
+
+
+def load_bundle(path: str | Path) -> tuple[Manifest, dict[str, InputFeatures], dict[str, Any]]:
+    """Read a bundle: (manifest, input -> :class:`InputFeatures`, header without the manifest)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"{path}: no such bundle file (write one with `workbench bundle MODEL --out {path}`)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(str(z["header"]))
+            if header.get("format") != FORMAT:
+                raise BundleError(f"{path}: format {header.get('format')!r}, expected {FORMAT!r}")
+            manifest = Manifest(Utterance.from_dict(d) for d in header.pop("manifest"))
+            ids = manifest.ids
+            features: dict[str, InputFeatures] = {}
+            for name, info in header["inputs"].items():
+                values, lengths = z[f"{name}/values"], z[f"{name}/lengths"]
+                if len(lengths) != len(ids) or int(lengths.sum()) != values.shape[0]:
+                    raise BundleError(f"{path}: input {name!r} holds {values.shape[0]} rows in {len(lengths)} "
+                                      f"utterances, which does not match its lengths or the {len(ids)} manifest rows")
+                data = dict(zip(ids, np.split(values, np.cumsum(lengths)[:-1]) if len(ids) else []))
+                valid = dict(zip(ids, (int(v) for v in z[f"{name}/valid"]))) if f"{name}/valid" in z else None
+                features[name] = InputFeatures(FeatureSpec(**info["spec"]), data, info["frame_seconds"],
+                                               int(info["dim"]), valid)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        if isinstance(e, BundleError):
+            raise
+        raise BundleError(f"{path}: not a readable training bundle ({type(e).__name__}: {e})") from e
+    return manifest, features, header
+
+
+def check_bundle(header: Mapping[str, Any], preset: TrainPreset, inputs: tuple[str, ...], path: str | Path) -> None:
+    """Raise :class:`BundleError` unless the bundle holds every input the model reads, made
+    with the feature specs of ``preset`` (another preset pools or picks features differently)."""
+    for name in inputs:
+        if name == "word_spans":
+            continue
+        if name not in header["inputs"]:
+            raise BundleError(f"{path}: no features for input {name!r} of model {preset.model!r} "
+                              f"(the bundle has {sorted(header['inputs'])}; it was made for model "
+                              f"{header.get('model')!r})")
+        have, want = header["inputs"][name]["spec"], preset.features[name].to_dict()
+        if json.loads(json.dumps(want)) != have:
+            raise BundleError(f"{path}: input {name!r} was made with {have}, but preset {preset.name!r} of model "
+                              f"{preset.model!r} reads {want}; export the bundle with that preset")
+
+
+def export_bundle(model: str, out: str | Path, preset: str = "demo", corpus: str = "synthetic",
+                  root: str | Path | None = None, corpus_preset: str = "demo", corpus_seed: int = 0,
+                  cache: Any = None, progress: bool = True) -> Path:
+    """Load the corpus, extract (or read from the cache) the inputs of ``model`` under training
+    preset ``preset`` and write them with the manifest to ``out``."""
+    from workbench.corpus import load_corpus
+
+    settings = get_preset(model, preset)
+    manifest = load_corpus(corpus, root=root, preset=corpus_preset, seed=corpus_seed,
+                           label_scheme=settings.label_scheme)
+    inputs = model_inputs_of(model, settings)
+    features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress)
+    meta = {"model": model, "preset": preset, "corpus": corpus, "corpus_preset": corpus_preset,
+            "corpus_seed": corpus_seed, "label_scheme": settings.label_scheme}
+    return save_bundle(out, manifest, features, meta)
+
+
+def crossval_from_bundle(path: str | Path, model: str, preset: str | TrainPreset = "demo",
+                         model_options: Mapping[str, Any] | None = None, **kwargs: Any):
+    """:func:`run_crossval` of ``model`` on a bundle's manifest and features (no corpus, cache
+    or extractor needed); ``kwargs`` go to ``run_crossval`` (protocol, folds, seeds, device, ...).
+    Result rows name the bundle's corpus and corpus preset."""
+    from workbench.training.crossval import run_crossval
+
+    manifest, features, header = load_bundle(path)
+    settings = preset if isinstance(preset, TrainPreset) else get_preset(model, preset)
+    if settings.label_scheme != header.get("label_scheme", settings.label_scheme):
+        raise BundleError(f"{path}: labels follow scheme {header['label_scheme']!r}, preset {settings.name!r} of "
+                          f"model {model!r} uses {settings.label_scheme!r}")
+    check_bundle(header, settings, model_inputs_of(model, settings, model_options), path)
+    return run_crossval(model, settings, corpus=header.get("corpus", "bundle"),
+                        corpus_preset=header.get("corpus_preset", "bundle"), manifest=manifest, features=features,
+                        model_options=model_options, **kwargs)
