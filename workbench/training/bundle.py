@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import pandas as pd
 
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.io import atomic_write
@@ -94,6 +95,8 @@ def check_bundle(header: Mapping[str, Any], preset: TrainPreset, inputs: tuple[s
     for name in inputs:
         if name == "word_spans":
             continue
+        if name not in preset.features:
+            raise BundleError(f"preset {preset.name!r} of model {preset.model!r} names no features for input {name!r}")
         if name not in header["inputs"]:
             raise BundleError(f"{path}: no features for input {name!r} of model {preset.model!r} "
                               f"(the bundle has {sorted(header['inputs'])}; it was made for model "
@@ -122,7 +125,7 @@ def export_bundle(model: str, out: str | Path, preset: str = "demo", corpus: str
 
 
 def crossval_from_bundle(path: str | Path, model: str, preset: str | TrainPreset = "demo",
-                         model_options: Mapping[str, Any] | None = None, **kwargs: Any):
+                         model_options: Mapping[str, Any] | None = None, **kwargs: Any) -> pd.DataFrame:
     """:func:`run_crossval` of ``model`` on a bundle's manifest and features (no corpus, cache
     or extractor needed); ``kwargs`` go to ``run_crossval`` (protocol, folds, seeds, device, ...).
     Result rows name the bundle's corpus and corpus preset."""
