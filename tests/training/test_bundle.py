@@ -91,3 +91,19 @@ def test_export_from_the_smoke_corpus_trains_like_the_corpus(tmp_path) -> None:
                      out=tmp_path / "a", **common)
     b = crossval_from_bundle(path, "unimodal_audio", "smoke", out=tmp_path / "b", **common)
     assert a[["run_id", "ua", "wa", "macro_f1"]].to_dict("records") == b[["run_id", "ua", "wa", "macro_f1"]].to_dict("records")
+
+
+def test_notebook_04_trains_from_a_bundle(tmp_path) -> None:
+    """The notebook's ``bundle`` parameter, under papermill as a GPU box would run it."""
+    import papermill as pm
+
+    from workbench.training.results import read_results
+
+    path, _, _ = _bundle(tmp_path, "pepino_text", preset="smoke", n=80)
+    notebook = paths.project_root() / "notebooks" / "04_train.ipynb"
+    pm.execute_notebook(str(notebook), str(tmp_path / "04_train.ipynb"), kernel_name="python3", progress_bar=False,
+                        parameters=dict(bundle=str(path), model="pepino_text", protocol=None, device="cpu",
+                                        out=str(tmp_path / "runs")))
+    res = read_results(tmp_path / "runs")
+    assert res[["model", "corpus", "corpus_preset", "protocol", "train_preset"]].values.tolist() == [
+        ["pepino_text", "stand_in", "test", "session_script", "smoke"]]
