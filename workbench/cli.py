@@ -130,6 +130,13 @@ def _backend_kwargs(args: argparse.Namespace) -> dict:
             "num_cpus": args.cpus_per_task, "num_gpus": args.gpus_per_task}
 
 
+def _add_corpus_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", default="synthetic", help="synthetic or iemocap")
+    p.add_argument("--root", default=None, help="corpus root (real corpora)")
+    p.add_argument("--corpus-preset", default="demo", choices=["smoke", "demo", "full"])
+    p.add_argument("--corpus-seed", type=int, default=0)
+
+
 def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
     g = p.add_argument_group("backend", f"where the {what} run (see workbench/distributed.py)")
     g.add_argument("--backend", default="local", choices=["local", "ray"],
@@ -199,10 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="cross-validate one model (folds x seeds) into the results table")
     tr.add_argument("model", help="registered model name (workbench.models.list_models())")
     tr.add_argument("--preset", default="demo", choices=["paper", "demo", "smoke"], help="training preset")
-    tr.add_argument("--corpus", default="synthetic", help="synthetic or iemocap")
-    tr.add_argument("--root", default=None, help="corpus root (real corpora)")
-    tr.add_argument("--corpus-preset", default="demo", choices=["smoke", "demo", "full"])
-    tr.add_argument("--corpus-seed", type=int, default=0)
+    _add_corpus_options(tr)
     tr.add_argument("--protocol", default=None, help="fold protocol (default: the preset's)")
     tr.add_argument("--folds", default="", help="comma-separated fold indices or names (default: all)")
     tr.add_argument("--seeds", default="0", help="comma-separated seeds")
@@ -223,10 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--out", required=True, help="bundle file to write (.npz)")
     bu.add_argument("--preset", default="demo", choices=["paper", "demo", "smoke"],
                     help="training preset whose features to export (train with the same preset)")
-    bu.add_argument("--corpus", default="synthetic", help="synthetic or iemocap")
-    bu.add_argument("--root", default=None, help="corpus root (real corpora)")
-    bu.add_argument("--corpus-preset", default="demo", choices=["smoke", "demo", "full"])
-    bu.add_argument("--corpus-seed", type=int, default=0)
+    _add_corpus_options(bu)
     bu.add_argument("--quiet", action="store_true", help="no progress bars")
     bu.set_defaults(func=_bundle)
     return parser

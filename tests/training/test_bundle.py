@@ -58,6 +58,9 @@ def test_a_bundle_of_another_preset_or_model_is_refused(tmp_path) -> None:
     text_only, _, _ = _bundle(tmp_path, "pepino_text", preset="demo")
     with pytest.raises(BundleError, match=r"no features for input 'audio' of model 'unimodal_audio'.*'pepino_text'"):
         crossval_from_bundle(text_only, "unimodal_audio", "demo", out=tmp_path, progress=False)
+    no_spec = get_preset("pepino_text", "demo").replace(features={})
+    with pytest.raises(BundleError, match=r"preset 'demo' of model 'pepino_text' names no features for input 'text'"):
+        crossval_from_bundle(text_only, "pepino_text", no_spec, out=tmp_path, progress=False)
     assert not (tmp_path / "train").exists()  # refused before any run directory
 
 

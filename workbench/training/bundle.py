@@ -133,9 +133,7 @@ def crossval_from_bundle(path: str | Path, model: str, preset: str | TrainPreset
 
     manifest, features, header = load_bundle(path)
     settings = preset if isinstance(preset, TrainPreset) else get_preset(model, preset)
-    if settings.label_scheme != header.get("label_scheme", settings.label_scheme):
-        raise BundleError(f"{path}: labels follow scheme {header['label_scheme']!r}, preset {settings.name!r} of "
-                          f"model {model!r} uses {settings.label_scheme!r}")
+    # Labels outside the preset's scheme are refused by run_crossval's own manifest check.
     check_bundle(header, settings, model_inputs_of(model, settings, model_options), path)
     return run_crossval(model, settings, corpus=header.get("corpus", "bundle"),
                         corpus_preset=header.get("corpus_preset", "bundle"), manifest=manifest, features=features,
