@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -13,6 +14,7 @@ from workbench.models.layers import (
     MaskedBatchNorm1d,
     MultiHeadAttention,
     SinusoidalPositionEmbedding,
+    check_sequence,
     masked_max,
     masked_mean,
     masked_softmax,
@@ -103,11 +105,28 @@ def test_masked_batch_norm_uses_real_frames_only() -> None:
 def test_run_rnn_equals_each_row_alone() -> None:
     torch.manual_seed(0)
     lstm = nn.LSTM(3, 4, batch_first=True, bidirectional=True)
-    x = torch.randn(3, 5, 3)
-    out = run_rnn(lstm, x, MASK)
-    for b, n in enumerate(LENGTHS.tolist()):
+    lengths = torch.tensor([3, 5, 1, 3])  # unsorted, with a tie: run_rnn sorts and unsorts rows
+    mask = torch.arange(5)[None, :] < lengths[:, None]
+    x = torch.randn(4, 5, 3)
+    out = run_rnn(lstm, x, mask)
+    for b, n in enumerate(lengths.tolist()):
         torch.testing.assert_close(out[b, :n], lstm(x[b : b + 1, :n])[0][0], atol=1e-6, rtol=1e-5)
         assert out[b, n:].abs().sum() == 0
+    # the collate's host lengths give exactly the mask's result
+    torch.testing.assert_close(run_rnn(lstm, x, mask, lengths), out, atol=0, rtol=0)
+
+
+def test_check_sequence_refuses_bad_host_lengths() -> None:
+    x = torch.zeros(3, 5, 2)
+    with pytest.raises(ValueError, match="'m': text_lengths must be a CPU tensor of shape \\(3,\\), got \\(2,\\)"):
+        check_sequence("m", "text", x, MASK, 2, lengths=LENGTHS[:2])
+    with pytest.raises(ValueError, match="text_lengths exceed the padded length 5"):
+        check_sequence("m", "text", x, MASK, 2, lengths=torch.tensor([6, 3, 1]))
+    with pytest.raises(ValueError, match="input 'text' is all padding in batch row\\(s\\) \\[2\\]"):
+        check_sequence("m", "text", x, MASK, 2, lengths=torch.tensor([5, 3, 0]))
+    with pytest.raises(ValueError, match="text_lengths given without text_mask"):
+        check_sequence("m", "text", x, None, 2, lengths=LENGTHS)
+    assert torch.equal(check_sequence("m", "text", x, MASK, 2, lengths=LENGTHS), MASK)
 
 
 def test_sinusoidal_positions_follow_vaswani() -> None:

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.models import create_model, list_models
-from workbench.testing.model_inputs import SEQUENCE_INPUTS, batch_for_model, pad_more
+from workbench.testing.model_inputs import SEQUENCE_INPUTS, batch_for_model, pad_more, with_host_lengths
 
 MODELS = list_models()
 STEPS = 30  # overfitting budget; the loss bound is 0.2 (chance is ln 4 = 1.39)
@@ -127,6 +127,41 @@ def test_batch_of_one_matches_batched(name: str) -> None:
         full, single = model(**batch), model(**one)
     assert single.logits.shape == (1, model.config.n_classes)
     torch.testing.assert_close(single.logits, full.logits[1:2], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_host_lengths_give_the_same_outputs(name: str) -> None:
+    """The collate's CPU lengths replace reading the mask; outputs and maps stay exactly equal."""
+    model = small(name).eval()
+    batch = batch_for_model(model, batch=5, seed=6)
+    with torch.no_grad():
+        plain, hosted = model(**batch), model(**with_host_lengths(batch))
+    torch.testing.assert_close(hosted.logits, plain.logits, atol=0, rtol=0)
+    assert sorted(hosted.attentions) == sorted(plain.attentions)
+    for key in plain.attentions:
+        torch.testing.assert_close(hosted.attentions[key], plain.attentions[key], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_training_step_reads_no_device_value_on_the_host(name: str) -> None:
+    """With host lengths, forward and backward never read a device tensor's value (no
+    ``.item()``, ``bool()``, ``.cpu()``), so on a GPU the CPU queues kernels without waiting.
+    The meta device holds shapes and no data, so any such read raises there."""
+    model = small(name).train().to("meta")
+    batch = with_host_lengths(batch_for_model(model, batch=4, seed=7))
+    meta = {k: (v if k.endswith("_lengths") else v.to("meta")) for k, v in batch.items()}
+    out = model(**meta)
+    F.cross_entropy(out.logits, torch.zeros(4, dtype=torch.long, device="meta")).backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    # Without them the model reads the mask's lengths back, which the meta device refuses:
+    # the check above can fail.
+    if any(f"{k}_lengths" in batch for k in ("audio", "waveform", "text", "video")) and _uses_rnn(model):
+        with pytest.raises((RuntimeError, NotImplementedError)):
+            model(**{k: v for k, v in meta.items() if not k.endswith("_lengths")})
+
+
+def _uses_rnn(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.RNNBase) for m in model.modules())
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -26,6 +26,27 @@ def test_collate_pads_with_zeros_and_masks_real_steps(manifest, features):
         assert b["text_mask"][r].sum() == data["text"][i].shape[0]
     assert b["labels"].tolist() == [CLASSES.index(manifest[i].label) for i in ids]
     assert b["ids"] == list(ids)
+    # host lengths for the models' RNN packing: the true step counts, on the CPU
+    assert b["audio_lengths"].tolist() == lens and b["audio_lengths"].device.type == "cpu"
+    assert b["text_lengths"].tolist() == [data["text"][i].shape[0] for i in ids]
+
+
+def test_collate_names_utterances_it_cannot_batch(manifest, features):
+    ids = manifest.ids[:3]
+    data = {k: dict(v.data) for k, v in features.items()}
+    data["audio"][ids[1]] = data["audio"][ids[1]][:0]  # no frames at all
+    ds = SERDataset(manifest, ids, data, CLASSES)
+    with pytest.raises(DataError, match=rf"input 'audio' has no steps for utterance\(s\) \['{ids[1]}'\]"):
+        collate([ds[0], ds[1], ds[2]])
+
+    ds = SERDataset(manifest, ids, {k: v.data for k, v in features.items()}, CLASSES, word_spans=True,
+                    audio_frame_seconds=0.01)
+    items = [ds[0], ds[1]]
+    n_frames = items[1]["audio"].shape[0]
+    items[1]["word_spans"] = items[1]["word_spans"].clone()
+    items[1]["word_spans"][0] = torch.tensor([0, n_frames + 1])
+    with pytest.raises(DataError, match=rf"word_spans of utterance '{ids[1]}' fall outside \[0, {n_frames}\]"):
+        collate(items)
 
 
 def test_waveform_is_cropped_to_valid_length_and_flattened(manifest):

@@ -128,25 +128,31 @@ class AMH(nn.Module):
         text_mask: torch.Tensor | None = None,
         video: torch.Tensor | None = None,
         video_mask: torch.Tensor | None = None,
+        audio_lengths: torch.Tensor | None = None,
+        text_lengths: torch.Tensor | None = None,
+        video_lengths: torch.Tensor | None = None,
         **unused: torch.Tensor,
     ) -> ModelOutput:
         """audio (B, T, audio_dim) frames at 10 ms, text (B, W, text_dim) words, video
         (B, V, video_dim) frames at 3 fps; each mask bool (B, len), True on real positions,
-        left-aligned. Inputs of modalities not in ``config.modalities`` are ignored.
+        left-aligned; ``<modality>_lengths`` (B,) optionally on the CPU (see
+        :func:`~workbench.models.layers.run_rnn`). Inputs of modalities not in
+        ``config.modalities`` are ignored.
 
         Returns logits (B, n_classes), embeddings (B, sum of hidden sizes) = H_hopN, and one
         attention map per hop, ``hop{k}_{target}`` (B, len of target), weights over the
         target's positions (zero on padding).
         """
-        given = {"audio": (audio, audio_mask), "text": (text, text_mask), "video": (video, video_mask)}
+        given = {"audio": (audio, audio_mask, audio_lengths), "text": (text, text_mask, text_lengths),
+                 "video": (video, video_mask, video_lengths)}
         dims = {"audio": self.config.audio_dim, "text": self.config.text_dim, "video": self.config.video_dim}
         seqs: dict[str, torch.Tensor] = {}
         masks: dict[str, torch.Tensor] = {}
         summary: dict[str, torch.Tensor] = {}
         for m in self.modalities:
-            x, mask = given[m]
-            masks[m] = check_sequence(self.name, m, x, mask, dims[m])
-            h = run_rnn(self.encoders[m], x, masks[m])  # (B, T, H), zeros on padding
+            x, mask, lengths = given[m]
+            masks[m] = check_sequence(self.name, m, x, mask, dims[m], lengths=lengths)
+            h = run_rnn(self.encoders[m], x, masks[m], lengths)  # (B, T, H), zeros on padding
             # h_last: the state at each row's last real step (eq. 2), not at the padded end.
             last = masks[m].long().sum(1) - 1
             summary[m] = h[torch.arange(h.shape[0], device=h.device), last]

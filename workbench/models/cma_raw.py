@@ -185,11 +185,15 @@ class CMA(nn.Module):
         audio_mask: torch.Tensor | None = None,
         text: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
+        waveform_lengths: torch.Tensor | None = None,
+        audio_lengths: torch.Tensor | None = None,
+        text_lengths: torch.Tensor | None = None,
         **unused: torch.Tensor,
     ) -> ModelOutput:
         """waveform (B, S) at ``sample_rate`` with waveform_mask (B, S) for the waveform front
         end, or audio (B, T, audio_dim) spectrogram frames with audio_mask (B, T); text
-        (B, W, text_dim) with text_mask (B, W). Masks bool, True on real steps, left-aligned.
+        (B, W, text_dim) with text_mask (B, W). Masks bool, True on real steps, left-aligned;
+        ``<input>_lengths`` (B,) optionally on the CPU (see :func:`~workbench.models.layers.run_rnn`).
 
         Returns logits (B, n_classes), embeddings (B, 4 x dim) = [mean, std of CMA-1; mean,
         std of CMA-2], and maps (last layer, plus ``<name>_layer{l}`` per layer):
@@ -198,23 +202,27 @@ class CMA(nn.Module):
         """
         c = self.config
         if c.front_end == "waveform":
-            a_mask = check_sequence(self.name, "waveform", waveform, waveform_mask, None, ndim=2)
+            host = waveform_lengths
+            a_mask = check_sequence(self.name, "waveform", waveform, waveform_mask, None, ndim=2, lengths=host)
             x = waveform.unsqueeze(1)  # (B, 1, S)
         else:
-            a_mask = check_sequence(self.name, "audio", audio, audio_mask, c.audio_dim)
+            host = audio_lengths
+            a_mask = check_sequence(self.name, "audio", audio, audio_mask, c.audio_dim, lengths=host)
             x = audio.transpose(1, 2)  # (B, F, T)
-        t_mask = check_sequence(self.name, "text", text, text_mask, c.text_dim)
+        t_mask = check_sequence(self.name, "text", text, text_mask, c.text_dim, lengths=text_lengths)
         lengths = a_mask.long().sum(1)
-        if bool((self.encoded_lengths(lengths) < 1).any()):
+        # The encoded lengths on the host: for the check and for packing the audio LSTM.
+        encoded = self.encoded_lengths(lengths.cpu() if host is None else host)
+        if bool((encoded < 1).any()):
             source = "waveform" if c.front_end == "waveform" else "audio"
             raise ValueError(f"model {self.name!r}: input {source!r} too short for the conv/pool stack")
 
         for block in self.blocks:
             x, lengths = block(x, lengths)
         a_mask = _steps(lengths, x.shape[-1])
-        h_a = self.audio_proj(self.lstm_dropout(run_rnn(self.audio_lstm, x.transpose(1, 2), a_mask)))
+        h_a = self.audio_proj(self.lstm_dropout(run_rnn(self.audio_lstm, x.transpose(1, 2), a_mask, encoded)))
         f_t = self.text_conv(text.transpose(1, 2)).transpose(1, 2)
-        h_t = self.text_proj(self.lstm_dropout(run_rnn(self.text_lstm, f_t, t_mask)))
+        h_t = self.text_proj(self.lstm_dropout(run_rnn(self.text_lstm, f_t, t_mask, text_lengths)))
 
         a, t = h_a, h_t
         maps_at, maps_ta = [], []

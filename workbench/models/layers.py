@@ -317,20 +317,46 @@ def lengths_from_mask(mask: torch.Tensor) -> torch.Tensor:
     return mask.long().sum(dim=1)
 
 
-def run_rnn(rnn: nn.RNNBase, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+# Host lengths. Packing an RNN batch needs each row's length on the host. Read from a
+# CUDA mask, that length costs a device->host copy, and each such copy stalls the CPU
+# until the GPU queue drains, so kernel launches cannot run ahead of the GPU.
+# The collate already knows the lengths: it passes them as CPU tensors,
+# ``<input>_lengths``, and a model hands them to :func:`check_sequence` and
+# :func:`run_rnn`. Then a forward and backward pass reads no GPU value on the host
+# (tests/models/test_models.py runs every model on the meta device to prove it).
+
+
+def run_rnn(
+    rnn: nn.RNNBase, x: torch.Tensor, mask: torch.Tensor | None, lengths: torch.Tensor | None = None
+) -> torch.Tensor:
     """Run a batch_first LSTM/GRU over the real frames only, so padding never changes the
     states (the backward direction starts at each row's last real frame).
 
     x (B, T, F), mask (B, T) -> (B, T, hidden * directions), zeros on padded steps. Rows
-    with no real frame give zeros.
+    with no real frame give zeros. ``lengths`` (B,) on the CPU, when given, must be the
+    mask's row sums; without it they are read from the mask (a device->host copy on GPU).
     """
     if mask is None:
         return rnn(x)[0]
-    lengths = lengths_from_mask(mask)
-    packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+    host = (lengths_from_mask(mask).cpu() if lengths is None else lengths).clamp(min=1)
+    # Sort on the host and move only the permutations, so the packing reads nothing back:
+    # pack_padded_sequence(enforce_sorted=False) would copy its permutation to the GPU and
+    # back with a sync each way.
+    sorted_lengths, order = torch.sort(host, descending=True, stable=True)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel())
+    order_d, inverse_d = _to_device(order, x.device), _to_device(inverse, x.device)
+    packed = pack_padded_sequence(x.index_select(0, order_d), sorted_lengths, batch_first=True, enforce_sorted=True)
     out, _ = rnn(packed)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-    return out * mask.unsqueeze(-1).to(out.dtype)
+    return out.index_select(0, inverse_d) * mask.unsqueeze(-1).to(out.dtype)
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small host tensor on ``device`` without a stream sync (pinned, non-blocking copy)."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def check_sequence(
@@ -340,12 +366,17 @@ def check_sequence(
     mask: torch.Tensor | None,
     dim: int | None,
     ndim: int = 3,
+    lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Validate one input of ``model`` and return its mask (all True when ``mask`` is None).
 
     Raises ValueError naming the model and the input when ``x`` is missing, has the wrong
     rank or feature size, when the mask has the wrong shape or is not left-aligned
     (padding must follow the real positions), or when a row is all padding.
+
+    With host ``lengths`` (B,) (see :func:`run_rnn`) the row checks read those instead of
+    the mask, and the mask is trusted to be ``arange(T) < lengths`` as the collate builds it,
+    so the check costs no device->host copy.
 
     >>> check_sequence("demo", "text", torch.zeros(2, 3, 5), None, 4)
     Traceback (most recent call last):
@@ -359,15 +390,24 @@ def check_sequence(
     if dim is not None and x.shape[-1] != dim:
         raise ValueError(f"model {model!r}: input {name!r} has feature size {x.shape[-1]}, expected {dim} (config {name}_dim)")
     if mask is None:
+        if lengths is not None:
+            raise ValueError(f"model {model!r}: {name}_lengths given without {name}_mask")
         return torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
     if mask.shape != x.shape[:2]:
         raise ValueError(f"model {model!r}: {name}_mask shape {tuple(mask.shape)} does not match {name} {tuple(x.shape[:2])}")
     mask = mask.bool()
-    lengths = lengths_from_mask(mask)
+    if lengths is not None:
+        if lengths.device.type != "cpu" or lengths.shape != mask.shape[:1]:
+            raise ValueError(f"model {model!r}: {name}_lengths must be a CPU tensor of shape {tuple(mask.shape[:1])}, "
+                             f"got {tuple(lengths.shape)} on {lengths.device}")
+        if lengths.numel() and int(lengths.max()) > mask.shape[1]:
+            raise ValueError(f"model {model!r}: {name}_lengths exceed the padded length {mask.shape[1]}")
+    else:
+        lengths = lengths_from_mask(mask)
+        left = torch.arange(mask.shape[1], device=mask.device)[None, :] < lengths[:, None]
+        if not torch.equal(left, mask):
+            raise ValueError(f"model {model!r}: {name}_mask is not left-aligned (padding must follow the real positions)")
     if bool((lengths == 0).any()):
         rows = torch.nonzero(lengths == 0).flatten().tolist()
         raise ValueError(f"model {model!r}: input {name!r} is all padding in batch row(s) {rows}")
-    left = torch.arange(mask.shape[1], device=mask.device)[None, :] < lengths[:, None]
-    if not torch.equal(left, mask):
-        raise ValueError(f"model {model!r}: {name}_mask is not left-aligned (padding must follow the real positions)")
     return mask

@@ -170,10 +170,13 @@ class MCSAN(nn.Module):
         audio_mask: torch.Tensor | None = None,
         text: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
+        audio_lengths: torch.Tensor | None = None,
+        text_lengths: torch.Tensor | None = None,
         **unused: torch.Tensor,
     ) -> ModelOutput:
         """audio (B, T, audio_dim) frames (10 ms hop), text (B, W, text_dim) words; masks bool
-        (B, T) / (B, W), True on real positions, left-aligned.
+        (B, T) / (B, W), True on real positions, left-aligned; ``<input>_lengths`` (B,)
+        optionally on the CPU (see :func:`~workbench.models.layers.run_rnn`).
 
         Returns logits (B, n_classes), embeddings (B, 2 or 4 x hidden), and attention maps
         (last layer; with n_layers > 1 also ``<name>_layer{l}`` for every layer):
@@ -183,18 +186,20 @@ class MCSAN(nn.Module):
         frame). Rows of padded queries and columns of padded keys are zero.
         """
         c = self.config
-        a_mask = check_sequence(self.name, "audio", audio, audio_mask, c.audio_dim)
-        t_mask = check_sequence(self.name, "text", text, text_mask, c.text_dim)
+        a_mask = check_sequence(self.name, "audio", audio, audio_mask, c.audio_dim, lengths=audio_lengths)
+        t_mask = check_sequence(self.name, "text", text, text_mask, c.text_dim, lengths=text_lengths)
         lengths = a_mask.long().sum(1)
-        if bool((self._pooled_lengths(self._pooled_lengths(lengths)) < 1).any()):
+        # The pooled lengths on the host: for the check and for packing the audio LSTM.
+        pooled = self._pooled_lengths(self._pooled_lengths(lengths.cpu() if audio_lengths is None else audio_lengths))
+        if bool((pooled < 1).any()):
             raise ValueError(f"model {self.name!r}: input 'audio' too short for two pooling layers")
 
         x, lengths = self._conv_block(self.conv1, audio.transpose(1, 2), lengths)
         x, lengths = self._conv_block(self.conv2, x, lengths)
         a_mask = torch.arange(x.shape[-1], device=x.device)[None, :] < lengths[:, None]
-        h_a = run_rnn(self.audio_lstm, x.transpose(1, 2), a_mask)
+        h_a = run_rnn(self.audio_lstm, x.transpose(1, 2), a_mask, pooled)
         h_a = 0.5 * (h_a[..., : c.hidden] + h_a[..., c.hidden :])  # average directions (eq. 3)
-        h_l = run_rnn(self.text_lstm, text, t_mask)
+        h_l = run_rnn(self.text_lstm, text, t_mask, text_lengths)
         h_l = 0.5 * (h_l[..., : c.hidden] + h_l[..., c.hidden :])  # eq. 5
         h_a = self.dropout(self.position(h_a)) * a_mask.unsqueeze(-1)
         h_l = self.dropout(self.position(h_l)) * t_mask.unsqueeze(-1)

@@ -166,11 +166,13 @@ class PepinoFusion(nn.Module):
         c = self.config
         pooled, logits = {}, {}
         if "text" in self.inputs:
-            m = check_sequence(self.name, "text", inputs.get("text"), inputs.get("text_mask"), c.text_dim)
+            m = check_sequence(self.name, "text", inputs.get("text"), inputs.get("text_mask"), c.text_dim,
+                               lengths=inputs.get("text_lengths"))
             x = inputs["text"].masked_fill(~m[..., None], 0.0)
             pooled["text"], logits["text"] = self.text_branch(x, m)
         if "audio" in self.inputs:
-            m = check_sequence(self.name, "audio", inputs.get("audio"), inputs.get("audio_mask"), c.audio_dim)
+            m = check_sequence(self.name, "audio", inputs.get("audio"), inputs.get("audio_mask"), c.audio_dim,
+                               lengths=inputs.get("audio_lengths"))
             x = inputs["audio"].masked_fill(~m[..., None], 0.0)
             pooled["audio"], logits["audio"] = self.audio_branch(x, m)
         if c.fusion in ("text", "audio"):

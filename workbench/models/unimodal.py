@@ -84,15 +84,17 @@ class UnimodalLSTMAttention(nn.Module):
 
     def forward(self, **inputs: torch.Tensor) -> ModelOutput:
         """``audio`` (B, T, audio_dim) with ``audio_mask`` (B, T), or ``text`` (B, W, text_dim)
-        with ``text_mask`` (B, W); other inputs are ignored. Returns logits (B, n_classes),
+        with ``text_mask`` (B, W), and optionally ``<input>_lengths`` (B,) on the CPU (see
+        :func:`~workbench.models.layers.run_rnn`); other inputs are ignored. Returns logits (B, n_classes),
         embeddings (B, state) and the pooling weights ``frame_pool`` (B, T) or
         ``word_pool`` (B, W), summing to one over real positions."""
         c = self.config
         key = c.modality
         dim = c.audio_dim if key == "audio" else c.text_dim
-        mask = check_sequence(self.name, key, inputs.get(key), inputs.get(f"{key}_mask"), dim)
+        lengths = inputs.get(f"{key}_lengths")
+        mask = check_sequence(self.name, key, inputs.get(key), inputs.get(f"{key}_mask"), dim, lengths=lengths)
         x = inputs[key].masked_fill(~mask[..., None], 0.0)
-        y = run_rnn(self.rnn, self.frame_net(x), mask)
+        y = run_rnn(self.rnn, self.frame_net(x), mask, lengths)
         pooled, weights = self.pool(y, mask)
         name, axis = ("frame_pool", "frame") if key == "audio" else ("word_pool", "word")
         info = AttentionInfo(

@@ -107,21 +107,25 @@ class XuAlignment(nn.Module):
         audio_mask: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         word_spans: torch.Tensor | None = None,
+        audio_lengths: torch.Tensor | None = None,
+        text_lengths: torch.Tensor | None = None,
         **unused: Any,
     ) -> ModelOutput:
         """audio (B, T, audio_dim) frames at ``frame_seconds``; text (B, W, text_dim) words;
         masks (B, T) / (B, W) True on real positions; word_spans (B, W, 2) [first, last)
-        frame of each word (``xu_alignment_hard`` only). Returns logits (B, n_classes),
+        frame of each word (``xu_alignment_hard`` only); ``<input>_lengths`` (B,) optionally
+        on the CPU (see :func:`~workbench.models.layers.run_rnn`; given, the spans are taken
+        as checked by the collate that made them). Returns logits (B, n_classes),
         embeddings (B, 200 or 400: the pooled vector) and, except for concat,
         ``attentions["word_frame"]`` (B, heads, W, T) (1 head for hard alignment)."""
         c = self.config
-        audio_mask = check_sequence(self.name, "audio", audio, audio_mask, c.audio_dim)
-        text_mask = check_sequence(self.name, "text", text, text_mask, c.text_dim)
+        audio_mask = check_sequence(self.name, "audio", audio, audio_mask, c.audio_dim, lengths=audio_lengths)
+        text_mask = check_sequence(self.name, "text", text, text_mask, c.text_dim, lengths=text_lengths)
         # zero the padding so nothing (not even NaN/inf) leaks through multiplications
         audio = audio.masked_fill(~audio_mask[..., None], 0.0)
         text = text.masked_fill(~text_mask[..., None], 0.0)
-        s = run_rnn(self.speech_encoder, audio, audio_mask)  # (B, T, 200), eqs. 1-3
-        h = run_rnn(self.text_encoder, text, text_mask)  # (B, W, 200), eqs. 4-6
+        s = run_rnn(self.speech_encoder, audio, audio_mask, audio_lengths)  # (B, T, 200), eqs. 1-3
+        h = run_rnn(self.text_encoder, text, text_mask, text_lengths)  # (B, W, 200), eqs. 4-6
 
         if c.alignment == "concat":
             pooled = torch.cat([masked_max(s, audio_mask), masked_max(h, text_mask)], dim=-1)
@@ -131,10 +135,11 @@ class XuAlignment(nn.Module):
             aligned, weights = self.alignment(h, s, key_mask=audio_mask)  # eqs. 7-9
             desc = "soft alignment of each word (query) over speech frames, one map per head (eq. 8)"
         else:
-            weights = self._span_weights(word_spans, audio_mask, text_mask).to(s.dtype).unsqueeze(1)
+            checked = audio_lengths is not None
+            weights = self._span_weights(word_spans, audio_mask, text_mask, checked).to(s.dtype).unsqueeze(1)
             aligned = weights.squeeze(1) @ s  # mean of the speech states in each word's span
             desc = "hard alignment: uniform weight over the frames of each word's true span"
-        fused = run_rnn(self.fusion, torch.cat([aligned, h], dim=-1), text_mask)  # eqs. 10-12
+        fused = run_rnn(self.fusion, torch.cat([aligned, h], dim=-1), text_mask, text_lengths)  # eqs. 10-12
         pooled = masked_max(fused, text_mask)  # eq. 13
         weights = weights * text_mask[:, None, :, None].to(weights.dtype)  # padded words: no row
         info = AttentionInfo(axes=("batch", "head", "word", "frame"), frame_seconds={"frame": c.frame_seconds}, description=desc)
@@ -145,8 +150,11 @@ class XuAlignment(nn.Module):
             embeddings=pooled,
         )
 
-    def _span_weights(self, spans: torch.Tensor | None, audio_mask: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
-        """(B, W, T) averaging matrix from [first, last) frame spans; an empty span gives a zero row."""
+    def _span_weights(
+        self, spans: torch.Tensor | None, audio_mask: torch.Tensor, text_mask: torch.Tensor, checked: bool = False
+    ) -> torch.Tensor:
+        """(B, W, T) averaging matrix from [first, last) frame spans; an empty span gives a zero row.
+        ``checked``: the collate has validated the spans on the host, so skip the device check."""
         b, w = text_mask.shape
         if spans is None:
             raise ValueError(f"model {self.name!r}: missing input 'word_spans' (B, W, 2) frame spans of the words")
@@ -155,7 +163,7 @@ class XuAlignment(nn.Module):
         first, last = spans[..., 0], spans[..., 1]
         n_frames = audio_mask.sum(1, keepdim=True)
         real = text_mask
-        if bool(((first < 0) | (last < first) | (last > n_frames))[real].any()):
+        if not checked and bool(((first < 0) | (last < first) | (last > n_frames))[real].any()):
             raise ValueError(f"model {self.name!r}: input 'word_spans' has spans outside [0, audio length] or with last < first")
         t = torch.arange(audio_mask.shape[1], device=spans.device)
         inside = (t[None, None, :] >= first[..., None]) & (t[None, None, :] < last[..., None]) & real[..., None]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["SEQUENCE_INPUTS", "batch_for_model", "pad_more", "random_batch"]
+__all__ = ["SEQUENCE_INPUTS", "batch_for_model", "pad_more", "random_batch", "with_host_lengths"]
 
 #: inputs that are (B, T, ...) sequences with a ``<name>_mask``.
 SEQUENCE_INPUTS = ("audio", "text", "video", "waveform")
@@ -113,6 +113,16 @@ def pad_more(batch: dict[str, torch.Tensor], extra: int, seed: int = 1) -> dict[
     if "word_spans" in batch and "text" in batch:  # padded words get the empty span [0, 0)
         spans = batch["word_spans"]
         out["word_spans"] = torch.cat([spans, spans.new_zeros(spans.shape[0], extra, 2)], dim=1)
+    return out
+
+
+def with_host_lengths(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``batch`` plus ``<input>_lengths`` (B,) on the CPU, the mask's row sums, as
+    ``workbench.training.data.collate`` adds them."""
+    out = dict(batch)
+    for name in SEQUENCE_INPUTS:
+        if f"{name}_mask" in batch:
+            out[f"{name}_lengths"] = batch[f"{name}_mask"].long().sum(1).cpu()
     return out
 
 

@@ -164,8 +164,13 @@ def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Pad a list of :class:`SERDataset` items into one batch (zeros on padding).
 
     Returns ``<input>`` (B, T_max, D) or (B, S_max) for waveforms, ``<input>_mask`` bool
-    (B, T_max) True on real steps, ``word_spans`` (B, W_max, 2) long with [0, 0) on padded
-    words, ``labels`` long (B,) and ``ids`` (list of B str).
+    (B, T_max) True on real steps, ``<input>_lengths`` long (B,) real steps (these stay on
+    the host: models pack their RNNs with them without reading the GPU, see
+    :func:`workbench.models.layers.run_rnn`), ``word_spans`` (B, W_max, 2) long with [0, 0)
+    on padded words, ``labels`` long (B,) and ``ids`` (list of B str).
+
+    Items with no step of an input, and word spans outside the item's audio frames, raise
+    :class:`DataError` naming the utterance: the models trust batches that carry lengths.
     """
     if not items:
         raise DataError("collate: empty batch")
@@ -174,14 +179,25 @@ def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if name not in items[0]:
             continue
         xs = [it[name] for it in items]
-        n = torch.tensor([x.shape[0] for x in xs])
+        n = torch.tensor([x.shape[0] for x in xs], dtype=torch.long)
+        empty = [it["id"] for it, k in zip(items, n.tolist()) if k == 0]
+        if empty:
+            raise DataError(f"collate: input {name!r} has no steps for utterance(s) {empty}; "
+                            f"drop them from the manifest or re-extract their features")
         t_max = int(n.max())
         out = xs[0].new_zeros((len(xs), t_max, *xs[0].shape[1:]))
         for b, x in enumerate(xs):
             out[b, : x.shape[0]] = x
         batch[name] = out
         batch[f"{name}_mask"] = torch.arange(t_max)[None, :] < n[:, None]
+        batch[f"{name}_lengths"] = n
     if "word_spans" in items[0]:
+        frames = batch["audio_lengths"].tolist() if "audio_lengths" in batch else None
+        for it, n_frames in zip(items, frames or [None] * len(items)):
+            s = it["word_spans"]
+            if bool(((s[:, 0] < 0) | (s[:, 1] < s[:, 0])).any()) or (n_frames is not None and bool((s[:, 1] > n_frames).any())):
+                raise DataError(f"collate: word_spans of utterance {it['id']!r} fall outside [0, {n_frames}] "
+                                f"audio frames or end before they start")
         w_max = batch["text"].shape[1] if "text" in batch else max(it["word_spans"].shape[0] for it in items)
         spans = torch.zeros(len(items), w_max, 2, dtype=torch.long)
         for b, it in enumerate(items):
@@ -249,8 +265,10 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
 
 
 def make_loader(dataset: SERDataset, batch_size: int, seed: int = 0, bucketing: bool = True,
-                shuffle: bool = True) -> tuple[torch.utils.data.DataLoader, BucketBatchSampler]:
+                shuffle: bool = True, pin_memory: bool = False) -> tuple[torch.utils.data.DataLoader, BucketBatchSampler]:
     """A DataLoader over ``dataset`` with a :class:`BucketBatchSampler` (returned too, for
-    ``set_epoch``). Loading stays in the main process: items are views of memory-mapped caches."""
+    ``set_epoch``). Loading stays in the main process: items are views of memory-mapped caches.
+    ``pin_memory`` (for CUDA) makes the batches' non-blocking copies to the GPU truly asynchronous."""
     sampler = BucketBatchSampler(dataset.lengths(), batch_size, seed=seed, bucketing=bucketing, shuffle=shuffle)
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate), sampler
+    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, pin_memory=pin_memory)
+    return loader, sampler

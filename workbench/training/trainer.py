@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -30,6 +31,11 @@ from workbench.training.data import SERDataset, make_loader
 from workbench.training.presets import TrainPreset
 
 METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_ua", "val_wa", "lr", "seconds"]
+
+#: Training steps between reads of the loss on the host. Each read waits for the GPU to
+#: finish, so reading every step would keep the CPU from queueing kernels ahead of it;
+#: the NaN check still names the exact step, and the steps after it are never saved.
+LOSS_READ_EVERY = 25
 
 
 class TrainingError(RuntimeError):
@@ -69,18 +75,23 @@ def _autocast(device: torch.device):
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+    """The batch's tensors on ``device``, except ``<input>_lengths``: the models read those on
+    the host (see :func:`workbench.models.layers.run_rnn`)."""
+    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and not k.endswith("_lengths") else v)
+            for k, v in batch.items()}
 
 
 def model_inputs(model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The keyword arguments of ``model.forward`` from a collated batch (inputs + masks)."""
+    """The keyword arguments of ``model.forward`` from a collated batch (inputs, masks and
+    host lengths)."""
     out: dict[str, torch.Tensor] = {}
     for name in model.inputs:
         if name not in batch:
             raise TrainingError(f"model needs input {name!r} but the batch has only {sorted(batch)}")
         out[name] = batch[name]
-        if f"{name}_mask" in batch:
-            out[f"{name}_mask"] = batch[f"{name}_mask"]
+        for extra in (f"{name}_mask", f"{name}_lengths"):
+            if extra in batch:
+                out[extra] = batch[extra]
     return out
 
 
@@ -119,6 +130,25 @@ def evaluate(model: nn.Module, dataset: SERDataset, batch_size: int, device: tor
     metrics = classification_metrics(labels, probs_arr.argmax(1), classes, probs_arr) if ids else {}
     return {"ids": ids, "labels": np.array(labels, dtype=int), "probs": probs_arr,
             "loss": loss_sum / max(len(ids), 1), "metrics": metrics}
+
+
+def _read_losses(pending: list[tuple[int, torch.Tensor, list[str]]], total: float, count: int, epoch: int,
+                 lr: float) -> tuple[float, int]:
+    """Read the pending losses in one device->host copy, add them to the running (sum, count)
+    and empty ``pending``. A non-finite loss raises :class:`TrainingError` naming its step."""
+    if not pending:
+        return total, count
+    values = torch.stack([loss for _, loss, _ in pending]).float().cpu().tolist()
+    for (step, _, ids), value in zip(pending, values):
+        if not math.isfinite(value):
+            raise TrainingError(
+                f"loss is {value} at epoch {epoch + 1}, step {step} (batch of {len(ids)} utterances: "
+                f"{ids[:8]}{' ...' if len(ids) > 8 else ''}); check these utterances' features for NaN/inf, "
+                f"or lower the learning rate (now {lr})")
+        total += value * len(ids)
+        count += len(ids)
+    pending.clear()
+    return total, count
 
 
 def class_weights_for(labels: list[int] | np.ndarray, n_classes: int) -> torch.Tensor:
@@ -219,7 +249,8 @@ def train_model(
     use_scaler = dev.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     weights = class_weights_for(train.labels, len(train.classes)).to(dev) if settings.class_weights else None
-    loader, sampler = make_loader(train, settings.batch_size, seed=seed, bucketing=settings.bucketing)
+    loader, sampler = make_loader(train, settings.batch_size, seed=seed, bucketing=settings.bucketing,
+                                  pin_memory=dev.type == "cuda")
 
     start_epoch, history, best = 0, [], {"ua": -1.0, "epoch": 0}
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
@@ -243,6 +274,7 @@ def train_model(
             model.train()
             sampler.set_epoch(epoch)
             total, count = 0.0, 0
+            pending: list[tuple[int, torch.Tensor, list[str]]] = []  # (step, loss, ids) not yet read
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{n_epochs}", leave=False, disable=not progress)
             for batch in bar:
                 step += 1
@@ -251,11 +283,6 @@ def train_model(
                     with _autocast(dev):
                         out = model(**model_inputs(model, b))
                         loss = F.cross_entropy(out.logits.float(), b["labels"], weight=weights)
-                    if not torch.isfinite(loss.detach()):
-                        raise TrainingError(
-                            f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step} (batch of {len(batch['ids'])} "
-                            f"utterances: {batch['ids'][:8]}{' ...' if len(batch['ids']) > 8 else ''}); check these "
-                            f"utterances' features for NaN/inf, or lower the learning rate (now {settings.lr})")
                     optimizer.zero_grad(set_to_none=True)
                     scaler.scale(loss).backward()
                     if settings.grad_clip:
@@ -269,9 +296,11 @@ def train_model(
                         f"(longest item {max(b[k].shape[1] for k in train.inputs)} steps); retry with a smaller "
                         f"batch size, e.g. batch_size={max(1, settings.batch_size // 2)}") from e
                 scheduler.step()
-                total += float(loss.detach()) * len(batch["ids"])
-                count += len(batch["ids"])
-                bar.set_postfix(loss=f"{total / count:.3f}")
+                pending.append((step, loss.detach(), batch["ids"]))
+                if len(pending) >= LOSS_READ_EVERY:
+                    total, count = _read_losses(pending, total, count, epoch, settings.lr)
+                    bar.set_postfix(loss=f"{total / count:.3f}")
+            total, count = _read_losses(pending, total, count, epoch, settings.lr)
             row: dict[str, float] = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": float("nan"),
                                      "val_ua": float("nan"), "val_wa": float("nan"),
                                      "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
