@@ -120,7 +120,8 @@ def _bundle(args: argparse.Namespace) -> int:
     from workbench.training.bundle import export_bundle
 
     path = export_bundle(args.model, args.out, preset=args.preset, corpus=args.corpus, root=args.root,
-                         corpus_preset=args.corpus_preset, corpus_seed=args.corpus_seed, progress=not args.quiet)
+                         corpus_preset=args.corpus_preset, corpus_seed=args.corpus_seed, progress=not args.quiet,
+                         compress=args.compress)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
 
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--preset", default="demo", choices=["paper", "demo", "smoke"],
                     help="training preset whose features to export (train with the same preset)")
     _add_corpus_options(bu)
+    bu.add_argument("--compress", action="store_true", help="deflate the arrays: a smaller file to copy, slower to write")
     bu.add_argument("--quiet", action="store_true", help="no progress bars")
     bu.set_defaults(func=_bundle)
     return parser

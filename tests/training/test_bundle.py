@@ -3,6 +3,8 @@ clear refusals of a bundle that does not fit."""
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -15,17 +17,21 @@ from workbench.training.presets import get_preset
 META = {"model": "x", "preset": "demo", "corpus": "stand_in", "corpus_preset": "test", "label_scheme": "iemocap4"}
 
 
-def _bundle(tmp_path, model: str, preset: str = "demo", n: int = 30):
+def _bundle(tmp_path, model: str, preset: str = "demo", n: int = 30, compress: bool = False):
     m = stand_in_manifest(n, seed=2)
     settings = get_preset(model, preset)
     feats = random_features(m, settings, model_inputs_of(model, settings), seed=3)
-    path = save_bundle(tmp_path / f"{model}.npz", m, feats, {**META, "model": model, "preset": preset})
+    path = save_bundle(tmp_path / f"{model}.npz", m, feats, {**META, "model": model, "preset": preset}, compress=compress)
     return path, m, feats
 
 
-@pytest.mark.parametrize("model", ["cma_raw", "xu_alignment"])  # 1-D waveforms with crop lengths; 2-D frames
-def test_round_trip_is_exact(tmp_path, model: str) -> None:
-    path, m, feats = _bundle(tmp_path, model)
+@pytest.mark.parametrize(("model", "compress"), [("cma_raw", False), ("xu_alignment", False), ("xu_alignment", True)])
+def test_round_trip_is_exact(tmp_path, model: str, compress: bool) -> None:
+    """1-D waveforms with crop lengths and 2-D frames; plain and deflated files."""
+    path, m, feats = _bundle(tmp_path, model, compress=compress)
+    with zipfile.ZipFile(path) as z:
+        methods = {info.compress_type for info in z.infolist()}
+    assert methods == {zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED}
     m2, feats2, header = load_bundle(path)
     assert [u.to_dict() for u in m2] == [u.to_dict() for u in m]
     assert set(feats2) == set(feats) and header["model"] == model and "manifest" not in header

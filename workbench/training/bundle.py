@@ -7,7 +7,8 @@ model input's pooled, not yet normalised features (normalisation statistics depe
 fold, so they are computed where the training runs). ``workbench train MODEL --bundle FILE``
 then trains on any machine with torch, numpy and pandas.
 
-The file is an uncompressed ``.npz`` read with ``allow_pickle=False``: per input, all
+The file is an ``.npz`` (uncompressed, or deflated with ``compress``; features shrink by
+about an eighth) read with ``allow_pickle=False``: per input, all
 utterances' arrays concatenated along their first axis plus one length per utterance, and a
 JSON header (format version, corpus, model, preset, feature specs, manifest records).
 """
@@ -35,8 +36,9 @@ class BundleError(ValueError):
 
 
 def save_bundle(path: str | Path, manifest: Manifest, features: Mapping[str, InputFeatures],
-                meta: Mapping[str, Any] | None = None) -> Path:
-    """Write ``manifest`` and ``features`` (input -> :class:`InputFeatures`) atomically to ``path``."""
+                meta: Mapping[str, Any] | None = None, compress: bool = False) -> Path:
+    """Write ``manifest`` and ``features`` (input -> :class:`InputFeatures`) atomically to ``path``,
+    deflated with ``compress`` (slower to write and read, smaller to copy)."""
     ids = manifest.ids
     header: dict[str, Any] = {"format": FORMAT, **dict(meta or {}), "inputs": {},
                               "manifest": [u.to_dict() for u in manifest]}
@@ -55,7 +57,7 @@ def save_bundle(path: str | Path, manifest: Manifest, features: Mapping[str, Inp
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare name
-            np.savez(fh, **arrays)
+            (np.savez_compressed if compress else np.savez)(fh, **arrays)
 
     return atomic_write(Path(path), write)
 
@@ -109,7 +111,7 @@ def check_bundle(header: Mapping[str, Any], preset: TrainPreset, inputs: tuple[s
 
 def export_bundle(model: str, out: str | Path, preset: str = "demo", corpus: str = "synthetic",
                   root: str | Path | None = None, corpus_preset: str = "demo", corpus_seed: int = 0,
-                  cache: Any = None, progress: bool = True) -> Path:
+                  cache: Any = None, progress: bool = True, compress: bool = False) -> Path:
     """Load the corpus, extract (or read from the cache) the inputs of ``model`` under training
     preset ``preset`` and write them with the manifest to ``out``."""
     from workbench.corpus import load_corpus
@@ -121,7 +123,7 @@ def export_bundle(model: str, out: str | Path, preset: str = "demo", corpus: str
     features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress)
     meta = {"model": model, "preset": preset, "corpus": corpus, "corpus_preset": corpus_preset,
             "corpus_seed": corpus_seed, "label_scheme": settings.label_scheme}
-    return save_bundle(out, manifest, features, meta)
+    return save_bundle(out, manifest, features, meta, compress=compress)
 
 
 def crossval_from_bundle(path: str | Path, model: str, preset: str | TrainPreset = "demo",
