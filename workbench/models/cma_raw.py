@@ -28,6 +28,7 @@ from workbench.models.layers import (
     MultiHeadAttention,
     StatisticsPooling,
     check_sequence,
+    host_lengths,
     run_rnn,
 )
 from workbench.models.outputs import AttentionInfo, ModelOutput
@@ -212,7 +213,7 @@ class CMA(nn.Module):
         t_mask = check_sequence(self.name, "text", text, text_mask, c.text_dim, lengths=text_lengths)
         lengths = a_mask.long().sum(1)
         # The encoded lengths on the host: for the check and for packing the audio LSTM.
-        encoded = self.encoded_lengths(lengths.cpu() if host is None else host)
+        encoded = self.encoded_lengths(host_lengths(a_mask, host))
         if bool((encoded < 1).any()):
             source = "waveform" if c.front_end == "waveform" else "audio"
             raise ValueError(f"model {self.name!r}: input {source!r} too short for the conv/pool stack")

@@ -34,6 +34,7 @@ __all__ = [
     "SinusoidalPositionEmbedding",
     "StatisticsPooling",
     "check_sequence",
+    "host_lengths",
     "lengths_from_mask",
     "masked_max",
     "masked_mean",
@@ -338,7 +339,7 @@ def run_rnn(
     """
     if mask is None:
         return rnn(x)[0]
-    host = (lengths_from_mask(mask).cpu() if lengths is None else lengths).clamp(min=1)
+    host = host_lengths(mask, lengths).clamp(min=1)
     # Sort on the host and move only the permutations, so the packing reads nothing back:
     # pack_padded_sequence(enforce_sorted=False) would copy its permutation to the GPU and
     # back with a sync each way.
@@ -350,6 +351,12 @@ def run_rnn(
     out, _ = rnn(packed)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
     return out.index_select(0, inverse_d) * mask.unsqueeze(-1).to(out.dtype)
+
+
+def host_lengths(mask: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """The collate's host ``lengths`` when given, else the mask's row sums read back to the
+    CPU (a device->host copy on GPU)."""
+    return lengths_from_mask(mask).cpu() if lengths is None else lengths
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:

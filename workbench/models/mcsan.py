@@ -23,6 +23,7 @@ from workbench.models.layers import (
     MultiHeadAttention,
     SinusoidalPositionEmbedding,
     check_sequence,
+    host_lengths,
     masked_max,
     run_rnn,
 )
@@ -190,7 +191,7 @@ class MCSAN(nn.Module):
         t_mask = check_sequence(self.name, "text", text, text_mask, c.text_dim, lengths=text_lengths)
         lengths = a_mask.long().sum(1)
         # The pooled lengths on the host: for the check and for packing the audio LSTM.
-        pooled = self._pooled_lengths(self._pooled_lengths(lengths.cpu() if audio_lengths is None else audio_lengths))
+        pooled = self._pooled_lengths(self._pooled_lengths(host_lengths(a_mask, audio_lengths)))
         if bool((pooled < 1).any()):
             raise ValueError(f"model {self.name!r}: input 'audio' too short for two pooling layers")
 

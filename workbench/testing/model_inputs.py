@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import torch
 
+from workbench.models.layers import lengths_from_mask
+
 __all__ = ["SEQUENCE_INPUTS", "batch_for_model", "pad_more", "random_batch", "with_host_lengths"]
 
 #: inputs that are (B, T, ...) sequences with a ``<name>_mask``.
@@ -122,7 +124,7 @@ def with_host_lengths(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     out = dict(batch)
     for name in SEQUENCE_INPUTS:
         if f"{name}_mask" in batch:
-            out[f"{name}_lengths"] = batch[f"{name}_mask"].long().sum(1).cpu()
+            out[f"{name}_lengths"] = lengths_from_mask(batch[f"{name}_mask"]).cpu()
     return out
 
 

@@ -192,10 +192,11 @@ def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         batch[f"{name}_mask"] = torch.arange(t_max)[None, :] < n[:, None]
         batch[f"{name}_lengths"] = n
     if "word_spans" in items[0]:
-        frames = batch["audio_lengths"].tolist() if "audio_lengths" in batch else None
-        for it, n_frames in zip(items, frames or [None] * len(items)):
-            s = it["word_spans"]
-            if bool(((s[:, 0] < 0) | (s[:, 1] < s[:, 0])).any()) or (n_frames is not None and bool((s[:, 1] > n_frames).any())):
+        if "audio" not in batch:
+            raise DataError("collate: word_spans are audio frame spans, but the items have no 'audio'")
+        for it in items:
+            s, n_frames = it["word_spans"], it["audio"].shape[0]
+            if bool(((s[:, 0] < 0) | (s[:, 1] < s[:, 0]) | (s[:, 1] > n_frames)).any()):
                 raise DataError(f"collate: word_spans of utterance {it['id']!r} fall outside [0, {n_frames}] "
                                 f"audio frames or end before they start")
         w_max = batch["text"].shape[1] if "text" in batch else max(it["word_spans"].shape[0] for it in items)
