@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
+
+from workbench.errors import DiskFullError
+
+#: Free space kept back when checking before a write, so the rest of the system (and the
+#: rename that follows) still has room.
+DISK_MARGIN_BYTES = 16 * 2**20
 
 
 def _umask() -> int:
@@ -34,7 +42,49 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise disk_full_error(path, exc) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_free_space(path: str | Path, nbytes: int, what: str = "write") -> None:
+    """Raise :class:`DiskFullError` unless ``nbytes`` (plus a margin) fit where ``path`` goes.
+
+    Checked before a large write so that a full disk is a one-line error naming the path and
+    the size instead of a ``Bus error`` from a memory-mapped file or a half-written table.
+
+    >>> check_free_space(tempfile.gettempdir(), 1)
+    >>> check_free_space(tempfile.gettempdir(), 2**62)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    workbench.errors.DiskFullError: not enough free space to write ...
+    """
+    path = Path(path)
+    probe = path if path.is_dir() else path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < nbytes + DISK_MARGIN_BYTES:
+        raise DiskFullError(f"not enough free space to {what} {path}: needs {_size(nbytes)} "
+                            f"(+{_size(DISK_MARGIN_BYTES)} margin), {_size(free)} free on {probe}; "
+                            "free some space or point the output elsewhere")
+
+
+def disk_full_error(path: str | Path, exc: OSError, what: str = "write") -> OSError:
+    """Turn an ``ENOSPC``/``EDQUOT`` OSError into a :class:`DiskFullError` naming ``path``."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"disk full while trying to {what} {path}: free some space or "
+                             "point the output elsewhere")
+    return exc
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
