@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workbench.errors import WorkbenchError
+
 SAMPLE_RATE = 16000  # output rate of :func:`synthesize`
 
 # espeak_AUDIO_OUTPUT, espeak_EVENT_TYPE, espeak_PARAMETER, flags (speak_lib.h, 1.52).
@@ -86,7 +88,7 @@ class WordSpan:
     end: float
 
 
-class EspeakError(RuntimeError):
+class EspeakError(WorkbenchError, RuntimeError):
     """libespeak-ng could not be loaded, initialised or asked to speak."""
 
 

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator, Literal
 
 import pandas as pd
 
+from workbench.errors import WorkbenchError
 from workbench.io import atomic_write
 
 Kind = Literal["improvised", "scripted", "other"]
@@ -79,7 +80,7 @@ FIELDS = [f.name for f in dataclasses.fields(Utterance)]
 _JSON_COLUMNS = ("label_votes", "vad", "words", "extra")
 
 
-class ManifestError(ValueError):
+class ManifestError(WorkbenchError, ValueError):
     """Raised when a manifest fails validation; the message lists every problem found."""
 
 

@@ -21,10 +21,11 @@ from typing import Iterator
 
 import numpy as np
 
+from workbench.errors import WorkbenchError
 from workbench.io import atomic_write
 
 
-class MediaError(RuntimeError):
+class MediaError(WorkbenchError, RuntimeError):
     """A media file could not be probed or decoded; the message names the file."""
 
 

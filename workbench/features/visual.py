@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from workbench.errors import WorkbenchError
 from workbench.corpus.manifest import Utterance
 from workbench.features.base import Extractor, ExtractorConfig, register_extractor
 
 
-class VisualFeatureError(ValueError):
+class VisualFeatureError(WorkbenchError, ValueError):
     """A visual descriptor file is missing or malformed; the message names utterance and path."""
 
 

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from workbench.errors import WorkbenchError
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.io import atomic_write
 from workbench.training.crossval import InputFeatures, load_input_features, model_inputs_of
@@ -31,7 +32,7 @@ from workbench.training.presets import FeatureSpec, TrainPreset, get_preset
 FORMAT = "ser-workbench-bundle/1"
 
 
-class BundleError(ValueError):
+class BundleError(WorkbenchError, ValueError):
     """A bundle file cannot be read, or does not fit the preset it is trained with."""
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from workbench.errors import WorkbenchError
 from workbench import paths
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
@@ -38,7 +39,7 @@ from workbench.training.results import append_rows, read_results, results_dir
 from workbench.training.trainer import evaluate, resolve_device, seed_everything, train_model
 
 
-class CrossValError(ValueError):
+class CrossValError(WorkbenchError, ValueError):
     """A cross-validation cannot run as asked (empty fold, class missing from training, missing
     features); the message names the fold or input and what to change."""
 

@@ -27,13 +27,14 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from workbench.errors import WorkbenchError
 from workbench.corpus.manifest import Manifest
 from workbench.features.words import match_word_timings, split_words
 
 SEQUENCE_INPUTS = ("audio", "text", "video", "waveform")
 
 
-class DataError(ValueError):
+class DataError(WorkbenchError, ValueError):
     """A dataset cannot be built (missing features, unknown labels); the message says which."""
 
 

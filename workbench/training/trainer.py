@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from workbench.errors import WorkbenchError
 from workbench.evaluation.metrics import classification_metrics
 from workbench.io import atomic_write
 from workbench.training.data import SERDataset, make_loader
@@ -38,7 +39,7 @@ METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_ua", "val_wa", "lr", "
 LOSS_READ_EVERY = 25
 
 
-class TrainingError(RuntimeError):
+class TrainingError(WorkbenchError, RuntimeError):
     """Training cannot go on (NaN loss, out of memory, bad data); the message says what to do."""
 
 
