@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import numpy as np
@@ -9,11 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
+from workbench.errors import DiskFullError
 from workbench.evaluation.metrics import classification_metrics
 from workbench.training import results as results_mod
 from workbench.training.crossval import CrossValError, load_trained, run_crossval
 from workbench.training.data import SERDataset, collate
-from workbench.training.results import PREDICTION_COLUMNS, RESULT_COLUMNS, read_predictions, read_results
+from workbench.training.results import (PREDICTION_COLUMNS, RESULT_COLUMNS, ResultsError, read_predictions,
+                                        read_results)
 from workbench.training.trainer import predict
 
 
@@ -137,7 +140,7 @@ def test_pepino_strategies_pretrain_the_branches_then_freeze_them(manifest, feat
     run_dir = tmp_path / "train" / rows["run_id"].iloc[0]
     fused = load_trained(run_dir)[0].state_dict()
     for branch in ("text", "audio"):
-        alone = torch.load(run_dir / f"branch_{branch}" / "best.pt", weights_only=False)["model"]
+        alone = torch.load(run_dir / f"branch_{branch}" / "best.pt", weights_only=True)["model"]
         assert alone, branch
         for key, value in alone.items():
             # pretrained: the whole branch stays as trained alone; warm start trains conv2 too
@@ -150,12 +153,12 @@ def test_pepino_strategies_pretrain_the_branches_then_freeze_them(manifest, feat
         assert changed and all(torch.equal(fused[k], alone[k]) != (strategy == "warm_start") for k in changed)
     # rerun starts the branches from scratch too: their stale checkpoints are removed first
     stale = run_dir / "branch_text" / "last.pt"
-    ck = torch.load(stale, weights_only=False)
+    ck = torch.load(stale, weights_only=True)
     ck["epoch"] = 99  # a resumed branch would train no further and keep this marker
     torch.save(ck, stale)
     run_crossval(model, preset, corpus="dummy", manifest=manifest, features=features, folds=[0], out=tmp_path,
                  progress=False, rerun=True)
-    assert torch.load(stale, weights_only=False)["epoch"] == 2
+    assert torch.load(stale, weights_only=True)["epoch"] == 2
 
 
 def test_fusion_strategy_on_another_model_is_an_error(manifest, features, tmp_path, tiny_preset):
@@ -163,3 +166,52 @@ def test_fusion_strategy_on_another_model_is_an_error(manifest, features, tmp_pa
         run_crossval("unimodal_audio", tiny_preset(fusion_strategy="pretrained"), corpus="dummy", manifest=manifest,
                      features=features, out=tmp_path, progress=False)
     assert not (tmp_path / "train").exists()  # rejected before any run directory is made
+
+
+def test_nan_in_one_test_utterance_is_named_before_training(manifest, features, tmp_path, tiny_preset):
+    # Per-speaker normalisation would spread the NaN to every utterance of that speaker: the
+    # error must name the one utterance that carries it, and come before any training.
+    audio = features["audio"]
+    bad = next(u.id for u in manifest if u.session == "Ses01")
+    data = dict(audio.data)
+    data[bad] = data[bad].copy()
+    data[bad][3, 2] = np.nan
+    spec = type(audio.spec)(audio.spec.extractor, normalise="speaker")
+    broken = {**features, "audio": type(audio)(spec, data, audio.frame_seconds, audio.dim)}
+    with pytest.raises(CrossValError, match=rf"input 'audio' .*1 utterance\(s\) have NaN/inf features: \['{bad}'\]"):
+        _run(manifest, broken, tmp_path, tiny_preset, folds=[0])
+    assert not (tmp_path / "train").exists()
+
+
+def test_epochs_below_one_are_refused(manifest, features, tmp_path, tiny_preset):
+    for epochs in (0, -1):
+        with pytest.raises(CrossValError, match=f"epochs must be at least 1, got {epochs}"):
+            _run(manifest, features, tmp_path, tiny_preset, folds=[0], epochs=epochs)
+    assert not (tmp_path / "results").exists()
+
+
+def test_garbage_results_table_is_named_and_never_overwritten(manifest, features, tmp_path, tiny_preset):
+    path = tmp_path / "results" / "results.parquet"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not parquet at all")
+    with pytest.raises(ResultsError, match=rf"{path}: unreadable results table"):
+        read_results(tmp_path)
+    with pytest.raises(ResultsError, match=rf"{path}: unreadable results table"):
+        _run(manifest, features, tmp_path, tiny_preset, folds=[0])
+    assert path.read_bytes() == b"not parquet at all"
+
+
+def test_full_disk_during_a_results_append_names_the_table(manifest, features, tmp_path, tiny_preset, monkeypatch):
+    _run(manifest, features, tmp_path, tiny_preset, folds=[0])
+    path = tmp_path / "results" / "results.parquet"
+    before = path.read_bytes()
+
+    def no_space(frame, tmp):
+        tmp.write_bytes(b"PAR1 partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(results_mod, "_write_parquet", no_space)
+    with pytest.raises(DiskFullError, match=rf"disk full while trying to write {tmp_path}/results/\w+\.parquet"):
+        _run(manifest, features, tmp_path, tiny_preset, folds=[1])
+    assert path.read_bytes() == before
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]

@@ -36,6 +36,7 @@ from workbench.protocols import Fold, make_folds, save_folds
 from workbench.training.data import SERDataset, pool_frames
 from workbench.training.presets import FeatureSpec, TrainPreset, get_preset
 from workbench.training.results import append_rows, read_results, results_dir
+from workbench.training.checkpoint import load_checkpoint
 from workbench.training.trainer import evaluate, resolve_device, seed_everything, train_model
 
 
@@ -200,11 +201,19 @@ def check_fold(fold: Fold, manifest: Manifest, classes: Sequence[str]) -> None:
 
 
 def _check_features(features: Mapping[str, InputFeatures], ids: Sequence[str]) -> None:
+    """Every utterance has finite features for every input, checked on the stored (pooled,
+    not yet normalised) arrays: per-speaker statistics would spread one utterance's NaN to the
+    whole speaker, so only here can the error name the utterance that carries it."""
     for name, f in features.items():
         missing = [i for i in ids if i not in f.data]
         if missing:
             raise CrossValError(f"input {name!r} ({f.spec.extractor}): {len(missing)} utterance(s) have no features, "
                                 f"e.g. {missing[:3]}; extract them with FeatureCache.get")
+        bad = [i for i in ids if not np.isfinite(f.data[i]).all()]
+        if bad:
+            raise CrossValError(f"input {name!r} ({f.spec.extractor}): {len(bad)} utterance(s) have NaN/inf features: "
+                                f"{bad[:5]}{' ...' if len(bad) > 5 else ''}; check their audio/text, or leave them "
+                                "out of the manifest (Manifest.subset)")
 
 
 # --------------------------------------------------------------------------- runner
@@ -260,6 +269,8 @@ def run_crossval(
         raise CrossValError(f"fusion_strategy={settings.fusion_strategy!r} applies to pepino_early / pepino_late only, "
                             f"not {model!r}")
     if epochs is not None:
+        if int(epochs) < 1:
+            raise CrossValError(f"epochs must be at least 1, got {epochs}")
         settings = settings.replace(epochs=int(epochs))
     protocol = protocol or settings.protocol
     popts = {**settings.protocol_options, **dict(protocol_options or {})}
@@ -286,6 +297,10 @@ def run_crossval(
     if missing_inputs:
         raise CrossValError(f"model {model!r} needs input(s) {missing_inputs}; no features were given for them")
 
+    # Every input checked once for all chosen folds, before any training starts: a bad
+    # utterance found after hours of training would waste them.
+    _check_features(features, sorted({i for fold in chosen for part in (fold.train, fold.validation, fold.test)
+                                      for i in part}))
     if backend == "ray":
         return _run_on_ray(model, settings, manifest, corpus, corpus_preset, protocol, popts, all_folds, chosen,
                            seeds, out, model_options, features, classes, device, text_source, rerun, progress,
@@ -295,7 +310,6 @@ def run_crossval(
     rows = []
     for fold in chosen:
         check_fold(fold, manifest, classes)
-        _check_features(features, list(fold.train) + list(fold.validation) + list(fold.test))
         for seed in seeds:
             rows.append(_run_one(model, settings, manifest, corpus, corpus_preset, protocol, popts, all_folds, fold,
                                  int(seed), out, model_options, features, classes, device, text_source, rerun, progress))
@@ -313,7 +327,6 @@ def _run_on_ray(model_name: str, settings: TrainPreset, manifest: Manifest, corp
 
     for fold in chosen:  # bad folds fail here, before any task starts
         check_fold(fold, manifest, classes)
-        _check_features(features, list(fold.train) + list(fold.validation) + list(fold.test))
     if cache_source is not None and cache_source[0] is None:
         from workbench.features.cache import FeatureCache
 
@@ -465,8 +478,7 @@ def load_trained(run_dir: str | Path, device: str = "cpu", weights: str = "best.
     wpath = run_dir / weights
     if not wpath.is_file():
         raise FileNotFoundError(f"{wpath} not found: the run has not finished an epoch yet")
-    state = torch.load(wpath, map_location=device, weights_only=False)["model"]
-    model.load_state_dict(state)
+    model.load_state_dict(load_checkpoint(wpath, map_location=device)["model"])
     return model.to(device).eval(), config
 
 

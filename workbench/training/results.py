@@ -27,6 +27,7 @@ from typing import Iterator
 
 import pandas as pd
 
+from workbench.errors import WorkbenchError
 from workbench.io import atomic_write
 
 RESULT_COLUMNS = [
@@ -35,6 +36,24 @@ RESULT_COLUMNS = [
     "wa", "ua", "macro_f1", "weighted_f1", "av_auc", "train_seconds", "utts_per_second", "device", "run_dir", "created",
 ]
 PREDICTION_COLUMNS = ["run_id", "model", "config_hash", "protocol", "fold", "seed", "utt_id", "label", "pred", "probs"]
+
+
+class ResultsError(WorkbenchError, ValueError):
+    """A results or predictions table is unreadable; the message names the file."""
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read one Parquet table; :class:`ResultsError` names the file when it is not Parquet.
+
+    Never overwritten on failure: the caller stops, so the rows in a damaged table are not
+    lost to the next append.
+    """
+    path = Path(path)
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise ResultsError(f"{path}: unreadable results table ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                           "move it aside to start a new table, or restore it from a backup") from e
 
 
 def results_dir(runs_root: str | Path) -> Path:
@@ -64,7 +83,7 @@ def append_rows(path: str | Path, rows: pd.DataFrame, key: str = "run_id") -> Pa
         raise ValueError(f"rows to append to {path} have no {key!r} column")
     with _locked(path):
         if path.is_file():
-            old = pd.read_parquet(path)
+            old = read_table(path)
             old = old[~old[key].isin(set(rows[key]))]
             table = pd.concat([old, rows], ignore_index=True) if len(old) else rows.reset_index(drop=True)
         else:
@@ -76,9 +95,9 @@ def append_rows(path: str | Path, rows: pd.DataFrame, key: str = "run_id") -> Pa
 def read_results(runs_root: str | Path) -> pd.DataFrame:
     """The results table under ``runs_root`` (empty with the right columns when absent)."""
     p = results_dir(runs_root) / "results.parquet"
-    return pd.read_parquet(p) if p.is_file() else pd.DataFrame(columns=RESULT_COLUMNS)
+    return read_table(p) if p.is_file() else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
 def read_predictions(runs_root: str | Path) -> pd.DataFrame:
     p = results_dir(runs_root) / "predictions.parquet"
-    return pd.read_parquet(p) if p.is_file() else pd.DataFrame(columns=PREDICTION_COLUMNS)
+    return read_table(p) if p.is_file() else pd.DataFrame(columns=PREDICTION_COLUMNS)

@@ -10,7 +10,6 @@ uninterrupted run: batches depend only on (seed, epoch) and the checkpoint resto
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import random
 import time
@@ -28,6 +27,7 @@ from tqdm.auto import tqdm
 from workbench.errors import WorkbenchError
 from workbench.evaluation.metrics import classification_metrics
 from workbench.io import atomic_write
+from workbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from workbench.training.data import SERDataset, make_loader
 from workbench.training.presets import TrainPreset
 
@@ -176,32 +176,6 @@ def _make_optimizer(model: nn.Module, s: TrainPreset) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {s.optimizer!r}; choose adam, adamw or sgd")
 
 
-def _save(path: Path, obj: Any) -> None:
-    def write(tmp: Path) -> None:
-        buf = io.BytesIO()
-        torch.save(obj, buf)
-        tmp.write_bytes(buf.getvalue())
-
-    atomic_write(path, write)
-
-
-def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    # RNG states are CPU byte tensors, but a checkpoint loaded with map_location="cuda" moves
-    # them to the GPU, where the setters reject them: bring them back first.
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
 @dataclass
 class TrainResult:
     """What :func:`train_model` did: the epoch whose weights are kept (``best_epoch``, 1-based),
@@ -240,6 +214,8 @@ def train_model(
     run_dir.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
     n_epochs = int(epochs if epochs is not None else settings.epochs)
+    if n_epochs < 1:
+        raise TrainingError(f"epochs must be at least 1, got {n_epochs}: an untrained model has no results to report")
     if len(train) == 0:
         raise TrainingError("the training set is empty")
     seed_everything(seed)
@@ -256,13 +232,13 @@ def train_model(
     start_epoch, history, best = 0, [], {"ua": -1.0, "epoch": 0}
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if resume and last_path.is_file():
-        ck = torch.load(last_path, map_location=dev, weights_only=False)
+        ck = load_checkpoint(last_path, map_location=dev)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         scaler.load_state_dict(ck["scaler"])
         start_epoch, history, best = ck["epoch"], ck["history"], ck["best"]
-        _set_rng_state(ck["rng"])
+        set_rng_state(ck["rng"])
 
     patience = settings.early_stopping_patience if validation is not None and len(validation) else None
     stopped = patience is not None and start_epoch - best["epoch"] >= patience
@@ -304,20 +280,22 @@ def train_model(
             total, count = _read_losses(pending, total, count, epoch, settings.lr)
             row: dict[str, float] = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": float("nan"),
                                      "val_ua": float("nan"), "val_wa": float("nan"),
-                                     "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+                                     "lr": float(optimizer.param_groups[0]["lr"]), "seconds": time.perf_counter() - t0}
             if validation is not None and len(validation):
                 ev = evaluate(model, validation, settings.batch_size, dev, weights)
-                row.update(val_loss=ev["loss"], val_ua=ev["metrics"]["ua"], val_wa=ev["metrics"]["wa"])
+                # plain floats: the history goes into last.pt, which loads with weights_only=True
+                row.update(val_loss=float(ev["loss"]), val_ua=float(ev["metrics"]["ua"]),
+                           val_wa=float(ev["metrics"]["wa"]))
                 improved = ev["metrics"]["ua"] > best["ua"]
             else:
                 improved = True  # no validation: keep the last epoch
             if improved:
                 best = {"ua": row["val_ua"] if row["val_ua"] == row["val_ua"] else -1.0, "epoch": epoch + 1}
-                _save(best_path, {"model": model.state_dict(), "epoch": epoch + 1})
+                save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1})
             history.append(row)
-            _save(last_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            save_checkpoint(last_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                               "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                              "epoch": epoch + 1, "history": history, "best": best, "rng": _rng_state()})
+                              "epoch": epoch + 1, "history": history, "best": best, "rng": rng_state()})
             frame = pd.DataFrame(history, columns=METRIC_COLUMNS)
             atomic_write(run_dir / "metrics.csv", lambda p: frame.to_csv(p, index=False))
             if on_epoch_end is not None:
@@ -326,7 +304,7 @@ def train_model(
                 stopped = True
 
     if best_path.is_file():
-        model.load_state_dict(torch.load(best_path, map_location=dev, weights_only=False)["model"])
+        model.load_state_dict(load_checkpoint(best_path, map_location=dev)["model"])
     frame = pd.DataFrame(history, columns=METRIC_COLUMNS)
     seconds = float(frame["seconds"].sum()) if len(frame) else 0.0
     utts = len(train) * len(frame)

@@ -33,6 +33,7 @@ from workbench.corpus.manifest import Manifest
 from workbench.evaluation.alignment import reference_spans, utterance_scores
 from workbench.features.words import split_words
 from workbench.training.data import SERDataset, collate
+from workbench.training.results import read_table
 from workbench.training.trainer import predict
 from workbench.viz.attention import (
     AttentionView,
@@ -173,7 +174,7 @@ def run_from_dir(run_dir: str | Path, manifest: Manifest | None = None, texts: M
     ds = SERDataset(sub, test_ids, data, cfg["classes"], valid, word_spans="word_spans" in model.inputs,
                     audio_frame_seconds=afs)
     pred_path = run_dir / "predictions.parquet"
-    preds = pd.read_parquet(pred_path) if pred_path.is_file() else None
+    preds = read_table(pred_path) if pred_path.is_file() else None
     name = f"{cfg['model']} {cfg.get('config_hash', '')[:8]} {cfg.get('train_preset', '')} s{cfg['seed']}"
     if texts is not None:
         name += " (given texts)"
