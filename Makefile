@@ -24,18 +24,34 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: install demo test test-ray e2e-if-possible unit notebooks-smoke nbval corpus corpus-smoke lab scrub nbref check-notebooks clean
+.PHONY: install lock demo test test-ray e2e-if-possible unit notebooks-smoke nbval corpus corpus-smoke lab scrub nbref check-notebooks clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Installs take the exact versions in constraints.txt (what the last passing `make test` used);
+# pyproject.toml keeps the ranges a library user installs against. torch is not in the lock:
+# TORCH above pins it for CPU installs and a GPU user brings a CUDA build.
+LOCK := constraints.txt
+PIP_INSTALL = $(BIN)/pip install --quiet $(if $(wildcard $(LOCK)),-c $(LOCK))
+
+$(VENV)/.installed: pyproject.toml $(wildcard $(LOCK))
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@mkdir -p $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR)
 	$(BIN)/pip install --upgrade --quiet pip
 	@if [ -n "$(TORCH)" ]; then $(BIN)/pip install --quiet "$(TORCH)"; fi
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(PIP_INSTALL) -e '.[test]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (workbench)" >/dev/null
 	@touch $@
+
+# Rewrite constraints.txt from what .venv holds now: run after a passing `make test` (to move to
+# newer releases: delete constraints.txt and .venv, `make test`, then `make lock`). The e2e extra
+# is installed first so the browser test's packages are locked too.
+lock: install
+	$(PIP_INSTALL) -e '.[test,e2e]'
+	@{ echo "# Exact versions of a passing 'make test' (regenerate with 'make lock'; ranges live in pyproject.toml)."; \
+	   echo "# torch is pinned by the Makefile's TORCH (CPU) or brought by a GPU user, so it is not listed."; \
+	   $(BIN)/pip freeze --exclude-editable | grep -viE '^(torch|ser-workbench)[=@ ]' | LC_ALL=C sort -f; } > $(LOCK).tmp
+	@mv $(LOCK).tmp $(LOCK) && echo "wrote $(LOCK) ($$(grep -vc '^#' $(LOCK)) packages)"
 
 # Generate the synthetic corpus for PRESET/SEED unless it is already there (`make clean` drops it).
 CORPUS_DIR = $(WORKBENCH_DATA)/synthetic-$(PRESET)-seed$(SEED)
@@ -71,7 +87,7 @@ nbref: install corpus-smoke
 
 # The Ray backend (workbench/distributed.py) on a local Ray instance: installs the optional extra.
 test-ray: install
-	$(BIN)/pip install --quiet -e '.[ray]'
+	$(PIP_INSTALL) -e '.[ray]'
 	$(BIN)/pytest -q -p no:cacheprovider tests/test_distributed.py
 
 check-notebooks:
@@ -80,7 +96,10 @@ check-notebooks:
 scrub:
 	$(BIN)/python -m workbench.notebooks scrub notebooks
 
+# Jupyter refuses to run as root without --allow-root; containers often run as root, so it is
+# added there, and said, since it is a choice the user should know was made for them.
 lab: install
+	@if [ "$$(id -u)" = 0 ]; then echo "make lab: running as root, so passing --allow-root to jupyter lab (bound to localhost, token required)"; fi
 	$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The notebooks in a real JupyterLab: headless Debian Chromium driven by Playwright (no browser
@@ -90,7 +109,7 @@ lab: install
 CHROMIUM ?= /usr/bin/chromium
 e2e: install corpus-smoke
 	@test -x $(CHROMIUM) || apt-get install -y chromium >/dev/null || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
-	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/pip install --quiet -e '.[e2e]'
+	@$(BIN)/python -c "import playwright" 2>/dev/null || $(PIP_INSTALL) -e '.[e2e]'
 	WORKBENCH_E2E=1 WORKBENCH_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -s -p no:cacheprovider --durations=0 tests/e2e
 
 # In `make test`: the browser test runs where Chromium is present or can be installed (root);
