@@ -176,7 +176,30 @@ def test_spectrogram257_peak_and_values(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AudioWarning)
         silent = ext.extract(wav_utt(tmp_path, np.zeros(1000, np.float32), name="Ses01F_impro01_F009"))
-    assert np.all(silent == -100.0)
+    assert np.all(silent == -100.0)  # exact: the floor is a clamp to a constant
+
+
+@pytest.mark.parametrize("floor_db", [-100.0, -80.0, -120.0, -97.3])
+def test_spectrogram257_floor_is_exact_whatever_log10_rounds(tmp_path, monkeypatch, floor_db):
+    """The documented dB floor comes out exactly, even where float32 log10 rounds a last bit
+    differently (AVX-512 numpy gave -100.00001 when the floor was applied to the power)."""
+    real_log10 = np.log10
+
+    def log10_one_ulp_low(x, *args, **kwargs):  # what a wider-SIMD log10 may return
+        y = real_log10(x, *args, **kwargs)
+        return np.nextafter(y, np.asarray(-np.inf, dtype=y.dtype))
+
+    ext = get_extractor("spectrogram257", floor_db=floor_db)
+    u = wav_utt(tmp_path, np.concatenate([np.zeros(1600, np.float32), tone(1000, 0.2)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AudioWarning)
+        plain = ext.extract(u)
+        monkeypatch.setattr(np, "log10", log10_one_ulp_low)
+        skewed = ext.extract(u)
+    for s in (plain, skewed):
+        assert s.min() == np.float32(floor_db)  # exact: a clamp to the configured constant
+        assert np.all(s[:5] == np.float32(floor_db))  # leading silence sits on the floor
+    np.testing.assert_allclose(skewed, plain, rtol=1e-6, atol=1e-4)  # only the last bit moved
 
 
 def test_waveform_crops_pads_and_reports_true_length(tmp_path):

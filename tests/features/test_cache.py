@@ -74,6 +74,13 @@ def _store_files(cache: FeatureCache, ext: Extractor) -> list[str]:
     return sorted(p.name for p in cache.store_dir(ext).iterdir())
 
 
+def assert_recomputed(got: np.ndarray, want: np.ndarray) -> None:
+    """Features computed twice (another process, another memory alignment) may differ in the last
+    bit where numpy's SIMD loops peel or block differently; a value read back from the cache is
+    compared exactly instead (it is a copy)."""
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_miss_then_hit_zero_copy(tmp_path, corpus):
     cache = FeatureCache(tmp_path / "cache")
     ext = get_extractor("test_block_rms")
@@ -81,7 +88,7 @@ def test_miss_then_hit_zero_copy(tmp_path, corpus):
     assert sorted(_BlockRms.calls) == sorted(corpus.ids)
     assert isinstance(fs, FeatureSet) and len(fs) == 6 and fs.dim == 2 and fs.frame_seconds == 0.05
     for u, n in zip(corpus, fs.lengths):
-        np.testing.assert_array_equal(fs[u.id], ext.extract(u))
+        assert_recomputed(fs[u.id], ext.extract(u))
         assert n == round(u.duration * SR) // 800
     _BlockRms.calls.clear()
     again = cache.get("test_block_rms", corpus, progress=False)
@@ -160,7 +167,7 @@ def test_corrupt_store_is_detected_and_reextracted(tmp_path, corpus, damage):
         fs = cache.get(ext, corpus, n_jobs=1, progress=False)
     assert sorted(_BlockRms.calls) == sorted(corpus.ids)
     for i in corpus.ids:
-        np.testing.assert_array_equal(fs[i], good[i])
+        assert_recomputed(fs[i], good[i])
 
 
 def test_bad_audio_names_the_utterance_and_caches_nothing(tmp_path, corpus):
@@ -206,7 +213,7 @@ def test_two_concurrent_writers_end_with_one_consistent_store(tmp_path, corpus, 
     fs = FeatureCache(root).get(ext, corpus, n_jobs=1, progress=False)
     monkeypatch.undo()
     for u in corpus:
-        np.testing.assert_array_equal(fs[u.id], ext.extract(u))
+        assert_recomputed(fs[u.id], ext.extract(u))
 
 
 def test_parallel_extraction_equals_serial(tmp_path, corpus):
@@ -214,7 +221,7 @@ def test_parallel_extraction_equals_serial(tmp_path, corpus):
     serial = FeatureCache(tmp_path / "one").get("frame34", many, n_jobs=1, progress=False)
     parallel = FeatureCache(tmp_path / "two").get("frame34", many, n_jobs=2, progress=False)
     for i in many.ids:
-        np.testing.assert_array_equal(serial[i], parallel[i])
+        assert_recomputed(serial[i], parallel[i])
 
 
 def test_waveform_valid_lengths_survive_the_cache(tmp_path, corpus):
@@ -230,7 +237,7 @@ def test_bounded_memory_commits_in_groups(tmp_path, corpus):
     assert sorted(_BlockRms.calls) == sorted(corpus.ids)
     assert len(list(cache.store_dir(ext).glob("data-*.npy"))) == 1
     for u in corpus:
-        np.testing.assert_array_equal(fs[u.id], ext.extract(u))
+        assert_recomputed(fs[u.id], ext.extract(u))
 
 
 def test_audio_issues_are_reported_once_per_extraction(tmp_path, corpus):

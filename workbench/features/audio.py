@@ -10,7 +10,8 @@
   value (a degree-d polynomial's d-th derivative is constant), which the torch path copies.
 - ``frame34`` (Xu et al.): pyAudioAnalysis's 34 short-term features per 20 ms frame at a
   10 ms hop, vectorised over frames with numpy (see :func:`frame34_features`).
-- ``spectrogram257``: 10*log10 power of a 512-point STFT, 25 ms Hann window, 10 ms hop.
+- ``spectrogram257``: 10*log10 power of a 512-point STFT, 25 ms Hann window, 10 ms hop,
+  clamped at exactly ``floor_db`` (-100 dB; see :func:`power_to_db_floored`).
 
 Z-normalisation (global or per speaker) is not part of any extractor: it needs statistics of
 a whole corpus (or of a training fold), so it is applied after the cache loads, by
@@ -344,7 +345,7 @@ class Spectrogram257Config(ExtractorConfig):
     n_fft: int = 512
     win_length: int = 400
     hop_length: int = 160
-    floor_db: float = -100.0  # 10*log10 of the smallest power kept (silence stays finite)
+    floor_db: float = -100.0  # dB floor (silence stays finite); exact in the output
 
 
 @register_extractor("spectrogram257")
@@ -369,5 +370,16 @@ class Spectrogram257(Extractor):
         y = load_audio(utt, cfg.sample_rate, min_seconds=cfg.win_length / cfg.sample_rate)
         s = librosa.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
                          window="hann", center=True, pad_mode="constant")
-        power = s.real**2 + s.imag**2
-        return (10.0 * np.log10(np.maximum(power, 10.0 ** (cfg.floor_db / 10.0)))).T.astype(np.float32)
+        return power_to_db_floored(s.real**2 + s.imag**2, cfg.floor_db).T
+
+
+def power_to_db_floored(power: np.ndarray, floor_db: float) -> np.ndarray:
+    """``10*log10(power)`` as float32, clamped below at exactly ``floor_db``.
+
+    The floor is applied to the decibels, not the power: float32 ``log10`` of a power floor
+    rounds differently across SIMD widths (AVX-512 numpy gives -100.00001 for 1e-10), while a
+    clamp to the constant is exact everywhere. Zero power gives -inf before the clamp.
+    """
+    with np.errstate(divide="ignore"):
+        db = 10.0 * np.log10(np.asarray(power, dtype=np.float32))
+    return np.maximum(db, np.float32(floor_db))
