@@ -6,10 +6,15 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
 from workbench.errors import DiskFullError
+
+#: A temp file of :func:`atomic_write` this much older than now belongs to a killed writer
+#: (the writes it serves take seconds), so the next write to the same target removes it.
+STALE_TEMP_SECONDS = 3600
 
 #: Free space kept back when checking before a write, so the rest of the system (and the
 #: rename that follows) still has room.
@@ -36,6 +41,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -49,6 +55,30 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temps(path: str | Path, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete temp files that :func:`atomic_write` left beside ``path`` when its process was
+    killed (``kill -9`` runs no cleanup), if older than ``older_than`` seconds; returns them.
+
+    A live writer's temp file is younger than that, so concurrent writers are never disturbed.
+    """
+    path = Path(path)
+    cutoff = time.time() - older_than
+    removed = []
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:  # another writer cleaned it first
+            continue
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob metacharacters escaped, for ``Path.glob``."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def check_free_space(path: str | Path, nbytes: int, what: str = "write") -> None:
