@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from workbench.corpus.load import load_corpus
-from workbench.corpus.manifest import ManifestError
+from workbench.corpus.manifest import ManifestError, PrepareReport
 from workbench.corpus.manifest_csv import import_table, read_csv_rows
 
 
@@ -117,3 +117,41 @@ def test_load_corpus_csv(tmp_path, audio):
     assert m.ids == ["a", "b", "c"] and len(m.report.skipped) == 6
     with pytest.raises(ValueError, match="needs root="):
         load_corpus("csv")
+
+
+# ------------------------------------------------------------------ unterminated quotes
+def _six_wavs(folder: Path) -> None:
+    for i in range(1, 7):
+        sf.write(folder / f"r{i}.wav", np.zeros(1600, np.float32), 16000)
+
+
+ROWS6 = ["r1.wav,sad,s1,ok", 'r2.wav,sad,s2,"abc', "r3.wav,sad,s3,x", "r4.wav,sad,s4,y",
+         "r5.wav,sad,s5,z", "r6.wav,sad,s6,w"]  # lines 2..7; line 3 opens a quote, never closed
+
+
+@pytest.mark.parametrize("later_quote", [False, True])
+def test_unterminated_quote_reported_later_rows_kept(tmp_path, later_quote):
+    _six_wavs(tmp_path)
+    rows = list(ROWS6)
+    if later_quote:  # a properly quoted cell further down used to "close" the bad quote
+        rows[3] = 'r4.wav,sad,s4,"y, quoted"'
+    (tmp_path / "t.csv").write_text("wav,emotion,spk,text\n" + "\n".join(rows) + "\n")
+    m = import_table(tmp_path / "t.csv")
+    assert m.ids == ["r1", "r3", "r4", "r5", "r6"]
+    assert m["r4"].text == ("y, quoted" if later_quote else "y")
+    assert m["r3"].text == "x" and m["r3"].extra["source_line"] == 4
+    (s,) = m.report.skipped
+    assert (s.path, s.line, s.item) == (str(tmp_path / "t.csv"), 3, 'r2.wav,sad,s2,"abc')
+    assert s.reason.startswith("unterminated quote")
+
+
+def test_unterminated_quote_on_last_line_and_multiline_cell_still_read(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text('a,b\n1,"two\nlines"\n2,ok\n3,"open\n')
+    report = PrepareReport()
+    assert read_csv_rows(p, report=report) == (["a", "b"], [(2, {"a": "1", "b": "two\nlines"}),
+                                                       (4, {"a": "2", "b": "ok"})])
+    (s,) = report.skipped
+    assert (s.line, s.item) == (5, '3,"open') and s.reason.startswith("unterminated quote")
+    with pytest.raises(ManifestError, match=r"x\.csv:5: .*unterminated quote"):
+        read_csv_rows(p)  # no reporter: the first problem is an error naming file:line

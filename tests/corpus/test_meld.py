@@ -173,3 +173,26 @@ def test_text_helpers():
     assert parse_time("1:02:03,4") == 3723.4
     with pytest.raises(ValueError):
         parse_time("00:61:00,000")
+
+
+def test_unterminated_quote_reported_later_rows_kept(meld_root, meld, tmp_path):
+    _, cache = meld
+    lines = TRAIN_CSV.split("\n")
+    # line 3: the Utterance cell opens a quote that is never closed (the next quote, on the
+    # time stamp, "closes" it): reported as such, not as a malformed Dialogue_ID; the later
+    # lines keep their own numbers, and line 9 (same id as line 3) is no longer a duplicate
+    lines[2] = lines[2].replace("2,You must", '2,"You must')
+    (tmp_path / "train").mkdir()
+    csv = tmp_path / "train" / "train_sent_emo.csv"
+    csv.write_text("\n".join(lines), encoding="utf-8")
+    (tmp_path / "train" / "train_splits").symlink_to(meld_root / "train" / "train_splits")
+    m = prepare_meld(tmp_path, splits=["train"], audio_cache=cache)
+    assert m.ids == ["train_dia0_utt0", "train_dia1_utt0", "train_dia1_utt1", "train_dia0_utt1",
+                     "train_dia1_utt5"]
+    got = {(s.line, s.reason.split(":")[0].split(" (")[0]) for s in m.report.skipped}
+    assert got == {(3, "unterminated quote"), (7, "unknown emotion 'happiness'"),
+                   (8, "media file missing"), (10, "audio not decodable")}
+    bad = next(s for s in m.report.skipped if s.line == 3)
+    assert (bad.path, bad.item) == (str(csv), lines[2][:60])
+    assert m["train_dia1_utt1"].extra["source_line"] == 5
+    assert m["train_dia0_utt1"].extra["source_line"] == 9

@@ -132,3 +132,17 @@ def test_schemes_and_load_corpus(tmp_path):
     assert four.apply(prepare_msp_podcast(tmp_path)).ids == [
         "MSP-PODCAST_0001_0008", "MSP-PODCAST_0001_0009", "MSP-PODCAST_0005_0001"]
     assert m.report is not None and len(m.report.skipped) == 6
+
+
+def test_unterminated_quote_reported_later_rows_kept(tmp_path):
+    root = _tree(tmp_path)
+    rows = list(ROWS)
+    rows[1] = rows[1].replace(",Unknown,Unknown,", ',"Unknown,Unknown,')  # line 3: quote never closed
+    (root / "Labels" / "labels_consensus.csv").write_text(HEADER + "\n".join(rows) + "\n")
+    m = prepare_msp_podcast(root)
+    assert m.ids == [KEPT[0], KEPT[2], KEPT[3]]  # every row after line 3 still read
+    labels = str(root / "Labels" / "labels_consensus.csv")
+    bad = [s for s in m.report.skipped if s.line == 3]
+    assert [(s.path, s.item) for s in bad] == [(labels, rows[1][:60])]
+    assert bad[0].reason.startswith("unterminated quote")
+    assert len(m.report.skipped) == 7  # the six of test_skips_name_the_line, plus line 3

@@ -18,7 +18,8 @@ as a string, in ``extra["row"]``.
 
 Relative audio paths are resolved against ``audio_root`` (default: the table's folder).
 Rows with a missing or unreadable audio file, an empty label, a label outside ``labels``
-(when given), a bad number or a repeated id are skipped and reported in
+(when given), a bad number, a repeated id or an unterminated quote (the rows after it are
+still read) are skipped and reported in
 ``manifest.report`` with the file and the 1-based line (CSV/TSV: the physical line where
 the row starts; Parquet: 1 + the row's position, as if the header were line 1).
 
@@ -34,16 +35,16 @@ the row starts; Parquet: 1 + the row's position, as if the header were line 1).
 from __future__ import annotations
 
 import csv
-import io
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
 import soundfile as sf
 
-from workbench.corpus.manifest import Manifest, ManifestError, Reporter, Utterance
+from workbench.corpus.manifest import Manifest, ManifestError, PrepareReport, Reporter, Utterance
 
 FIELDS = ("id", "audio_path", "text", "label", "speaker", "session", "dialog", "gender",
           "kind", "script", "start", "duration", "split", "valence", "arousal", "dominance")
@@ -70,8 +71,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
 UNKNOWN_SPEAKER = "Unknown"
 
 
-def read_csv_rows(path: str | Path, delimiter: str | None = None,
-                  encoding: str = "utf-8-sig") -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def read_csv_rows(path: str | Path, delimiter: str | None = None, encoding: str = "utf-8-sig",
+                  report: PrepareReport | None = None, *, strict: bool = False,
+                  ) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """Header and ``(line, row)`` pairs of a delimited text file, values as stripped strings.
 
     ``line`` is the 1-based physical line where the row starts, so quoted fields with
@@ -80,8 +82,16 @@ def read_csv_rows(path: str | Path, delimiter: str | None = None,
     cp1252 (the encoding of spreadsheet exports) rather than failing. Rows shorter than the
     header get "" for the missing cells; longer rows are returned with the surplus under
     ``None`` so that callers can report them. Blank lines are skipped.
+
+    A row whose quoting is broken (a quote opened and never closed, which would otherwise
+    swallow every later row into one cell) is left out and reported in ``report`` with its
+    line, and reading goes on at the next line; without a ``report`` it is a
+    :class:`ManifestError`. ``strict``: raise ValueError at the first problem instead.
     """
     path = Path(path)
+    rep = Reporter(strict)
+    if report is not None:
+        rep.report = report
     raw = path.read_bytes()
     try:
         text = raw.decode(encoding)
@@ -89,26 +99,70 @@ def read_csv_rows(path: str | Path, delimiter: str | None = None,
         text = raw.decode("cp1252", errors="replace")
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    lines = _LINE_RE.findall(text)
     header: list[str] | None = None
     rows: list[tuple[int, dict[str, str]]] = []
-    line_after = 0  # reader.line_num after the previous record = last physical line consumed
-    for record in reader:
-        start_line = line_after + 1
-        line_after = reader.line_num
+    i = 0
+    while i < len(lines):
+        record, used, problem = _parse_record(lines, i, delimiter, header)
+        start_line = i + 1
+        if record is None:
+            if header is None:
+                raise ManifestError(f"{path}:{start_line}: header line has an {problem}; fix its quoting")
+            item = lines[i].rstrip("\r\n")[:60]
+            if report is None:
+                raise ManifestError(f"{path}:{start_line}: {item}: {problem}")
+            rep.skip(path, start_line, item, problem)
+            i += 1  # the lines it would have swallowed are rows of their own
+            continue
+        i += used
         if not record or all(not c.strip() for c in record):
             continue
         if header is None:
             header = [c.strip() for c in record]
             continue
-        row: dict[str, Any] = {h: (record[i].strip() if i < len(record) else "")
-                               for i, h in enumerate(header)}
+        row: dict[str, Any] = {h: (record[k].strip() if k < len(record) else "")
+                               for k, h in enumerate(header)}
         if len(record) > len(header):
             row[None] = record[len(header):]  # type: ignore[index]
         rows.append((start_line, row))
     if header is None:
         raise ManifestError(f"{path}: empty table (no header line)")
     return header, rows
+
+
+# One physical line with its terminator; the csv module ends lines at \r\n, \r or \n only
+# (str.splitlines would also split at \x0c, \x1c, \u2028 ... inside cells).
+_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def _parse_record(lines: list[str], i: int, delimiter: str, header: list[str] | None
+                  ) -> tuple[list[str] | None, int, str]:
+    """The record starting at ``lines[i]`` and how many lines it spans, or (None, 0, reason).
+
+    Parsed with ``strict=True`` so that a quote that does not end at a delimiter is an error
+    instead of a cell that silently runs on over later rows. A record spanning several lines
+    must have the header's cell count: a quote opened by mistake and "closed" by the opening
+    quote of a later cell would otherwise merge the rows between them.
+    """
+    reader = csv.reader(map(lines.__getitem__, range(i, len(lines))), delimiter=delimiter,
+                        strict=True)
+    try:
+        record = next(reader)
+    except csv.Error as e:
+        if str(e) == "unexpected end of data":
+            return None, 0, "unterminated quote: the quote opened on this line never closes; row skipped"
+        if reader.line_num > 1:
+            return None, 0, (f"unterminated quote: the quote opened on this line runs on to line "
+                             f"{i + reader.line_num}; row skipped")
+        return None, 0, (f"unterminated quote: a quoted cell on this line does not end at a "
+                         f"delimiter (csv: {e}); row skipped")
+    used = reader.line_num
+    if used > 1 and header is not None and len(record) != len(header):
+        return None, 0, (f"unterminated quote: the quote opened on this line runs on to line "
+                         f"{i + used} and leaves {len(record)} cells (header has {len(header)}); "
+                         "row skipped")
+    return record, used, ""
 
 
 def require_columns(path: str | Path, header: Iterable[str], needed: Iterable[str]) -> None:
@@ -119,10 +173,10 @@ def require_columns(path: str | Path, header: Iterable[str], needed: Iterable[st
         raise ManifestError(f"{path}: missing column(s) {missing}; columns present: {sorted(have)}")
 
 
-def _read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def _read_table(path: Path, rep: Reporter) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
-        return read_csv_rows(path)
+        return read_csv_rows(path, report=rep.report, strict=rep.strict)
     if suffix in (".parquet", ".pq"):
         df = pd.read_parquet(path)
         header = [str(c) for c in df.columns]
@@ -178,7 +232,8 @@ def import_table(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"table {path} does not exist")
-    header, rows = _read_table(path)
+    rep = Reporter(strict)
+    header, rows = _read_table(path, rep)
     cols = resolve_columns(header, columns)
     missing_fields = [f for f in REQUIRED if f not in cols]
     if missing_fields:
@@ -189,7 +244,6 @@ def import_table(
     require_columns(path, header, cols.values())
     root = Path(audio_root) if audio_root is not None else path.parent
     allowed = set(labels) if labels is not None else None
-    rep = Reporter(strict)
     if "speaker" not in cols:
         rep.note(path, None, "*", f"no speaker column: every speaker is {UNKNOWN_SPEAKER!r}, "
                  "so speaker-independent protocols are meaningless on this table")

@@ -31,9 +31,9 @@ Episode,StartTime,EndTime``. Conventions decided here:
   atomically and reused when present; ``audio_path`` points at the wav, ``start`` is 0 and
   the duration is the wav's. The mp4 is in ``extra["media_path"]``.
 
-Rows with an unknown emotion or sentiment, a malformed id, a repeated id, a missing mp4
-(the release lacks a few, e.g. ``dev dia110_utt7``) or an mp4 ffmpeg cannot decode are
-skipped and reported with the CSV file and 1-based line.
+Rows with an unterminated quote, an unknown emotion or sentiment, a malformed id, a
+repeated id, a missing mp4 (the release lacks a few, e.g. ``dev dia110_utt7``) or an mp4
+ffmpeg cannot decode are skipped and reported with the CSV file and 1-based line.
 
 >>> normalise_text("I donâ€™t know\u2026 â€œreallyâ€\x9d")
 'I don\\'t know... "really"'
@@ -211,7 +211,7 @@ def prepare_meld(
 def _read_split(csv_path: Path, media_dir: Path, split: str, cache: Path,
                 rep: Reporter) -> list[tuple[Path, int, dict[str, Any], Path, Path]]:
     """Parse one split's CSV; returns (csv, line, Utterance fields, mp4, wav) per usable row."""
-    header, rows = read_csv_rows(csv_path)
+    header, rows = read_csv_rows(csv_path, report=rep.report, strict=rep.strict)
     require_columns(csv_path, header, COLUMNS)
     if not media_dir.is_dir():
         raise FileNotFoundError(f"MELD {split}: media folder {media_dir} does not exist")

@@ -118,16 +118,16 @@ def prepare_msp_podcast(root: str | Path, *, strict: bool = False) -> Manifest:
     if not root.is_dir():
         raise FileNotFoundError(f"MSP-Podcast root {root} does not exist or is not a folder")
     labels = find_labels(root)
+    rep = Reporter(strict)
     if labels.suffix == ".json":
         rows = _read_json(labels)
         header = sorted({k for _, r in rows for k in r if k is not None})
     else:
-        header, rows = read_csv_rows(labels)  # type: ignore[assignment]
+        header, rows = read_csv_rows(labels, report=rep.report, strict=rep.strict)  # type: ignore[assignment]
     require_columns(labels, header, COLUMNS)
     audio_dir = root / "Audios"
     if not audio_dir.is_dir():
         raise FileNotFoundError(f"MSP-Podcast: audio folder {audio_dir} does not exist")
-    rep = Reporter(strict)
     audio = _audio_index(audio_dir, rep)
     transcripts = root / "Transcripts"
 
