@@ -108,7 +108,12 @@ def test_read_csv_rows_bom_and_cp1252(tmp_path):
     p.write_bytes("\ufeffa,b\n1,caf\u00e9\n".encode("utf-8"))
     assert read_csv_rows(p) == (["a", "b"], [(2, {"a": "1", "b": "café"})])
     p.write_bytes("a,b\n1,caf\u00e9 \u2019\n".encode("cp1252"))
-    assert read_csv_rows(p)[1] == [(2, {"a": "1", "b": "café \u2019"})]
+    report = PrepareReport()
+    assert read_csv_rows(p, report=report)[1] == [(2, {"a": "1", "b": "café \u2019"})]
+    assert [str(w) for w in report.warnings] == [
+        f"{p}:2: x.csv: not UTF-8 on 1 line(s): 2; those lines read as cp1252"]
+    with pytest.raises(ManifestError, match=r"x\.csv:2: x\.csv: not UTF-8"):
+        read_csv_rows(p)  # no report to put the warning in: an error, never silent
 
 
 def test_load_corpus_csv(tmp_path, audio):

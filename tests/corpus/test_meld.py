@@ -196,3 +196,29 @@ def test_unterminated_quote_reported_later_rows_kept(meld_root, meld, tmp_path):
     assert (bad.path, bad.item) == (str(csv), lines[2][:60])
     assert m["train_dia1_utt1"].extra["source_line"] == 5
     assert m["train_dia0_utt1"].extra["source_line"] == 9
+
+
+def test_cp1252_lines_decoded_and_reported_once(meld_root, meld, tmp_path):
+    _, cache = meld
+    lines = TRAIN_CSV.split("\n")
+    data = [ln.encode("utf-8") for ln in lines]
+    data[2] = lines[2].encode("cp1252")  # line 3: "must’ve" with ’ as the single byte 0x92
+    data[3] = lines[3].replace("right.", "right\u2026").encode("cp1252")  # line 4: … as 0x85
+    data[5] = data[5].replace(b"what?", b"what\x81?")  # line 6 (inside a quoted cell): 0x81, undefined in cp1252
+    (tmp_path / "train").mkdir()
+    csv = tmp_path / "train" / "train_sent_emo.csv"
+    csv.write_bytes(b"\n".join(data))
+    (tmp_path / "train" / "train_splits").symlink_to(meld_root / "train" / "train_splits")
+    m = prepare_meld(tmp_path, splits=["train"], audio_cache=cache)
+    assert len(m) == 5
+    assert m["train_dia0_utt1"].extra["text_raw"] == "You must\u2019ve had your hands full."
+    assert m["train_dia0_utt1"].text == "You must've had your hands full."
+    assert m["train_dia1_utt0"].text == "Oh, yeah, right..."
+    assert m["train_dia1_utt1"].extra["text_raw"] == "Wait\nwhat\x81?"  # kept, not U+FFFD
+    # the UTF-8 lines are read as UTF-8, not as cp1252 mojibake
+    assert m["train_dia0_utt0"].extra["text_raw"] == "also I was the point person on my companyâ€™s transition"
+    enc = [w for w in m.report.warnings if "UTF-8" in w.reason]
+    assert [(w.path, w.line, w.reason) for w in enc] == [
+        (str(csv), 3, "not UTF-8 on 3 line(s): 3, 4, 6; those lines read as cp1252")]
+    with pytest.raises(ValueError, match=r"train_sent_emo\.csv:3: .*not UTF-8"):
+        prepare_meld(tmp_path, splits=["train"], audio_cache=cache, strict=True)

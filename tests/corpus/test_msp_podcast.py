@@ -146,3 +146,14 @@ def test_unterminated_quote_reported_later_rows_kept(tmp_path):
     assert [(s.path, s.item) for s in bad] == [(labels, rows[1][:60])]
     assert bad[0].reason.startswith("unterminated quote")
     assert len(m.report.skipped) == 7  # the six of test_skips_name_the_line, plus line 3
+
+
+def test_transcript_not_utf8_reported_with_line(tmp_path):
+    root = _tree(tmp_path)
+    txt = root / "Transcripts" / "MSP-PODCAST_0001_0008.txt"
+    txt.write_bytes(b"Well,\nI don\x92t know\n")  # line 2: cp1252 apostrophe
+    m = prepare_msp_podcast(root)
+    assert m["MSP-PODCAST_0001_0008"].text == "Well, I don\u2019t know"
+    enc = [(w.path, w.line, w.item, w.reason) for w in m.report.warnings if "UTF-8" in w.reason]
+    assert enc == [(str(txt), 2, "MSP-PODCAST_0001_0008",
+                    "not UTF-8 on 1 line(s): 2; those lines read as cp1252")]

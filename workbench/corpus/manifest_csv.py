@@ -78,25 +78,27 @@ def read_csv_rows(path: str | Path, delimiter: str | None = None, encoding: str 
 
     ``line`` is the 1-based physical line where the row starts, so quoted fields with
     newlines do not shift later rows' numbers. The delimiter defaults to tab for ``.tsv`` and
-    comma otherwise. A UTF-8 byte-order mark is dropped; bytes that are not UTF-8 are read as
-    cp1252 (the encoding of spreadsheet exports) rather than failing. Rows shorter than the
+    comma otherwise. A UTF-8 byte-order mark is dropped; lines that are not UTF-8 are read as
+    cp1252 (the encoding of spreadsheet exports) rather than failing, with one warning in
+    ``report`` naming them (:func:`decode_text`). Rows shorter than the
     header get "" for the missing cells; longer rows are returned with the surplus under
     ``None`` so that callers can report them. Blank lines are skipped.
 
     A row whose quoting is broken (a quote opened and never closed, which would otherwise
     swallow every later row into one cell) is left out and reported in ``report`` with its
-    line, and reading goes on at the next line; without a ``report`` it is a
+    line, and reading goes on at the next line. Without a ``report`` either problem is a
     :class:`ManifestError`. ``strict``: raise ValueError at the first problem instead.
     """
     path = Path(path)
     rep = Reporter(strict)
     if report is not None:
         rep.report = report
-    raw = path.read_bytes()
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
+    text, not_utf8 = decode_text(path.read_bytes(), encoding)
+    if not_utf8:
+        reason = not_utf8_reason(not_utf8)
+        if report is None:
+            raise ManifestError(f"{path}:{not_utf8[0]}: {path.name}: {reason}")
+        rep.bad(path, not_utf8[0], path.name, reason)
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     lines = _LINE_RE.findall(text)
@@ -131,9 +133,43 @@ def read_csv_rows(path: str | Path, delimiter: str | None = None, encoding: str 
     return header, rows
 
 
+# cp1252 for the bytes 0x80-0x9f, applied to latin-1 text; the five bytes cp1252 leaves
+# undefined (0x81 0x8d 0x8f 0x90 0x9d) stay as their C1 characters instead of becoming U+FFFD,
+# so no byte is lost (meld.fix_mojibake relies on the same convention).
+_CP1252_C1 = {b: bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(0x80, 0xA0)}
+
+
+def decode_text(raw: bytes, encoding: str = "utf-8-sig") -> tuple[str, list[int]]:
+    """``raw`` decoded, and the 1-based lines that were not valid ``encoding``.
+
+    Those lines are read as cp1252 (the encoding of spreadsheet exports and of MELD's CSVs);
+    the others keep ``encoding``, so one stray byte does not turn every other line's UTF-8
+    into mojibake. Callers report the returned lines (:func:`not_utf8_reason`).
+    """
+    try:
+        return raw.decode(encoding), []
+    except UnicodeDecodeError:
+        pass
+    parts, bad = [], []
+    for k, line in enumerate(_BYTE_LINE_RE.findall(raw)):
+        try:
+            parts.append(line.decode(encoding if k == 0 else encoding.removesuffix("-sig")))
+        except UnicodeDecodeError:
+            parts.append(line.decode("latin-1").translate(_CP1252_C1))
+            bad.append(k + 1)
+    return "".join(parts), bad
+
+
+def not_utf8_reason(lines: list[int]) -> str:
+    """The one warning for a file's non-UTF-8 lines: how many, which (the first 10)."""
+    shown = ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
+    return f"not UTF-8 on {len(lines)} line(s): {shown}; those lines read as cp1252"
+
+
 # One physical line with its terminator; the csv module ends lines at \r\n, \r or \n only
 # (str.splitlines would also split at \x0c, \x1c, \u2028 ... inside cells).
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+_BYTE_LINE_RE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
 def _parse_record(lines: list[str], i: int, delimiter: str, header: list[str] | None

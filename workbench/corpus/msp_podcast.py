@@ -43,7 +43,7 @@ from pathlib import Path
 import soundfile as sf
 
 from workbench.corpus.manifest import Manifest, ManifestError, Reporter, Utterance
-from workbench.corpus.manifest_csv import read_csv_rows, require_columns
+from workbench.corpus.manifest_csv import decode_text, not_utf8_reason, read_csv_rows, require_columns
 
 LABEL_FILES = ("labels_consensus.csv", "labels_concensus.csv", "labels_consensus.json",
                "labels_concensus.json")
@@ -189,7 +189,10 @@ def prepare_msp_podcast(root: str | Path, *, strict: bool = False) -> Manifest:
         txt = transcripts / f"{utt_id}.txt"
         if transcripts.is_dir():
             if txt.is_file():
-                text = " ".join(txt.read_text(encoding="utf-8", errors="replace").split())
+                raw, not_utf8 = decode_text(txt.read_bytes(), "utf-8")
+                if not_utf8:
+                    rep.bad(txt, not_utf8[0], utt_id, not_utf8_reason(not_utf8))
+                text = " ".join(raw.split())
             else:
                 rep.note(txt, None, utt_id, "no transcript; text=''")
         podcast = podcast_of(name)
