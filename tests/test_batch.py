@@ -69,28 +69,36 @@ def test_cli_exit_code_reflects_failures(grid, tmp_path):
 
 
 def test_grid_errors_name_the_file(tmp_path):
+    from workbench.batch import GridError
+
     bad = tmp_path / "g.yaml"
     bad.write_text("runs:\n  - notebook: missing.ipynb\n")
-    with pytest.raises(FileNotFoundError, match=r"g\.yaml: runs\[0\]: notebook missing\.ipynb"):
+    with pytest.raises(GridError, match=r"g\.yaml: runs\[0\]: notebook missing\.ipynb"):
         load_grid(bad)
 
 
 def test_bad_parameters_fail_without_running(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    _notebook(tmp_path / "other.ipynb", "print(only_elsewhere)")
+    nb = nbformat.read(tmp_path / "other.ipynb", as_version=4)
+    nb.cells[0].source = "only_elsewhere = False"
+    nbformat.write(nb, tmp_path / "other.ipynb")
     (tmp_path / "g.yaml").write_text(
-        "defaults: {x: 1, only_elsewhere: true}\n"  # defaults a notebook lacks are not passed
+        "defaults: {x: 1, only_elsewhere: true}\n"  # defaults a notebook lacks are not passed to it
         "runs:\n"
         "  - notebook: good.ipynb\n"
+        "  - notebook: other.ipynb\n"
         "  - notebook: good.ipynb\n    name: typo\n    parameters: {y: 2}\n"
         "  - notebook: good.ipynb\n    name: wrongtype\n    parameters: {x: 'one'}\n"
     )
     cells = load_grid(tmp_path / "g.yaml")
     assert cells[0].parameters == {"x": 1} and cells[0].problems == ()
     results = run_grid(cells, tmp_path / "out", html=False)
-    assert [r.status for r in results] == ["ok", "failed", "failed"]
-    assert "unknown parameter 'y'" in results[1].error
-    assert "parameter 'x': expected int" in results[2].error and results[2].seconds == 0.0
+    assert cells[1].parameters == {"only_elsewhere": True}
+    assert [r.status for r in results] == ["ok", "ok", "failed", "failed"]
+    assert "unknown parameter 'y'" in results[2].error
+    assert "parameter 'x': expected int" in results[3].error and results[3].seconds == 0.0
     assert not (tmp_path / "out" / "typo.ipynb").exists()
 
 
@@ -120,3 +128,85 @@ def test_summary_reads_key_metrics_of_matching_runs():
     assert s["runs"].tolist()[:2] == [2, 1] and pd.isna(s["runs"].iloc[2])
     assert s.loc[0, ["wa", "ua", "macro_f1"]].tolist() == [0.6, 0.5, 0.4]  # demo rows of model a only
     assert s.loc[1, "ua"] == 0.35 and s.loc[2, "error"] == "boom"
+
+
+# --------------------------------------------------------------------------- hardening
+def _grid_file(tmp_path, text):
+    path = tmp_path / "g.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["../victim", "/tmp/victim", "sub/dir", "..", ".hidden", "a b", "x;rm", ""])
+def test_cell_names_outside_out_are_refused_and_nothing_is_deleted(tmp_path, monkeypatch, name):
+    from workbench.batch import GridError
+
+    monkeypatch.chdir(tmp_path)
+    _notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    victim = tmp_path / "victim.ipynb"
+    victim.write_text("precious")
+    grid = _grid_file(tmp_path, f"runs:\n  - notebook: good.ipynb\n    name: {json.dumps(name)}\n")
+    with pytest.raises(GridError, match=r"g\.yaml: runs\[0\]: .*name") as err:
+        run_grid(load_grid(grid), tmp_path / "out", html=False)
+    assert "\n" not in str(err.value)
+    assert victim.read_text() == "precious"
+
+
+def test_run_cell_refuses_a_cell_whose_files_leave_out(tmp_path):
+    from workbench.batch import BatchError, GridCell, run_cell
+
+    _notebook(tmp_path / "good.ipynb", "print(x)")
+    victim = tmp_path / "victim.FAILED.ipynb"
+    victim.write_text("precious")
+    (tmp_path / "out").mkdir()
+    cell = GridCell(tmp_path / "good.ipynb", {}, "../victim")
+    with pytest.raises(BatchError, match="victim"):
+        run_cell(cell, tmp_path / "out")
+    with pytest.raises(BatchError, match="victim"):  # cells need not come from load_grid
+        run_grid([cell], tmp_path / "out", html=False)
+    assert victim.read_text() == "precious"
+
+
+@pytest.mark.parametrize("text, match", [
+    ("defaults: {x: 1, epohcs: 2}\nruns:\n  - notebook: good.ipynb\n", r"g\.yaml: defaults: unknown key 'epohcs'"),
+    ("defaults: {x: 1}\nruns:\n  - notebook: good.ipynb\n    paramters: {x: 2}\n",
+     r"g\.yaml: runs\[0\]: unknown key 'paramters' \(did you mean 'parameters'\?\)"),
+    ("default: {x: 1}\nruns:\n  - notebook: good.ipynb\n", r"g\.yaml: unknown top-level key 'default' \(did you mean 'defaults'\?"),
+    ("runs:\n  - notebook: good.ipynb\n    grid: {x: abc}\n", r"g\.yaml: runs\[0\]: grid 'x' must be a list"),
+    ("runs:\n  - notebook: good.ipynb\n    grid: {x: []}\n", r"g\.yaml: runs\[0\]: grid 'x' is an empty list"),
+    ("runs:\n  - notebook: good.ipynb\n    grid: [x]\n", r"g\.yaml: runs\[0\]: 'grid' must be a mapping"),
+    ("runs: good.ipynb\n", r"g\.yaml: 'runs' must be a non-empty list"),
+    ("runs:\n  - good.ipynb\n", r"g\.yaml: runs\[0\] must be a mapping"),
+    ("runs:\n  - notebook: good.ipynb\n    parameters: {x: 1]\n", r"g\.yaml:3:\d+: invalid YAML: expected ','"),
+    ("runs:\n  - notebook: good.ipynb\n    notebook: bad.ipynb\n", r"g\.yaml:3:\d+: invalid YAML: duplicate key 'notebook'"),
+    ("- 1\n", r"g\.yaml: a grid file is a mapping"),
+])
+def test_grid_mistakes_are_one_line_errors_naming_the_file(tmp_path, monkeypatch, text, match):
+    from workbench.batch import GridError
+    from workbench.errors import WorkbenchError
+
+    monkeypatch.chdir(tmp_path)
+    _notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    with pytest.raises(GridError, match=match) as err:
+        load_grid(_grid_file(tmp_path, text))
+    assert isinstance(err.value, WorkbenchError) and "\n" not in str(err.value)
+
+
+def test_misspelt_default_suggests_close_matches(tmp_path, monkeypatch):
+    from workbench.batch import GridError
+
+    monkeypatch.chdir(tmp_path)
+    _notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    nb = nbformat.read(tmp_path / "good.ipynb", as_version=4)
+    nb.cells[0].source = "epochs = 1\nx = 1"
+    nbformat.write(nb, tmp_path / "other.ipynb")
+    with pytest.raises(GridError, match=r"unknown key 'epohcs'.*did you mean 'epochs'"):
+        load_grid(_grid_file(tmp_path, "defaults: {epohcs: 2}\nruns:\n  - notebook: good.ipynb\n"
+                                       "  - notebook: other.ipynb\n"))
+
+
+def test_missing_grid_file_is_one_line_error(tmp_path):
+    from workbench.batch import GridError
+
+    with pytest.raises(GridError, match=r"grid file .*nope\.yaml does not exist"):
+        load_grid(tmp_path / "nope.yaml")

@@ -2,47 +2,112 @@
 
 A grid file is YAML::
 
-    defaults:                 # parameters given to every notebook
+    defaults:                 # parameters given to every notebook that declares them
       corpus: synthetic
       preset: smoke
     runs:
       - notebook: notebooks/01_explore.ipynb
       - notebook: notebooks/04_train.ipynb
+        name: train               # optional; default: the notebook's stem
         parameters: {epochs: 2}
         grid: {model: [xu_alignment, amh]}   # one executed copy per combination
 
-Each cell of the grid becomes ``<out>/<stem>[__key=value...].ipynb``. ``defaults`` go to the
-notebooks that declare them; a run's own ``parameters`` and ``grid`` names must exist in the
-notebook's ``parameters`` cell and match the type of its default, or the cell fails without
-running. A notebook executes under a temporary name and is renamed when it finishes: to
-``<name>.ipynb`` on success, ``<name>.FAILED.ipynb`` (with the error in it) otherwise, so
-nothing half-written ever sits under the final name. A failing notebook does not stop the
-others; the summary says which failed and ``workbench batch`` exits non-zero. A cell whose
-source notebook, parameters and library code are unchanged since its last successful run is
-skipped unless ``force``.
+Each cell of the grid becomes ``<out>/<name>[__key=value...].ipynb``. Loading a grid checks,
+before anything runs, and raises a one-line :class:`GridError` naming the grid file (with
+``line:column`` for YAML syntax) and the run and key at fault:
+
+- the top-level keys are ``defaults`` and ``runs``; a run's keys are ``notebook``, ``name``,
+  ``parameters`` and ``grid``; anything else (``paramters:``) is an error that suggests the
+  close matches, and so is a key given twice in one mapping;
+- every ``defaults`` key must be a parameter of at least one notebook of the grid (a notebook
+  gets the defaults it declares); a run's own ``parameters`` and ``grid`` names must exist in
+  its notebook's ``parameters`` cell and match the type of the default, or that cell fails
+  without running;
+- each ``grid`` value is a non-empty list (``label: abc`` is an error, not cells a, b, c);
+- a cell name is a plain file name inside ``--out`` and nothing else: letters, digits and
+  ``_ . + = -``, not starting with a dot, no ``..``, at most 150 characters. So ``name: ../x``
+  or ``name: /tmp/x`` is refused, and :func:`run_cell` checks again that every file it writes,
+  renames or deletes lies directly in ``--out``.
+
+A notebook executes under a temporary name, ``.<name>.<batch id>.running.ipynb``, and is renamed
+when it finishes: to ``<name>.ipynb`` on success, ``<name>.FAILED.ipynb`` (with the error in
+it) otherwise, so nothing half-written ever sits under the final name. A failing notebook does
+not stop the others; the summary says which failed and ``workbench batch`` exits non-zero. A
+cell whose source notebook, parameters and library code are unchanged since its last
+successful run is skipped unless ``force``.
+
+Interrupts: on Ctrl-C the executing copies are renamed to ``<name>.INTERRUPTED.ipynb`` (kept,
+not deleted: they show how far each notebook got; the cell's next run removes it), queued cells
+are cancelled, the HTML index covers what finished, and :class:`BatchInterrupted` (a
+``KeyboardInterrupt``) carries the results so far; ``workbench batch`` writes ``summary.csv``
+from them and exits 130. A batch killed outright leaves its ``.running`` copies: the next batch
+into the same ``--out`` renames them to ``.INTERRUPTED.ipynb`` when it starts, but only when no
+other batch is live there (each live batch holds a shared lock on ``<out>/.batch.lock``; the
+cleanup takes it exclusively, so a live batch's executing copies are never touched).
+
+Concurrent batches into one ``--out``: the skip-if-unchanged record ``batch_state.json`` is
+changed under an exclusive lock on ``<out>/.batch_state.lock`` by re-reading it and updating
+only the finished cell's entry, so two batches of different cells keep each other's records.
+``index.html`` and ``summary.csv`` describe whichever batch finished last.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
+import errno
+import fcntl
 import hashlib
 import itertools
 import json
-import re
-import time
-import traceback
+import logging
 import multiprocessing
 import os
+import re
+import signal
+import time
+import traceback
+import uuid
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import pandas as pd
 import yaml
 
+from workbench.errors import WorkbenchError
 from workbench.io import atomic_write
+
+log = logging.getLogger(__name__)
+
+TOP_KEYS = ("defaults", "runs")
+RUN_KEYS = ("notebook", "name", "parameters", "grid")
+MAX_NAME = 150  # leaves room for ".<batch id>.running.ipynb" and ".INTERRUPTED.ipynb" under 255
+STATE_FILE = "batch_state.json"
+STATE_LOCK = ".batch_state.lock"
+LIVE_LOCK = ".batch.lock"
+_SAFE_CHAR = r"A-Za-z0-9_.+=-"
+_RUNNING = re.compile(r"\.(?P<name>.+?)(?:\.(?P<batch>[0-9a-f]{8}))?\.running\.ipynb")
+
+
+class BatchError(WorkbenchError, ValueError):
+    """A batch that cannot run as asked (an unsafe cell name, a corrupt state file)."""
+
+
+class GridError(BatchError):
+    """A mistake in a grid file; the message names the file and the run, key or line:column."""
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_grid`; ``results`` holds every cell: finished, skipped, and
+    ``interrupted`` for those it stopped or never started."""
+
+    def __init__(self, results: list[CellResult]):
+        super().__init__("interrupted")
+        self.results = results
 
 
 @dataclass(frozen=True)
@@ -58,7 +123,7 @@ class CellResult:
     name: str
     notebook: str
     output: Path
-    status: str  # ok | failed | skipped
+    status: str  # ok | failed | skipped | interrupted
     seconds: float
     error: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -66,6 +131,121 @@ class CellResult:
 
 def _slug(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(value)).strip("-")[:40]
+
+
+def name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot be a cell name (a plain file name inside ``--out``), or None.
+
+    >>> [name_problem(n) for n in ["train__model=amh", "../x", ".x", "a b"]]
+    [None, "contains a path separator ('/')", 'starts with a dot', "has characters not safe in a file name: ' '"]
+    """
+    if not isinstance(name, str):
+        return f"is a {type(name).__name__}, not a string"
+    if not name:
+        return "is empty"
+    seps = sorted({c for c in name if c in ("/", "\\", os.sep)})
+    if seps:
+        return f"contains a path separator ({', '.join(map(repr, seps))})"
+    if ".." in name:
+        return "contains '..'"
+    if name.startswith("."):
+        return "starts with a dot"
+    if len(name) > MAX_NAME:
+        return f"is longer than {MAX_NAME} characters"
+    bad = sorted({c for c in name if not re.fullmatch(f"[{_SAFE_CHAR}]", c)})
+    if bad:
+        return f"has characters not safe in a file name: {' '.join(map(repr, bad))}"
+    return None
+
+
+# --------------------------------------------------------------------------- grid files
+class _GridLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one
+    silently, so ``notebook:`` twice in a run would drop the first)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key: construct_mapping below reports it
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_GridLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The grid file parsed; a one-line GridError naming the file (and line:column) otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GridError(f"grid file {path} does not exist; check the path") from None
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise GridError(f"cannot read grid file {path}: {reason}") from None
+    try:
+        return yaml.load(text, Loader=_GridLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise GridError(f"{where}: invalid YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise GridError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
+
+
+def _unknown(where: str, what: str, key: Any, known: list[str] | tuple[str, ...], why: str = "") -> GridError:
+    close = difflib.get_close_matches(str(key), list(known), n=3)
+    hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+    return GridError(f"{where}: unknown {what} {key!r}{hint}; {why or 'expected one of: ' + ', '.join(known)}")
+
+
+def _mapping(value: Any, where: str, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise GridError(f"{where}: {what} must be a mapping (key: value), got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_shape(spec: Any, path: Path) -> tuple[dict, list[dict]]:
+    """``(defaults, runs)`` of a parsed grid, after checking every key and type but the
+    parameter names (those need the notebooks)."""
+    if not isinstance(spec, dict):
+        raise GridError(f"{path}: a grid file is a mapping with 'defaults' and 'runs', got {type(spec).__name__}")
+    for key in spec:
+        if key not in TOP_KEYS:
+            raise _unknown(str(path), "top-level key", key, TOP_KEYS)
+    runs = spec.get("runs")
+    if runs is None:
+        raise GridError(f"{path}: a grid file needs a 'runs' list")
+    if not isinstance(runs, list) or not runs:
+        raise GridError(f"{path}: 'runs' must be a non-empty list of runs (- notebook: ...), got {runs!r}")
+    defaults = _mapping(spec.get("defaults"), str(path), "'defaults'")
+    for i, run in enumerate(runs):
+        where = f"{path}: runs[{i}]"
+        if not isinstance(run, dict):
+            raise GridError(f"{where} must be a mapping with a 'notebook', got {type(run).__name__} {run!r}")
+        for key in run:
+            if key not in RUN_KEYS:
+                raise _unknown(where, "key", key, RUN_KEYS)
+        if not isinstance(run.get("notebook"), str):
+            raise GridError(f"{where} has no 'notebook' path")
+        _mapping(run.get("parameters"), where, "'parameters'")
+        for axis, values in _mapping(run.get("grid"), where, "'grid'").items():
+            if not isinstance(values, list):
+                raise GridError(f"{where}: grid {axis!r} must be a list of values, e.g. {axis}: [{values!r}], "
+                                f"got {type(values).__name__} {values!r}")
+            if not values:
+                raise GridError(f"{where}: grid {axis!r} is an empty list; give it at least one value")
+    return defaults, runs
 
 
 def notebook_parameters(notebook: str | Path) -> dict[str, Any]:
@@ -110,35 +290,194 @@ def check_parameters(declared: dict[str, Any], given: dict[str, Any]) -> list[st
     return problems
 
 
+def _declared(run: dict, where: str, memo: dict[Path, dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    """The run's notebook (absolute) and its declared parameters; one read per notebook."""
+    nb = Path(run["notebook"]).resolve()
+    if not nb.is_file():
+        raise GridError(f"{where}: notebook {run['notebook']} does not exist (paths are relative to the "
+                        f"current directory, {Path.cwd()})")
+    if nb not in memo:
+        try:
+            memo[nb] = notebook_parameters(nb)
+        except Exception as e:  # not JSON, not a notebook: papermill/nbformat say why
+            raise GridError(f"{where}: cannot read notebook {run['notebook']}: "
+                            f"{' '.join(str(e).split())[:200]}") from None
+    return nb, memo[nb]
+
+
+def _check_name(name: Any, where: str, from_stem: bool) -> None:
+    problem = name_problem(name)
+    if problem:
+        fix = "give the run a 'name'" if from_stem else "change the run's 'name'"
+        raise GridError(f"{where}: cell name {name!r} {problem}; a name is a file name inside --out "
+                        f"(letters, digits, _ . + = -): {fix}")
+
+
 def load_grid(path: str | Path) -> list[GridCell]:
-    """Expand a grid YAML into cells; notebook paths are relative to the current directory."""
+    """Expand a grid YAML into cells; notebook paths are relative to the current directory.
+    Every mistake the module docstring lists raises :class:`GridError` before anything runs."""
     path = Path(path)
-    spec = yaml.safe_load(path.read_text()) or {}
-    if "runs" not in spec:
-        raise ValueError(f"{path}: a grid file needs a 'runs' list")
-    defaults = spec.get("defaults") or {}
+    defaults, runs = _check_shape(_read_yaml(path), path)
+    memo: dict[Path, dict[str, Any]] = {}
+    resolved = [_declared(run, f"{path}: runs[{i}]", memo) for i, run in enumerate(runs)]
+    known = sorted({name for _, declared in resolved for name in declared})
+    for key in defaults:
+        if key not in known:
+            raise _unknown(f"{path}: defaults", "key", key, known,
+                           "no notebook of the grid declares it in its parameters cell")
     cells: list[GridCell] = []
-    for i, run in enumerate(spec["runs"]):
-        if "notebook" not in run:
-            raise ValueError(f"{path}: runs[{i}] has no 'notebook'")
-        nb = Path(run["notebook"]).resolve()
-        if not nb.is_file():
-            raise FileNotFoundError(f"{path}: runs[{i}]: notebook {run['notebook']} does not exist")
-        declared = notebook_parameters(nb)
+    for i, (run, (nb, declared)) in enumerate(zip(runs, resolved)):
+        where = f"{path}: runs[{i}]"
+        base = run.get("name", nb.stem)
+        _check_name(base, where, from_stem="name" not in run)
         axes = run.get("grid") or {}
         keys = list(axes)
         for combo in itertools.product(*(axes[k] for k in keys)) if keys else [()]:
             varying = dict(zip(keys, combo))
             own = {**(run.get("parameters") or {}), **varying}
             params = {**{k: v for k, v in defaults.items() if k in declared}, **own}
-            suffix = "".join(f"__{k}={_slug(v)}" for k, v in varying.items())
-            problems = tuple(f"{path}: runs[{i}]: {p}" for p in check_parameters(declared, params))
-            cells.append(GridCell(nb, params, run.get("name", nb.stem) + suffix, problems))
+            name = base + "".join(f"__{k}={_slug(v)}" for k, v in varying.items())
+            _check_name(name, where, from_stem="name" not in run)
+            problems = tuple(f"{where}: {p}" for p in check_parameters(declared, params))
+            cells.append(GridCell(nb, params, name, problems))
     names = [c.name for c in cells]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
-        raise ValueError(f"{path}: grid cells share output names {sorted(dup)}; give runs a 'name'")
+        raise GridError(f"{path}: grid cells share output names {sorted(dup)}; give runs a 'name'")
     return cells
+
+
+# --------------------------------------------------------------------------- files of a cell
+@dataclass(frozen=True)
+class CellFiles:
+    """Where one cell's executed copies go; every path lies directly in ``out_dir``."""
+
+    output: Path
+    failed: Path
+    interrupted: Path
+    running: Path
+
+
+def new_batch_id() -> str:
+    """Tag of one batch's temporary copies, so that two batches never write the same file."""
+    return uuid.uuid4().hex[:8]
+
+
+def cell_files(name: str, out_dir: Path, batch_id: str) -> CellFiles:
+    """The files of cell ``name`` in ``out_dir``; :class:`BatchError` unless each is a plain
+    file directly inside it (a name like ``../x`` would otherwise write and delete outside)."""
+    problem = name_problem(name)
+    if problem or not re.fullmatch(r"[0-9a-f]{8}", batch_id):
+        raise BatchError(f"cell name {name!r} {problem or 'has a bad batch id ' + repr(batch_id)}: refusing to "
+                         f"write or delete files outside {out_dir}; use a plain file name")
+    files = CellFiles(out_dir / f"{name}.ipynb", out_dir / f"{name}.FAILED.ipynb",
+                      out_dir / f"{name}.INTERRUPTED.ipynb", out_dir / f".{name}.{batch_id}.running.ipynb")
+    home = os.path.normpath(out_dir)
+    for p in dataclasses.astuple(files):  # belt and braces: the name check already implies this
+        if os.path.dirname(os.path.normpath(p)) != home:
+            raise BatchError(f"cell {name!r}: {p} is not directly inside {out_dir}; refusing to write it")
+    return files
+
+
+def _set_aside(files: CellFiles) -> bool:
+    """Rename a half-executed copy to ``.INTERRUPTED.ipynb`` (it shows how far the notebook
+    got); True if there was one."""
+    try:
+        os.replace(files.running, files.interrupted)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _set_aside_stale(out_dir: Path) -> list[Path]:
+    """Rename every ``.running`` copy in ``out_dir`` to ``.INTERRUPTED.ipynb``. Only called
+    while no other batch is live there, so each was left by a killed batch."""
+    moved = []
+    for p in sorted(out_dir.glob(".*.running.ipynb")):
+        m = _RUNNING.fullmatch(p.name)
+        if not m or name_problem(m["name"]) or not p.is_file():
+            continue
+        target = out_dir / f"{m['name']}.INTERRUPTED.ipynb"
+        os.replace(p, target)
+        moved.append(target)
+    return moved
+
+
+# --------------------------------------------------------------------------- locks and state
+def _flock(fd: int, op: int, where: Path) -> bool:
+    """``fcntl.flock``; False (with a warning) where the filesystem has no locks, so a batch
+    still runs there, unprotected against a concurrent one."""
+    try:
+        fcntl.flock(fd, op)
+        return True
+    except BlockingIOError:
+        raise
+    except OSError as e:
+        if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
+        log.warning("no file locks on the filesystem of %s (%s): concurrent batches into it may clash",
+                    where, e.strerror)
+        return False
+
+
+@contextmanager
+def _locked(path: Path, op: int = fcntl.LOCK_EX) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        _flock(fd, op, path)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@contextmanager
+def live_batch(out_dir: Path) -> Iterator[list[Path]]:
+    """Mark a batch as live in ``out_dir`` for the ``with`` block (a shared lock on
+    ``.batch.lock``) and yield the stale ``.running`` copies it set aside first.
+
+    Stale copies are only touched when the lock can be taken exclusively, i.e. no other batch
+    is live there: a concurrent batch's executing copies look exactly like a killed one's.
+    """
+    fd = os.open(out_dir / LIVE_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        moved: list[Path] = []
+        try:
+            alone = _flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, out_dir)
+        except BlockingIOError:
+            alone = False
+            log.info("another batch is live in %s: its .running copies are left alone", out_dir)
+        if alone:
+            moved = _set_aside_stale(out_dir)
+        _flock(fd, fcntl.LOCK_SH, out_dir)  # from exclusive to shared: other batches may start now
+        yield moved
+    finally:
+        os.close(fd)
+
+
+def read_state(out_dir: Path) -> dict[str, str]:
+    """``batch_state.json`` of ``out_dir``: cell name -> key of its last successful run."""
+    path = out_dir / STATE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        state = None
+    if not isinstance(state, dict):
+        raise BatchError(f"{path} is not a JSON object of cell name -> key; delete it (every cell then reruns)")
+    return state
+
+
+def _update_state(out_dir: Path, name: str, key: str | None) -> None:
+    """Set (or, for ``key=None``, drop) one cell's entry. Re-reads the file under the lock and
+    changes only that entry, so records written meanwhile by a concurrent batch survive."""
+    with _locked(out_dir / STATE_LOCK):
+        state = read_state(out_dir)
+        if key is None:
+            state.pop(name, None)
+        else:
+            state[name] = key
+        atomic_write(out_dir / STATE_FILE, lambda p: p.write_text(json.dumps(state, indent=1, sort_keys=True)))
 
 
 def _library_hash() -> str:
@@ -156,20 +495,24 @@ def _cell_key(cell: GridCell, lib_hash: str) -> str:
     return h.hexdigest()
 
 
-def run_cell(cell: GridCell, out_dir: Path, kernel: str = "python3", timeout: int = 1800) -> CellResult:
-    """Execute one notebook with papermill; never raises for a failing notebook."""
+# --------------------------------------------------------------------------- running
+def run_cell(cell: GridCell, out_dir: str | Path, kernel: str = "python3", timeout: int = 1800,
+             batch_id: str | None = None) -> CellResult:
+    """Execute one notebook with papermill; never raises for a failing notebook. Raises
+    :class:`BatchError` for a cell name that would put a file outside ``out_dir``; on
+    ``KeyboardInterrupt`` renames the half-executed copy to ``.INTERRUPTED.ipynb`` and re-raises."""
     import papermill as pm
 
-    output = out_dir / f"{cell.name}.ipynb"
-    failed_copy = out_dir / f"{cell.name}.FAILED.ipynb"
-    running = out_dir / f".{cell.name}.running.ipynb"
+    out_dir = Path(out_dir)
+    files = cell_files(cell.name, out_dir, batch_id or new_batch_id())
     if cell.problems:
-        return CellResult(cell.name, str(cell.notebook), output, "failed", 0.0, "; ".join(cell.problems), cell.parameters)
+        return CellResult(cell.name, str(cell.notebook), files.output, "failed", 0.0, "; ".join(cell.problems),
+                          cell.parameters)
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(
             str(cell.notebook),
-            str(running),
+            str(files.running),
             parameters=cell.parameters,
             kernel_name=kernel,
             cwd=str(cell.notebook.parent),
@@ -177,6 +520,9 @@ def run_cell(cell: GridCell, out_dir: Path, kernel: str = "python3", timeout: in
             execution_timeout=timeout,
         )
         status, error = "ok", ""
+    except KeyboardInterrupt:
+        _set_aside(files)
+        raise
     except Exception as e:  # papermill raises PapermillExecutionError carrying the cell's error
         status = "failed"
         if hasattr(e, "ename"):
@@ -184,11 +530,11 @@ def run_cell(cell: GridCell, out_dir: Path, kernel: str = "python3", timeout: in
         else:
             error = (traceback.format_exception_only(type(e), e)[-1]).strip()[:300]
     # the executed copy appears under its final name only once complete
-    final = output if status == "ok" else failed_copy
-    for stale in (output, failed_copy):
+    final = files.output if status == "ok" else files.failed
+    for stale in (files.output, files.failed, files.interrupted):
         stale.unlink(missing_ok=True)
-    if running.is_file():
-        os.replace(running, final)
+    if files.running.is_file():
+        os.replace(files.running, final)
     return CellResult(cell.name, str(cell.notebook), final, status, time.perf_counter() - t0, error, cell.parameters)
 
 
@@ -218,6 +564,9 @@ def export_html(results: list[CellResult], out_dir: Path) -> Path:
     return index
 
 
+Recorder = Callable[[GridCell, str, CellResult], None]
+
+
 def run_grid(
     cells: list[GridCell],
     out_dir: str | Path,
@@ -238,57 +587,129 @@ def run_grid(
     (None: a GPU fraction when the cluster has GPUs), retrying a failed cell ``max_retries``
     times; ``ray_address`` connects to an existing cluster (None starts a local one). See
     :mod:`workbench.distributed`. ``out_dir`` must then be on a filesystem every node sees.
+
+    Ctrl-C raises :class:`BatchInterrupted` after setting the executing copies aside (see the
+    module docstring); the results so far ride on it.
     """
     if backend not in ("local", "ray"):
-        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+        raise BatchError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if jobs < 1:
+        raise BatchError(f"jobs must be at least 1, got {jobs}")
     # absolute: papermill changes the working directory of the process while it runs
     out_dir = Path(out_dir).resolve()
+    batch_id = new_batch_id()
+    for cell in cells:  # refuse before anything is written: cells need not come from load_grid
+        cell_files(cell.name, out_dir, batch_id)
     out_dir.mkdir(parents=True, exist_ok=True)
-    state_path = out_dir / "batch_state.json"
-    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-    lib_hash = _library_hash()
+    with live_batch(out_dir) as stale:
+        if stale:
+            log.warning("%d copy(ies) left executing by an interrupted earlier batch renamed to *.INTERRUPTED.ipynb "
+                        "in %s: %s", len(stale), out_dir, ", ".join(p.name for p in stale))
+        results, todo = _plan(cells, out_dir, force)
 
-    todo, results = [], []
+        def record(cell: GridCell, key: str, r: CellResult) -> None:
+            results.append(r)
+            _update_state(out_dir, cell.name, key if r.status == "ok" else None)
+
+        try:
+            if backend == "ray":
+                _run_on_ray(todo, out_dir, kernel, batch_id, record, ray_address, max_retries, num_cpus, num_gpus)
+            elif jobs == 1:
+                _run_here(todo, out_dir, kernel, batch_id, record)
+            else:
+                _run_in_processes(todo, out_dir, kernel, batch_id, record, jobs)
+        except KeyboardInterrupt:
+            results += _interrupted(todo, {r.name for r in results}, out_dir, batch_id)
+            _finish(results, cells, out_dir, html)
+            raise BatchInterrupted(results) from None
+        _finish(results, cells, out_dir, html)
+    return results
+
+
+def _plan(cells: list[GridCell], out_dir: Path, force: bool) -> tuple[list[CellResult], list[tuple[GridCell, str]]]:
+    """``(skipped results, cells to run with their keys)``."""
+    state = read_state(out_dir)
+    lib_hash = _library_hash()
+    skipped, todo = [], []
     for cell in cells:
         key = _cell_key(cell, lib_hash)
         output = out_dir / f"{cell.name}.ipynb"
         if not force and state.get(cell.name) == key and output.is_file():
-            results.append(CellResult(cell.name, str(cell.notebook), output, "skipped", 0.0, "", cell.parameters))
+            skipped.append(CellResult(cell.name, str(cell.notebook), output, "skipped", 0.0, "", cell.parameters))
         else:
             todo.append((cell, key))
+    return skipped, todo
 
-    def record(cell: GridCell, key: str, r: CellResult) -> None:
-        results.append(r)
-        if r.status == "ok":
-            state[cell.name] = key
-        else:
-            state.pop(cell.name, None)
-        atomic_write(state_path, lambda p: p.write_text(json.dumps(state, indent=1, sort_keys=True)))
 
-    if backend == "ray":
-        _run_on_ray(todo, out_dir, kernel, record, ray_address, max_retries, num_cpus, num_gpus)
-    else:
-        from tqdm.auto import tqdm
-
-        if jobs <= 1:  # in this process: papermill restores the working directory after each
-            for cell, key in tqdm(todo, desc="notebooks", unit="nb"):
-                record(cell, key, run_cell(cell, out_dir, kernel))
-        else:
-            # Processes, not threads: papermill chdirs the whole process to the notebook's folder.
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = [(pool.submit(run_cell, c, out_dir, kernel), c, k) for c, k in todo]
-                for fut, cell, key in tqdm(futures, desc="notebooks", unit="nb"):
-                    record(cell, key, fut.result())
+def _finish(results: list[CellResult], cells: list[GridCell], out_dir: Path, html: bool) -> None:
     order = {c.name: i for i, c in enumerate(cells)}
     results.sort(key=lambda r: order[r.name])
     if html:
         export_html(results, out_dir)
-    return results
 
 
-def _run_on_ray(todo: list[tuple[GridCell, str]], out_dir: Path, kernel: str,
-                record: Callable[[GridCell, str, CellResult], None], ray_address: str | None, max_retries: int,
-                num_cpus: float, num_gpus: float | None) -> None:
+def _interrupted(todo: list[tuple[GridCell, str]], done: set[str], out_dir: Path, batch_id: str) -> list[CellResult]:
+    """Results for the cells an interrupt stopped or never started; their executing copies
+    (this batch's only) are renamed to ``.INTERRUPTED.ipynb``."""
+    out = []
+    for cell, _ in todo:
+        if cell.name in done:
+            continue
+        files = cell_files(cell.name, out_dir, batch_id)
+        error = ("interrupted while running; partial copy kept" if _set_aside(files)
+                 else "not run: the batch was interrupted")
+        out.append(CellResult(cell.name, str(cell.notebook), files.interrupted, "interrupted", 0.0, error,
+                              cell.parameters))
+    return out
+
+
+def _run_here(todo: list[tuple[GridCell, str]], out_dir: Path, kernel: str, batch_id: str, record: Recorder) -> None:
+    """One cell after another in this process: papermill restores the working directory after each."""
+    from tqdm.auto import tqdm
+
+    for cell, key in tqdm(todo, desc="notebooks", unit="nb"):
+        record(cell, key, run_cell(cell, out_dir, kernel, batch_id=batch_id))
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches every process of the terminal's group; the parent alone decides what
+    # happens (it stops the workers and sets their copies aside), so workers ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_in_processes(todo: list[tuple[GridCell, str]], out_dir: Path, kernel: str, batch_id: str,
+                      record: Recorder, jobs: int) -> None:
+    """``jobs`` cells at a time in worker processes, not threads: papermill chdirs the whole
+    process to the notebook's folder."""
+    from tqdm.auto import tqdm
+
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_sigint)
+    try:
+        futures = [(pool.submit(run_cell, c, out_dir, kernel, batch_id=batch_id), c, k) for c, k in todo]
+        for fut, cell, key in tqdm(futures, desc="notebooks", unit="nb"):
+            record(cell, key, fut.result())
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown()
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued cells and stop the workers now (a notebook can run for hours); their
+    kernels exit when they see their parent gone."""
+    # ``_processes`` is private, but the only handle on the workers before Python 3.14's
+    # terminate_workers(); without it shutdown() would wait for every running notebook.
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.join(timeout=30)  # before the caller renames their copies: a dying worker writes no more
+
+
+def _run_on_ray(todo: list[tuple[GridCell, str]], out_dir: Path, kernel: str, batch_id: str, record: Recorder,
+                ray_address: str | None, max_retries: int, num_cpus: float, num_gpus: float | None) -> None:
     """Each cell a Ray task; results recorded (state file included) as they finish."""
     from workbench.distributed import TaskOutcome, TaskResources, run_cell_task, run_tasks
 
@@ -305,11 +726,12 @@ def _run_on_ray(todo: list[tuple[GridCell, str]], out_dir: Path, kernel: str,
                            cell.parameters)
         record(cell, key, r)
 
-    run_tasks(run_cell_task, [(c.name, (c, out_dir, kernel), {}) for c, _ in todo],
+    run_tasks(run_cell_task, [(c.name, (c, out_dir, kernel), {"batch_id": batch_id}) for c, _ in todo],
               resources=TaskResources(num_cpus, num_gpus), max_retries=max_retries, ray_address=ray_address,
               desc="notebooks", on_result=on_result)
 
 
+# --------------------------------------------------------------------------- summaries
 # parameter of a grid cell -> column of the results table it selects on
 _RESULT_KEYS = {"model": "model", "protocol": "protocol", "preset": "corpus_preset", "corpus": "corpus"}
 KEY_METRICS = ("wa", "ua", "macro_f1")
@@ -333,6 +755,14 @@ def summary_table(results: list[CellResult], results_table: pd.DataFrame | None 
         row["error"] = r.error
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def write_summary(results: list[CellResult], out_dir: str | Path,
+                  results_table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`summary_table` written (atomically) to ``<out_dir>/summary.csv``; returns it."""
+    table = summary_table(results, results_table)
+    atomic_write(Path(out_dir) / "summary.csv", lambda p: table.to_csv(p, index=False))
+    return table
 
 
 def read_results_table(runs_root: str | Path) -> pd.DataFrame | None:

@@ -223,12 +223,16 @@ class CellFailed(RuntimeError):
         return getattr(self.result, "error", "") or "notebook failed"
 
 
-def run_cell_task(cell: Any, out_dir: Any, kernel: str) -> Any:
+def run_cell_task(cell: Any, out_dir: Any, kernel: str, batch_id: str | None = None) -> Any:
     """:func:`workbench.batch.run_cell` that raises on a failed notebook (to be retried); a cell
-    rejected before running (bad parameters) is returned as failed: retrying cannot help."""
+    rejected before running (bad parameters) is returned as failed: retrying cannot help.
+
+    ``run_cell`` refuses a cell whose files would leave ``out_dir`` and, on an interrupt
+    (a cancel without ``force``), sets its executing copy aside; ``batch_id`` tags that copy
+    so the driver can set it aside too when a forced cancel killed the worker."""
     from workbench.batch import run_cell
 
-    result = run_cell(cell, out_dir, kernel)
+    result = run_cell(cell, out_dir, kernel, batch_id=batch_id)
     if result.status != "ok" and not getattr(cell, "problems", ()):
         raise CellFailed(result)
     return result
