@@ -160,3 +160,46 @@ def test_unterminated_quote_on_last_line_and_multiline_cell_still_read(tmp_path)
     assert (s.line, s.item) == (5, '3,"open') and s.reason.startswith("unterminated quote")
     with pytest.raises(ManifestError, match=r"x\.csv:5: .*unterminated quote"):
         read_csv_rows(p)  # no reporter: the first problem is an error naming file:line
+
+
+# ------------------------------------------------------------------ start / end / duration
+TIMES = (
+    "id,wav,emotion,start,duration,end\n"   # 1
+    "ok,two.wav,sad,0.5,1.0,\n"            # 2: kept, 0.5 .. 1.5 of a 2 s file
+    "neg,two.wav,sad,-0.5,,\n"             # 3: used to read 2.5 s of a 2 s file
+    "inf,two.wav,sad,0,inf,\n"             # 4
+    "nan,two.wav,sad,0,nan,\n"             # 5
+    "nanstart,two.wav,sad,nan,1.0,\n"      # 6
+    "past,two.wav,sad,1.5,1.0,\n"          # 7: 1.5 + 1.0 > 2
+    "after,two.wav,sad,2.5,,\n"            # 8: starts after the end
+    "edge,two.wav,sad,1.995,0.01,\n"       # 9: ends 5 ms past the end: within the tolerance
+    "backwards,two.wav,sad,0.2,,0.1\n"     # 10
+    "ends,two.wav,sad,0.2,,0.7\n"          # 11: kept, duration from end - start
+    "tail,two.wav,sad,1.5,,\n"             # 12: kept, duration = the rest of the file
+    "word,two.wav,sad,abc,,\n"             # 13
+    "clash,two.wav,sad,0.2,0.3,0.7\n"      # 14: duration disagrees with end - start
+)
+
+
+def test_impossible_times_skipped_with_line(tmp_path):
+    sf.write(tmp_path / "two.wav", np.zeros(32000, np.float32), 16000)
+    (tmp_path / "t.csv").write_text(TIMES)
+    m = import_table(tmp_path / "t.csv")
+    assert m.ids == ["ok", "edge", "ends", "tail"]
+    assert (m["ok"].start, m["ok"].duration) == (0.5, 1.0)
+    assert m["ends"].duration == pytest.approx(0.5)
+    assert (m["tail"].start, m["tail"].duration) == (1.5, pytest.approx(0.5))
+    assert sorted((s.line, s.item, s.reason) for s in m.report.skipped) == [
+        (3, "neg", "start -0.5 is negative"),
+        (4, "inf", "duration 'inf' is not a finite number"),
+        (5, "nan", "duration 'nan' is not a finite number"),
+        (6, "nanstart", "start 'nan' is not a finite number"),
+        (7, "past", "start 1.5 + duration 1 = 2.5 s runs past the end of the audio (2 s)"),
+        (8, "after", "start 2.5 is at or after the end of the audio (2 s)"),
+        (10, "backwards", "end 0.1 is not after start 0.2"),
+        (13, "word", "start 'abc' is not a number"),
+        (14, "clash", "duration 0.3 disagrees with end - start = 0.5"),
+    ]
+    # without audio checks the numbers are still checked (the file length is not known)
+    no_audio = import_table(tmp_path / "t.csv", check_audio=False)
+    assert no_audio.ids == ["ok", "past", "edge", "ends"]  # "after", "tail": no duration

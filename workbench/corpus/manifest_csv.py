@@ -7,11 +7,15 @@
                                            "speaker": "spk", "split": "set"})
 
 Fields that can be mapped: ``id audio_path text label speaker session dialog gender kind
-script start duration split valence arousal dominance``. Only ``audio_path`` and ``label``
-are required. Unmapped fields take defaults: ``id`` = the audio file's stem, ``speaker`` =
-``"Unknown"`` (a marker, not a real speaker; a whole-file warning says so, and speaker-
-independent protocols should not be used), ``kind`` = ``"other"``, ``start`` = 0,
-``duration`` = read from the audio header (needs a file soundfile can open), ``text`` = "".
+script start duration end split valence arousal dominance``. Only ``audio_path`` and
+``label`` are required. Unmapped fields take defaults: ``id`` = the audio file's stem,
+``speaker`` = ``"Unknown"`` (a marker, not a real speaker; a whole-file warning says so, and
+speaker-independent protocols should not be used), ``kind`` = ``"other"``, ``start`` = 0,
+``duration`` = ``end - start`` when an ``end`` is given, else the rest of the audio file
+after ``start`` (read from its header; needs a file soundfile can open), ``text`` = "".
+Times are seconds in the audio file: finite, ``start >= 0``, ``duration > 0``, ``end >
+start``, and (when the audio is checked) ``start + duration`` within the file's length
+(:data:`END_TOLERANCE_S` of slack).
 When ``columns`` is None, columns named like the fields (or a few common aliases such as
 ``path``, ``wav``, ``emotion``, ``transcript``) are used. Every column of the table is kept,
 as a string, in ``extra["row"]``.
@@ -47,7 +51,8 @@ import soundfile as sf
 from workbench.corpus.manifest import Manifest, ManifestError, PrepareReport, Reporter, Utterance
 
 FIELDS = ("id", "audio_path", "text", "label", "speaker", "session", "dialog", "gender",
-          "kind", "script", "start", "duration", "split", "valence", "arousal", "dominance")
+          "kind", "script", "start", "duration", "end", "split", "valence", "arousal",
+          "dominance")
 REQUIRED = ("audio_path", "label")
 # Column names tried, in order, for each field when the user gives no mapping.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -63,12 +68,16 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "script": ("script",),
     "start": ("start",),
     "duration": ("duration",),
+    "end": ("end",),
     "split": ("split", "set", "partition"),
     "valence": ("valence",),
     "arousal": ("arousal", "activation"),
     "dominance": ("dominance",),
 }
 UNKNOWN_SPEAKER = "Unknown"
+# How far start + duration may run past the end of the audio file: rounding in the table's
+# times (often written to the millisecond) must not skip the last utterance of a recording.
+END_TOLERANCE_S = 0.01
 
 
 def read_csv_rows(path: str | Path, delimiter: str | None = None, encoding: str = "utf-8-sig",
@@ -261,8 +270,8 @@ def import_table(
     columns: manifest field -> table column (None: found by name). corpus: the ``corpus``
     field. audio_root: folder relative audio paths are taken from (default the table's
     folder). labels: the allowed label values (None: any non-empty value). check_audio: skip
-    rows whose audio file is missing or unreadable, and read durations from the headers;
-    when False, a ``duration`` column is required. strict: raise ValueError at the first
+    rows whose audio file is missing or unreadable or shorter than ``start + duration``, and
+    read durations from the headers; when False, a ``duration`` or ``end`` column is required. strict: raise ValueError at the first
     problem instead of reporting it.
     """
     path = Path(path)
@@ -275,8 +284,8 @@ def import_table(
     if missing_fields:
         raise ManifestError(f"{path}: no column for required field(s) {missing_fields}; "
                             f"map them with columns={{field: column}} (columns present: {header})")
-    if not check_audio and "duration" not in cols:
-        raise ManifestError(f"{path}: check_audio=False needs a duration column")
+    if not check_audio and "duration" not in cols and "end" not in cols:
+        raise ManifestError(f"{path}: check_audio=False needs a duration (or end) column")
     require_columns(path, header, cols.values())
     root = Path(audio_root) if audio_root is not None else path.parent
     allowed = set(labels) if labels is not None else None
@@ -309,11 +318,14 @@ def import_table(
             rep.skip(path, line, utt_id, f"duplicate id (first at line {first[utt_id]})")
             continue
         try:
-            start = float(get("start") or 0.0)
             vad = _vad(get("valence"), get("arousal"), get("dominance"))
-            duration = float(get("duration")) if get("duration") else None
         except ValueError as e:
             rep.skip(path, line, utt_id, f"not a number ({e})")
+            continue
+        try:
+            start, duration = _times(get("start"), get("duration"), get("end"))
+        except ValueError as e:
+            rep.skip(path, line, utt_id, str(e))
             continue
         if check_audio:
             try:
@@ -322,8 +334,17 @@ def import_table(
                 reason = "audio file missing" if not audio.is_file() else f"audio unreadable ({type(e).__name__})"
                 rep.skip(path, line, utt_id, f"{reason}: {audio}")
                 continue
+            length = info.frames / info.samplerate
+            if start >= length:
+                rep.skip(path, line, utt_id, f"start {start:g} is at or after the end of the "
+                         f"audio ({length:g} s)")
+                continue
             if duration is None:
-                duration = info.frames / info.samplerate - start
+                duration = length - start
+            elif start + duration > length + END_TOLERANCE_S:
+                rep.skip(path, line, utt_id, f"start {start:g} + duration {duration:g} = "
+                         f"{start + duration:g} s runs past the end of the audio ({length:g} s)")
+                continue
         if duration is None or not duration > 0:
             rep.skip(path, line, utt_id, f"duration {duration} is not positive")
             continue
@@ -344,6 +365,39 @@ def import_table(
             extra={"row": {h: row[h] for h in header}, "source_line": line},
         ))
     return Manifest(utts, report=rep.report).validate()
+
+
+def _times(start_text: str, duration_text: str, end_text: str) -> tuple[float, float | None]:
+    """(start, duration or None) from the cells; ValueError saying which value is impossible.
+
+    An empty start is 0; an empty duration is None (taken from the audio file, or from
+    ``end - start`` when an end is given).
+    """
+    start = _finite("start", start_text) if start_text else 0.0
+    if start < 0:
+        raise ValueError(f"start {start_text} is negative")
+    duration = _finite("duration", duration_text) if duration_text else None
+    if duration is not None and not duration > 0:
+        raise ValueError(f"duration {duration_text} is not positive")
+    if end_text:
+        end = _finite("end", end_text)
+        if not end > start:
+            raise ValueError(f"end {end_text} is not after start {start:g}")
+        if duration is None:
+            duration = end - start
+        elif abs(end - start - duration) > END_TOLERANCE_S:
+            raise ValueError(f"duration {duration_text} disagrees with end - start = {end - start:g}")
+    return start, duration
+
+
+def _finite(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not a number") from None
+    if not math.isfinite(value):  # float() accepts "inf" and "nan"
+        raise ValueError(f"{name} {text!r} is not a finite number")
+    return value
 
 
 def _vad(val: str, aro: str, dom: str) -> tuple[float, float, float] | None:
