@@ -203,3 +203,34 @@ def test_impossible_times_skipped_with_line(tmp_path):
     # without audio checks the numbers are still checked (the file length is not known)
     no_audio = import_table(tmp_path / "t.csv", check_audio=False)
     assert no_audio.ids == ["ok", "past", "edge", "ends"]  # "after", "tail": no duration
+
+
+# ------------------------------------------------------------------ paths stay inside the root
+def test_audio_paths_outside_root_refused(tmp_path):
+    root = tmp_path / "corpus"
+    (root / "sub").mkdir(parents=True)
+    for p in (root / "in.wav", root / "in2.wav", tmp_path / "outside.wav"):
+        sf.write(p, np.zeros(1600, np.float32), 16000)
+    (root / "link.wav").symlink_to(tmp_path / "outside.wav")
+    (root / "t.csv").write_text(
+        "id,wav,emotion\n"
+        "u1,in.wav,sad\n"                              # 2
+        "u2,../outside.wav,sad\n"                      # 3
+        f"u3,{tmp_path / 'outside.wav'},sad\n"         # 4: absolute, outside
+        "u4,link.wav,sad\n"                            # 5: symlink pointing outside
+        "u5,sub/../in2.wav,sad\n"                      # 6: '..' that stays inside
+        f"u6,{root / 'in2.wav'},sad\n"                 # 7: absolute, inside
+    )
+    m = import_table(root / "t.csv")
+    assert m.ids == ["u1", "u5", "u6"]
+    got = sorted((s.line, s.item, s.reason.split(":")[0]) for s in m.report.skipped)
+    assert got == [(3, "u2", "outside root"), (4, "u3", "outside root"), (5, "u4", "outside root")]
+    assert "allow_outside_root=True" in m.report.skipped[0].reason
+    opted_out = import_table(root / "t.csv", allow_outside_root=True)
+    assert opted_out.ids == ["u1", "u2", "u3", "u4", "u5", "u6"] and not opted_out.report.skipped
+    # audio_root is the root: against the parent folder both absolute paths are inside (the
+    # relative ones then name files that do not exist there)
+    parent = import_table(root / "t.csv", audio_root=tmp_path)
+    assert parent.ids == ["u3", "u6"]
+    assert [s.reason.split(":")[0] for s in parent.report.skipped] == [
+        "audio file missing", "outside root", "audio file missing", "audio file missing"]

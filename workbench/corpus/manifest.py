@@ -84,6 +84,19 @@ class ManifestError(WorkbenchError, ValueError):
     """Raised when a manifest fails validation; the message lists every problem found."""
 
 
+class OutsideRootError(WorkbenchError, ValueError):
+    """A path taken from the data resolves outside the folder it must stay in."""
+
+
+def inside_root(path: str | Path, root: str | Path) -> bool:
+    """Whether ``path`` lies under ``root`` once both are resolved (``..`` and symlinks followed).
+
+    Paths read from a table or a manifest are data: ``../``, an absolute path or a symlink
+    could otherwise make a loader read (or a writer overwrite) any file on the machine.
+    """
+    return Path(path).resolve().is_relative_to(Path(root).resolve())
+
+
 @dataclass(frozen=True)
 class Skipped:
     """One thing a loader did not turn into an utterance, and why."""

@@ -20,7 +20,9 @@ When ``columns`` is None, columns named like the fields (or a few common aliases
 ``path``, ``wav``, ``emotion``, ``transcript``) are used. Every column of the table is kept,
 as a string, in ``extra["row"]``.
 
-Relative audio paths are resolved against ``audio_root`` (default: the table's folder).
+Relative audio paths are resolved against ``audio_root`` (default: the table's folder);
+a path that resolves outside it (``..``, an absolute path elsewhere, a symlink pointing out)
+is skipped unless ``allow_outside_root=True``.
 Rows with a missing or unreadable audio file, an empty label, a label outside ``labels``
 (when given), a bad number, a repeated id or an unterminated quote (the rows after it are
 still read) are skipped and reported in
@@ -48,7 +50,8 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 import soundfile as sf
 
-from workbench.corpus.manifest import Manifest, ManifestError, PrepareReport, Reporter, Utterance
+from workbench.corpus.manifest import (Manifest, ManifestError, PrepareReport, Reporter, Utterance,
+                                       inside_root)
 
 FIELDS = ("id", "audio_path", "text", "label", "speaker", "session", "dialog", "gender",
           "kind", "script", "start", "duration", "end", "split", "valence", "arousal",
@@ -263,6 +266,7 @@ def import_table(
     audio_root: str | Path | None = None,
     labels: Iterable[str] | None = None,
     check_audio: bool = True,
+    allow_outside_root: bool = False,
     strict: bool = False,
 ) -> Manifest:
     """Read a table of utterances into a validated :class:`Manifest` (see the module doc).
@@ -271,8 +275,10 @@ def import_table(
     field. audio_root: folder relative audio paths are taken from (default the table's
     folder). labels: the allowed label values (None: any non-empty value). check_audio: skip
     rows whose audio file is missing or unreadable or shorter than ``start + duration``, and
-    read durations from the headers; when False, a ``duration`` or ``end`` column is required. strict: raise ValueError at the first
-    problem instead of reporting it.
+    read durations from the headers; when False, a ``duration`` or ``end`` column is
+    required. allow_outside_root: accept audio paths that resolve outside ``audio_root``
+    (``..``, absolute paths, symlinks pointing out); by default such rows are skipped as
+    "outside root". strict: raise ValueError at the first problem instead of reporting it.
     """
     path = Path(path)
     if not path.is_file():
@@ -307,6 +313,10 @@ def import_table(
             continue
         audio = Path(audio_rel) if os.path.isabs(audio_rel) else root / audio_rel
         utt_id = get("id") or Path(audio_rel).stem
+        if not allow_outside_root and not inside_root(audio, root):
+            rep.skip(path, line, utt_id, f"outside root: {audio_rel!r} resolves to "
+                     f"{audio.resolve()}, not under {root}; pass allow_outside_root=True to read it")
+            continue
         label = get("label")
         if not label:
             rep.skip(path, line, utt_id, "empty label")
