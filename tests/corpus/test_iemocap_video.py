@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from workbench.corpus.iemocap_video import (
     hog,
     hog_colour_descriptor,
 )
-from workbench.corpus.manifest import Manifest
+from workbench.corpus.manifest import Manifest, OutsideRootError
 from workbench.features.visual import Visual
 from workbench.testing.dummies import make_utterance
 
@@ -173,3 +174,13 @@ def test_resnet_without_torchvision_is_a_clear_error(release, tmp_path):
     m = Manifest([_utt(release, "Ses01F_impro01", "Ses01F_impro01_F000", (0.0, 1.0))])
     with pytest.raises(ImportError, match="needs torchvision"):
         extract_iemocap_video(m, VideoConfig(descriptor="resnet", checkpoint="x.pth"), out_dir=tmp_path)
+
+
+@pytest.mark.parametrize("dialog", ["../../escape", "/tmp/escape-abs"])
+def test_out_dir_join_refuses_paths_outside_it(release, tmp_path, dialog):
+    u = dataclasses.replace(_utt(release, "Ses01F_impro01", "Ses01F_impro01_F000", (0.0, 1.0)),
+                            dialog=dialog)
+    out = tmp_path / "a" / "b" / "out"
+    with pytest.raises(OutsideRootError, match=rf"^Ses01F_impro01_F000: dialog {re.escape(repr(dialog))} .* outside {re.escape(str(out))};"):
+        extract_iemocap_video(Manifest([u]), out_dir=out)
+    assert not (tmp_path / "a" / "escape").exists() and not Path("/tmp/escape-abs").exists()

@@ -48,7 +48,7 @@ from typing import Callable, Literal, Sequence
 
 import numpy as np
 
-from workbench.corpus.manifest import Manifest, Reporter, Utterance
+from workbench.corpus.manifest import Manifest, OutsideRootError, Reporter, Utterance, inside_root
 from workbench.corpus.media import MediaError, iter_frames
 from workbench.io import atomic_write
 
@@ -231,7 +231,12 @@ def make_descriptor(cfg: VideoConfig) -> Callable[[list[np.ndarray]], np.ndarray
 # --------------------------------------------------------------------------- extraction
 def _output_path(utt: Utterance, out_dir: Path | None) -> Path:
     if out_dir is not None:
-        return out_dir / (utt.dialog or "unknown") / f"{utt.id}.npy"
+        rel = Path(utt.dialog or "unknown") / f"{utt.id}.npy"
+        # dialog and id are data: "../" or an absolute dialog would write anywhere
+        if not inside_root(out_dir / rel, out_dir):
+            raise OutsideRootError(f"{utt.id}: dialog {utt.dialog!r} and id put the visual file at "
+                                   f"{str(rel)!r}, outside {out_dir}; fix the manifest's dialog/id")
+        return out_dir / rel
     from workbench.features.visual import visual_path  # the extractor's own convention
 
     return visual_path(dataclasses.replace(utt, extra={k: v for k, v in utt.extra.items()
@@ -261,6 +266,8 @@ def extract_iemocap_video(
     and wavs under ``<SessionN>/sentences/wav/``). config: sampling and descriptor. out_dir:
     where arrays go (default: the ``sentences/visual/`` mirror of each wav). overwrite: recompute
     existing arrays (default: keep them). strict: raise ValueError at the first problem.
+    An utterance whose dialog/id would put its file outside ``out_dir`` (``../``, an absolute
+    dialog) raises :class:`OutsideRootError` before anything is written.
     The returned manifest carries ``extra["visual_path"]`` and its ``report`` lists what was
     left out and why.
     """
