@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -210,3 +211,135 @@ def test_missing_grid_file_is_one_line_error(tmp_path):
 
     with pytest.raises(GridError, match=r"grid file .*nope\.yaml does not exist"):
         load_grid(tmp_path / "nope.yaml")
+
+
+def _fake_execute(monkeypatch, interrupt_at=None, gate=None):
+    """Replace papermill's executor: a cell "runs" by copying its notebook to the output path
+    (as papermill writes it while executing); call number ``interrupt_at`` is Ctrl-C'd midway;
+    with ``gate``, every call waits for it first."""
+    import papermill
+
+    calls = []
+
+    def execute(input_path, output_path, **kw):
+        calls.append(output_path)
+        Path(output_path).write_text(Path(input_path).read_text())
+        if gate is not None:
+            gate(output_path)
+        if len(calls) == interrupt_at:
+            raise KeyboardInterrupt
+        return None
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    return calls
+
+
+def test_ctrl_c_sets_running_copies_aside_and_keeps_what_finished(grid, tmp_path, monkeypatch):
+    out = tmp_path / "runs"
+    _fake_execute(monkeypatch, interrupt_at=2)
+    with pytest.raises(KeyboardInterrupt) as exc:
+        run_grid(load_grid(grid), out, html=True)
+    assert not list(out.glob(".*.running.ipynb"))
+    assert (out / "good__x=3.INTERRUPTED.ipynb").is_file() and not (out / "good__x=3.ipynb").exists()
+    assert set(json.loads((out / "batch_state.json").read_text())) == {"good__x=2"}
+    results = exc.value.results
+    assert [(r.name, r.status) for r in results] == [
+        ("good__x=2", "ok"), ("good__x=3", "interrupted"), ("bad", "interrupted")]
+    assert results[1].error.startswith("interrupted while running") and results[2].error.startswith("not run")
+    assert 'href="good__x=2.html"' in (out / "index.html").read_text()
+    # the next run of the interrupted cell removes its .INTERRUPTED copy
+    _fake_execute(monkeypatch)
+    assert [r.status for r in run_grid(load_grid(grid)[:2], out, html=False)] == ["skipped", "ok"]
+    assert not (out / "good__x=3.INTERRUPTED.ipynb").exists() and (out / "good__x=3.ipynb").is_file()
+
+
+def test_ctrl_c_stops_worker_processes_and_sets_their_copies_aside(tmp_path, monkeypatch):
+    import signal
+    import threading
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(x)")
+    (tmp_path / "g.yaml").write_text("runs:\n  - notebook: slow.ipynb\n    grid: {x: [30, 31, 32]}\n")
+    out = tmp_path / "runs"
+
+    def interrupt_once_both_execute():
+        deadline = time.monotonic() + 120
+        while len(list(out.glob(".*.running.ipynb"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_both_execute, daemon=True).start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt) as exc:
+        run_grid(load_grid(tmp_path / "g.yaml"), out, jobs=2, html=False)
+    assert time.monotonic() - t0 < 30  # the workers were stopped, not waited for
+    assert not list(out.glob(".*.running.ipynb"))
+    assert sorted(p.name for p in out.glob("*.INTERRUPTED.ipynb")) == ["slow__x=30.INTERRUPTED.ipynb",
+                                                                        "slow__x=31.INTERRUPTED.ipynb"]
+    assert [r.status for r in exc.value.results] == ["interrupted"] * 3
+
+
+def test_two_batches_into_one_out_keep_each_others_records(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.chdir(tmp_path)
+    _notebook(tmp_path / "good.ipynb", "print(x)")
+    cells = load_grid(_grid_file(tmp_path, "runs:\n  - notebook: good.ipynb\n    grid: {x: [1, 2]}\n"))
+    both_running = threading.Barrier(2, timeout=60)  # each batch has read the state before either writes
+    _fake_execute(monkeypatch, gate=lambda _: both_running.wait())
+    out, errors = tmp_path / "runs", []
+
+    def batch(cell):
+        try:
+            assert [r.status for r in run_grid([cell], out, html=False)] == ["ok"]
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=batch, args=(c,)) for c in cells]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert set(json.loads((out / "batch_state.json").read_text())) == {"good__x=1", "good__x=2"}
+
+
+def test_stale_running_copies_of_a_killed_batch_are_set_aside_at_the_next_start(grid, tmp_path, monkeypatch):
+    out = tmp_path / "runs"
+    out.mkdir()
+    (out / ".other.running.ipynb").write_text("{}")  # the naming before batch ids
+    (out / ".bad.0123abcd.running.ipynb").write_text("{}")
+    _fake_execute(monkeypatch)
+    run_grid(load_grid(grid)[:1], out, html=False)
+    assert not list(out.glob(".*.running.ipynb"))
+    assert (out / "other.INTERRUPTED.ipynb").is_file() and (out / "bad.INTERRUPTED.ipynb").is_file()
+
+
+def test_a_live_batchs_running_copy_is_not_touched_by_another(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.chdir(tmp_path)
+    _notebook(tmp_path / "good.ipynb", "print(x)")
+    cells = load_grid(_grid_file(tmp_path, "runs:\n  - notebook: good.ipynb\n    grid: {x: [1, 2]}\n"))
+    out = tmp_path / "runs"
+    started, release = threading.Event(), threading.Event()
+
+    def hold_first(path):
+        if "x=1" in str(path):
+            started.set()
+            assert release.wait(60)
+
+    _fake_execute(monkeypatch, gate=hold_first)
+    first = threading.Thread(target=run_grid, args=([cells[0]], out), kwargs={"html": False})
+    first.start()
+    try:
+        assert started.wait(60)
+        live = list(out.glob(".*.running.ipynb"))
+        assert len(live) == 1
+        run_grid([cells[1]], out, html=False)  # starts while the first batch executes
+        assert live[0].is_file() and not list(out.glob("*.INTERRUPTED.ipynb"))
+    finally:
+        release.set()
+        first.join(60)
+    assert (out / "good__x=1.ipynb").is_file() and not list(out.glob(".*.running.ipynb"))

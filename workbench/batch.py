@@ -597,7 +597,7 @@ def run_grid(
         raise BatchError(f"jobs must be at least 1, got {jobs}")
     # absolute: papermill changes the working directory of the process while it runs
     out_dir = Path(out_dir).resolve()
-    batch_id = new_batch_id()
+    batch_id, started = new_batch_id(), time.time()
     for cell in cells:  # refuse before anything is written: cells need not come from load_grid
         cell_files(cell.name, out_dir, batch_id)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -619,7 +619,7 @@ def run_grid(
             else:
                 _run_in_processes(todo, out_dir, kernel, batch_id, record, jobs)
         except KeyboardInterrupt:
-            results += _interrupted(todo, {r.name for r in results}, out_dir, batch_id)
+            results += _interrupted(todo, {r.name for r in results}, out_dir, batch_id, started - 1)
             _finish(results, cells, out_dir, html)
             raise BatchInterrupted(results) from None
         _finish(results, cells, out_dir, html)
@@ -648,15 +648,19 @@ def _finish(results: list[CellResult], cells: list[GridCell], out_dir: Path, htm
         export_html(results, out_dir)
 
 
-def _interrupted(todo: list[tuple[GridCell, str]], done: set[str], out_dir: Path, batch_id: str) -> list[CellResult]:
+def _interrupted(todo: list[tuple[GridCell, str]], done: set[str], out_dir: Path, batch_id: str,
+                 since: float) -> list[CellResult]:
     """Results for the cells an interrupt stopped or never started; their executing copies
-    (this batch's only) are renamed to ``.INTERRUPTED.ipynb``."""
+    (this batch's only) are renamed to ``.INTERRUPTED.ipynb``. ``since``: the batch's start
+    (a cell's own run_cell may have set its copy aside already; its mtime tells it from an
+    earlier batch's)."""
     out = []
     for cell, _ in todo:
         if cell.name in done:
             continue
         files = cell_files(cell.name, out_dir, batch_id)
-        error = ("interrupted while running; partial copy kept" if _set_aside(files)
+        partial = _set_aside(files) or (files.interrupted.is_file() and files.interrupted.stat().st_mtime >= since)
+        error = (f"interrupted while running; partial copy in {files.interrupted.name}" if partial
                  else "not run: the batch was interrupted")
         out.append(CellResult(cell.name, str(cell.notebook), files.interrupted, "interrupted", 0.0, error,
                               cell.parameters))
