@@ -47,12 +47,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import soundfile as sf
 
 from workbench.corpus.labels import IEMOCAP_CODES, IEMOCAP_WORD_TO_CODE
 from workbench.corpus.manifest import Manifest, PrepareReport, Reporter, Utterance, Word
 
 SAMPLE_RATE = 16000
+# Only these wav subtypes can hold NaN/inf, so only they are read at load time (PCM costs
+# nothing beyond the header).
+FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 FRAMES_PER_S = 100  # Sphinx-3 frame rate (10 ms shift) of the ForcedAlignment .wdseg files
 RELEASE_DIR = "IEMOCAP_full_release"
 
@@ -403,7 +407,20 @@ def _wav_duration(path: Path, utt_id: str, rep: Reporter) -> float | None:
     if info.frames <= 0:
         rep.skip(path, None, utt_id, "wav file has no samples")
         return None
+    if info.subtype in FLOAT_SUBTYPES:
+        bad = _non_finite(path, info.subtype)
+        if bad:
+            rep.skip(path, None, utt_id, f"non-finite samples ({bad} of {info.frames})")
+            return None
     return info.frames / info.samplerate
+
+
+def _non_finite(path: Path, subtype: str) -> int:
+    """How many NaN/inf samples a float wav holds (they would only fail at feature extraction)."""
+    # read in the file's own precision: no conversion cost, and no DOUBLE overflowing to inf
+    x = sf.read(str(path), dtype="float32" if subtype == "FLOAT" else "float64")[0]
+    finite = np.isfinite(x)
+    return 0 if finite.all() else int(finite.size - finite.sum())
 
 
 # --------------------------------------------------------------------------- prepare
@@ -448,9 +465,12 @@ def prepare_iemocap(
     was skipped and why).
 
     root: the ``IEMOCAP_full_release`` folder or a folder containing it. sessions: session
-    numbers (1..5) to read, default every ``Session*`` folder present. check_audio: read each
-    wav header for the duration (and skip missing/empty/unreadable/non-16 kHz mono wavs);
-    when False the duration is the summary line's ``end - start`` and wavs are not opened.
+    numbers (1..5) to read, default every ``Session*`` folder present; a session folder
+    without dialogs (empty, or lacking ``dialog/EmoEvaluation`` or ``dialog/transcriptions``)
+    is reported as "no dialogs" and the others load. check_audio: read each wav header for
+    the duration (and skip missing/empty/unreadable/non-16 kHz mono wavs, and float wavs
+    holding NaN/inf: only FLOAT/DOUBLE wavs are read in full, PCM ones never are); when False
+    the duration is the summary line's ``end - start`` and wavs are not opened.
     strict: raise ValueError at the first problem instead of reporting it. corpus_name: the
     ``corpus`` field (the synthetic corpus, written in this layout, passes its own name).
     """
@@ -458,13 +478,10 @@ def prepare_iemocap(
     rep = Reporter(strict)
     utts: list[Utterance] = []
     for number, sess_dir in _session_dirs(release, sessions):
-        emo_dir = sess_dir / "dialog" / "EmoEvaluation"
-        trans_dir = sess_dir / "dialog" / "transcriptions"
-        for folder in (emo_dir, trans_dir):
-            if not folder.is_dir():
-                raise FileNotFoundError(f"IEMOCAP folder {folder} does not exist")
-        emo_files = {p.stem: p for p in _data_files(emo_dir, ".txt")}
-        trans_files = {p.stem: p for p in _data_files(trans_dir, ".txt")}
+        found = _session_files(sess_dir, rep)
+        if found is None:
+            continue
+        emo_files, trans_files = found
         for dialog in sorted(set(emo_files) | set(trans_files)):
             m = DIALOG_RE.fullmatch(dialog)
             if m is None or int(m.group(1)) != number:
@@ -478,6 +495,24 @@ def prepare_iemocap(
         rep.note(release, None, "*", f"check_audio=False: {len(utts)} durations taken from "
                  "EmoEvaluation end - start; wav files not checked")
     return Manifest(utts, report=rep.report).validate()
+
+
+def _session_files(sess_dir: Path, rep: Reporter) -> tuple[dict[str, Path], dict[str, Path]] | None:
+    """The session's EmoEvaluation and transcription files by dialog, or None (reported as
+    "no dialogs") when a folder is missing or both are empty: one incomplete session (a copy
+    still being unpacked) must not stop the others from loading."""
+    folders = [sess_dir / "dialog" / "EmoEvaluation", sess_dir / "dialog" / "transcriptions"]
+    missing = [f"dialog/{f.name}" for f in folders if not f.is_dir()]
+    if missing:
+        rep.skip(sess_dir, None, sess_dir.name, f"no dialogs: {', '.join(missing)} missing; "
+                 "session not read")
+        return None
+    emo_files, trans_files = ({p.stem: p for p in _data_files(f, ".txt")} for f in folders)
+    if not emo_files and not trans_files:
+        rep.skip(sess_dir, None, sess_dir.name,
+                 "no dialogs: dialog/EmoEvaluation and dialog/transcriptions hold no .txt files")
+        return None
+    return emo_files, trans_files
 
 
 def _prepare_dialog(sess_dir: Path, dialog: str, emo_path: Path | None, trans_path: Path | None,
