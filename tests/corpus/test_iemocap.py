@@ -84,6 +84,13 @@ def _entries(items, release: Path = RELEASE) -> set[tuple]:
     return {(Path(s.path).relative_to(release).as_posix(), s.line, s.item, s.reason) for s in items}
 
 
+def _assert_words(got, expected) -> None:
+    """Same tokens; times equal to within 1 ns (they are computed: frames / 100)."""
+    assert [w for w, _, _ in got] == [w for w, _, _ in expected]
+    np.testing.assert_allclose([(s, e) for _, s, e in got], [(s, e) for _, s, e in expected],
+                               rtol=0, atol=1e-9)
+
+
 def _matches(expected: set[tuple], got: set[tuple]) -> None:
     """Each expected entry matches exactly one reported entry (reason by substring)."""
     assert len(got) == len(expected), sorted(got)
@@ -131,13 +138,13 @@ def test_every_field_of_one_utterance(manifest):
     assert Path(u.audio_path) == (RELEASE / "Session1/sentences/wav/Ses01F_impro01"
                                   / "Ses01F_impro01_F000.wav").absolute()
     assert u.start == 0.0
-    assert u.duration == 3360 / 16000  # from the wav header, not 8.2357 - 6.2901
+    assert u.duration == pytest.approx(3360 / 16000)  # from the wav header, not 8.2357 - 6.2901
     assert u.text == "Excuse me."
     assert u.label == "neu"
     assert u.label_votes == {"C-E2": ["neu"], "C-E3": ["neu"], "C-E4": ["neu"], "C-F1": ["neu"]}
     assert u.vad == (2.5, 2.5, 2.5)
     # EXCUSE frames 33..61, ME(2) 62..90; EFrm is inclusive: end = (EFrm + 1) / 100
-    assert u.words == [("excuse", 0.33, 0.62), ("me", 0.62, 0.91)]
+    _assert_words(u.words, [("excuse", 0.33, 0.62), ("me", 0.62, 0.91)])
     assert u.split is None
     assert u.extra == {
         "marker_actor": "F",
@@ -158,10 +165,10 @@ def test_speaker_differs_from_marker_and_multilabel_votes(manifest):
     assert u.vad == (2.0, 3.5, 3.0)
     # the summary V/A/D is the mean of the external evaluators' ratings
     ext = [v for k, v in u.extra["vad_votes"].items() if k.startswith("A-E")]
-    assert tuple(sum(col) / len(col) for col in zip(*ext)) == u.vad
+    assert tuple(sum(col) / len(col) for col in zip(*ext)) == pytest.approx(u.vad)
     # HAVE(2) -> have; <sil> (frames 56..60) dropped, so 'your' starts at 0.61
-    assert u.words == [("do", 0.10, 0.25), ("you", 0.25, 0.39), ("have", 0.39, 0.56),
-                       ("your", 0.61, 0.76), ("forms", 0.76, 1.06)]
+    _assert_words(u.words, [("do", 0.10, 0.25), ("you", 0.25, 0.39), ("have", 0.39, 0.56),
+                            ("your", 0.61, 0.76), ("forms", 0.76, 1.06)])
 
 
 def test_tags_fillers_and_scripted(manifest):
@@ -169,13 +176,13 @@ def test_tags_fillers_and_scripted(manifest):
     assert (u.text, u.extra["text_raw"]) == ("Yeah.", "Yeah. [LAUGHTER]")
     assert u.label == "xxx"
     assert u.label_votes["C-E3"] == ["exc"]  # `C-E3:  Excited ;` with odd spacing
-    assert u.words == [("yeah", 0.15, 0.41), ("++laughter++", 0.41, 0.91)]
+    _assert_words(u.words, [("yeah", 0.15, 0.41), ("++laughter++", 0.41, 0.91)])
     assert [is_filler(w) for w, _, _ in u.words] == [False, True]
     s = manifest["Ses01M_script01_1b_M002"]
     assert (s.kind, s.script, s.speaker, s.extra["marker_actor"]) == ("scripted", "script01",
                                                                       "Ses01M", "M")
     assert s.label_votes["C-E2"] == ["neu"]  # "Neutral state"
-    assert s.words[-1] == ("back", 0.59, 1.0)
+    _assert_words(s.words[-1:], [("back", 0.59, 1.0)])
     assert manifest["Ses01M_script01_1b_M000"].words is None  # no .wdseg
     assert manifest["Ses03F_impro05a_F003"].label_votes["C-E2"] == ["oth"]  # "Amusement"
 
@@ -378,7 +385,7 @@ def test_non_finite_float_wavs_skipped(tmp_path):
     m = prepare_iemocap(tmp_path, sessions=[1])
     assert m.ids == ["Ses01F_impro01_F000", "Ses01F_impro01_M002", "Ses01M_script01_1b_M000",
                      "Ses01M_script01_1b_M002"]
-    assert m["Ses01F_impro01_M002"].duration == 2400 / 16000
+    assert m["Ses01F_impro01_M002"].duration == pytest.approx(2400 / 16000)
     got = {(Path(s.path).name, s.line, s.item, s.reason) for s in m.report.skipped
            if "finite" in s.reason}
     assert got == {("Ses01F_impro01_M000.wav", None, "Ses01F_impro01_M000", "non-finite samples (1 of 2400)"),

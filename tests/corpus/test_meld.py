@@ -99,8 +99,9 @@ def test_text_normalised_raw_kept(meld):
 
 def test_times_with_and_without_leading_zero(meld):
     m, _ = meld
-    assert m["train_dia0_utt0"].extra["times"] == (976.059, 981.731)
-    assert m["train_dia0_utt1"].extra["times"] == (981.94, 983.442)
+    # computed (h, m, s, ms -> seconds): equal to within a microsecond
+    assert m["train_dia0_utt0"].extra["times"] == pytest.approx((976.059, 981.731), rel=0, abs=1e-6)
+    assert m["train_dia0_utt1"].extra["times"] == pytest.approx((981.94, 983.442), rel=0, abs=1e-6)
 
 
 def test_skips_and_warnings_name_file_and_line(meld, meld_root):
@@ -170,7 +171,7 @@ def test_load_corpus_with_schemes(meld_root, meld):
 def test_text_helpers():
     assert fix_mojibake("donâ€™t â€œgoâ€\x9d Ã©") == "don’t “go” é"
     assert normalise_text("  it’s – “fine”…  ") == "it's - \"fine\"..."
-    assert parse_time("1:02:03,4") == 3723.4
+    assert parse_time("1:02:03,4") == pytest.approx(3723.4, rel=0, abs=1e-6)
     with pytest.raises(ValueError):
         parse_time("00:61:00,000")
 
