@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -250,3 +251,79 @@ def test_audio_issues_are_reported_once_per_extraction(tmp_path, corpus):
         fs = FeatureCache(tmp_path / "cache").get("frame34", m, n_jobs=1, progress=False)
     assert len(record) == 1 and "Ses01F_impro01_M077" in str(record[0].message)
     assert np.isfinite(fs["Ses01F_impro01_M077"]).all()
+
+
+# --------------------------------------------------------------------------- checksum (hardening)
+def _overwrite_rows(data_file, damage: str) -> None:
+    """Damage rows 3..9 of a store's data file in place, leaving the .npy header intact."""
+    m = np.load(data_file, mmap_mode="r+")
+    if damage == "random":
+        m[3:10] = np.random.default_rng(1).standard_normal((7, m.shape[1])).astype(np.float32)
+    elif damage == "random_bytes":
+        m[3:10].view(np.uint8)[:] = np.random.default_rng(1).integers(0, 256, m[3:10].nbytes, dtype=np.uint8).reshape(7, -1)
+    elif damage == "nan":
+        m[3:10] = np.nan
+    else:
+        m[3:10] = 0.0
+    m.flush()
+    del m
+    st = os.stat(data_file)  # a later write: coarse-mtime filesystems may not have moved it
+    os.utime(data_file, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+@pytest.mark.parametrize("damage", ["random", "random_bytes", "nan", "zeros"])
+def test_overwritten_data_fails_its_checksum_and_is_reextracted(tmp_path, corpus, damage):
+    cache = FeatureCache(tmp_path / "cache")
+    ext = get_extractor("test_block_rms")
+    good = {i: np.array(a) for i, a in cache.get(ext, corpus, n_jobs=1, progress=False).items()}
+    data = next(cache.store_dir(ext).glob("data-*.npy"))
+    _overwrite_rows(data, damage)
+    _BlockRms.calls.clear()
+    with pytest.warns(CacheWarning, match=rf"{data.name}.*(checksum|NaN).*re-extracting"):
+        fs = cache.get(ext, corpus, n_jobs=1, progress=False)
+    assert sorted(_BlockRms.calls) == sorted(corpus.ids)
+    for i in corpus.ids:
+        assert_recomputed(fs[i], good[i])
+    _BlockRms.calls.clear()
+    cache.get(ext, corpus, n_jobs=1, progress=False)  # the rebuilt store verifies
+    assert _BlockRms.calls == []
+
+
+def test_store_without_checksum_still_loads_and_is_checked_for_nan(tmp_path, corpus):
+    cache = FeatureCache(tmp_path / "cache")
+    ext = get_extractor("test_block_rms")
+    cache.get(ext, corpus, n_jobs=1, progress=False)
+    index_path = cache.store_dir(ext) / "index.json"
+    index = json.loads(index_path.read_text())
+    index.pop("checksum", None)  # a store written before checksums existed
+    index_path.write_text(json.dumps(index))
+    _BlockRms.calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)
+        cache.get(ext, corpus, n_jobs=1, progress=False)
+    assert _BlockRms.calls == []  # unverified, but finite: served as it is
+    data = next(cache.store_dir(ext).glob("data-*.npy"))
+    _overwrite_rows(data, "nan")
+    with pytest.warns(CacheWarning, match=rf"{data.name}.*NaN"):
+        cache.get(ext, corpus, n_jobs=1, progress=False)
+    assert sorted(_BlockRms.calls) == sorted(corpus.ids)
+    assert "checksum" in json.loads(index_path.read_text())  # the rebuilt store has one
+
+
+def test_store_is_verified_once_per_process(tmp_path, corpus, monkeypatch):
+    import workbench.features.cache as cache_mod
+
+    cache = FeatureCache(tmp_path / "cache")
+    ext = get_extractor("test_block_rms")
+    cache.get(ext, corpus, n_jobs=1, progress=False)
+    seen = []
+    real = cache_mod._scan_blocks
+    monkeypatch.setattr(cache_mod, "_scan_blocks", lambda data, *a, **k: seen.append(len(data)) or real(data, *a, **k))
+    monkeypatch.setattr(cache_mod, "_VERIFIED", set())  # as in a fresh process
+    for _ in range(3):
+        cache.get(ext, corpus, n_jobs=1, progress=False)
+    assert len(seen) == 1  # hashed on first use only
+    data = next(cache.store_dir(ext).glob("data-*.npy"))
+    _overwrite_rows(data, "zeros")  # a changed (size, mtime) is verified again
+    with pytest.warns(CacheWarning, match=data.name):
+        cache.get(ext, corpus, n_jobs=1, progress=False)

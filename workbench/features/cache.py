@@ -25,6 +25,13 @@ Why this shape:
   so file hashes are memoised by (path, size, mtime_ns), as git's index does.
 - Corruption (bad JSON, inconsistent offsets, a truncated or missing data file) is detected
   on load; the store is discarded with a warning naming the file and re-extracted.
+- Bytes overwritten inside the data file (random values, NaN, zeros; the header intact) are
+  caught by a checksum: the index records a CRC-32 of every 16 MiB block of the payload,
+  computed from the written file. A store is verified (checksum and finiteness, blocks on
+  threads) on its first load in a process; the verified (path, inode, size, mtime_ns) is
+  memoised so later loads cost nothing (a 318 MiB mfcc120 store: ~0.1 s on 2 cores). A store
+  written before checksums (no ``checksum`` field) is checked for finiteness only and gains a
+  checksum at its next merge.
 """
 
 from __future__ import annotations
@@ -35,11 +42,12 @@ import json
 import os
 import uuid
 import warnings
-from concurrent.futures import Executor
+import zlib
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -188,6 +196,86 @@ class CorruptStore(Exception):
     pass
 
 
+# --------------------------------------------------------------------------- checksums
+#: Data files are checksummed in blocks of this many payload bytes: blocks are checked on
+#: several threads (zlib and hashlib release the GIL), and a mismatch names the rows it covers.
+CHECK_BLOCK_BYTES = 16 * 2**20
+#: CRC-32 per block guards against damage (not an adversary) at the least cost: measured on a
+#: 318 MiB mfcc120 store, 2 threads, 2 shared cores: crc32 76 ms, sha1 124-170 ms, blake2b-16
+#: 250-480 ms, finiteness alone 13 ms.
+CHECK_ALGO = "crc32"
+_DIGESTS: dict[str, Callable[[memoryview], str]] = {
+    "crc32": lambda b: f"{zlib.crc32(b):08x}",
+    "sha1": lambda b: hashlib.sha1(b).hexdigest(),
+}
+
+# (real path, inode, size, mtime_ns) of data files verified in this process: a store is
+# hashed on its first load only, as the hash memo does for source files.
+_VERIFIED: set[tuple[str, int, int, int]] = set()
+
+
+def _file_identity(path: Path) -> tuple[str, int, int, int]:
+    st = os.stat(path)
+    return (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _scan_blocks(data: np.ndarray, block_bytes: int, algo: str | None) -> list[tuple[str | None, bool]]:
+    """(hex digest or None when ``algo`` is None, all values finite) of each payload block."""
+    flat = data.reshape(-1)  # a view: the store's arrays are C-contiguous
+    per = block_bytes // flat.itemsize
+    spans = [(b, min(b + per, flat.size)) for b in range(0, flat.size, per)]
+
+    def scan(span: tuple[int, int]) -> tuple[str | None, bool]:
+        part = flat[span[0] : span[1]]
+        digest = _DIGESTS[algo](memoryview(part).cast("B")) if algo else None
+        return digest, bool(np.isfinite(part).all())
+
+    workers = min(len(spans), os.cpu_count() or 1, 8)
+    if workers <= 1:
+        return [scan(sp) for sp in spans]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(scan, spans))
+
+
+def _checksum(data: np.ndarray) -> dict[str, Any]:
+    """The ``checksum`` field of an index for ``data`` (see :func:`_verify_data`)."""
+    blocks = [d for d, _ in _scan_blocks(data, CHECK_BLOCK_BYTES, CHECK_ALGO)]
+    return {"algo": CHECK_ALGO, "block_bytes": CHECK_BLOCK_BYTES, "blocks": blocks}
+
+
+def _verify_data(data_path: Path, data: np.ndarray, checksum: Any, index_path: Path) -> None:
+    """Raise CorruptStore unless ``data`` matches ``checksum`` and is finite; once per process.
+
+    A store written before checksums existed (``checksum`` None), or by a newer version with an
+    algorithm this one lacks, is checked for finiteness only; the next merge adds a checksum.
+    """
+    ident = _file_identity(data_path)
+    if ident in _VERIFIED:
+        return
+    try:
+        algo = None if checksum is None else str(checksum["algo"])
+        block_bytes = CHECK_BLOCK_BYTES if checksum is None else int(checksum["block_bytes"])
+        expected = None if checksum is None else [str(d) for d in checksum["blocks"]]
+        if algo not in _DIGESTS:
+            algo, expected = None, None
+        if block_bytes <= 0 or block_bytes % data.itemsize:
+            raise ValueError(f"bad block size {block_bytes}")
+    except (KeyError, TypeError, ValueError) as e:
+        raise CorruptStore(f"index {index_path} has an unreadable checksum ({e})") from e
+    scanned = _scan_blocks(data, block_bytes, algo)
+    if expected is not None and len(expected) != len(scanned):
+        raise CorruptStore(f"data file {data_path} does not match its checksum in {index_path} "
+                           f"({len(scanned)} blocks, index lists {len(expected)})")
+    rows_per_block = block_bytes / (data.itemsize * max(1, data.shape[1]))
+    for k, (digest, finite) in enumerate(scanned):
+        rows = f"rows {int(k * rows_per_block)}-{min(data.shape[0], int((k + 1) * rows_per_block)) - 1}"
+        if expected is not None and digest != expected[k]:
+            raise CorruptStore(f"data file {data_path} does not match its checksum in {index_path} ({rows} changed)")
+        if not finite:
+            raise CorruptStore(f"data file {data_path} holds NaN or infinite values ({rows})")
+    _VERIFIED.add(ident)
+
+
 @dataclass
 class _Store:
     """The committed state of one (extractor, config) store."""
@@ -240,6 +328,7 @@ def _read_store(sdir: Path, dim: int) -> _Store | None:
             raise CorruptStore(f"data file {data_path} is unreadable ({e})") from e
         if data.dtype != np.float32 or data.shape != (rows, dim):
             raise CorruptStore(f"data file {data_path} has {data.dtype} {data.shape}, index says float32 ({rows}, {dim})")
+        _verify_data(data_path, data, idx.get("checksum"), index_path)
         return _Store(data, keys, offsets, lengths, valid, idx["data"])
     raise CorruptStore(f"index {index_path} keeps changing under us")
 
@@ -264,11 +353,15 @@ def _write_store(sdir: Path, old: _Store, new: dict[str, tuple[np.ndarray, int]]
             pos += a.shape[0]
         out.flush()
         del out
+        # Hash what landed in the file (read back from the page cache), not what we meant to write.
+        checksum.update(_checksum(np.load(tmp, mmap_mode="r")))
 
+    checksum: dict[str, Any] = {}
     atomic_write(sdir / name, write_data)
     index = dict(meta, version=INDEX_VERSION, data=name, rows=rows, dim=dim, keys=keys,
-                 offsets=offsets.tolist(), lengths=lengths.tolist(), valid=valid.tolist())
+                 offsets=offsets.tolist(), lengths=lengths.tolist(), valid=valid.tolist(), checksum=checksum)
     atomic_write(sdir / "index.json", lambda tmp: tmp.write_text(json.dumps(index)))
+    _VERIFIED.add(_file_identity(sdir / name))  # just hashed: its first load need not rehash it
     for f in sdir.glob("data-*.npy"):
         if f.name != name:
             f.unlink(missing_ok=True)  # open memmaps of other readers stay valid on POSIX
