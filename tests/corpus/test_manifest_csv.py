@@ -149,7 +149,9 @@ def test_unterminated_quote_reported_later_rows_kept(tmp_path, later_quote):
     assert m["r3"].text == "x" and m["r3"].extra["source_line"] == 4
     (s,) = m.report.skipped
     assert (s.path, s.line, s.item) == (str(tmp_path / "t.csv"), 3, 'r2.wav,sad,s2,"abc')
-    assert s.reason.startswith("unterminated quote")
+    assert s.reason == ("unterminated quote: the quote opened on this line runs on to line 5; "
+                        "row skipped" if later_quote else
+                        "unterminated quote: the quote opened on this line never closes; row skipped")
 
 
 def test_unterminated_quote_on_last_line_and_multiline_cell_still_read(tmp_path):
@@ -159,7 +161,8 @@ def test_unterminated_quote_on_last_line_and_multiline_cell_still_read(tmp_path)
     assert read_csv_rows(p, report=report) == (["a", "b"], [(2, {"a": "1", "b": "two\nlines"}),
                                                        (4, {"a": "2", "b": "ok"})])
     (s,) = report.skipped
-    assert (s.line, s.item) == (5, '3,"open') and s.reason.startswith("unterminated quote")
+    assert (s.line, s.item, s.reason) == (
+        5, '3,"open', "unterminated quote: the quote opened on this line never closes; row skipped")
     with pytest.raises(ManifestError, match=r"x\.csv:5: .*unterminated quote"):
         read_csv_rows(p)  # no reporter: the first problem is an error naming file:line
 

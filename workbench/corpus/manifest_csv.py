@@ -92,9 +92,9 @@ def read_csv_rows(path: str | Path, delimiter: str | None = None, encoding: str 
     newlines do not shift later rows' numbers. The delimiter defaults to tab for ``.tsv`` and
     comma otherwise. A UTF-8 byte-order mark is dropped; lines that are not UTF-8 are read as
     cp1252 (the encoding of spreadsheet exports) rather than failing, with one warning in
-    ``report`` naming them (:func:`decode_text`). Rows shorter than the
-    header get "" for the missing cells; longer rows are returned with the surplus under
-    ``None`` so that callers can report them. Blank lines are skipped.
+    ``report`` naming them (:func:`decode_text`). Rows shorter than the header get "" for
+    the missing cells; longer rows are returned with the surplus under ``None`` so that
+    callers can report them. Blank lines are skipped.
 
     A row whose quoting is broken (a quote opened and never closed, which would otherwise
     swallow every later row into one cell) is left out and reported in ``report`` with its
@@ -125,8 +125,9 @@ def read_csv_rows(path: str | Path, delimiter: str | None = None, encoding: str 
                 raise ManifestError(f"{path}:{start_line}: header line has an {problem}; fix its quoting")
             item = lines[i].rstrip("\r\n")[:60]
             if report is None:
-                raise ManifestError(f"{path}:{start_line}: {item}: {problem}")
-            rep.skip(path, start_line, item, problem)
+                raise ManifestError(f"{path}:{start_line}: {item}: {problem}; fix the quoting "
+                                    "(a quote inside a quoted cell is written twice)")
+            rep.skip(path, start_line, item, f"{problem}; row skipped")
             i += 1  # the lines it would have swallowed are rows of their own
             continue
         i += used
@@ -199,17 +200,16 @@ def _parse_record(lines: list[str], i: int, delimiter: str, header: list[str] | 
         record = next(reader)
     except csv.Error as e:
         if str(e) == "unexpected end of data":
-            return None, 0, "unterminated quote: the quote opened on this line never closes; row skipped"
+            return None, 0, "unterminated quote: the quote opened on this line never closes"
         if reader.line_num > 1:
             return None, 0, (f"unterminated quote: the quote opened on this line runs on to line "
-                             f"{i + reader.line_num}; row skipped")
+                             f"{i + reader.line_num}")
         return None, 0, (f"unterminated quote: a quoted cell on this line does not end at a "
-                         f"delimiter (csv: {e}); row skipped")
+                         f"delimiter (csv: {e})")
     used = reader.line_num
     if used > 1 and header is not None and len(record) != len(header):
         return None, 0, (f"unterminated quote: the quote opened on this line runs on to line "
-                         f"{i + used} and leaves {len(record)} cells (header has {len(header)}); "
-                         "row skipped")
+                         f"{i + used} and leaves {len(record)} cells (header has {len(header)})")
     return record, used, ""
 
 
