@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -122,29 +125,67 @@ def test_config_and_content_changes_reextract_only_what_changed(tmp_path, corpus
     assert _BlockRms.calls == [] and np.array_equal(fs2[dup.id], fs2[corpus.ids[0]])
 
 
-def test_failed_write_keeps_previous_state(tmp_path, corpus, monkeypatch):
+@pytest.mark.parametrize("failure", ["oserror", "enospc", "interrupt", "interrupt_commit"])
+def test_failed_write_keeps_previous_state(tmp_path, corpus, monkeypatch, failure):
+    """Any failure while writing a store (a device error, a disk filling up under us, Ctrl-C
+    while writing the data or committing the index) leaves the previous store as it was and
+    no temp or orphan file behind."""
+    import workbench.features.cache as cache_mod
+    from workbench.errors import DiskFullError
+
     cache = FeatureCache(tmp_path / "cache")
     ext = get_extractor("test_block_rms")
     first = Manifest(corpus.utterances[:3])
     cache.get(ext, first, n_jobs=1, progress=False)
     before = _store_files(cache, ext)
 
-    real_open = np.lib.format.open_memmap
+    real_write_rows, real_atomic_write = cache_mod._write_rows, cache_mod.atomic_write
+    error = {"oserror": OSError("device error"), "enospc": OSError(errno.ENOSPC, "No space left on device"),
+             "interrupt": KeyboardInterrupt(), "interrupt_commit": KeyboardInterrupt()}[failure]
 
-    def crash(filename, mode="r+", *args, **kwargs):
-        if mode == "w+":  # the data file being written; reads (np.load's memmap) still work
-            real_open(filename, mode, *args, **kwargs)
-            raise OSError("disk full")
-        return real_open(filename, mode, *args, **kwargs)
+    def write_some_then_fail(f, rows):
+        real_write_rows(f, rows[:1])  # part of the data is on disk already
+        raise error
 
-    monkeypatch.setattr(np.lib.format, "open_memmap", crash)
-    with pytest.raises(OSError, match="disk full"):
+    def fail_on_index(path, write):
+        if Path(path).name == "index.json":
+            raise error
+        return real_atomic_write(path, write)
+
+    if failure == "interrupt_commit":
+        monkeypatch.setattr(cache_mod, "atomic_write", fail_on_index)
+    else:
+        monkeypatch.setattr(cache_mod, "_write_rows", write_some_then_fail)
+    expected = {"oserror": pytest.raises(OSError, match="device error"),
+                "enospc": pytest.raises(DiskFullError, match=rf"disk full .*{cache.store_dir(ext)}/data-\w+\.npy"),
+                }.get(failure, pytest.raises(KeyboardInterrupt))
+    with expected:
         cache.get(ext, corpus, n_jobs=1, progress=False)
     monkeypatch.undo()
-    assert _store_files(cache, ext) == before  # no half-written data file, old index intact
+    assert _store_files(cache, ext) == before  # no half-written or orphan data file, old index intact
     _BlockRms.calls.clear()
     cache.get(ext, first, n_jobs=1, progress=False)
     assert _BlockRms.calls == []
+
+
+def test_too_little_free_space_is_refused_before_writing(tmp_path, corpus, monkeypatch):
+    """Writing a store onto a full disk once died with "Bus error" (a memory-mapped write) and
+    left a hidden temp file keeping the disk full; now the space is checked first."""
+    from workbench.errors import DiskFullError
+
+    cache = FeatureCache(tmp_path / "cache")
+    ext = get_extractor("test_block_rms")
+    first = Manifest(corpus.utterances[:3])
+    cache.get(ext, first, n_jobs=1, progress=False)
+    before = _store_files(cache, ext)
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=4096))
+    with pytest.raises(DiskFullError, match=rf"{cache.store_dir(ext)}/data-\w+\.npy: needs [\d.]+ \w+ .*4.0 KiB free.*WORKBENCH_CACHE"):
+        cache.get(ext, corpus, n_jobs=1, progress=False)
+    monkeypatch.undo()
+    assert _store_files(cache, ext) == before
+    cache.get(ext, corpus, n_jobs=1, progress=False)  # with room again, the merge goes through
+    assert len(json.loads((cache.store_dir(ext) / "index.json").read_text())["keys"]) == 6
 
 
 @pytest.mark.parametrize("damage", ["truncate_data", "bad_index", "missing_data"])

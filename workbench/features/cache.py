@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import uuid
@@ -47,14 +48,15 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from workbench import paths
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.features.base import Extractor, get_extractor
-from workbench.io import atomic_write
+from workbench.errors import DiskFullError
+from workbench.io import atomic_write, check_free_space
 
 INDEX_VERSION = 1
 
@@ -333,38 +335,87 @@ def _read_store(sdir: Path, dim: int) -> _Store | None:
     raise CorruptStore(f"index {index_path} keeps changing under us")
 
 
+_WRITE_CHUNK_BYTES = 16 * 2**20
+
+
+def _write_rows(f: Any, rows: np.ndarray) -> None:
+    """Append float32 rows to an open data file, in chunks (bounded syscalls and memory)."""
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    step = max(1, _WRITE_CHUNK_BYTES // max(1, rows.itemsize * (rows.shape[1] if rows.ndim == 2 else 1)))
+    for b in range(0, rows.shape[0], step):
+        f.write(memoryview(rows[b : b + step]).cast("B"))
+
+
+def _old_runs(old: _Store) -> Iterator[np.ndarray]:
+    """The old store's rows in index order, coalesced into contiguous runs of its data file."""
+    start = end = 0
+    for o, n in zip(old.offsets.tolist(), old.lengths.tolist()):
+        if o != end:
+            if end > start:
+                yield old.data[start:end]
+            start = o
+        end = o + n
+    if end > start:
+        yield old.data[start:end]
+
+
 def _write_store(sdir: Path, old: _Store, new: dict[str, tuple[np.ndarray, int]], dim: int, meta: dict[str, Any]) -> None:
-    """Write old + new entries to a fresh data file, then commit the index. Caller holds the lock."""
+    """Write old + new entries to a fresh data file, then commit the index. Caller holds the lock.
+
+    The free space is checked first, and the file is written with plain writes, not through a
+    memory map: on a full disk a memmap write is a SIGBUS ("Bus error") that kills the process
+    and strands the temp file, while ``write`` fails with ENOSPC, which ``atomic_write`` turns
+    into a :class:`DiskFullError` after deleting the temp file.
+    """
     keys = list(old.keys) + list(new)
     lengths = np.concatenate([old.lengths, np.array([a.shape[0] for a, _ in new.values()], dtype=np.int64)])
     valid = np.concatenate([old.valid, np.array([v for _, v in new.values()], dtype=np.int64)])
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(keys) else lengths
     rows = int(lengths.sum())
-    name = f"data-{uuid.uuid4().hex[:12]}.npy"
+    path = sdir / f"data-{uuid.uuid4().hex[:12]}.npy"
+    index = dict(meta, version=INDEX_VERSION, data=path.name, rows=rows, dim=dim, keys=keys,
+                 offsets=offsets.tolist(), lengths=lengths.tolist(), valid=valid.tolist())
+    pieces = itertools.chain(_old_runs(old), (a for a, _ in new.values()))  # old entries keep their order
+    with _where_the_cache_lives():
+        # payload + .npy header + the index (a key, three integers and punctuation per entry)
+        check_free_space(path, rows * dim * 4 + 4096 + 100 * len(keys), "write the feature store")
+        _commit_store(sdir, path, pieces, index)
+    for f in sdir.glob("data-*.npy"):
+        if f != path:
+            f.unlink(missing_ok=True)  # open memmaps of other readers stay valid on POSIX
+
+
+@contextmanager
+def _where_the_cache_lives() -> Iterator[None]:
+    """Add to a full-disk error where the user can move the cache to."""
+    try:
+        yield
+    except DiskFullError as e:
+        raise DiskFullError(f"{e} (the feature cache's place is set by $WORKBENCH_CACHE)") from e
+
+
+def _commit_store(sdir: Path, path: Path, pieces: Iterable[np.ndarray], index: dict[str, Any]) -> None:
+    """Write the rows of ``pieces`` to ``path``, then ``index`` naming it (plus the checksum);
+    on any failure, Ctrl-C included, neither file stays."""
+    checksum: dict[str, Any] = {}
 
     def write_data(tmp: Path) -> None:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, dim))
-        pos = 0
-        for o, n in zip(old.offsets, old.lengths):  # old entries keep their order: copy in runs
-            out[pos : pos + n] = old.data[o : o + n]
-            pos += int(n)
-        for a, _ in new.values():
-            out[pos : pos + a.shape[0]] = a
-            pos += a.shape[0]
-        out.flush()
-        del out
+        with open(tmp, "wb") as f:
+            shape = (index["rows"], index["dim"])
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+            for part in pieces:
+                _write_rows(f, part)
         # Hash what landed in the file (read back from the page cache), not what we meant to write.
         checksum.update(_checksum(np.load(tmp, mmap_mode="r")))
 
-    checksum: dict[str, Any] = {}
-    atomic_write(sdir / name, write_data)
-    index = dict(meta, version=INDEX_VERSION, data=name, rows=rows, dim=dim, keys=keys,
-                 offsets=offsets.tolist(), lengths=lengths.tolist(), valid=valid.tolist(), checksum=checksum)
-    atomic_write(sdir / "index.json", lambda tmp: tmp.write_text(json.dumps(index)))
-    _VERIFIED.add(_file_identity(sdir / name))  # just hashed: its first load need not rehash it
-    for f in sdir.glob("data-*.npy"):
-        if f.name != name:
-            f.unlink(missing_ok=True)  # open memmaps of other readers stay valid on POSIX
+    atomic_write(path, write_data)
+    try:
+        text = json.dumps(dict(index, checksum=checksum))
+        atomic_write(sdir / "index.json", lambda tmp: tmp.write_text(text))
+    except BaseException:
+        path.unlink(missing_ok=True)  # not committed: it would only be an orphan taking space
+        raise
+    _VERIFIED.add(_file_identity(path))  # just hashed: its first load need not rehash it
 
 
 # --------------------------------------------------------------------------- extraction
