@@ -1,9 +1,92 @@
-"""The ``workbench`` command. Each subcommand is a thin wrapper over a library function."""
+"""The ``workbench`` command. Each subcommand is a thin wrapper over a library function.
+
+Errors: a user-fixable problem (a WorkbenchError from workbench/errors.py, or a path that does
+not exist, is not readable, is a folder or is not one) prints one line,
+``workbench: error: <message>``, on stderr and exits 1; ``--debug`` (before or after the
+subcommand) re-raises it with its traceback instead. Ctrl-C prints ``interrupted`` and exits
+130. Anything else is a bug and keeps its traceback. Impossible numbers (``--epochs -1``,
+``--jobs 0``) are refused by argparse, naming the option, with exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
+from typing import Callable
+
+from workbench.errors import WorkbenchError
+
+#: Exceptions that are the user's to fix: printed as one line, no traceback.
+USER_ERRORS = (WorkbenchError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+EXIT_USER_ERROR = 1  # 2 is argparse's
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+
+
+# --------------------------------------------------------------------------- argument types
+def _number(text: str, kind: type) -> int | float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _items(text: str, what: str) -> list[str]:
+    items = [item.strip() for item in text.split(",")]
+    if not text.strip() or any(not item for item in items):
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what} without empty items, got {text!r}")
+    return items
+
+
+def seed_list(text: str) -> list[int]:
+    """argparse type: comma-separated seeds (integers >= 0), at least one."""
+    return [non_negative_int(item) for item in _items(text, "seeds, e.g. 0,1,2")]
+
+
+def fold_list(text: str) -> list[int | str] | None:
+    """argparse type: comma-separated fold indices or names; empty means every fold (None)."""
+    if not text.strip():
+        return None
+    return [int(f) if f.isdigit() else f for f in _items(text, "fold indices or names, e.g. 0,1 or Ses01")]
+
+
+def json_object(text: str) -> dict:
+    """argparse type: a JSON object, e.g. '{"hidden": 64}'."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e}): {text!r}; e.g. '{{\"hidden\": 64}}'")
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"hidden\": 64}}', got {text!r}")
+    return value
 
 
 def _corpus_synth(args: argparse.Namespace) -> int:
@@ -18,12 +101,19 @@ def _batch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from workbench import paths
-    from workbench.batch import load_grid, read_results_table, run_grid, summary_table
+    from workbench.batch import BatchInterrupted, load_grid, read_results_table, run_grid, write_summary
 
-    results = run_grid(load_grid(args.grid), args.out, jobs=args.jobs, force=args.force, html=not args.no_html,
-                       **_backend_kwargs(args))
-    table = summary_table(results, read_results_table(paths.runs_dir()))
-    table.to_csv(Path(args.out) / "summary.csv", index=False)
+    try:
+        results = run_grid(load_grid(args.grid), args.out, jobs=args.jobs, force=args.force,
+                           html=not args.no_html, **_backend_kwargs(args))
+    except BatchInterrupted as e:  # summarise what finished, then let main() exit 130
+        table = write_summary(e.results, args.out, read_results_table(paths.runs_dir()))
+        print(table.to_string(index=False))
+        done = int(table["status"].isin(["ok", "failed", "skipped"]).sum())
+        print(f"{done} of {len(table)} notebook(s) finished before the interrupt; summary in "
+              f"{Path(args.out) / 'summary.csv'}, partial copies in *.INTERRUPTED.ipynb")
+        raise
+    table = write_summary(results, args.out, read_results_table(paths.runs_dir()))
     print(table.to_string(index=False))
     failed = int((table["status"] == "failed").sum())
     if failed:
@@ -32,8 +122,6 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _bench_features(args: argparse.Namespace) -> int:
-    import json
-
     from workbench.bench import bench_features, wav_dir_manifest
 
     if args.wav_dir:
@@ -89,14 +177,10 @@ def _bench_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import json
-
     from workbench.training import run_crossval
 
-    folds = None if not args.folds else [int(f) if f.isdigit() else f for f in args.folds.split(",")]
-    seeds = [int(s) for s in args.seeds.split(",")]
-    common = dict(protocol=args.protocol, folds=folds, seeds=seeds, out=args.out,
-                  model_options=json.loads(args.model_options) if args.model_options else None,
+    common = dict(protocol=args.protocol, folds=args.folds, seeds=args.seeds, out=args.out,
+                  model_options=args.model_options,
                   epochs=args.epochs, device=args.device, rerun=args.rerun, progress=not args.quiet,
                   **_backend_kwargs(args))
     if args.bundle:
@@ -135,7 +219,7 @@ def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="synthetic", help="synthetic or iemocap")
     p.add_argument("--root", default=None, help="corpus root (real corpora)")
     p.add_argument("--corpus-preset", default="demo", choices=["smoke", "demo", "full"])
-    p.add_argument("--corpus-seed", type=int, default=0)
+    p.add_argument("--corpus-seed", type=non_negative_int, default=0)
 
 
 def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -144,15 +228,22 @@ def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
                    help="local: this machine (default); ray: one Ray task each (needs pip install -e '.[ray]')")
     g.add_argument("--ray-address", default=None,
                    help="connect to a running Ray cluster (e.g. auto, ray://head:10001); default: start a local one")
-    g.add_argument("--max-retries", type=int, default=2, help="ray: retries of a failed task before it is reported")
-    g.add_argument("--cpus-per-task", type=float, default=1.0, help="ray: CPUs each task reserves")
-    g.add_argument("--gpus-per-task", type=float, default=None,
+    g.add_argument("--max-retries", type=non_negative_int, default=2, help="ray: retries of a failed task before it is reported")
+    g.add_argument("--cpus-per-task", type=non_negative_float, default=1.0, help="ray: CPUs each task reserves")
+    g.add_argument("--gpus-per-task", type=non_negative_float, default=None,
                    help="ray: GPUs each task reserves, e.g. 0.25 packs 4 per GPU (default: 0.25 if the cluster "
                         "has GPUs, else 0)")
 
 
+def _add_debug(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="show the full traceback of an error instead of one line")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_debug(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     corpus = sub.add_parser("corpus", help="generate or prepare corpora")
@@ -160,14 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     synth = corpus_sub.add_parser("synth", help="generate the built-in synthetic corpus")
     synth.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
     synth.add_argument("--out", required=True, help="output directory")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--seed", type=non_negative_int, default=0)
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_corpus_synth)
 
     batch = sub.add_parser("batch", help="run a grid of notebooks headlessly with papermill")
     batch.add_argument("grid", help="grid YAML (see workbench/batch.py)")
     batch.add_argument("--out", required=True, help="folder for executed notebooks (under runs/)")
-    batch.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
+    batch.add_argument("--jobs", type=positive_int, default=1, help="notebooks run at once")
     batch.add_argument("--force", action="store_true", help="rerun unchanged cells too")
     batch.add_argument("--no-html", action="store_true", help="skip the HTML export")
     _add_backend_options(batch, "notebooks")
@@ -179,12 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--corpus", default="synthetic", help="corpus for workbench.corpus.load_corpus")
     bf.add_argument("--root", default=None, help="corpus root (real corpora)")
     bf.add_argument("--preset", default="smoke", choices=["smoke", "demo", "full"])
-    bf.add_argument("--seed", type=int, default=0)
+    bf.add_argument("--seed", type=non_negative_int, default=0)
     bf.add_argument("--manifest", default=None, help="a manifest file (.jsonl/.parquet) instead of a corpus")
     bf.add_argument("--wav-dir", default=None, help="every .wav under this folder instead of a corpus")
-    bf.add_argument("--limit", type=int, default=0, help="first N utterances only (0: all)")
+    bf.add_argument("--limit", type=non_negative_int, default=0, help="first N utterances only (0: all)")
     bf.add_argument("--device", default="auto", help="auto, cpu or cuda for the batched path")
-    bf.add_argument("--batch-size", type=int, default=16)
+    bf.add_argument("--batch-size", type=positive_int, default=16)
     bf.add_argument("--no-opensmile", action="store_true", help="skip the (slow) openSMILE measurement")
     bf.add_argument("--json", default=None, help="also write the measurements to this JSON file")
     bf.set_defaults(func=_bench_features)
@@ -193,12 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "on an IEMOCAP-sized fold of random features (workbench/training/bench.py)")
     bt.add_argument("--models", default="", help="comma-separated model names (default: every registered model)")
     bt.add_argument("--preset", default="paper", choices=["paper", "demo", "smoke"], help="training preset")
-    bt.add_argument("--epochs", type=int, default=None, help="override the preset's epochs (early stopping is off)")
-    bt.add_argument("--utterances", type=int, default=0, help="corpus size (default: IEMOCAP's 4-class 5,531)")
+    bt.add_argument("--epochs", type=positive_int, default=None, help="override the preset's epochs (early stopping is off)")
+    bt.add_argument("--utterances", type=non_negative_int, default=0, help="corpus size (default: IEMOCAP's 4-class 5,531)")
     bt.add_argument("--lengths-from", default=None, choices=["smoke", "demo", "full"],
                     help="take durations and word counts from this synthetic corpus (default: IEMOCAP-like)")
     bt.add_argument("--bucketing", default="both", choices=["both", "on", "off"])
-    bt.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
+    bt.add_argument("--batch-size", type=positive_int, default=None, help="override the preset's batch size")
     bt.add_argument("--device", default="auto", help="auto, cpu or cuda")
     bt.add_argument("--csv", default=None, help="write the rows to this CSV (rewritten after each model)")
     bt.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -209,10 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--preset", default="demo", choices=["paper", "demo", "smoke"], help="training preset")
     _add_corpus_options(tr)
     tr.add_argument("--protocol", default=None, help="fold protocol (default: the preset's)")
-    tr.add_argument("--folds", default="", help="comma-separated fold indices or names (default: all)")
-    tr.add_argument("--seeds", default="0", help="comma-separated seeds")
-    tr.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    tr.add_argument("--model-options", default=None, help='model config overrides as JSON, e.g. \'{"hidden": 64}\'')
+    tr.add_argument("--folds", type=fold_list, default=None, help="comma-separated fold indices or names (default: all)")
+    tr.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds (default: 0)")
+    tr.add_argument("--epochs", type=positive_int, default=None, help="override the preset's epochs")
+    tr.add_argument("--model-options", type=json_object, default=None, help='model config overrides as JSON, e.g. \'{"hidden": 64}\'')
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     tr.add_argument("--out", default=None, help="runs root (default $WORKBENCH_RUNS)")
     tr.add_argument("--rerun", action="store_true", help="retrain runs already in the results table")
@@ -232,12 +323,42 @@ def build_parser() -> argparse.ArgumentParser:
     bu.add_argument("--compress", action="store_true", help="deflate the arrays: a smaller file to copy, slower to write")
     bu.add_argument("--quiet", action="store_true", help="no progress bars")
     bu.set_defaults(func=_bundle)
+    for leaf in (synth, batch, bf, bt, tr, bu):
+        # SUPPRESS: a subcommand without --debug must not reset a --debug given before it
+        _add_debug(leaf, argparse.SUPPRESS)
     return parser
+
+
+def error_line(exc: BaseException) -> str:
+    """``exc`` as one line for the user: an OSError from the system as "reason: path", any
+    other message with its lines joined by "; "."""
+    if isinstance(exc, OSError) and not isinstance(exc, WorkbenchError) and exc.strerror and exc.filename:
+        text = f"{exc.strerror}: {exc.filename}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def run_reporting_errors(func: Callable[[], int], debug: bool = False, prog: str = "workbench") -> int:
+    """``func()`` with the command's error policy (module docstring): user errors are one line
+    on stderr and exit 1, Ctrl-C exits 130, with ``debug`` both re-raise; bugs propagate."""
+    try:
+        return func()
+    except USER_ERRORS as e:
+        if debug:
+            raise
+        print(f"{prog}: error: {error_line(e)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    return run_reporting_errors(lambda: args.func(args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,12 @@ every CPU and GPU of a multi-GPU machine or a cluster.
   that called ``ray.init``), that session is used and left alone.
 - A task that raises (or whose worker dies) is retried ``max_retries`` times by Ray itself
   (``retry_exceptions=True``), then reported as failed; the other tasks go on.
-- Ctrl-C cancels every outstanding task (``ray.cancel(force=True)``) and shuts down a
-  cluster this call started, then re-raises ``KeyboardInterrupt``.
+- Ctrl-C cancels every outstanding task (``ray.cancel(force=True)``), waits up to
+  :data:`CANCEL_WAIT_SECONDS` for them to end, shuts down a cluster this call started, then
+  re-raises ``KeyboardInterrupt``. For a batch, :func:`workbench.batch.run_grid` then renames
+  the cancelled cells' executing copies to ``<name>.INTERRUPTED.ipynb`` and raises
+  ``BatchInterrupted`` like the local backend; cell names are checked on the driver before any
+  task starts and again by :func:`run_cell_task` (nothing is written outside ``--out``).
 - Workers write results themselves, through the same locked, atomic, keyed-by-``run_id``
   table writes as the local backend, so a retried task replaces its rows, never duplicates
   them. Run directories, the results table, the corpus and the feature cache must therefore
@@ -32,6 +36,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 RAY_MISSING = "the 'ray' backend needs Ray, an optional extra: pip install -e '.[ray]' (or pip install 'ray>=2.9')"
+
+#: How long Ctrl-C waits for cancelled tasks to end before re-raising.
+CANCEL_WAIT_SECONDS = 10.0
 
 #: GPU share of one training task when the cluster has GPUs and none was asked for: the paper
 #: models are a few million parameters, so four trainings share one GPU without running short
@@ -195,6 +202,11 @@ def run_tasks(
         except KeyboardInterrupt:
             for ref in pending:
                 ray.cancel(ref, force=True)
+            # Cancelling is asynchronous; wait (briefly) until the workers are gone, since the
+            # caller cleans up after them (a batch renames their executing copies) and a dying
+            # worker could otherwise still write one again.
+            if pending:
+                ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_WAIT_SECONDS)
             bar.write(f"interrupted: cancelled {len(pending)} outstanding task(s)")
             raise
         finally:

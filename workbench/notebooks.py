@@ -7,6 +7,10 @@
                                                     parameters and keep only the outputs of
                                                     cells marked ``# NBVAL_CHECK_OUTPUT``: the
                                                     reference copies nbval compares against
+
+Errors follow the ``workbench`` command's policy (:func:`workbench.cli.run_reporting_errors`):
+a grid mistake is one line on stderr and exit 1, Ctrl-C exits 130. Notebooks are rewritten
+atomically, so an interrupted scrub or reference run never leaves a truncated notebook.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from workbench.io import atomic_write
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (workbench)", "language": "python"}
@@ -50,7 +56,7 @@ def scrub(path: str | Path) -> bool:
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     after = nbformat.writes(nb)
     if after != before:
-        Path(path).write_text(after, encoding="utf-8")
+        atomic_write(path, lambda p: p.write_text(after, encoding="utf-8"))
         return True
     return False
 
@@ -76,7 +82,13 @@ def _notebooks(target: str) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from workbench.cli import run_reporting_errors
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    return run_reporting_errors(lambda: _main(argv), prog="python -m workbench.notebooks")
+
+
+def _main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__)
         return 2
@@ -93,13 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "reference":
         from workbench.batch import load_grid, run_grid
 
+        if len(argv) < 3:
+            print(__doc__)
+            return 2
         out = Path(argv[2])
         cells = load_grid(target)
         results = run_grid(cells, out, jobs=1, force=True, html=False)
         for r in results:
             if r.status == "ok":
                 nb = keep_checked_outputs(nbformat.read(r.output, as_version=4))
-                nbformat.write(nb, r.output)
+                atomic_write(r.output, lambda p, nb=nb: nbformat.write(nb, str(p)))
         return 0 if all(r.status == "ok" for r in results) else 1
     print(__doc__)
     return 2

@@ -1,0 +1,152 @@
+"""The ``workbench`` command's error handling: user errors are one line on stderr and exit 1,
+impossible numbers are argparse errors (exit 2) naming the option, ``--debug`` shows the
+traceback, Ctrl-C exits 130, bugs keep their traceback."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from workbench import cli
+from workbench.cli import main
+from workbench.errors import WorkbenchError
+
+
+def _stderr_lines(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def stub_commands(monkeypatch):
+    """Subcommands that only record their arguments: nothing trains or executes."""
+    seen = []
+    for name in ("_batch", "_train", "_bench_features", "_bench_train", "_corpus_synth", "_bundle"):
+        monkeypatch.setattr(cli, name, lambda args: seen.append(args) or 0)
+    return seen
+
+
+def _raising(monkeypatch, exc: BaseException) -> None:
+    def fail(args):
+        raise exc
+
+    monkeypatch.setattr(cli, "_batch", fail)
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (WorkbenchError("grid.yaml: runs[0]: unknown key 'paramters'"), "grid.yaml: runs[0]: unknown key 'paramters'"),
+    (WorkbenchError("first line\n  second line\n"), "first line; second line"),
+    (FileNotFoundError(2, "No such file or directory", "/nope/g.yaml"), "No such file or directory: /nope/g.yaml"),
+    (PermissionError(13, "Permission denied", "/root/out"), "Permission denied: /root/out"),
+    (IsADirectoryError(21, "Is a directory", "grids"), "Is a directory: grids"),
+    (NotADirectoryError(20, "Not a directory", "a.txt/out"), "Not a directory: a.txt/out"),
+])
+def test_user_errors_are_one_line_and_exit_1(monkeypatch, capsys, exc, expected):
+    _raising(monkeypatch, exc)
+    assert main(["batch", "g.yaml", "--out", "o"]) == 1
+    assert _stderr_lines(capsys) == [f"workbench: error: {expected}"]
+
+
+def test_debug_shows_the_traceback(monkeypatch):
+    _raising(monkeypatch, WorkbenchError("bad grid"))
+    with pytest.raises(WorkbenchError, match="bad grid"):
+        main(["--debug", "batch", "g.yaml", "--out", "o"])
+    with pytest.raises(WorkbenchError, match="bad grid"):  # after the subcommand too
+        main(["batch", "g.yaml", "--out", "o", "--debug"])
+
+
+def test_ctrl_c_prints_interrupted_and_exits_130(monkeypatch, capsys):
+    _raising(monkeypatch, KeyboardInterrupt())
+    assert main(["batch", "g.yaml", "--out", "o"]) == 130
+    assert _stderr_lines(capsys) == ["interrupted"]
+
+
+def test_bugs_keep_their_traceback(monkeypatch):
+    _raising(monkeypatch, ZeroDivisionError("a bug"))
+    with pytest.raises(ZeroDivisionError):
+        main(["batch", "g.yaml", "--out", "o"])
+
+
+def test_a_missing_grid_is_one_line(tmp_path, capsys):
+    assert main(["batch", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")]) == 1
+    lines = _stderr_lines(capsys)
+    assert len(lines) == 1 and lines[0].startswith("workbench: error: grid file ") and "nope.yaml" in lines[0]
+
+
+def test_a_misspelt_grid_key_is_one_line(tmp_path, capsys):
+    (tmp_path / "g.yaml").write_text("runs:\n  - notebook: nb.ipynb\n    paramters: {x: 1}\n")
+    assert main(["batch", str(tmp_path / "g.yaml"), "--out", str(tmp_path / "o")]) == 1
+    (line,) = _stderr_lines(capsys)
+    assert "g.yaml: runs[0]: unknown key 'paramters' (did you mean 'parameters'?)" in line
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["train", "amh", "--epochs", "-1"], "--epochs"),
+    (["train", "amh", "--epochs", "0"], "--epochs"),
+    (["train", "amh", "--seeds", ""], "--seeds"),
+    (["train", "amh", "--seeds", "0,,1"], "--seeds"),
+    (["train", "amh", "--seeds", "zero"], "--seeds"),
+    (["train", "amh", "--folds", "0,"], "--folds"),
+    (["train", "amh", "--model-options", "{hidden: 64"], "--model-options"),
+    (["train", "amh", "--model-options", "[1]"], "--model-options"),
+    (["train", "amh", "--max-retries", "-1"], "--max-retries"),
+    (["train", "amh", "--gpus-per-task", "-0.5"], "--gpus-per-task"),
+    (["train", "amh", "--cpus-per-task", "nan"], "--cpus-per-task"),
+    (["train", "amh", "--corpus-seed", "-3"], "--corpus-seed"),
+    (["batch", "g.yaml", "--out", "o", "--jobs", "0"], "--jobs"),
+    (["batch", "g.yaml", "--out", "o", "--jobs", "two"], "--jobs"),
+    (["bench", "features", "--limit", "-5"], "--limit"),
+    (["bench", "features", "--batch-size", "0"], "--batch-size"),
+    (["bench", "train", "--epochs", "-2"], "--epochs"),
+    (["bench", "train", "--utterances", "-1"], "--utterances"),
+    (["corpus", "synth", "--out", "c", "--seed", "-1"], "--seed"),
+])
+def test_impossible_numbers_are_argparse_errors_naming_the_option(stub_commands, capsys, argv, option):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and not stub_commands
+    assert f"error: argument {option}" in capsys.readouterr().err
+
+
+def test_valid_numbers_are_parsed(stub_commands):
+    assert main(["train", "amh", "--seeds", "0, 1,2", "--folds", "0,Ses02", "--epochs", "3",
+                 "--model-options", '{"hidden": 64}']) == 0
+    args = stub_commands[-1]
+    assert (args.seeds, args.folds, args.epochs, args.model_options) == ([0, 1, 2], [0, "Ses02"], 3, {"hidden": 64})
+    assert main(["train", "amh"]) == 0
+    assert (stub_commands[-1].seeds, stub_commands[-1].folds) == ([0], None)
+    assert main(["bench", "features", "--limit", "0"]) == 0 and stub_commands[-1].limit == 0
+
+
+def _notebook(path, body):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_ctrl_c_in_a_batch_writes_the_summary_of_what_finished(tmp_path, monkeypatch, capsys):
+    import csv
+    from pathlib import Path
+
+    import papermill
+
+    monkeypatch.chdir(tmp_path)
+    _notebook(tmp_path / "nb.ipynb", "print(x)")
+    (tmp_path / "g.yaml").write_text("runs:\n  - notebook: nb.ipynb\n    grid: {x: [1, 2, 3]}\n")
+    calls = []
+
+    def execute(input_path, output_path, **kw):  # the second cell is Ctrl-C'd midway
+        calls.append(output_path)
+        Path(output_path).write_text(Path(input_path).read_text())
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    out = tmp_path / "runs"
+    assert main(["batch", "g.yaml", "--out", str(out), "--no-html"]) == 130
+    assert _stderr_lines(capsys)[-1] == "interrupted"
+    assert not list(out.glob(".*.running.ipynb"))
+    with open(out / "summary.csv") as f:
+        rows = [(r["notebook"], r["status"]) for r in csv.DictReader(f)]
+    assert rows == [("nb__x=1", "ok"), ("nb__x=2", "interrupted"), ("nb__x=3", "interrupted")]
