@@ -368,3 +368,78 @@ def test_store_is_verified_once_per_process(tmp_path, corpus, monkeypatch):
     _overwrite_rows(data, "zeros")  # a changed (size, mtime) is verified again
     with pytest.warns(CacheWarning, match=data.name):
         cache.get(ext, corpus, n_jobs=1, progress=False)
+
+
+# --------------------------------------------------------------------------- leftovers of killed writers
+_KILLED_WRITER = textwrap.dedent(
+    """
+    import os, signal, sys
+    import workbench.features.cache as cache_mod
+    from workbench.corpus.manifest import Manifest
+    real = cache_mod._write_rows
+    def write_then_die(f, rows):
+        real(f, rows)
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or a full disk's SIGBUS would
+    cache_mod._write_rows = write_then_die
+    cache_mod.FeatureCache(sys.argv[1]).get("frame34", Manifest.load(sys.argv[2]), n_jobs=1, progress=False)
+    """
+)
+
+
+def _plant_leftovers(cache: FeatureCache, ext: Extractor) -> list[Path]:
+    """What a killed writer leaves behind: atomic_write temp files and an uncommitted data file."""
+    sdir = cache.store_dir(ext)
+    files = [sdir / ".data-0123456789ab.npy.k2j3h4x_.tmp", sdir / ".index.json.a8b7c6d5.tmp",
+             sdir / "data-0123456789ab.npy", cache.root / ".content-hashes.json.q1w2e3r4.tmp"]
+    for f in files:
+        f.write_bytes(b"\0" * 4096)
+    return files
+
+
+def test_a_killed_writers_temp_file_is_removed_on_next_use(tmp_path, corpus):
+    root = tmp_path / "cache"
+    m = tmp_path / "m.jsonl"
+    Manifest(corpus.utterances[:3]).to_jsonl(m)
+    FeatureCache(root).get("frame34", Manifest.load(m), n_jobs=1, progress=False)  # a committed store
+    corpus.to_jsonl(m)
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    proc = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(root), str(m)], env=env, capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    sdir = FeatureCache(root).store_dir(get_extractor("frame34"))
+    assert [p.name for p in sdir.glob(".data-*.tmp")]  # the killed merge left its temp file
+    fs = FeatureCache(root).get("frame34", Manifest(corpus.utterances[:3]), n_jobs=1, progress=False)  # a hit
+    assert len(fs) == 3
+    assert sorted(p.name for p in sdir.iterdir() if p.name not in ("index.json", "lock")) == [
+        json.loads((sdir / "index.json").read_text())["data"]]
+
+
+def test_leftovers_are_removed_on_a_hit_and_at_a_merge(tmp_path, corpus):
+    cache = FeatureCache(tmp_path / "cache")
+    ext = get_extractor("test_block_rms")
+    first = Manifest(corpus.utterances[:3])
+    cache.get(ext, first, n_jobs=1, progress=False)
+    committed = _store_files(cache, ext)
+    stale = _plant_leftovers(cache, ext)
+    cache.get(ext, first, n_jobs=1, progress=False)  # a hit
+    assert _store_files(cache, ext) == committed
+    stale = _plant_leftovers(cache, ext)
+    cache.get(ext, corpus, n_jobs=1, progress=False)  # a merge (and a hash memo update)
+    assert not any(f.exists() for f in stale)
+    assert len(list(cache.store_dir(ext).iterdir())) == 3  # index, data, lock
+
+
+def test_leftovers_are_kept_while_another_process_holds_the_lock(tmp_path, corpus):
+    """A writer holds the store's lock from its first byte to its commit: its files are not stale."""
+    import fcntl
+
+    cache = FeatureCache(tmp_path / "cache")
+    ext = get_extractor("test_block_rms")
+    cache.get(ext, corpus, n_jobs=1, progress=False)
+    stale = _plant_leftovers(cache, ext)[:3]
+    with open(cache.store_dir(ext) / "lock", "a+") as held:  # a separate open file: flock conflicts
+        fcntl.flock(held, fcntl.LOCK_EX)
+        cache.get(ext, corpus, n_jobs=1, progress=False)  # a hit must neither wait nor delete
+        assert all(f.exists() for f in stale)
+    cache.get(ext, corpus, n_jobs=1, progress=False)
+    assert not any(f.exists() for f in stale)

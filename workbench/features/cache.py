@@ -32,6 +32,16 @@ Why this shape:
   memoised so later loads cost nothing (a 318 MiB mfcc120 store: ~0.1 s on 2 cores). A store
   written before checksums (no ``checksum`` field) is checked for finiteness only and gains a
   checksum at its next merge.
+- A writer killed mid-merge (SIGKILL, OOM, power loss) leaves a hidden ``.data-*.tmp`` file or
+  an uncommitted ``data-*.npy``, possibly gigabytes. Every write into a store directory holds
+  its lock from the temp file's first byte to the index commit, so whoever holds the lock
+  knows nothing else there is in progress: the next merge removes such leftovers under the
+  lock, and a load removes them when it can take the lock without waiting (it never blocks
+  on a writer, and on a read-only cache it leaves them). No age threshold is needed.
+- Before a store is written the free space is checked (:func:`workbench.io.check_free_space`)
+  and the data file is written with ``write``, not a memory map: a full disk is then a
+  :class:`~workbench.errors.DiskFullError` naming the file, not a "Bus error", and no temp
+  file survives a failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -150,6 +160,8 @@ class _HashMemo:
         if not self.dirty:
             return
         with _locked(self.path.with_suffix(".lock")):
+            for f in _leftovers(self.path.parent, [f".{self.path.name}.*.tmp"]):
+                f.unlink(missing_ok=True)  # of a writer killed while holding this lock
             merged: dict[str, list[Any]] = {}
             if self.path.is_file():
                 try:
@@ -184,14 +196,63 @@ def content_key(extractor: Extractor, utt: Utterance, memo: _HashMemo) -> str:
 
 # --------------------------------------------------------------------------- store files
 @contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def _locked(lock_path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``lock_path``; yields False when ``wait`` is False and
+    another process holds it."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
         try:
-            yield
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _leftovers(directory: Path, patterns: Sequence[str], keep: str | None = None) -> list[Path]:
+    """Files matching ``patterns`` in ``directory`` other than ``keep``."""
+    return [f for pat in patterns for f in directory.glob(pat) if f.name != keep]
+
+
+#: What a killed writer leaves in a store directory: :func:`atomic_write`'s hidden temp files
+#: and a data file renamed into place whose index was never committed.
+_STORE_LEFTOVERS = (".data-*.npy.*.tmp", ".index.json.*.tmp", "data-*.npy")
+
+
+def _committed_data_name(sdir: Path) -> str | None:
+    try:
+        return str(json.loads((sdir / "index.json").read_text())["data"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _remove_leftovers(sdir: Path) -> None:
+    """Delete what killed writers left in ``sdir``. The caller holds the store's lock.
+
+    Every write into a store directory happens under its lock, from the first byte of the
+    temp file to the index commit, so with the lock held no file here is in progress: only
+    the data file the index names is live (readers' open memmaps survive the unlink).
+    """
+    for f in _leftovers(sdir, _STORE_LEFTOVERS, keep=_committed_data_name(sdir)):
+        f.unlink(missing_ok=True)
+
+
+def _tidy(sdir: Path, data_file: str | None) -> None:
+    """Remove leftovers if there are any and no writer is active; a reader never waits for it."""
+    if not _leftovers(sdir, _STORE_LEFTOVERS, keep=data_file):
+        return
+    try:
+        with _locked(sdir / "lock", wait=False) as got:
+            if got:
+                _remove_leftovers(sdir)
+    except OSError:
+        pass  # a read-only cache: the leftovers are not ours to remove
 
 
 class CorruptStore(Exception):
@@ -577,6 +638,7 @@ class FeatureCache:
             results = _run_extraction(ext, [todo[k] for k in group], n_jobs, progress)
             new = dict(zip(group, results))
             with _locked(sdir / "lock"):
+                _remove_leftovers(sdir)
                 current = self._load(sdir, ext.dim, locked=True)  # another process may have merged meanwhile
                 present = set(current.keys)
                 new = {k: v for k, v in new.items() if k not in present}
@@ -592,7 +654,10 @@ class FeatureCache:
     def _load(self, sdir: Path, dim: int, locked: bool = False) -> _Store:
         """The store's committed state, or an empty one; a corrupt store is dropped with a warning."""
         try:
-            return _read_store(sdir, dim) or _Store.empty(dim)
+            store = _read_store(sdir, dim)
+            if store is not None and not locked:
+                _tidy(sdir, store.data_file)
+            return store or _Store.empty(dim)
         except CorruptStore as e:
             warnings.warn(f"feature cache: {e}; discarding the store and re-extracting", CacheWarning, stacklevel=3)
         if locked:
