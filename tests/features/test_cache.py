@@ -443,3 +443,71 @@ def test_leftovers_are_kept_while_another_process_holds_the_lock(tmp_path, corpu
         assert all(f.exists() for f in stale)
     cache.get(ext, corpus, n_jobs=1, progress=False)
     assert not any(f.exists() for f in stale)
+
+
+# --------------------------------------------------------------------------- read-only caches
+def _make_read_only(root: Path, monkeypatch) -> None:
+    """chmod the cache read-only; where chmod does not bind (root), refuse writes under it too."""
+    import builtins
+    import io
+
+    for d, _, files in os.walk(root):
+        for f in files:
+            os.chmod(Path(d) / f, 0o444)
+        os.chmod(d, 0o555)
+    if os.geteuid() != 0:
+        return
+    inside = lambda p: os.path.abspath(os.fspath(p)).startswith(str(root))  # noqa: E731
+
+    def refuse(path):
+        raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+
+    real_os_open, real_open = os.open, builtins.open
+
+    def os_open(path, flags, *a, **k):
+        if inside(path) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            refuse(path)
+        return real_os_open(path, flags, *a, **k)
+
+    def open_(file, mode="r", *a, **k):
+        if isinstance(file, (str, os.PathLike)) and inside(file) and set(mode) & set("wax+"):
+            refuse(file)
+        return real_open(file, mode, *a, **k)
+
+    monkeypatch.setattr(os, "open", os_open)
+    monkeypatch.setattr(builtins, "open", open_)
+    monkeypatch.setattr(io, "open", open_)
+    for name in ("unlink", "remove", "rename", "replace", "mkdir", "rmdir"):
+        real = getattr(os, name)
+        monkeypatch.setattr(os, name, lambda p, *a, _real=real, **k: refuse(p) if inside(p) else _real(p, *a, **k))
+
+
+@pytest.mark.parametrize("memo", ["missing", "stale"])
+def test_read_only_cache_serves_hits_without_a_usable_hash_memo(tmp_path, corpus, monkeypatch, memo):
+    root = tmp_path / "cache"
+    cache = FeatureCache(root)
+    ext = get_extractor("test_block_rms")
+    good = {i: np.array(a) for i, a in cache.get(ext, corpus, n_jobs=1, progress=False).items()}
+    memo_path = root / "content-hashes.json"
+    if memo == "missing":
+        memo_path.unlink()
+    else:  # the wavs were copied or touched since: every (size, mtime) misses
+        entries = json.loads(memo_path.read_text())
+        memo_path.write_text(json.dumps({p: [size, mtime - 1, digest] for p, (size, mtime, digest) in entries.items()}))
+    _make_read_only(root, monkeypatch)
+    _BlockRms.calls.clear()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(2):
+                fs = FeatureCache(root).get(ext, corpus, n_jobs=1, progress=False)
+    finally:
+        monkeypatch.undo()
+        for d, _, _ in os.walk(root):
+            os.chmod(d, 0o755)
+    assert _BlockRms.calls == []
+    for i in corpus.ids:
+        np.testing.assert_array_equal(fs[i], good[i])  # exact: read back from the same store
+    cache_warnings = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
+    assert len(cache_warnings) <= 1, cache_warnings  # at most once per process
+    assert all("content-hashes.json" in m for m in cache_warnings)

@@ -46,6 +46,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import itertools
@@ -129,6 +130,9 @@ def _sha1_file(path: Path) -> str:
     return h.hexdigest()
 
 
+_UNSAVED_MEMOS: set[Path] = set()  # memo files this process could not write (warned once each)
+
+
 class _HashMemo:
     """sha1 of files memoised by (absolute path, size, mtime_ns), persisted as JSON."""
 
@@ -157,8 +161,23 @@ class _HashMemo:
         return digest
 
     def save(self) -> None:
+        """Merge our entries into the memo file; a cache we may not write keeps them in memory."""
         if not self.dirty:
             return
+        try:
+            self._merge_into_file()
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            # A shared cache read-only to us still serves hits: the hashes just are not kept.
+            if self.path not in _UNSAVED_MEMOS:
+                _UNSAVED_MEMOS.add(self.path)
+                warnings.warn(f"feature cache: cannot save the hash memo {self.path} ({e.strerror}); source files are "
+                              "rehashed on every run, ask the cache's owner to refresh it or set $WORKBENCH_CACHE",
+                              CacheWarning, stacklevel=3)
+        self.dirty = False
+
+    def _merge_into_file(self) -> None:
         with _locked(self.path.with_suffix(".lock")):
             for f in _leftovers(self.path.parent, [f".{self.path.name}.*.tmp"]):
                 f.unlink(missing_ok=True)  # of a writer killed while holding this lock
@@ -170,7 +189,6 @@ class _HashMemo:
                     merged = {}
             merged.update(self.entries)
             atomic_write(self.path, lambda tmp: tmp.write_text(json.dumps(merged)))
-        self.dirty = False
 
 
 def content_key(extractor: Extractor, utt: Utterance, memo: _HashMemo) -> str:
