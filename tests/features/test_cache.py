@@ -511,3 +511,24 @@ def test_read_only_cache_serves_hits_without_a_usable_hash_memo(tmp_path, corpus
     cache_warnings = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
     assert len(cache_warnings) <= 1, cache_warnings  # at most once per process
     assert all("content-hashes.json" in m for m in cache_warnings)
+
+
+# --------------------------------------------------------------------------- index fields
+@pytest.mark.parametrize("where", ["../../elsewhere.npy", "absolute", "data-0123456789ab.npy/../x", "index.json"])
+def test_index_data_field_outside_the_store_is_corrupt(tmp_path, corpus, where):
+    """The index's ``data`` names a file in the store directory, never a path: an index that
+    points elsewhere (even at a valid copy) is treated as corrupt and rebuilt."""
+    cache = FeatureCache(tmp_path / "cache")
+    ext = get_extractor("test_block_rms")
+    cache.get(ext, corpus, n_jobs=1, progress=False)
+    sdir = cache.store_dir(ext)
+    index = json.loads((sdir / "index.json").read_text())
+    outside = tmp_path / "cache" / "elsewhere.npy"  # == sdir / "../../elsewhere.npy"
+    shutil.copy(sdir / index["data"], outside)  # a perfect copy: only its place is wrong
+    index["data"] = str(outside) if where == "absolute" else where
+    (sdir / "index.json").write_text(json.dumps(index))
+    _BlockRms.calls.clear()
+    with pytest.warns(CacheWarning, match=r"index\.json.*data.*re-extracting"):
+        cache.get(ext, corpus, n_jobs=1, progress=False)
+    assert sorted(_BlockRms.calls) == sorted(corpus.ids)
+    assert json.loads((sdir / "index.json").read_text())["data"].startswith("data-")

@@ -52,6 +52,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import uuid
 import warnings
 import zlib
@@ -378,6 +379,17 @@ class _Store:
         return _Store(np.zeros((0, dim), np.float32), [], z, z, z, None)
 
 
+_DATA_NAME = re.compile(r"data-[0-9a-f]{12}\.npy")  # what _write_store names data files
+
+
+def _data_name(name: Any, index_path: Path) -> str:
+    """The index's ``data`` field if it is a data file name; a path (absolute, ``..``) could
+    make the cache read any file, so it marks the index as corrupt."""
+    if not isinstance(name, str) or not _DATA_NAME.fullmatch(name):
+        raise CorruptStore(f"index {index_path} names data file {name!r}, not a data-<12 hex>.npy file of its directory")
+    return name
+
+
 def _read_store(sdir: Path, dim: int) -> _Store | None:
     """The store's committed state; None when there is none; CorruptStore when it is damaged."""
     index_path = sdir / "index.json"
@@ -386,7 +398,7 @@ def _read_store(sdir: Path, dim: int) -> _Store | None:
     for _attempt in range(5):
         try:
             idx = json.loads(index_path.read_text())
-            data_path = sdir / idx["data"]
+            data_path = sdir / _data_name(idx["data"], index_path)
             keys = list(idx["keys"])
             offsets = np.asarray(idx["offsets"], dtype=np.int64)
             lengths = np.asarray(idx["lengths"], dtype=np.int64)
