@@ -25,7 +25,8 @@ before anything runs, and raises a one-line :class:`GridError` naming the grid f
   without running;
 - each ``grid`` value is a non-empty list (``label: abc`` is an error, not cells a, b, c);
 - a cell name is a plain file name inside ``--out`` and nothing else: letters, digits and
-  ``_ . + = -``, not starting with a dot, no ``..``, at most 150 characters. So ``name: ../x``
+  ``_ . + = -``, not starting with a dot, no ``..``, at most 150 characters, not ``index``
+  (the batch's ``index.html``) and not ending in ``.FAILED`` / ``.INTERRUPTED``. So ``name: ../x``
   or ``name: /tmp/x`` is refused, and :func:`run_cell` checks again that every file it writes,
   renames or deletes lies directly in ``--out``.
 
@@ -90,6 +91,8 @@ STATE_FILE = "batch_state.json"
 STATE_LOCK = ".batch_state.lock"
 LIVE_LOCK = ".batch.lock"
 _SAFE_CHAR = r"A-Za-z0-9_.+=-"
+RESERVED_NAMES = ("index",)
+RESERVED_SUFFIXES = (".FAILED", ".INTERRUPTED")
 _RUNNING = re.compile(r"\.(?P<name>.+?)(?:\.(?P<batch>[0-9a-f]{8}))?\.running\.ipynb")
 
 
@@ -155,6 +158,11 @@ def name_problem(name: Any) -> str | None:
     bad = sorted({c for c in name if not re.fullmatch(f"[{_SAFE_CHAR}]", c)})
     if bad:
         return f"has characters not safe in a file name: {' '.join(map(repr, bad))}"
+    if name in RESERVED_NAMES:  # its HTML page would be the batch's index.html
+        return "is reserved for the batch's own files"
+    suffix = next((s for s in RESERVED_SUFFIXES if name.endswith(s)), None)
+    if suffix:  # "a.FAILED" would be cell a's failed copy
+        return f"ends with {suffix}, which marks another cell's copies"
     return None
 
 

@@ -228,7 +228,8 @@ def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
                    help="local: this machine (default); ray: one Ray task each (needs pip install -e '.[ray]')")
     g.add_argument("--ray-address", default=None,
                    help="connect to a running Ray cluster (e.g. auto, ray://head:10001); default: start a local one")
-    g.add_argument("--max-retries", type=non_negative_int, default=2, help="ray: retries of a failed task before it is reported")
+    g.add_argument("--max-retries", type=non_negative_int, default=2,
+                   help="ray: retries of a failed task before it is reported")
     g.add_argument("--cpus-per-task", type=non_negative_float, default=1.0, help="ray: CPUs each task reserves")
     g.add_argument("--gpus-per-task", type=non_negative_float, default=None,
                    help="ray: GPUs each task reserves, e.g. 0.25 packs 4 per GPU (default: 0.25 if the cluster "
@@ -284,8 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "on an IEMOCAP-sized fold of random features (workbench/training/bench.py)")
     bt.add_argument("--models", default="", help="comma-separated model names (default: every registered model)")
     bt.add_argument("--preset", default="paper", choices=["paper", "demo", "smoke"], help="training preset")
-    bt.add_argument("--epochs", type=positive_int, default=None, help="override the preset's epochs (early stopping is off)")
-    bt.add_argument("--utterances", type=non_negative_int, default=0, help="corpus size (default: IEMOCAP's 4-class 5,531)")
+    bt.add_argument("--epochs", type=positive_int, default=None,
+                    help="override the preset's epochs (early stopping is off)")
+    bt.add_argument("--utterances", type=non_negative_int, default=0,
+                    help="corpus size (default: IEMOCAP's 4-class 5,531)")
     bt.add_argument("--lengths-from", default=None, choices=["smoke", "demo", "full"],
                     help="take durations and word counts from this synthetic corpus (default: IEMOCAP-like)")
     bt.add_argument("--bucketing", default="both", choices=["both", "on", "off"])
@@ -300,10 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--preset", default="demo", choices=["paper", "demo", "smoke"], help="training preset")
     _add_corpus_options(tr)
     tr.add_argument("--protocol", default=None, help="fold protocol (default: the preset's)")
-    tr.add_argument("--folds", type=fold_list, default=None, help="comma-separated fold indices or names (default: all)")
+    tr.add_argument("--folds", type=fold_list, default=None,
+                    help="comma-separated fold indices or names (default: all)")
     tr.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds (default: 0)")
     tr.add_argument("--epochs", type=positive_int, default=None, help="override the preset's epochs")
-    tr.add_argument("--model-options", type=json_object, default=None, help='model config overrides as JSON, e.g. \'{"hidden": 64}\'')
+    tr.add_argument("--model-options", type=json_object, default=None,
+                    help='model config overrides as JSON, e.g. \'{"hidden": 64}\'')
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     tr.add_argument("--out", default=None, help="runs root (default $WORKBENCH_RUNS)")
     tr.add_argument("--rerun", action="store_true", help="retrain runs already in the results table")
