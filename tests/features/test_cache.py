@@ -532,3 +532,71 @@ def test_index_data_field_outside_the_store_is_corrupt(tmp_path, corpus, where):
         cache.get(ext, corpus, n_jobs=1, progress=False)
     assert sorted(_BlockRms.calls) == sorted(corpus.ids)
     assert json.loads((sdir / "index.json").read_text())["data"].startswith("data-")
+
+
+# --------------------------------------------------------------------------- non-finite audio / features
+@register_extractor("test_nan_for_one")
+class _NanForOne(_BlockRms):
+    """Block RMS, but NaN in one row of the utterances whose id ends in 003 (a buggy extractor)."""
+
+    def extract(self, utt: Utterance) -> np.ndarray:
+        out = super().extract(utt)
+        if utt.id.endswith("003"):
+            out[1, 0] = np.nan
+        return out
+
+
+def _non_finite_wavs(tmp_path) -> list[Utterance]:
+    utts = []
+    for uid, bad in [("Ses01F_impro01_M090", np.nan), ("Ses01F_impro01_F091", np.inf)]:
+        y = 0.1 * np.ones(6400, np.float32)
+        y[3000] = bad
+        path = tmp_path / f"{uid}.wav"
+        sf.write(path, y, SR, subtype="FLOAT")  # only float wavs can hold NaN/inf
+        utts.append(make_utterance(id=uid, audio_path=str(path), duration=0.4))
+    return utts
+
+
+@pytest.mark.parametrize("extractor, n_jobs", [("test_block_rms", 1), ("mfcc120", 1), ("frame34", 2)])
+def test_non_finite_audio_is_skipped_reported_once_and_the_rest_kept(tmp_path, corpus, extractor, n_jobs):
+    from workbench.features.audio_io import AudioWarning
+
+    bad = _non_finite_wavs(tmp_path)
+    # bad clips in the middle: a batched extractor (mfcc120) meets them inside a batch; with
+    # n_jobs=2 and 3 copies of the corpus (20 utterances) they go through worker processes
+    good = [dataclasses.replace(u, id=f"{u.id[:-3]}{k}{u.id[-2:]}") for k in range(3 if n_jobs > 1 else 1) for u in corpus]
+    m = Manifest([*good[:3], *bad, *good[3:]])
+    ext = get_extractor(extractor, device="cpu") if extractor == "mfcc120" else get_extractor(extractor)
+    cache = FeatureCache(tmp_path / "cache")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fs = cache.get(ext, m, n_jobs=n_jobs, progress=False)
+    skipped_warnings = [str(w.message) for w in caught if issubclass(w.category, AudioWarning) and "skipped" in str(w.message)]
+    assert len(skipped_warnings) == 1, skipped_warnings  # one summary
+    assert all(b.id in skipped_warnings[0] for b in bad)
+    assert fs.ids == [u.id for u in good] and all(b.id not in fs for b in bad)
+    assert sorted(fs.skipped) == sorted(b.id for b in bad)
+    assert all("NaN or infinite" in reason for reason in fs.skipped.values())
+    with pytest.raises(KeyError, match="Ses01F_impro01_M090.*skipped"):
+        fs["Ses01F_impro01_M090"]
+    # the good work is kept (cached); the bad ones are tried again, and reported again
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        again = FeatureCache(tmp_path / "cache").get(ext, Manifest(good), n_jobs=1, progress=False)
+    assert again.skipped == {} and len(again) == len(good)
+    index = json.loads((cache.store_dir(ext) / "index.json").read_text())
+    assert len(index["keys"]) == len(corpus)  # the copies share their content keys
+
+
+def test_non_finite_extractor_output_is_skipped_not_cached(tmp_path, corpus):
+    from workbench.features.audio_io import AudioWarning
+
+    cache = FeatureCache(tmp_path / "cache")
+    with pytest.warns(AudioWarning, match=r"(?s)skipped 1 utterance.*NaN.*Ses01F_impro01_M003.*test_nan_for_one"):
+        fs = cache.get("test_nan_for_one", corpus, n_jobs=1, progress=False)
+    assert list(fs.skipped) == ["Ses01F_impro01_M003"] and len(fs) == 5
+    assert np.isfinite(fs.data).all()
+    _BlockRms.calls.clear()
+    with pytest.warns(AudioWarning, match="Ses01F_impro01_M003"):
+        cache.get("test_nan_for_one", corpus, n_jobs=1, progress=False)
+    assert _BlockRms.calls == ["Ses01F_impro01_M003"]  # the others come from the cache

@@ -11,6 +11,8 @@ clipped (>= 0.1 % of the    returned unchanged with a warning (the damage is don
 samples at full scale)      researcher should know which utterances carry it)
 shorter than ``min_seconds`` zero-padded at the end to ``min_seconds`` with a warning
 empty / unreadable          ``ValueError`` naming the utterance id and the file
+NaN or infinite samples     :class:`NonFiniteAudioError` (a ``ValueError``) naming both; the
+                            feature cache skips the utterance and reports it
 ==========================  ==========================================================
 
 >>> import numpy as np, soundfile as sf, tempfile, pathlib
@@ -31,6 +33,7 @@ from typing import Iterator
 import numpy as np
 
 from workbench.corpus.manifest import Utterance
+from workbench.errors import WorkbenchError
 
 SAMPLE_RATE = 16000
 # Samples at or above this magnitude count as clipped (16-bit full scale is 32767/32768).
@@ -39,6 +42,10 @@ _CLIP_FRACTION = 0.001
 # A file is taken to hold several utterances only when it is this much longer than ``duration``
 # (IEMOCAP sentence wavs hold one utterance and their manifest duration is rounded).
 _SEGMENT_SLACK_S = 0.05
+
+
+class NonFiniteAudioError(WorkbenchError, ValueError):
+    """The audio holds NaN or infinite samples; :class:`FeatureCache` skips such utterances."""
 
 
 class AudioWarning(UserWarning):
@@ -106,7 +113,7 @@ def load_audio(
         warnings.warn(f"utterance {name!r}: {y.shape[1]}-channel audio in {path} averaged to mono", AudioWarning, stacklevel=2)
     y = y.mean(axis=1, dtype=np.float32) if y.shape[1] > 1 else y[:, 0]
     if not np.all(np.isfinite(y)):
-        raise ValueError(f"utterance {name!r}: audio file {path} contains NaN or infinite samples")
+        raise NonFiniteAudioError(f"utterance {name!r}: audio file {path} contains NaN or infinite samples")
     clipped = float(np.mean(np.abs(y) >= _CLIP_LEVEL))
     if clipped >= _CLIP_FRACTION:
         warnings.warn(f"utterance {name!r}: {clipped:.1%} of samples in {path} are clipped", AudioWarning, stacklevel=2)

@@ -87,11 +87,13 @@ class FeatureSet(Mapping[str, np.ndarray]):
     """Features of one manifest: utterance id -> float32 (steps, dim) view of one memmap.
 
     ``lengths[i]`` is the number of rows of ``ids[i]``; ``valid_lengths[i]`` the rows holding
-    real signal (smaller only for padded features such as ``waveform``).
+    real signal (smaller only for padded features such as ``waveform``). ``skipped`` maps the
+    manifest's utterances left out (NaN/inf audio or features) to the reason.
     """
 
     def __init__(self, name: str, config: str, data: np.ndarray, ids: list[str], offsets: np.ndarray,
-                 lengths: np.ndarray, valid_lengths: np.ndarray, frame_seconds: float | None):
+                 lengths: np.ndarray, valid_lengths: np.ndarray, frame_seconds: float | None,
+                 skipped: Mapping[str, str] | None = None):
         self.name = name
         self.config = config
         self.data = data
@@ -100,6 +102,7 @@ class FeatureSet(Mapping[str, np.ndarray]):
         self.lengths = lengths
         self.valid_lengths = valid_lengths
         self.frame_seconds = frame_seconds
+        self.skipped = dict(skipped or {})
         self._pos = {i: k for k, i in enumerate(ids)}
 
     @property
@@ -107,6 +110,8 @@ class FeatureSet(Mapping[str, np.ndarray]):
         return int(self.data.shape[1])
 
     def __getitem__(self, utt_id: str) -> np.ndarray:
+        if utt_id in self.skipped:
+            raise KeyError(f"{utt_id!r} was skipped at extraction: {self.skipped[utt_id]}")
         k = self._pos[utt_id]
         o = int(self.offsets[k])
         return self.data[o : o + int(self.lengths[k])]
@@ -119,7 +124,8 @@ class FeatureSet(Mapping[str, np.ndarray]):
 
     def __repr__(self) -> str:
         fs = "words" if self.frame_seconds is None else f"{self.frame_seconds:g} s"
-        return f"FeatureSet({self.name}, {len(self)} utterances, dim={self.dim}, step={fs})"
+        skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
+        return f"FeatureSet({self.name}, {len(self)} utterances{skipped}, dim={self.dim}, step={fs})"
 
 
 # --------------------------------------------------------------------------- content keys
@@ -510,35 +516,58 @@ def _commit_store(sdir: Path, path: Path, pieces: Iterable[np.ndarray], index: d
 
 
 # --------------------------------------------------------------------------- extraction
-def _check(extractor: Extractor, utt: Utterance, arr: np.ndarray) -> np.ndarray:
+#: One utterance's extraction result: (features, valid length), or why it was skipped.
+Result = tuple[np.ndarray, int] | str
+
+
+def _check(extractor: Extractor, utt: Utterance, arr: np.ndarray) -> np.ndarray | str:
+    """``arr`` as float32, or the reason to skip it (NaN/inf); a wrong shape is a bug: raise."""
     arr = np.asarray(arr, dtype=np.float32)
     if arr.ndim != 2 or arr.shape[1] != extractor.dim:
         raise ValueError(f"extractor {extractor.name!r} returned shape {arr.shape} for utterance {utt.id!r}; expected (steps, {extractor.dim})")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"extractor {extractor.name!r} produced NaN/inf for utterance {utt.id!r} ({utt.audio_path})")
+        return f"utterance {utt.id!r}: extractor {extractor.name!r} produced NaN or infinite values ({utt.audio_path})"
     return arr
 
 
-def _extract_chunk(extractor: Extractor, utts: Sequence[Utterance]) -> tuple[list[tuple[np.ndarray, int]], list[str]]:
-    """Worker: features and valid lengths of a chunk, and the audio warnings it raised.
+def _extract_arrays(extractor: Extractor, utts: Sequence[Utterance]) -> list[np.ndarray | str]:
+    """``extract_batch`` of ``utts``, with the reason in place of an utterance whose audio is
+    not finite. One such clip fails a whole batch, so the batch is redone one by one."""
+    from workbench.features.audio_io import NonFiniteAudioError
+
+    try:
+        return list(extractor.extract_batch(utts))
+    except NonFiniteAudioError as e:
+        if len(utts) == 1:
+            return [str(e)]
+    return [_extract_arrays(extractor, [u])[0] for u in utts]
+
+
+def _extract_chunk(extractor: Extractor, utts: Sequence[Utterance]) -> tuple[list[Result], list[str]]:
+    """Worker: features and valid lengths of a chunk (or skip reasons), and its audio warnings.
 
     Module level so it pickles. Warnings are returned rather than printed so that the parent
     reports them once per extraction, also when they were raised in a worker process.
     """
     from workbench.features.audio_io import AudioWarning
 
+    valid_of = getattr(extractor, "valid_length", None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AudioWarning)
-        arrays = extractor.extract_batch(utts)
-        out = []
-        for u, a in zip(utts, arrays):
-            a = _check(extractor, u, a)
-            valid_of = getattr(extractor, "valid_length", None)
-            out.append((a, int(valid_of(u)) if callable(valid_of) else a.shape[0]))
+        out: list[Result] = []
+        for u, a in zip(utts, _extract_arrays(extractor, utts)):
+            a = a if isinstance(a, str) else _check(extractor, u, a)
+            out.append(a if isinstance(a, str) else (a, int(valid_of(u)) if callable(valid_of) else a.shape[0]))
     for w in caught:  # anything else passes through unchanged
         if not issubclass(w.category, AudioWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return out, [str(w.message) for w in caught if issubclass(w.category, AudioWarning)]
+
+
+def _summary(messages: Sequence[str], limit: int = 10) -> str:
+    unique = list(dict.fromkeys(messages))
+    more = f"\n  ... and {len(unique) - limit} more" if len(unique) > limit else ""
+    return "\n  " + "\n  ".join(unique[:limit]) + more
 
 
 def _warn_summary(extractor: Extractor, messages: list[str]) -> None:
@@ -546,10 +575,20 @@ def _warn_summary(extractor: Extractor, messages: list[str]) -> None:
         return
     from workbench.features.audio_io import AudioWarning
 
-    unique = list(dict.fromkeys(messages))
-    head = "\n  ".join(unique[:10])
-    more = f"\n  ... and {len(unique) - 10} more" if len(unique) > 10 else ""
-    warnings.warn(f"{extractor.name}: {len(unique)} audio issue(s) while extracting:\n  {head}{more}", AudioWarning, stacklevel=4)
+    n = len(set(messages))
+    warnings.warn(f"{extractor.name}: {n} audio issue(s) while extracting:{_summary(messages)}", AudioWarning, stacklevel=4)
+
+
+def _warn_skipped(extractor: Extractor, skipped: Mapping[str, str]) -> None:
+    """One warning for every utterance left out of a FeatureSet (see FeatureCache.get)."""
+    if not skipped:
+        return
+    from workbench.features.audio_io import AudioWarning
+
+    warnings.warn(f"{extractor.name}: skipped {len(skipped)} utterance(s) whose audio or features hold NaN or "
+                  "infinite values; they are not cached and are missing from the result (FeatureSet.skipped "
+                  f"lists them); repair or drop them from the manifest:{_summary(list(skipped.values()))}",
+                  AudioWarning, stacklevel=3)
 
 
 def _pool(n_jobs: int) -> Executor:
@@ -564,14 +603,14 @@ def _pool(n_jobs: int) -> Executor:
     return get_reusable_executor(max_workers=n_jobs, timeout=300)
 
 
-def _run_extraction(extractor: Extractor, utts: list[Utterance], n_jobs: int, progress: bool) -> list[tuple[np.ndarray, int]]:
+def _run_extraction(extractor: Extractor, utts: list[Utterance], n_jobs: int, progress: bool) -> list[Result]:
     from tqdm.auto import tqdm
 
     # ``batched = True`` on an extractor class (mfcc120; MiniLM text) means "call extract_batch
     # here on large chunks"; others are per-file and go to worker processes.
     batched = extractor.batched
     bar = tqdm(total=len(utts), desc=f"extract {extractor.name}", unit="utt", disable=not progress)
-    results: list[tuple[np.ndarray, int]] = []
+    results: list[Result] = []
     messages: list[str] = []
     try:
         if batched or n_jobs <= 1 or len(utts) < 16:
@@ -648,7 +687,11 @@ class FeatureCache:
 
         ``n_jobs`` worker processes extract per-file features (default: all CPU cores);
         batched extractors (``mfcc120``) run in this process, on the GPU when configured.
-        Bad audio raises ``ValueError`` naming the utterance; nothing is cached for it.
+        Unreadable or empty audio raises ``ValueError`` naming the utterance (what was extracted
+        with it in the same group is not cached). Audio or features holding NaN/inf are skipped
+        instead: everything else is extracted and cached, the skipped utterances are left out of
+        the result (``id in features`` is False), listed with their reasons in
+        ``FeatureSet.skipped``, reported in one ``AudioWarning``, and retried on the next call.
         """
         ext = get_extractor(extractor) if isinstance(extractor, str) else extractor
         sdir = self.store_dir(ext)
@@ -663,10 +706,14 @@ class FeatureCache:
             if k not in have and k not in todo:
                 todo[k] = u
         n_jobs = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
+        failed: dict[str, str] = {}  # content key -> why it was skipped
         for group in _memory_bounded_groups(ext, list(todo), todo, self.max_pending_bytes):
             # Extract a group, then merge it: pending results stay bounded in memory.
             results = _run_extraction(ext, [todo[k] for k in group], n_jobs, progress)
-            new = dict(zip(group, results))
+            failed.update((k, r) for k, r in zip(group, results) if isinstance(r, str))
+            new = {k: r for k, r in zip(group, results) if not isinstance(r, str)}
+            if not new:
+                continue
             with _locked(sdir / "lock"):
                 _remove_leftovers(sdir)
                 current = self._load(sdir, ext.dim, locked=True)  # another process may have merged meanwhile
@@ -676,10 +723,13 @@ class FeatureCache:
                     meta = {"extractor": ext.name, "config": json.loads(ext.config.to_json()), "frame_seconds": ext.frame_seconds}
                     _write_store(sdir, current, new, ext.dim, meta)
             store = self._load(sdir, ext.dim)
+        skipped = {u.id: failed[k] for k, u in zip(keys, manifest) if k in failed}
+        _warn_skipped(ext, skipped)
         pos = store.pos
-        rows = [pos[k] for k in keys]
-        return FeatureSet(ext.name, ext.config.to_json(), store.data, manifest.ids, store.offsets[rows],
-                          store.lengths[rows], store.valid[rows], ext.frame_seconds)
+        kept = [(u.id, pos[k]) for k, u in zip(keys, manifest) if k not in failed]
+        ids, rows = [i for i, _ in kept], [r for _, r in kept]
+        return FeatureSet(ext.name, ext.config.to_json(), store.data, ids, store.offsets[rows],
+                          store.lengths[rows], store.valid[rows], ext.frame_seconds, skipped)
 
     def _load(self, sdir: Path, dim: int, locked: bool = False) -> _Store:
         """The store's committed state, or an empty one; a corrupt store is dropped with a warning."""
