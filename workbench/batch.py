@@ -779,5 +779,7 @@ def write_summary(results: list[CellResult], out_dir: str | Path,
 
 def read_results_table(runs_root: str | Path) -> pd.DataFrame | None:
     """The results table under a runs root (``<root>/results/results.parquet``), if any."""
+    from workbench.training.results import read_table  # here: the training package imports torch
+
     path = Path(runs_root) / "results" / "results.parquet"
-    return pd.read_parquet(path) if path.is_file() else None
+    return read_table(path) if path.is_file() else None
