@@ -2,9 +2,9 @@
 
 Layout under the cache root (``$WORKBENCH_CACHE``, default ``.cache/features`` in the project)::
 
-    <extractor name>/<config hash>/index.json         keys, offsets, lengths, valid lengths
+    <extractor name>/<config hash>/index.json         keys, offsets, lengths, valid lengths, checksum
     <extractor name>/<config hash>/data-<token>.npy   every entry's rows concatenated, float32
-    <extractor name>/<config hash>/lock               flock'ed while the index is replaced
+    <extractor name>/<config hash>/lock               flock'ed while a store is written
     content-hashes.json                               sha1 memo of source files (see below)
 
 An entry's key is the sha1 of what the extractor reads: the wav bytes plus the segment
@@ -42,6 +42,12 @@ Why this shape:
   and the data file is written with ``write``, not a memory map: a full disk is then a
   :class:`~workbench.errors.DiskFullError` naming the file, not a "Bus error", and no temp
   file survives a failure or Ctrl-C.
+- The index's ``data`` field must be a ``data-<12 hex>.npy`` name: a path (absolute, ``..``)
+  marks the store corrupt instead of letting the cache read any file.
+- A cache the user may read but not write (a shared one) still serves hits: when the hash memo
+  is missing or stale the hashes stay in memory, with one CacheWarning.
+- Utterances whose audio or features hold NaN/inf are skipped, not cached, and reported; the
+  rest is extracted and kept (see :meth:`FeatureCache.get`).
 """
 
 from __future__ import annotations
