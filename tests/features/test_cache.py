@@ -1,4 +1,5 @@
-"""FeatureCache: hits, misses, invalidation, atomic writes, concurrent writers, corruption."""
+"""FeatureCache: hits, misses, invalidation, atomic writes, concurrent writers, corruption, checksums,
+full disks, leftovers of killed writers, read-only caches, index paths, NaN/inf audio and features."""
 
 from __future__ import annotations
 
