@@ -63,3 +63,19 @@ def test_missing_file_and_dim_mismatch(tmp_path):
         get_extractor("visual", dim=6).extract(utt)
     with pytest.raises(VisualFeatureError, match="sentences/wav"):
         visual_path(make_utterance(audio_path="flat/x.wav"))
+
+
+@pytest.mark.parametrize("value", ["../../secret.npy", "sub/../../x.npy", "/etc/passwd", "v.txt", "/abs/../x.npy"])
+def test_explicit_path_must_be_a_npy_without_dotdot(tmp_path, value):
+    utt = make_utterance(audio_path=str(tmp_path / "wavs" / "x.wav"), extra={"visual_path": value})
+    with pytest.raises(VisualFeatureError, match=r"must name a \.npy file without '\.\.'") as e:
+        get_extractor("visual").extract(utt)
+    assert utt.id in str(e.value) and value in str(e.value)
+
+
+def test_relative_explicit_path_is_taken_from_the_wav_folder(tmp_path):
+    p = tmp_path / "wavs" / "vis" / "x.npy"
+    p.parent.mkdir(parents=True)
+    np.save(p, np.ones((2, 3), np.float32))
+    utt = make_utterance(audio_path=str(tmp_path / "wavs" / "x.wav"), extra={"visual_path": "vis/x.npy"})
+    assert visual_path(utt) == p and get_extractor("visual").extract(utt).shape == (2, 3)

@@ -30,6 +30,11 @@ class VisualFeatureError(WorkbenchError, ValueError):
 def visual_path(utt: Utterance) -> Path:
     """Where ``utt``'s descriptor file is: ``extra["visual_path"]`` or derived from the wav.
 
+    An explicit path must name a ``.npy`` file and may not climb with ``..``: a relative one is
+    taken from the wav's folder and must stay inside it. An absolute one is the manifest's own
+    choice, trusted as much as the absolute ``audio_path`` beside it (``extract_iemocap_video``
+    writes absolute paths into any ``out_dir``); it is read with ``allow_pickle=False``.
+
     >>> from workbench.testing.dummies import make_utterance
     >>> u = make_utterance(audio_path="C/Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav")
     >>> visual_path(u).as_posix()
@@ -37,7 +42,7 @@ def visual_path(utt: Utterance) -> Path:
     """
     explicit = (utt.extra or {}).get("visual_path")
     if explicit:
-        return Path(explicit)
+        return _checked_explicit(utt, str(explicit))
     audio = Path(utt.audio_path)
     parts = list(audio.parts)
     # Replace the LAST "sentences/wav" pair, so a root that happens to contain "wav" is kept.
@@ -48,6 +53,16 @@ def visual_path(utt: Utterance) -> Path:
     raise VisualFeatureError(
         f"{utt.id}: cannot locate visual descriptors: audio path {utt.audio_path} is not under "
         f"'sentences/wav/' and utt.extra has no 'visual_path'")
+
+
+def _checked_explicit(utt: Utterance, value: str) -> Path:
+    path = Path(value)
+    if path.suffix != ".npy" or ".." in path.parts:
+        raise VisualFeatureError(f"{utt.id}: extra['visual_path'] {value!r} must name a .npy file without '..'; "
+                                 "fix the manifest")
+    if path.is_absolute():
+        return path
+    return Path(utt.audio_path).parent / path
 
 
 @dataclass(frozen=True)
