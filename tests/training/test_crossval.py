@@ -215,3 +215,13 @@ def test_full_disk_during_a_results_append_names_the_table(manifest, features, t
         _run(manifest, features, tmp_path, tiny_preset, folds=[1])
     assert path.read_bytes() == before
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_utterances_skipped_at_extraction_are_named_with_the_reason(manifest, features, tmp_path, tiny_preset):
+    audio = features["audio"]
+    gone = manifest.ids[5]
+    data = {k: v for k, v in audio.data.items() if k != gone}
+    broken = {**features, "audio": type(audio)(audio.spec, data, 0.01, audio.dim,
+                                               skipped={gone: "audio holds 3 NaN/inf sample(s)"})}
+    with pytest.raises(CrossValError, match=rf"skipped at extraction, e\.g\. \['{gone} \(audio holds 3 NaN"):
+        _run(manifest, broken, tmp_path, tiny_preset)

@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
@@ -55,6 +55,7 @@ class InputFeatures:
     frame_seconds: float | None
     dim: int
     valid_lengths: Mapping[str, int] | None = None
+    skipped: Mapping[str, str] = field(default_factory=dict)  # id -> why extraction skipped it
 
 
 def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequence[str], cache: Any = None,
@@ -74,7 +75,7 @@ def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequenc
         spec = preset.features[name]
         fs = cache.get(get_extractor(spec.extractor, **spec.config), manifest, progress=progress)
         valid = {i: int(v) for i, v in zip(fs.ids, fs.valid_lengths)} if name == "waveform" else None
-        out[name] = _pooled(InputFeatures(spec, fs, fs.frame_seconds, fs.dim, valid))
+        out[name] = _pooled(InputFeatures(spec, fs, fs.frame_seconds, fs.dim, valid, fs.skipped))
     return out
 
 
@@ -85,7 +86,7 @@ def _pooled(f: InputFeatures) -> InputFeatures:
     if f.frame_seconds is None:
         raise CrossValError(f"feature {f.spec.extractor!r} has word steps; pool={k} applies to frames only")
     data = {i: pool_frames(np.asarray(a), k) for i, a in f.data.items()}
-    return InputFeatures(f.spec, data, f.frame_seconds * k, f.dim, None)
+    return InputFeatures(f.spec, data, f.frame_seconds * k, f.dim, None, f.skipped)
 
 
 class _Normalised(Mapping[str, np.ndarray]):
@@ -206,6 +207,10 @@ def _check_features(features: Mapping[str, InputFeatures], ids: Sequence[str]) -
     whole speaker, so only here can the error name the utterance that carries it."""
     for name, f in features.items():
         missing = [i for i in ids if i not in f.data]
+        skipped = [f"{i} ({f.skipped[i]})" for i in missing if i in f.skipped]
+        if skipped:
+            raise CrossValError(f"input {name!r} ({f.spec.extractor}): {len(skipped)} utterance(s) were skipped at "
+                                f"extraction, e.g. {skipped[:3]}; repair their audio or drop them from the manifest")
         if missing:
             raise CrossValError(f"input {name!r} ({f.spec.extractor}): {len(missing)} utterance(s) have no features, "
                                 f"e.g. {missing[:3]}; extract them with FeatureCache.get")
