@@ -25,7 +25,7 @@ from workbench.features import get_extractor
 from workbench.features.audio import Frame34
 from workbench.features.audio_io import load_audio
 from workbench.features.base import Extractor, ExtractorConfig, register_extractor
-from workbench.features.cache import CacheWarning, FeatureCache, FeatureSet
+from workbench.features.cache import CacheNotWritable, CacheWarning, FeatureCache, FeatureSet
 from workbench.testing.dummies import make_utterance
 
 SR = 16000
@@ -601,3 +601,21 @@ def test_non_finite_extractor_output_is_skipped_not_cached(tmp_path, corpus):
     with pytest.warns(AudioWarning, match="Ses01F_impro01_M003"):
         cache.get("test_nan_for_one", corpus, n_jobs=1, progress=False)
     assert _BlockRms.calls == ["Ses01F_impro01_M003"]  # the others come from the cache
+
+
+@pytest.mark.filterwarnings("ignore::workbench.features.cache.CacheWarning")  # the memo cannot be saved: expected
+def test_a_miss_on_a_read_only_cache_is_one_clear_error_before_extracting(tmp_path, corpus, monkeypatch):
+    root = tmp_path / "cache"
+    ext = get_extractor("test_block_rms")
+    FeatureCache(root).get(ext, corpus.subset(corpus.ids[:2]), n_jobs=1, progress=False)
+    _make_read_only(root, monkeypatch)
+    _BlockRms.calls.clear()
+    try:
+        with pytest.raises(CacheNotWritable, match=rf"feature cache {root}/\S+ is read-only to you and lacks "
+                                                   rf"{len(corpus) - 2} utterance\(s\) of test_block_rms; set WORKBENCH_CACHE"):
+            FeatureCache(root).get(ext, corpus, n_jobs=1, progress=False)
+    finally:
+        monkeypatch.undo()
+        for d, _, _ in os.walk(root):
+            os.chmod(d, 0o755)
+    assert _BlockRms.calls == []  # nothing extracted that could not be kept

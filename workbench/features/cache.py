@@ -73,7 +73,7 @@ import numpy as np
 from workbench import paths
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.features.base import Extractor, get_extractor
-from workbench.errors import DiskFullError
+from workbench.errors import DiskFullError, WorkbenchError
 from workbench.io import atomic_write, check_free_space
 
 INDEX_VERSION = 1
@@ -244,6 +244,22 @@ def _locked(lock_path: Path, wait: bool = True) -> Iterator[bool]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+class CacheNotWritable(WorkbenchError, PermissionError):
+    """The cache misses utterances but its folder cannot be written; the message says where."""
+
+
+def _check_writable(sdir: Path, ext: Extractor, missing: int) -> None:
+    """Raise :class:`CacheNotWritable` unless the store's lock file can be opened for writing."""
+    try:
+        with _locked(sdir / "lock", wait=False):
+            pass
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise CacheNotWritable(f"feature cache {sdir} is read-only to you and lacks {missing} utterance(s) of "
+                               f"{ext.name}; set WORKBENCH_CACHE (or FeatureCache(root=...)) to a writable folder") from e
 
 
 def _leftovers(directory: Path, patterns: Sequence[str], keep: str | None = None) -> list[Path]:
@@ -711,6 +727,8 @@ class FeatureCache:
         for k, u in zip(keys, manifest):
             if k not in have and k not in todo:
                 todo[k] = u
+        if todo:
+            _check_writable(sdir, ext, len(todo))  # before extracting: the work could not be kept
         n_jobs = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
         failed: dict[str, str] = {}  # content key -> why it was skipped
         for group in _memory_bounded_groups(ext, list(todo), todo, self.max_pending_bytes):
