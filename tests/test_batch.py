@@ -1,30 +1,21 @@
 import json
-import os
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
 
-from workbench.batch import load_grid, run_grid, summary_table
+from workbench.batch import run_grid, summary_table
+from workbench.grid import load_grid
 from workbench.cli import main
-
-
-def _notebook(path, body):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell("x = 1  # overridden by the grid", metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(body),
-    ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
+from workbench.testing import interrupt_when, write_notebook
 
 
 @pytest.fixture
 def grid(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _notebook(tmp_path / "good.ipynb", "print('x is', x)")
-    _notebook(tmp_path / "bad.ipynb", "raise RuntimeError('boom ' + str(x))")
+    write_notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    write_notebook(tmp_path / "bad.ipynb", "raise RuntimeError('boom ' + str(x))")
     (tmp_path / "grid.yaml").write_text(
         "defaults: {x: 5}\n"
         "runs:\n"
@@ -33,12 +24,6 @@ def grid(tmp_path, monkeypatch):
         "  - notebook: bad.ipynb\n"
     )
     return tmp_path / "grid.yaml"
-
-
-def test_load_grid_expands_combinations(grid):
-    cells = load_grid(grid)
-    assert [c.name for c in cells] == ["good__x=2", "good__x=3", "bad"]
-    assert [c.parameters["x"] for c in cells] == [2, 3, 5]
 
 
 def test_grid_runs_continue_past_failures_and_skip_unchanged(grid, tmp_path, monkeypatch):
@@ -69,22 +54,10 @@ def test_cli_exit_code_reflects_failures(grid, tmp_path):
     assert main(["batch", str(grid), "--out", str(tmp_path / "r"), "--no-html"]) == 1
 
 
-def test_grid_errors_name_the_file(tmp_path):
-    from workbench.batch import GridError
-
-    bad = tmp_path / "g.yaml"
-    bad.write_text("runs:\n  - notebook: missing.ipynb\n")
-    with pytest.raises(GridError, match=r"g\.yaml: runs\[0\]: notebook missing\.ipynb"):
-        load_grid(bad)
-
-
 def test_bad_parameters_fail_without_running(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _notebook(tmp_path / "good.ipynb", "print('x is', x)")
-    _notebook(tmp_path / "other.ipynb", "print(only_elsewhere)")
-    nb = nbformat.read(tmp_path / "other.ipynb", as_version=4)
-    nb.cells[0].source = "only_elsewhere = False"
-    nbformat.write(nb, tmp_path / "other.ipynb")
+    write_notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    write_notebook(tmp_path / "other.ipynb", "print(only_elsewhere)", parameters="only_elsewhere = False")
     (tmp_path / "g.yaml").write_text(
         "defaults: {x: 1, only_elsewhere: true}\n"  # defaults a notebook lacks are not passed to it
         "runs:\n"
@@ -140,26 +113,10 @@ def _grid_file(tmp_path, text):
     return path
 
 
-@pytest.mark.parametrize("name", ["../victim", "/tmp/victim", "sub/dir", "..", ".hidden", "a b", "x;rm", "",
-                                  "index", "victim.FAILED", "victim.INTERRUPTED"])
-def test_cell_names_outside_out_are_refused_and_nothing_is_deleted(tmp_path, monkeypatch, name):
-    from workbench.batch import GridError
-
-    monkeypatch.chdir(tmp_path)
-    _notebook(tmp_path / "good.ipynb", "print('x is', x)")
-    victim = tmp_path / "victim.ipynb"
-    victim.write_text("precious")
-    grid = _grid_file(tmp_path, f"runs:\n  - notebook: good.ipynb\n    name: {json.dumps(name)}\n")
-    with pytest.raises(GridError, match=r"g\.yaml: runs\[0\]: .*name") as err:
-        run_grid(load_grid(grid), tmp_path / "out", html=False)
-    assert "\n" not in str(err.value)
-    assert victim.read_text() == "precious"
-
-
 def test_run_cell_refuses_a_cell_whose_files_leave_out(tmp_path):
     from workbench.batch import BatchError, GridCell, run_cell
 
-    _notebook(tmp_path / "good.ipynb", "print(x)")
+    write_notebook(tmp_path / "good.ipynb", "print(x)")
     victim = tmp_path / "victim.FAILED.ipynb"
     victim.write_text("precious")
     (tmp_path / "out").mkdir()
@@ -169,51 +126,6 @@ def test_run_cell_refuses_a_cell_whose_files_leave_out(tmp_path):
     with pytest.raises(BatchError, match="victim"):  # cells need not come from load_grid
         run_grid([cell], tmp_path / "out", html=False)
     assert victim.read_text() == "precious"
-
-
-@pytest.mark.parametrize("text, match", [
-    ("defaults: {x: 1, epohcs: 2}\nruns:\n  - notebook: good.ipynb\n", r"g\.yaml: defaults: unknown key 'epohcs'"),
-    ("defaults: {x: 1}\nruns:\n  - notebook: good.ipynb\n    paramters: {x: 2}\n",
-     r"g\.yaml: runs\[0\]: unknown key 'paramters' \(did you mean 'parameters'\?\)"),
-    ("default: {x: 1}\nruns:\n  - notebook: good.ipynb\n", r"g\.yaml: unknown top-level key 'default' \(did you mean 'defaults'\?"),
-    ("runs:\n  - notebook: good.ipynb\n    grid: {x: abc}\n", r"g\.yaml: runs\[0\]: grid 'x' must be a list"),
-    ("runs:\n  - notebook: good.ipynb\n    grid: {x: []}\n", r"g\.yaml: runs\[0\]: grid 'x' is an empty list"),
-    ("runs:\n  - notebook: good.ipynb\n    grid: [x]\n", r"g\.yaml: runs\[0\]: 'grid' must be a mapping"),
-    ("runs: good.ipynb\n", r"g\.yaml: 'runs' must be a non-empty list"),
-    ("runs:\n  - good.ipynb\n", r"g\.yaml: runs\[0\] must be a mapping"),
-    ("runs:\n  - notebook: good.ipynb\n    parameters: {x: 1]\n", r"g\.yaml:3:\d+: invalid YAML: expected ','"),
-    ("runs:\n  - notebook: good.ipynb\n    notebook: bad.ipynb\n", r"g\.yaml:3:\d+: invalid YAML: duplicate key 'notebook'"),
-    ("- 1\n", r"g\.yaml: a grid file is a mapping"),
-])
-def test_grid_mistakes_are_one_line_errors_naming_the_file(tmp_path, monkeypatch, text, match):
-    from workbench.batch import GridError
-    from workbench.errors import WorkbenchError
-
-    monkeypatch.chdir(tmp_path)
-    _notebook(tmp_path / "good.ipynb", "print('x is', x)")
-    with pytest.raises(GridError, match=match) as err:
-        load_grid(_grid_file(tmp_path, text))
-    assert isinstance(err.value, WorkbenchError) and "\n" not in str(err.value)
-
-
-def test_misspelt_default_suggests_close_matches(tmp_path, monkeypatch):
-    from workbench.batch import GridError
-
-    monkeypatch.chdir(tmp_path)
-    _notebook(tmp_path / "good.ipynb", "print('x is', x)")
-    nb = nbformat.read(tmp_path / "good.ipynb", as_version=4)
-    nb.cells[0].source = "epochs = 1\nx = 1"
-    nbformat.write(nb, tmp_path / "other.ipynb")
-    with pytest.raises(GridError, match=r"unknown key 'epohcs'.*did you mean 'epochs'"):
-        load_grid(_grid_file(tmp_path, "defaults: {epohcs: 2}\nruns:\n  - notebook: good.ipynb\n"
-                                       "  - notebook: other.ipynb\n"))
-
-
-def test_missing_grid_file_is_one_line_error(tmp_path):
-    from workbench.batch import GridError
-
-    with pytest.raises(GridError, match=r"grid file .*nope\.yaml does not exist"):
-        load_grid(tmp_path / "nope.yaml")
 
 
 def _fake_execute(monkeypatch, interrupt_at=None, gate=None):
@@ -257,22 +169,13 @@ def test_ctrl_c_sets_running_copies_aside_and_keeps_what_finished(grid, tmp_path
 
 
 def test_ctrl_c_stops_worker_processes_and_sets_their_copies_aside(tmp_path, monkeypatch):
-    import signal
-    import threading
     import time
 
     monkeypatch.chdir(tmp_path)
-    _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(x)")
+    write_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(x)")
     (tmp_path / "g.yaml").write_text("runs:\n  - notebook: slow.ipynb\n    grid: {x: [30, 31, 32]}\n")
     out = tmp_path / "runs"
-
-    def interrupt_once_both_execute():
-        deadline = time.monotonic() + 120
-        while len(list(out.glob(".*.running.ipynb"))) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    threading.Thread(target=interrupt_once_both_execute, daemon=True).start()
+    interrupt_when(lambda: len(list(out.glob(".*.running.ipynb"))) >= 2, timeout=120)  # both workers execute
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt) as exc:
         run_grid(load_grid(tmp_path / "g.yaml"), out, jobs=2, html=False)
@@ -287,7 +190,7 @@ def test_two_batches_into_one_out_keep_each_others_records(tmp_path, monkeypatch
     import threading
 
     monkeypatch.chdir(tmp_path)
-    _notebook(tmp_path / "good.ipynb", "print(x)")
+    write_notebook(tmp_path / "good.ipynb", "print(x)")
     cells = load_grid(_grid_file(tmp_path, "runs:\n  - notebook: good.ipynb\n    grid: {x: [1, 2]}\n"))
     both_running = threading.Barrier(2, timeout=60)  # each batch has read the state before either writes
     _fake_execute(monkeypatch, gate=lambda _: both_running.wait())
@@ -323,7 +226,7 @@ def test_a_live_batchs_running_copy_is_not_touched_by_another(tmp_path, monkeypa
     import threading
 
     monkeypatch.chdir(tmp_path)
-    _notebook(tmp_path / "good.ipynb", "print(x)")
+    write_notebook(tmp_path / "good.ipynb", "print(x)")
     cells = load_grid(_grid_file(tmp_path, "runs:\n  - notebook: good.ipynb\n    grid: {x: [1, 2]}\n"))
     out = tmp_path / "runs"
     started, release = threading.Event(), threading.Event()

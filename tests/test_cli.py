@@ -4,12 +4,12 @@ traceback, Ctrl-C exits 130, bugs keep their traceback."""
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 
 from workbench import cli
 from workbench.cli import main
 from workbench.errors import WorkbenchError
+from workbench.testing import write_notebook
 
 
 def _stderr_lines(capsys) -> list[str]:
@@ -117,14 +117,6 @@ def test_valid_numbers_are_parsed(stub_commands):
     assert main(["bench", "features", "--limit", "0"]) == 0 and stub_commands[-1].limit == 0
 
 
-def _notebook(path, body):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
 def test_ctrl_c_in_a_batch_writes_the_summary_of_what_finished(tmp_path, monkeypatch, capsys):
     import csv
     from pathlib import Path
@@ -132,7 +124,7 @@ def test_ctrl_c_in_a_batch_writes_the_summary_of_what_finished(tmp_path, monkeyp
     import papermill
 
     monkeypatch.chdir(tmp_path)
-    _notebook(tmp_path / "nb.ipynb", "print(x)")
+    write_notebook(tmp_path / "nb.ipynb", "print(x)")
     (tmp_path / "g.yaml").write_text("runs:\n  - notebook: nb.ipynb\n    grid: {x: [1, 2, 3]}\n")
     calls = []
 

@@ -16,9 +16,10 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray")
 
 from workbench import distributed  # noqa: E402
-from workbench.batch import load_grid, run_grid, summary_table  # noqa: E402
+from workbench.batch import run_grid, summary_table  # noqa: E402
 from workbench.cli import build_parser  # noqa: E402
-from workbench.testing import make_manifest  # noqa: E402
+from workbench.grid import load_grid  # noqa: E402
+from workbench.testing import interrupt_when, make_manifest, write_notebook  # noqa: E402
 from workbench.training import crossval  # noqa: E402
 from workbench.training.crossval import CrossValError, InputFeatures, run_crossval  # noqa: E402
 from workbench.training.presets import FeatureSpec, TrainPreset  # noqa: E402
@@ -166,20 +167,13 @@ def test_failed_trainings_are_listed_not_raised(data, tmp_path, monkeypatch):
     assert sorted(read_results(tmp_path)["fold"]) == ["Ses01", "Ses01"]
 
 
-def _notebook(path, body):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}), nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
 def test_batch_grid_on_ray_gives_the_local_summary(tmp_path, monkeypatch):
     import workbench.batch
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(workbench.batch, "_library_hash", lambda: "v1")
-    _notebook(tmp_path / "good.ipynb", "print('x is', x)")
-    _notebook(tmp_path / "bad.ipynb", "raise RuntimeError('boom ' + str(x))")
+    write_notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    write_notebook(tmp_path / "bad.ipynb", "raise RuntimeError('boom ' + str(x))")
     (tmp_path / "grid.yaml").write_text("defaults: {x: 5}\nruns:\n  - notebook: good.ipynb\n    grid: {x: [2, 3]}\n"
                                         "  - notebook: bad.ipynb\n")
     out = tmp_path / "runs"
@@ -199,7 +193,7 @@ def test_batch_grid_on_ray_gives_the_local_summary(tmp_path, monkeypatch):
 def test_batch_on_ray_refuses_names_outside_out(tmp_path):
     from workbench.batch import BatchError, GridCell
 
-    _notebook(tmp_path / "good.ipynb", "print(x)")
+    write_notebook(tmp_path / "good.ipynb", "print(x)")
     victim = tmp_path / "victim.FAILED.ipynb"
     victim.write_text("precious")
     cell = GridCell(tmp_path / "good.ipynb", {}, "../victim")
@@ -211,21 +205,11 @@ def test_batch_on_ray_refuses_names_outside_out(tmp_path):
 
 
 def test_ctrl_c_during_a_batch_on_ray_sets_executing_copies_aside(tmp_path, monkeypatch):
-    import signal
-    import threading
-
     monkeypatch.chdir(tmp_path)
-    _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(x)")
+    write_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(x)")
     (tmp_path / "g.yaml").write_text("runs:\n  - notebook: slow.ipynb\n    grid: {x: [600, 601]}\n")
     out = tmp_path / "runs"
-
-    def interrupt_once_both_execute():
-        deadline = time.monotonic() + 180
-        while len(list(out.glob(".*.running.ipynb"))) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    threading.Thread(target=interrupt_once_both_execute, daemon=True).start()
+    interrupt_when(lambda: len(list(out.glob(".*.running.ipynb"))) >= 2, timeout=180)  # both tasks execute
     with pytest.raises(KeyboardInterrupt) as exc:
         run_grid(load_grid(tmp_path / "g.yaml"), out, html=False, backend="ray", max_retries=0)
     assert not list(out.glob(".*.running.ipynb"))

@@ -14,7 +14,7 @@ import argparse
 import json
 import math
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from workbench.errors import WorkbenchError
 
@@ -25,38 +25,35 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 # --------------------------------------------------------------------------- argument types
-def _number(text: str, kind: type) -> int | float:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+def _at_least(kind: type[int] | type[float], minimum: int, name: str) -> Callable[[str], Any]:
+    """An argparse type named ``name``: ``text`` as a ``kind`` (finite, for a float) that is at
+    least ``minimum``. The name is what argparse and tracebacks show for it.
+
+    >>> positive_int("3"), non_negative_float("0.5"), positive_int.__name__
+    (3, 0.5, 'positive_int')
+    """
+    what = "an integer" if kind is int else "a number"
+    at_least = "0 or more" if minimum == 0 else f"at least {minimum}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {at_least}, got {text}")
+        return value
+
+    parse.__name__ = parse.__qualname__ = name
+    parse.__doc__ = f"argparse type: {what} {at_least}."
+    return parse
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+positive_int = _at_least(int, 1, "positive_int")
+non_negative_int = _at_least(int, 0, "non_negative_int")
+non_negative_float = _at_least(float, 0, "non_negative_float")
 
 
 def _items(text: str, what: str) -> list[str]:
@@ -101,7 +98,8 @@ def _batch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from workbench import paths
-    from workbench.batch import BatchInterrupted, load_grid, read_results_table, run_grid, write_summary
+    from workbench.batch import BatchInterrupted, read_results_table, run_grid, write_summary
+    from workbench.grid import load_grid
 
     try:
         results = run_grid(load_grid(args.grid), args.out, jobs=args.jobs, force=args.force,
@@ -257,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(func=_corpus_synth)
 
     batch = sub.add_parser("batch", help="run a grid of notebooks headlessly with papermill")
-    batch.add_argument("grid", help="grid YAML (see workbench/batch.py)")
+    batch.add_argument("grid", help="grid YAML (see workbench/grid.py)")
     batch.add_argument("--out", required=True, help="folder for executed notebooks (under runs/)")
     batch.add_argument("--jobs", type=positive_int, default=1, help="notebooks run at once")
     batch.add_argument("--force", action="store_true", help="rerun unchanged cells too")

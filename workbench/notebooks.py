@@ -103,7 +103,8 @@ def _main(argv: list[str]) -> int:
                 print(f"scrubbed {nb}")
         return 0
     if cmd == "reference":
-        from workbench.batch import load_grid, run_grid
+        from workbench.batch import run_grid
+        from workbench.grid import load_grid
 
         if len(argv) < 3:
             print(__doc__)

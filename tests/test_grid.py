@@ -1,0 +1,90 @@
+"""Grid files (workbench/grid.py): expansion into cells, and every mistake is a one-line
+GridError naming the file and the run, key or line:column, raised before anything runs."""
+
+import json
+
+import pytest
+
+from workbench.errors import WorkbenchError
+from workbench.grid import GridError, load_grid
+from workbench.testing import write_notebook
+
+
+def _grid_file(tmp_path, text):
+    path = tmp_path / "g.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_load_grid_expands_combinations(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    write_notebook(tmp_path / "bad.ipynb", "raise RuntimeError('boom ' + str(x))")
+    cells = load_grid(_grid_file(tmp_path, "defaults: {x: 5}\nruns:\n  - notebook: good.ipynb\n"
+                                           "    grid: {x: [2, 3]}\n  - notebook: bad.ipynb\n"))
+    assert [c.name for c in cells] == ["good__x=2", "good__x=3", "bad"]
+    assert [c.parameters["x"] for c in cells] == [2, 3, 5]
+
+
+def test_grid_errors_name_the_file(tmp_path):
+    bad = _grid_file(tmp_path, "runs:\n  - notebook: missing.ipynb\n")
+    with pytest.raises(GridError, match=r"g\.yaml: runs\[0\]: notebook missing\.ipynb"):
+        load_grid(bad)
+
+
+@pytest.mark.parametrize("name", ["../victim", "/tmp/victim", "sub/dir", "..", ".hidden", "a b", "x;rm", "",
+                                  "index", "victim.FAILED", "victim.INTERRUPTED"])
+def test_cell_names_outside_out_are_refused_and_nothing_is_deleted(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    victim = tmp_path / "victim.ipynb"
+    victim.write_text("precious")
+    grid = _grid_file(tmp_path, f"runs:\n  - notebook: good.ipynb\n    name: {json.dumps(name)}\n")
+    with pytest.raises(GridError, match=r"g\.yaml: runs\[0\]: .*name") as err:
+        load_grid(grid)  # before run_grid could write or delete anything
+    assert "\n" not in str(err.value)
+    assert victim.read_text() == "precious"
+
+
+@pytest.mark.parametrize("text, match", [
+    ("defaults: {x: 1, epohcs: 2}\nruns:\n  - notebook: good.ipynb\n", r"g\.yaml: defaults: unknown key 'epohcs'"),
+    ("defaults: {x: 1}\nruns:\n  - notebook: good.ipynb\n    paramters: {x: 2}\n",
+     r"g\.yaml: runs\[0\]: unknown key 'paramters' \(did you mean 'parameters'\?\)"),
+    ("default: {x: 1}\nruns:\n  - notebook: good.ipynb\n", r"g\.yaml: unknown top-level key 'default' \(did you mean 'defaults'\?"),
+    ("runs:\n  - notebook: good.ipynb\n    grid: {x: abc}\n", r"g\.yaml: runs\[0\]: grid 'x' must be a list"),
+    ("runs:\n  - notebook: good.ipynb\n    grid: {x: []}\n", r"g\.yaml: runs\[0\]: grid 'x' is an empty list"),
+    ("runs:\n  - notebook: good.ipynb\n    grid: [x]\n", r"g\.yaml: runs\[0\]: 'grid' must be a mapping"),
+    ("runs: good.ipynb\n", r"g\.yaml: 'runs' must be a non-empty list"),
+    ("runs:\n  - good.ipynb\n", r"g\.yaml: runs\[0\] must be a mapping"),
+    ("runs:\n  - notebook: good.ipynb\n    parameters: {x: 1]\n", r"g\.yaml:3:\d+: invalid YAML: expected ','"),
+    ("runs:\n  - notebook: good.ipynb\n    notebook: bad.ipynb\n", r"g\.yaml:3:\d+: invalid YAML: duplicate key 'notebook'"),
+    ("- 1\n", r"g\.yaml: a grid file is a mapping"),
+])
+def test_grid_mistakes_are_one_line_errors_naming_the_file(tmp_path, monkeypatch, text, match):
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    with pytest.raises(GridError, match=match) as err:
+        load_grid(_grid_file(tmp_path, text))
+    assert isinstance(err.value, WorkbenchError) and "\n" not in str(err.value)
+
+
+def test_misspelt_default_suggests_close_matches(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    write_notebook(tmp_path / "other.ipynb", "print('x is', x)", parameters="epochs = 1\nx = 1")
+    with pytest.raises(GridError, match=r"unknown key 'epohcs'.*did you mean 'epochs'"):
+        load_grid(_grid_file(tmp_path, "defaults: {epohcs: 2}\nruns:\n  - notebook: good.ipynb\n"
+                                       "  - notebook: other.ipynb\n"))
+
+
+def test_missing_grid_file_is_one_line_error(tmp_path):
+    with pytest.raises(GridError, match=r"grid file .*nope\.yaml does not exist"):
+        load_grid(tmp_path / "nope.yaml")
+
+
+def test_grid_names_are_still_importable_from_batch():
+    import workbench.batch
+    import workbench.grid
+
+    for name in ("BatchError", "GridError", "GridCell", "load_grid", "name_problem", "check_parameters"):
+        assert getattr(workbench.batch, name) is getattr(workbench.grid, name)

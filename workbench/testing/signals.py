@@ -1,0 +1,28 @@
+"""Ctrl-C from inside a test: a SIGINT to this process once the code under test is ready for it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Callable
+
+
+def interrupt_when(ready: Callable[[], bool], timeout: float, poll: float = 0.2) -> threading.Thread:
+    """Start a daemon thread that sends this process SIGINT, as a Ctrl-C in the terminal would,
+    once ``ready()`` is true (checked every ``poll`` seconds). After ``timeout`` seconds it sends
+    it anyway, so a test whose condition never comes fails on its assertions instead of hanging.
+
+    The signal is handled by the main thread, which is where ``KeyboardInterrupt`` is raised.
+    """
+
+    def wait_then_interrupt() -> None:
+        deadline = time.monotonic() + timeout
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(poll)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=wait_then_interrupt, name="interrupt_when", daemon=True)
+    thread.start()
+    return thread
