@@ -1,5 +1,8 @@
 """FeatureCache: hits, misses, invalidation, atomic writes, concurrent writers, corruption, checksums,
-full disks, leftovers of killed writers, read-only caches, index paths, NaN/inf audio and features."""
+full disks, leftovers of killed writers, read-only caches, index paths, NaN/inf audio and features.
+
+The store format (workbench.features.store) is tested here through FeatureCache, whose fixtures
+and extractors these tests share; failures are injected by patching that module's internals."""
 
 from __future__ import annotations
 
@@ -131,7 +134,7 @@ def test_failed_write_keeps_previous_state(tmp_path, corpus, monkeypatch, failur
     """Any failure while writing a store (a device error, a disk filling up under us, Ctrl-C
     while writing the data or committing the index) leaves the previous store as it was and
     no temp or orphan file behind."""
-    import workbench.features.cache as cache_mod
+    import workbench.features.store as store_mod
     from workbench.errors import DiskFullError
 
     cache = FeatureCache(tmp_path / "cache")
@@ -140,7 +143,7 @@ def test_failed_write_keeps_previous_state(tmp_path, corpus, monkeypatch, failur
     cache.get(ext, first, n_jobs=1, progress=False)
     before = _store_files(cache, ext)
 
-    real_write_rows, real_atomic_write = cache_mod._write_rows, cache_mod.atomic_write
+    real_write_rows, real_atomic_write = store_mod._write_rows, store_mod.atomic_write
     error = {"oserror": OSError("device error"), "enospc": OSError(errno.ENOSPC, "No space left on device"),
              "interrupt": KeyboardInterrupt(), "interrupt_commit": KeyboardInterrupt()}[failure]
 
@@ -154,9 +157,9 @@ def test_failed_write_keeps_previous_state(tmp_path, corpus, monkeypatch, failur
         return real_atomic_write(path, write)
 
     if failure == "interrupt_commit":
-        monkeypatch.setattr(cache_mod, "atomic_write", fail_on_index)
+        monkeypatch.setattr(store_mod, "atomic_write", fail_on_index)
     else:
-        monkeypatch.setattr(cache_mod, "_write_rows", write_some_then_fail)
+        monkeypatch.setattr(store_mod, "_write_rows", write_some_then_fail)
     expected = {"oserror": pytest.raises(OSError, match="device error"),
                 "enospc": pytest.raises(DiskFullError, match=rf"disk full .*{cache.store_dir(ext)}/data-\w+\.npy"),
                 }.get(failure, pytest.raises(KeyboardInterrupt))
@@ -353,15 +356,15 @@ def test_store_without_checksum_still_loads_and_is_checked_for_nan(tmp_path, cor
 
 
 def test_store_is_verified_once_per_process(tmp_path, corpus, monkeypatch):
-    import workbench.features.cache as cache_mod
+    import workbench.features.store as store_mod
 
     cache = FeatureCache(tmp_path / "cache")
     ext = get_extractor("test_block_rms")
     cache.get(ext, corpus, n_jobs=1, progress=False)
     seen = []
-    real = cache_mod._scan_blocks
-    monkeypatch.setattr(cache_mod, "_scan_blocks", lambda data, *a, **k: seen.append(len(data)) or real(data, *a, **k))
-    monkeypatch.setattr(cache_mod, "_VERIFIED", set())  # as in a fresh process
+    real = store_mod._scan_blocks
+    monkeypatch.setattr(store_mod, "_scan_blocks", lambda data, *a, **k: seen.append(len(data)) or real(data, *a, **k))
+    monkeypatch.setattr(store_mod, "_VERIFIED", set())  # as in a fresh process
     for _ in range(3):
         cache.get(ext, corpus, n_jobs=1, progress=False)
     assert len(seen) == 1  # hashed on first use only
@@ -375,15 +378,16 @@ def test_store_is_verified_once_per_process(tmp_path, corpus, monkeypatch):
 _KILLED_WRITER = textwrap.dedent(
     """
     import os, signal, sys
-    import workbench.features.cache as cache_mod
+    import workbench.features.store as store_mod
     from workbench.corpus.manifest import Manifest
-    real = cache_mod._write_rows
+    from workbench.features.cache import FeatureCache
+    real = store_mod._write_rows
     def write_then_die(f, rows):
         real(f, rows)
         f.flush()
         os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or a full disk's SIGBUS would
-    cache_mod._write_rows = write_then_die
-    cache_mod.FeatureCache(sys.argv[1]).get("frame34", Manifest.load(sys.argv[2]), n_jobs=1, progress=False)
+    store_mod._write_rows = write_then_die
+    FeatureCache(sys.argv[1]).get("frame34", Manifest.load(sys.argv[2]), n_jobs=1, progress=False)
     """
 )
 

@@ -2,50 +2,26 @@
 
 Layout under the cache root (``$WORKBENCH_CACHE``, default ``.cache/features`` in the project)::
 
-    <extractor name>/<config hash>/index.json         keys, offsets, lengths, valid lengths, checksum
-    <extractor name>/<config hash>/data-<token>.npy   every entry's rows concatenated, float32
-    <extractor name>/<config hash>/lock               flock'ed while a store is written
-    content-hashes.json                               sha1 memo of source files (see below)
+    <extractor name>/<config hash>/    one store: index.json, data-<token>.npy, lock
+    content-hashes.json                sha1 memo of source files (see below)
 
-An entry's key is the sha1 of what the extractor reads: the wav bytes plus the segment
-offset/duration (audio), the transcript (text), or the descriptor ``.npy`` bytes (visual).
-The store directory is named by the config hash, so a config change uses a new store and a
-content change a new key: only missing keys are extracted, then merged.
+A store's files, how they are written atomically under a lock, verified (checksum,
+finiteness, data-name check) and cleaned up after killed writers are described in
+:mod:`workbench.features.store`. This module decides what goes into a store:
 
-Why this shape:
-
-- One data file per store: a corpus loads with one ``np.load(mmap_mode="r")`` and a JSON
-  read, and each utterance's array is a zero-copy view (no per-file open).
-- Atomic and concurrent: data files get fresh names and the index (the commit point) is
-  replaced with :func:`workbench.io.atomic_write`; extraction runs without a lock, and only
-  the merge (re-read index, append what is still missing, write, rename) holds an exclusive
-  ``flock``. Two processes extracting at once both finish; the second merge keeps the
-  first's entries and discards its own duplicates.
+- An entry's key is the sha1 of what the extractor reads: the wav bytes plus the segment
+  offset/duration (audio), the transcript (text), or the descriptor ``.npy`` bytes (visual).
+  The store directory is named by the config hash, so a config change uses a new store and
+  a content change a new key: only missing keys are extracted, then merged.
+- Extraction runs without a lock; only the merge (re-read the index, append what is still
+  missing, write, commit) holds the store's lock. Two processes extracting at once both
+  finish; the second merge keeps the first's entries and discards its own duplicates.
 - Hashing 1.5 GB of wavs on every reload would cost more than the 50x reload budget allows,
   so file hashes are memoised by (path, size, mtime_ns), as git's index does.
-- Corruption (bad JSON, inconsistent offsets, a truncated or missing data file) is detected
-  on load; the store is discarded with a warning naming the file and re-extracted.
-- Bytes overwritten inside the data file (random values, NaN, zeros; the header intact) are
-  caught by a checksum: the index records a CRC-32 of every 16 MiB block of the payload,
-  computed from the written file. A store is verified (checksum and finiteness, blocks on
-  threads) on its first load in a process; the verified (path, inode, size, mtime_ns) is
-  memoised so later loads cost nothing (a 318 MiB mfcc120 store: ~0.1 s on 2 cores). A store
-  written before checksums (no ``checksum`` field) is checked for finiteness only and gains a
-  checksum at its next merge.
-- A writer killed mid-merge (SIGKILL, OOM, power loss) leaves a hidden ``.data-*.tmp`` file or
-  an uncommitted ``data-*.npy``, possibly gigabytes. Every write into a store directory holds
-  its lock from the temp file's first byte to the index commit, so whoever holds the lock
-  knows nothing else there is in progress: the next merge removes such leftovers under the
-  lock, and a load removes them when it can take the lock without waiting (it never blocks
-  on a writer, and on a read-only cache it leaves them). No age threshold is needed.
-- Before a store is written the free space is checked (:func:`workbench.io.check_free_space`)
-  and the data file is written with ``write``, not a memory map: a full disk is then a
-  :class:`~workbench.errors.DiskFullError` naming the file, not a "Bus error", and no temp
-  file survives a failure or Ctrl-C.
-- The index's ``data`` field must be a ``data-<12 hex>.npy`` name: a path (absolute, ``..``)
-  marks the store corrupt instead of letting the cache read any file.
+- A corrupt store is discarded with a warning naming the file and re-extracted.
 - A cache the user may read but not write (a shared one) still serves hits: when the hash memo
-  is missing or stale the hashes stay in memory, with one CacheWarning.
+  is missing or stale the hashes stay in memory, with one CacheWarning. A miss there is one
+  :class:`CacheNotWritable` error, raised before anything is extracted.
 - Utterances whose audio or features hold NaN/inf are skipped, not cached, and reported; the
   rest is extracted and kept (see :meth:`FeatureCache.get`).
 """
@@ -53,30 +29,23 @@ Why this shape:
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
-import itertools
 import json
 import os
-import re
-import uuid
 import warnings
-import zlib
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from workbench import paths
 from workbench.corpus.manifest import Manifest, Utterance
-from workbench.features.base import Extractor, get_extractor
 from workbench.errors import DiskFullError, WorkbenchError
-from workbench.io import atomic_write, check_free_space
-
-INDEX_VERSION = 1
+from workbench.features.base import Extractor, get_extractor
+from workbench.features.store import CorruptStore, Store, discard, locked, read_store, remove_leftovers, tidy, write_store
+from workbench.io import atomic_write
 
 
 class CacheWarning(UserWarning):
@@ -143,6 +112,8 @@ def _sha1_file(path: Path) -> str:
     return h.hexdigest()
 
 
+#: The errors of writing where we may only read (permissions, a read-only mount).
+_READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 _UNSAVED_MEMOS: set[Path] = set()  # memo files this process could not write (warned once each)
 
 
@@ -180,7 +151,7 @@ class _HashMemo:
         try:
             self._merge_into_file()
         except OSError as e:
-            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            if e.errno not in _READ_ONLY_ERRNOS:
                 raise
             # A shared cache read-only to us still serves hits: the hashes just are not kept.
             if self.path not in _UNSAVED_MEMOS:
@@ -191,8 +162,8 @@ class _HashMemo:
         self.dirty = False
 
     def _merge_into_file(self) -> None:
-        with _locked(self.path.with_suffix(".lock")):
-            for f in _leftovers(self.path.parent, [f".{self.path.name}.*.tmp"]):
+        with locked(self.path.with_suffix(".lock")):
+            for f in self.path.parent.glob(f".{self.path.name}.*.tmp"):
                 f.unlink(missing_ok=True)  # of a writer killed while holding this lock
             merged: dict[str, list[Any]] = {}
             if self.path.is_file():
@@ -225,27 +196,7 @@ def content_key(extractor: Extractor, utt: Utterance, memo: _HashMemo) -> str:
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()
 
 
-# --------------------------------------------------------------------------- store files
-@contextmanager
-def _locked(lock_path: Path, wait: bool = True) -> Iterator[bool]:
-    """Hold an exclusive ``flock`` on ``lock_path``; yields False when ``wait`` is False and
-    another process holds it."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
+# --------------------------------------------------------------------------- write errors
 class CacheNotWritable(WorkbenchError, PermissionError):
     """The cache misses utterances but its folder cannot be written; the message says where."""
 
@@ -253,255 +204,13 @@ class CacheNotWritable(WorkbenchError, PermissionError):
 def _check_writable(sdir: Path, ext: Extractor, missing: int) -> None:
     """Raise :class:`CacheNotWritable` unless the store's lock file can be opened for writing."""
     try:
-        with _locked(sdir / "lock", wait=False):
+        with locked(sdir / "lock", wait=False):
             pass
     except OSError as e:
-        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+        if e.errno not in _READ_ONLY_ERRNOS:
             raise
         raise CacheNotWritable(f"feature cache {sdir} is read-only to you and lacks {missing} utterance(s) of "
                                f"{ext.name}; set WORKBENCH_CACHE (or FeatureCache(root=...)) to a writable folder") from e
-
-
-def _leftovers(directory: Path, patterns: Sequence[str], keep: str | None = None) -> list[Path]:
-    """Files matching ``patterns`` in ``directory`` other than ``keep``."""
-    return [f for pat in patterns for f in directory.glob(pat) if f.name != keep]
-
-
-#: What a killed writer leaves in a store directory: :func:`atomic_write`'s hidden temp files
-#: and a data file renamed into place whose index was never committed.
-_STORE_LEFTOVERS = (".data-*.npy.*.tmp", ".index.json.*.tmp", "data-*.npy")
-
-
-def _committed_data_name(sdir: Path) -> str | None:
-    try:
-        return str(json.loads((sdir / "index.json").read_text())["data"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _remove_leftovers(sdir: Path) -> None:
-    """Delete what killed writers left in ``sdir``. The caller holds the store's lock.
-
-    Every write into a store directory happens under its lock, from the first byte of the
-    temp file to the index commit, so with the lock held no file here is in progress: only
-    the data file the index names is live (readers' open memmaps survive the unlink).
-    """
-    for f in _leftovers(sdir, _STORE_LEFTOVERS, keep=_committed_data_name(sdir)):
-        f.unlink(missing_ok=True)
-
-
-def _tidy(sdir: Path, data_file: str | None) -> None:
-    """Remove leftovers if there are any and no writer is active; a reader never waits for it."""
-    if not _leftovers(sdir, _STORE_LEFTOVERS, keep=data_file):
-        return
-    try:
-        with _locked(sdir / "lock", wait=False) as got:
-            if got:
-                _remove_leftovers(sdir)
-    except OSError:
-        pass  # a read-only cache: the leftovers are not ours to remove
-
-
-class CorruptStore(Exception):
-    pass
-
-
-# --------------------------------------------------------------------------- checksums
-#: Data files are checksummed in blocks of this many payload bytes: blocks are checked on
-#: several threads (zlib and hashlib release the GIL), and a mismatch names the rows it covers.
-CHECK_BLOCK_BYTES = 16 * 2**20
-#: CRC-32 per block guards against damage (not an adversary) at the least cost: measured on a
-#: 318 MiB mfcc120 store, 2 threads, 2 shared cores: crc32 76 ms, sha1 124-170 ms, blake2b-16
-#: 250-480 ms, finiteness alone 13 ms.
-CHECK_ALGO = "crc32"
-_DIGESTS: dict[str, Callable[[memoryview], str]] = {
-    "crc32": lambda b: f"{zlib.crc32(b):08x}",
-    "sha1": lambda b: hashlib.sha1(b).hexdigest(),
-}
-
-# (real path, inode, size, mtime_ns) of data files verified in this process: a store is
-# hashed on its first load only, as the hash memo does for source files.
-_VERIFIED: set[tuple[str, int, int, int]] = set()
-
-
-def _file_identity(path: Path) -> tuple[str, int, int, int]:
-    st = os.stat(path)
-    return (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _scan_blocks(data: np.ndarray, block_bytes: int, algo: str | None) -> list[tuple[str | None, bool]]:
-    """(hex digest or None when ``algo`` is None, all values finite) of each payload block."""
-    flat = data.reshape(-1)  # a view: the store's arrays are C-contiguous
-    per = block_bytes // flat.itemsize
-    spans = [(b, min(b + per, flat.size)) for b in range(0, flat.size, per)]
-
-    def scan(span: tuple[int, int]) -> tuple[str | None, bool]:
-        part = flat[span[0] : span[1]]
-        digest = _DIGESTS[algo](memoryview(part).cast("B")) if algo else None
-        return digest, bool(np.isfinite(part).all())
-
-    workers = min(len(spans), os.cpu_count() or 1, 8)
-    if workers <= 1:
-        return [scan(sp) for sp in spans]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(scan, spans))
-
-
-def _checksum(data: np.ndarray) -> dict[str, Any]:
-    """The ``checksum`` field of an index for ``data`` (see :func:`_verify_data`)."""
-    blocks = [d for d, _ in _scan_blocks(data, CHECK_BLOCK_BYTES, CHECK_ALGO)]
-    return {"algo": CHECK_ALGO, "block_bytes": CHECK_BLOCK_BYTES, "blocks": blocks}
-
-
-def _verify_data(data_path: Path, data: np.ndarray, checksum: Any, index_path: Path) -> None:
-    """Raise CorruptStore unless ``data`` matches ``checksum`` and is finite; once per process.
-
-    A store written before checksums existed (``checksum`` None), or by a newer version with an
-    algorithm this one lacks, is checked for finiteness only; the next merge adds a checksum.
-    """
-    ident = _file_identity(data_path)
-    if ident in _VERIFIED:
-        return
-    try:
-        algo = None if checksum is None else str(checksum["algo"])
-        block_bytes = CHECK_BLOCK_BYTES if checksum is None else int(checksum["block_bytes"])
-        expected = None if checksum is None else [str(d) for d in checksum["blocks"]]
-        if algo not in _DIGESTS:
-            algo, expected = None, None
-        if block_bytes <= 0 or block_bytes % data.itemsize:
-            raise ValueError(f"bad block size {block_bytes}")
-    except (KeyError, TypeError, ValueError) as e:
-        raise CorruptStore(f"index {index_path} has an unreadable checksum ({e})") from e
-    scanned = _scan_blocks(data, block_bytes, algo)
-    if expected is not None and len(expected) != len(scanned):
-        raise CorruptStore(f"data file {data_path} does not match its checksum in {index_path} "
-                           f"({len(scanned)} blocks, index lists {len(expected)})")
-    rows_per_block = block_bytes / (data.itemsize * max(1, data.shape[1]))
-    for k, (digest, finite) in enumerate(scanned):
-        rows = f"rows {int(k * rows_per_block)}-{min(data.shape[0], int((k + 1) * rows_per_block)) - 1}"
-        if expected is not None and digest != expected[k]:
-            raise CorruptStore(f"data file {data_path} does not match its checksum in {index_path} ({rows} changed)")
-        if not finite:
-            raise CorruptStore(f"data file {data_path} holds NaN or infinite values ({rows})")
-    _VERIFIED.add(ident)
-
-
-@dataclass
-class _Store:
-    """The committed state of one (extractor, config) store."""
-
-    data: np.ndarray  # (rows, dim) float32 memmap
-    keys: list[str]
-    offsets: np.ndarray
-    lengths: np.ndarray
-    valid: np.ndarray
-    data_file: str | None
-
-    @property
-    def pos(self) -> dict[str, int]:
-        return {k: i for i, k in enumerate(self.keys)}
-
-    @staticmethod
-    def empty(dim: int) -> "_Store":
-        z = np.zeros(0, dtype=np.int64)
-        return _Store(np.zeros((0, dim), np.float32), [], z, z, z, None)
-
-
-_DATA_NAME = re.compile(r"data-[0-9a-f]{12}\.npy")  # what _write_store names data files
-
-
-def _data_name(name: Any, index_path: Path) -> str:
-    """The index's ``data`` field if it is a data file name; a path (absolute, ``..``) could
-    make the cache read any file, so it marks the index as corrupt."""
-    if not isinstance(name, str) or not _DATA_NAME.fullmatch(name):
-        raise CorruptStore(f"index {index_path} names data file {name!r}, not a data-<12 hex>.npy file of its directory")
-    return name
-
-
-def _read_store(sdir: Path, dim: int) -> _Store | None:
-    """The store's committed state; None when there is none; CorruptStore when it is damaged."""
-    index_path = sdir / "index.json"
-    if not index_path.is_file():
-        return None
-    for _attempt in range(5):
-        try:
-            idx = json.loads(index_path.read_text())
-            data_path = sdir / _data_name(idx["data"], index_path)
-            keys = list(idx["keys"])
-            offsets = np.asarray(idx["offsets"], dtype=np.int64)
-            lengths = np.asarray(idx["lengths"], dtype=np.int64)
-            valid = np.asarray(idx["valid"], dtype=np.int64)
-            rows, idim = int(idx["rows"]), int(idx["dim"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise CorruptStore(f"index {index_path} is unreadable ({e})") from e
-        if not data_path.is_file():
-            # A concurrent merge may have replaced index + data between our two reads: retry.
-            if json.loads(index_path.read_text()).get("data") != idx["data"]:
-                continue
-            raise CorruptStore(f"data file {data_path} named by {index_path} is missing")
-        if idim != dim or not (len(keys) == len(offsets) == len(lengths) == len(valid)):
-            raise CorruptStore(f"index {index_path} is inconsistent (dim {idim} vs {dim}, or ragged fields)")
-        if len(keys) and (offsets.min() < 0 or (offsets + lengths).max() > rows or lengths.min() < 0):
-            raise CorruptStore(f"index {index_path} has offsets outside the {rows} rows of {data_path}")
-        try:
-            data = np.load(data_path, mmap_mode="r")
-        except (ValueError, OSError, EOFError) as e:
-            raise CorruptStore(f"data file {data_path} is unreadable ({e})") from e
-        if data.dtype != np.float32 or data.shape != (rows, dim):
-            raise CorruptStore(f"data file {data_path} has {data.dtype} {data.shape}, index says float32 ({rows}, {dim})")
-        _verify_data(data_path, data, idx.get("checksum"), index_path)
-        return _Store(data, keys, offsets, lengths, valid, idx["data"])
-    raise CorruptStore(f"index {index_path} keeps changing under us")
-
-
-_WRITE_CHUNK_BYTES = 16 * 2**20
-
-
-def _write_rows(f: Any, rows: np.ndarray) -> None:
-    """Append float32 rows to an open data file, in chunks (bounded syscalls and memory)."""
-    rows = np.ascontiguousarray(rows, dtype=np.float32)
-    step = max(1, _WRITE_CHUNK_BYTES // max(1, rows.itemsize * (rows.shape[1] if rows.ndim == 2 else 1)))
-    for b in range(0, rows.shape[0], step):
-        f.write(memoryview(rows[b : b + step]).cast("B"))
-
-
-def _old_runs(old: _Store) -> Iterator[np.ndarray]:
-    """The old store's rows in index order, coalesced into contiguous runs of its data file."""
-    start = end = 0
-    for o, n in zip(old.offsets.tolist(), old.lengths.tolist()):
-        if o != end:
-            if end > start:
-                yield old.data[start:end]
-            start = o
-        end = o + n
-    if end > start:
-        yield old.data[start:end]
-
-
-def _write_store(sdir: Path, old: _Store, new: dict[str, tuple[np.ndarray, int]], dim: int, meta: dict[str, Any]) -> None:
-    """Write old + new entries to a fresh data file, then commit the index. Caller holds the lock.
-
-    The free space is checked first, and the file is written with plain writes, not through a
-    memory map: on a full disk a memmap write is a SIGBUS ("Bus error") that kills the process
-    and strands the temp file, while ``write`` fails with ENOSPC, which ``atomic_write`` turns
-    into a :class:`DiskFullError` after deleting the temp file.
-    """
-    keys = list(old.keys) + list(new)
-    lengths = np.concatenate([old.lengths, np.array([a.shape[0] for a, _ in new.values()], dtype=np.int64)])
-    valid = np.concatenate([old.valid, np.array([v for _, v in new.values()], dtype=np.int64)])
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(keys) else lengths
-    rows = int(lengths.sum())
-    path = sdir / f"data-{uuid.uuid4().hex[:12]}.npy"
-    index = dict(meta, version=INDEX_VERSION, data=path.name, rows=rows, dim=dim, keys=keys,
-                 offsets=offsets.tolist(), lengths=lengths.tolist(), valid=valid.tolist())
-    pieces = itertools.chain(_old_runs(old), (a for a, _ in new.values()))  # old entries keep their order
-    with _where_the_cache_lives():
-        # payload + .npy header + the index (a key, three integers and punctuation per entry)
-        check_free_space(path, rows * dim * 4 + 4096 + 100 * len(keys), "write the feature store")
-        _commit_store(sdir, path, pieces, index)
-    for f in sdir.glob("data-*.npy"):
-        if f != path:
-            f.unlink(missing_ok=True)  # open memmaps of other readers stay valid on POSIX
 
 
 @contextmanager
@@ -511,30 +220,6 @@ def _where_the_cache_lives() -> Iterator[None]:
         yield
     except DiskFullError as e:
         raise DiskFullError(f"{e} (the feature cache's place is set by $WORKBENCH_CACHE)") from e
-
-
-def _commit_store(sdir: Path, path: Path, pieces: Iterable[np.ndarray], index: dict[str, Any]) -> None:
-    """Write the rows of ``pieces`` to ``path``, then ``index`` naming it (plus the checksum);
-    on any failure, Ctrl-C included, neither file stays."""
-    checksum: dict[str, Any] = {}
-
-    def write_data(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            shape = (index["rows"], index["dim"])
-            np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
-            for part in pieces:
-                _write_rows(f, part)
-        # Hash what landed in the file (read back from the page cache), not what we meant to write.
-        checksum.update(_checksum(np.load(tmp, mmap_mode="r")))
-
-    atomic_write(path, write_data)
-    try:
-        text = json.dumps(dict(index, checksum=checksum))
-        atomic_write(sdir / "index.json", lambda tmp: tmp.write_text(text))
-    except BaseException:
-        path.unlink(missing_ok=True)  # not committed: it would only be an orphan taking space
-        raise
-    _VERIFIED.add(_file_identity(path))  # just hashed: its first load need not rehash it
 
 
 # --------------------------------------------------------------------------- extraction
@@ -630,25 +315,20 @@ def _run_extraction(extractor: Extractor, utts: list[Utterance], n_jobs: int, pr
 
     # ``batched = True`` on an extractor class (mfcc120; MiniLM text) means "call extract_batch
     # here on large chunks"; others are per-file and go to worker processes.
-    batched = extractor.batched
+    in_process = extractor.batched or n_jobs <= 1 or len(utts) < 16
+    if in_process:
+        # Batched extractors parallelise inside (torch threads / GPU); chunks feed the bar.
+        size = 4 * int(getattr(extractor, "batch_size", None) or getattr(extractor.config, "batch_size", 8))
+    else:
+        size = max(1, min(32, -(-len(utts) // (4 * n_jobs))))
+    chunks = [utts[b : b + size] for b in range(0, len(utts), size)]
     bar = tqdm(total=len(utts), desc=f"extract {extractor.name}", unit="utt", disable=not progress)
     results: list[Result] = []
     messages: list[str] = []
     try:
-        if batched or n_jobs <= 1 or len(utts) < 16:
-            # Batched extractors parallelise inside (torch threads / GPU); chunks feed the bar.
-            size = getattr(extractor, "batch_size", None) or getattr(extractor.config, "batch_size", 8)
-            step = 4 * int(size)
-            for b in range(0, len(utts), step):
-                chunk = utts[b : b + step]
-                out, msgs = _extract_chunk(extractor, chunk)
-                results.extend(out)
-                messages.extend(msgs)
-                bar.update(len(chunk))
-            return results
-        size = max(1, min(32, -(-len(utts) // (4 * n_jobs))))
-        chunks = [utts[b : b + size] for b in range(0, len(utts), size)]
-        for chunk, (out, msgs) in zip(chunks, _pool(n_jobs).map(_extract_chunk, [extractor] * len(chunks), chunks)):
+        # Both maps yield each chunk's results in order as they are ready, so the bar moves.
+        mapper = map if in_process else _pool(n_jobs).map
+        for chunk, (out, msgs) in zip(chunks, mapper(_extract_chunk, [extractor] * len(chunks), chunks)):
             results.extend(out)
             messages.extend(msgs)
             bar.update(len(chunk))
@@ -669,16 +349,17 @@ def _ensure_dim(ext: Extractor, manifest: Manifest) -> None:
         ext.dim  # still unknown: let the extractor's own error through
 
 
-def _memory_bounded_groups(ext: Extractor, keys: list[str], utts: Mapping[str, Utterance], limit: int) -> list[list[str]]:
-    """Split keys into consecutive groups whose estimated feature bytes stay under ``limit``."""
+def _memory_bounded_groups(ext: Extractor, utts: Mapping[str, Utterance], limit: int) -> list[list[str]]:
+    """Split the keys of ``utts`` into consecutive groups whose estimated feature bytes stay
+    under ``limit`` (a key over it alone is a group of its own)."""
+    fs = ext.frame_seconds
     groups: list[list[str]] = []
-    size = limit  # start a new group on the first key
-    for k in keys:
-        fs = ext.frame_seconds
-        rows = 64 if fs is None else utts[k].duration / fs + 1  # text: a few dozen words
+    size = 0
+    for k, u in utts.items():
+        rows = 64 if fs is None else u.duration / fs + 1  # text: a few dozen words
         rows = min(rows, getattr(ext, "max_samples", rows))  # waveform is cropped
         est = int(rows * ext.dim * 4)
-        if size + est > limit and (not groups or groups[-1]):
+        if not groups or size + est > limit:
             groups.append([])
             size = 0
         groups[-1].append(k)
@@ -723,29 +404,30 @@ class FeatureCache:
         _ensure_dim(ext, manifest)
         store = self._load(sdir, ext.dim)
         have = set(store.keys)
-        todo: dict[str, Utterance] = {}
+        todo: dict[str, Utterance] = {}  # missing key -> its first utterance
         for k, u in zip(keys, manifest):
-            if k not in have and k not in todo:
-                todo[k] = u
+            if k not in have:
+                todo.setdefault(k, u)
         if todo:
             _check_writable(sdir, ext, len(todo))  # before extracting: the work could not be kept
         n_jobs = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
         failed: dict[str, str] = {}  # content key -> why it was skipped
-        for group in _memory_bounded_groups(ext, list(todo), todo, self.max_pending_bytes):
+        for group in _memory_bounded_groups(ext, todo, self.max_pending_bytes):
             # Extract a group, then merge it: pending results stay bounded in memory.
             results = _run_extraction(ext, [todo[k] for k in group], n_jobs, progress)
             failed.update((k, r) for k, r in zip(group, results) if isinstance(r, str))
             new = {k: r for k, r in zip(group, results) if not isinstance(r, str)}
             if not new:
                 continue
-            with _locked(sdir / "lock"):
-                _remove_leftovers(sdir)
-                current = self._load(sdir, ext.dim, locked=True)  # another process may have merged meanwhile
+            with locked(sdir / "lock"):
+                remove_leftovers(sdir)
+                current = self._load(sdir, ext.dim, lock_held=True)  # another process may have merged meanwhile
                 present = set(current.keys)
                 new = {k: v for k, v in new.items() if k not in present}
                 if new:
                     meta = {"extractor": ext.name, "config": json.loads(ext.config.to_json()), "frame_seconds": ext.frame_seconds}
-                    _write_store(sdir, current, new, ext.dim, meta)
+                    with _where_the_cache_lives():
+                        write_store(sdir, current, new, ext.dim, meta)
             store = self._load(sdir, ext.dim)
         skipped = {u.id: failed[k] for k, u in zip(keys, manifest) if k in failed}
         _warn_skipped(ext, skipped)
@@ -755,24 +437,18 @@ class FeatureCache:
         return FeatureSet(ext.name, ext.config.to_json(), store.data, ids, store.offsets[rows],
                           store.lengths[rows], store.valid[rows], ext.frame_seconds, skipped)
 
-    def _load(self, sdir: Path, dim: int, locked: bool = False) -> _Store:
+    def _load(self, sdir: Path, dim: int, lock_held: bool = False) -> Store:
         """The store's committed state, or an empty one; a corrupt store is dropped with a warning."""
         try:
-            store = _read_store(sdir, dim)
-            if store is not None and not locked:
-                _tidy(sdir, store.data_file)
-            return store or _Store.empty(dim)
+            store = read_store(sdir, dim)
         except CorruptStore as e:
             warnings.warn(f"feature cache: {e}; discarding the store and re-extracting", CacheWarning, stacklevel=3)
-        if locked:
-            (sdir / "index.json").unlink(missing_ok=True)
-            return _Store.empty(dim)
-        with _locked(sdir / "lock"):
-            try:  # a writer may have repaired it while we waited for the lock
-                return _read_store(sdir, dim) or _Store.empty(dim)
-            except CorruptStore:
-                (sdir / "index.json").unlink(missing_ok=True)
-        return _Store.empty(dim)
+            return discard(sdir, dim, lock_held)
+        if store is None:
+            return Store.empty(dim)
+        if not lock_held:
+            tidy(sdir, store.data_file)
+        return store
 
     def clear(self, extractor: Extractor | str | None = None) -> None:
         """Delete one extractor's stores (all configs), or the whole cache."""
