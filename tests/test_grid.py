@@ -88,3 +88,12 @@ def test_grid_names_are_still_importable_from_batch():
 
     for name in ("BatchError", "GridError", "GridCell", "load_grid", "name_problem", "check_parameters"):
         assert getattr(workbench.batch, name) is getattr(workbench.grid, name)
+
+
+def test_python_tags_in_a_grid_are_refused_not_run(tmp_path):
+    marker = tmp_path / "pwned"
+    grid = tmp_path / "g.yaml"
+    grid.write_text(f"runs: !!python/object/apply:pathlib.Path.touch [!!python/object/apply:pathlib.Path ['{marker}']]\n")
+    with pytest.raises(GridError, match=rf"{grid}:1:7: invalid YAML"):
+        load_grid(grid)
+    assert not marker.exists()

@@ -154,7 +154,11 @@ def _read_yaml(path: Path) -> Any:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise GridError(f"cannot read grid file {path}: {reason}") from None
     try:
-        return yaml.load(text, Loader=_GridLoader)
+        loader = _GridLoader(text)  # a SafeLoader: python/* tags are refused, not constructed
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
