@@ -294,8 +294,8 @@ def train_model(
                 save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1})
             history.append(row)
             save_checkpoint(last_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                              "epoch": epoch + 1, "history": history, "best": best, "rng": rng_state()})
+                                        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                                        "epoch": epoch + 1, "history": history, "best": best, "rng": rng_state()})
             frame = pd.DataFrame(history, columns=METRIC_COLUMNS)
             atomic_write(run_dir / "metrics.csv", lambda p: frame.to_csv(p, index=False))
             if on_epoch_end is not None:
