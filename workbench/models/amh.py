@@ -14,11 +14,14 @@ context, the second attends audio with the text summary, and so on.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
 
+from workbench.models.card import ModelCard, Variant
 from workbench.models.layers import check_sequence, masked_softmax, run_rnn
 from workbench.models.outputs import AttentionInfo, ModelOutput
 from workbench.models.registry import build_from_config, register_model
@@ -68,6 +71,11 @@ class AMHConfig:
     video_frame_seconds: float = 1.0 / 3.0
 
 
+def _canonical(modalities: tuple[str, ...]) -> tuple[str, ...]:
+    # Canonical order audio, text, video for the classifier input [A; T; V] (eq. 2).
+    return tuple(m for m in MODALITIES if m in modalities)
+
+
 class HopAttention(nn.Module):
     """One hop (eq. 2): ``a_i = softmax_i(h_i^T (W C + b))``, ``H = sum_i a_i h_i``.
 
@@ -104,8 +112,7 @@ class AMH(nn.Module):
         if not order or not set(order) <= set(mods):
             raise ValueError(f"model {self.name!r}: hop_order {order} must name only modalities in {mods}")
         self.config = config
-        # Canonical order audio, text, video for the classifier input [A; T; V] (eq. 2).
-        self.modalities = tuple(m for m in MODALITIES if m in mods)
+        self.modalities = _canonical(mods)
         self.inputs = self.modalities
         self.hop_targets = tuple(order[i % len(order)] for i in range(config.n_hops))
 
@@ -179,7 +186,39 @@ class AMH(nn.Module):
         return AttentionInfo(("batch", "frame"), {"frame": seconds}, f"hop {hop}: weights over {target} frames")
 
 
-@register_model("amh")
+def _reads(default: tuple[str, ...]) -> Any:
+    """The card's ``reads``: the modalities the config selects, in the model's order."""
+
+    def reads(config: Mapping[str, Any]) -> tuple[str, ...]:
+        return _canonical(tuple(config.get("modalities", default)))
+
+    return reads
+
+
+CARD = ModelCard(
+    inputs={"audio": "mfcc120", "text": "text_contextual", "video": "visual"},
+    recipes={
+        # sec. 4.1: 10-fold cross-validation, 8:1:1 folds; sec. 4.2: Adam 1e-3, gradients clipped at norm 1
+        "paper": dict(lr=1e-3, batch_size=64, epochs=30, grad_clip=1.0, protocol="tenfold_811",
+                      early_stopping_patience=5, label_scheme="iemocap4",
+                      source="Yoon et al. 2020, sec. 4.1-4.2",
+                      notes="paper uses 7 classes; batch size, epochs, patience are ours; "
+                            "the dev fold picks the best epoch"),
+    },
+    demo=dict(audio_hidden=48, text_hidden=48, video_hidden=32, n_hops=3),
+    smoke=dict(audio_hidden=24, text_hidden=24, video_hidden=16, n_hops=3),
+    dims={"audio": "audio_dim", "text": "text_dim", "video": "video_dim"},
+    frame_periods={"audio": "audio_frame_seconds", "video": "video_frame_seconds"},
+    reads=_reads(MODALITIES),
+    variants={
+        **{f"hops_{n}": Variant(f"AMH-{n}: {n} hop(s) (Table 2, sec. 4.3)", {"n_hops": n}) for n in range(1, 10)},
+        "audio_text": Variant("A+T only: the hopping of AMH over two modalities (Table 1 compares A+T models)",
+                              {"modalities": ("audio", "text")}),
+    },
+)
+
+
+@register_model("amh", card=CARD)
 def amh(**config: object) -> AMH:
     """AMH over audio, text and video (AMH-7 by default).
 
@@ -191,11 +230,26 @@ def amh(**config: object) -> AMH:
     return build_from_config(AMH, AMHConfig, "amh", **config)
 
 
-@register_model("amh_at")
+_AT_DEFAULTS = {"modalities": ("audio", "text"), "n_hops": 2}
+
+# MHA's features may include video: its T+V and A+V rows of Table 1 are variants
+_AT_CARD = dataclasses.replace(
+    CARD,
+    demo=dict(audio_hidden=48, text_hidden=48, n_hops=2),
+    smoke=dict(audio_hidden=24, text_hidden=24, n_hops=2),
+    reads=_reads(_AT_DEFAULTS["modalities"]),
+    variants={
+        "text_video": Variant("MHA over text and video (Table 1, T+V)", {"modalities": ("text", "video")}),
+        "audio_video": Variant("MHA over audio and video (Table 1, A+V)", {"modalities": ("audio", "video")}),
+    },
+)
+
+
+@register_model("amh_at", card=_AT_CARD)
 def amh_at(**config: object) -> AMH:
     """Two-modality hopping over audio and text (the MHA model; MHA-2 by default, its best
     setting in Yoon et al. 2019)."""
-    config = {"modalities": ("audio", "text"), "n_hops": 2, **config}
+    config = {**_AT_DEFAULTS, **config}
     model = build_from_config(AMH, AMHConfig, "amh_at", **config)
     model.name = "amh_at"
     return model

@@ -1,8 +1,10 @@
 """Model registry in the style of timm: ``@register_model`` on a builder, then
 ``create_model(name, **config)``.
 
-A builder may register several names (variants), e.g. ``xu_alignment`` and
-``xu_alignment_hard``; every registered name is covered by the registry-driven tests.
+A builder may register several names, e.g. ``xu_alignment`` and ``xu_alignment_hard``;
+every registered name is covered by the registry-driven tests. Each name is registered with
+its :class:`~workbench.models.card.ModelCard` (inputs, recipes, CPU sizes, variants), which
+:func:`get_card` returns.
 """
 
 from __future__ import annotations
@@ -13,16 +15,22 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
+from workbench.models.card import ModelCard
+
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_CARDS: dict[str, ModelCard] = {}
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register a builder ``fn(**config) -> nn.Module`` under ``name``."""
+def register_model(name: str, card: ModelCard) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a builder ``fn(**config) -> nn.Module`` under ``name``, with its card."""
 
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
+        if not isinstance(card, ModelCard):
+            raise TypeError(f"model {name!r}: card must be a ModelCard, got {type(card).__name__}")
         _REGISTRY[name] = fn
+        _CARDS[name] = card
         return fn
 
     return deco
@@ -47,6 +55,14 @@ def _import_all() -> None:
 def list_models() -> list[str]:
     _import_all()
     return sorted(_REGISTRY)
+
+
+def get_card(name: str) -> ModelCard:
+    """The card ``name`` was registered with."""
+    _import_all()
+    if name not in _CARDS:
+        raise ValueError(f"unknown model {name!r}; registered: {sorted(_REGISTRY)}")
+    return _CARDS[name]
 
 
 def create_model(name: str, **config: Any) -> nn.Module:

@@ -15,14 +15,17 @@ Registered names: ``unimodal_audio`` (reads ``audio``) and ``unimodal_text`` (re
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 import torch.nn as nn
 
+from workbench.models.card import ModelCard
 from workbench.models.layers import AttentionPooling, check_sequence, run_rnn
 from workbench.models.outputs import AttentionInfo, ModelOutput
+from workbench.models.pepino_fusion import PAPER_RECIPE
 from workbench.models.registry import build_from_config, register_model
 
 
@@ -118,13 +121,25 @@ def _build(modality: str, config: dict[str, Any]) -> UnimodalLSTMAttention:
     return build_from_config(UnimodalLSTMAttention, UnimodalConfig, name, **{**defaults, **config, "modality": modality})
 
 
-@register_model("unimodal_audio")
+# The single-modality baselines train with Pepino et al.'s single-modality recipe.
+_CARD = ModelCard(
+    inputs={"audio": "mfcc120"},
+    recipes={"paper": PAPER_RECIPE},
+    demo=dict(dense_layers=1, dense_dim=128, hidden=48),
+    smoke=dict(dense_layers=1, dense_dim=64, hidden=24),
+    dims={"audio": "audio_dim"},
+    frame_periods={"audio": "frame_seconds"},
+)
+
+
+@register_model("unimodal_audio", card=_CARD)
 def unimodal_audio(**config: Any) -> UnimodalLSTMAttention:
     """Speech-only LSTM + attention pooling over frames (Mirsamadi et al. 2017)."""
     return _build("audio", config)
 
 
-@register_model("unimodal_text")
+@register_model("unimodal_text", card=dataclasses.replace(_CARD, inputs={"text": "text_contextual"},
+                                                            dims={"text": "text_dim"}, frame_periods={}))
 def unimodal_text(**config: Any) -> UnimodalLSTMAttention:
     """Text-only BiLSTM + attention pooling over words (Xu et al. 2019, section 4.3)."""
     return _build("text", config)

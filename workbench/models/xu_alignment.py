@@ -14,6 +14,9 @@ Registered names:
 - ``xu_alignment_concat``: "Concat" of Tables 1-2: both encoders max-pooled over time and
   concatenated, no alignment.
 
+The baselines are registered names rather than variants because each reads different inputs
+and keeps no alignment parameters; the card's variants are config changes of one model.
+
 >>> from workbench.models import create_model
 >>> m = create_model("xu_alignment", hidden=8, attn_dim=4, heads=2, audio_dim=34, text_dim=6)
 >>> out = m(audio=torch.randn(2, 30, 34), text=torch.randn(2, 5, 6))
@@ -23,12 +26,14 @@ Registered names:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 import torch.nn as nn
 
+from workbench.models.card import ModelCard, Variant
 from workbench.models.layers import AdditiveAttention, check_sequence, masked_max, run_rnn
 from workbench.models.outputs import AttentionInfo, ModelOutput
 from workbench.models.registry import build_from_config, register_model
@@ -178,19 +183,41 @@ def _build(alignment: str, config: dict[str, Any]) -> XuAlignment:
     return build_from_config(XuAlignment, XuAlignmentConfig, name, alignment=alignment, **config)
 
 
-@register_model("xu_alignment")
+CARD = ModelCard(
+    inputs={"audio": "frame34", "text": "text_contextual"},
+    recipes={
+        # sec. 4.1: four sessions train, the fifth tests (4 classes); sec. 4.2: Adam, lr 1e-3
+        "paper": dict(lr=1e-3, batch_size=32, epochs=30, protocol="loso_session",
+                      source="Xu et al. 2019, sec. 4.1-4.2",
+                      notes="batch size and epochs not stated in the paper (ours)"),
+    },
+    demo=dict(hidden=32, heads=2, attn_dim=16, fc_dim=64),
+    smoke=dict(hidden=16, heads=2, attn_dim=8, fc_dim=32),
+    dims={"audio": "audio_dim", "text": "text_dim"},
+    frame_periods={"audio": "frame_seconds"},
+)
+
+
+_VARIANTS = {
+    "fc_literal": Variant("eq. 14 read literally: logits = ReLU(W^T c), no hidden FC layer (sec. 3.3; "
+                          "XuAlignmentConfig says why it is not the default)", {"fc_dim": 0}),
+}
+
+
+@register_model("xu_alignment", card=dataclasses.replace(CARD, variants=_VARIANTS))
 def xu_alignment(**config: Any) -> XuAlignment:
     """Learned word-to-frame alignment (the proposed model)."""
     return _build("learned", config)
 
 
-@register_model("xu_alignment_hard")
+# the word spans come from the manifest's word timings, not from an extractor
+@register_model("xu_alignment_hard", card=dataclasses.replace(CARD, reads=lambda config: ("audio", "text", "word_spans")))
 def xu_alignment_hard(**config: Any) -> XuAlignment:
     """Hard alignment from the true word spans (Table 2 baseline); needs ``word_spans``."""
     return _build("hard", config)
 
 
-@register_model("xu_alignment_concat")
+@register_model("xu_alignment_concat", card=CARD)
 def xu_alignment_concat(**config: Any) -> XuAlignment:
     """Unimodal encoders max-pooled and concatenated (the "Concat" baseline)."""
     return _build("concat", config)
