@@ -32,8 +32,9 @@ def visual_path(utt: Utterance) -> Path:
 
     An explicit path must name a ``.npy`` file and may not climb with ``..``: a relative one is
     taken from the wav's folder and must stay inside it. An absolute one is the manifest's own
-    choice, trusted as much as the absolute ``audio_path`` beside it (``extract_iemocap_video``
-    writes absolute paths into any ``out_dir``); it is read with ``allow_pickle=False``.
+    choice, trusted as much as the absolute ``audio_path`` beside it
+    (:func:`workbench.features.iemocap_video.extract_iemocap_video` writes absolute paths into any
+    ``out_dir``); it is read with ``allow_pickle=False``.
 
     >>> from workbench.testing.dummies import make_utterance
     >>> u = make_utterance(audio_path="C/Session1/sentences/wav/Ses01F_impro01/Ses01F_impro01_F000.wav")

@@ -50,6 +50,7 @@ import numpy as np
 
 from workbench.corpus.manifest import Manifest, OutsideRootError, Reporter, Utterance, inside_root
 from workbench.corpus.media import MediaError, iter_frames
+from workbench.features.visual import visual_path
 from workbench.io import atomic_write
 
 Side = Literal["left", "right"]
@@ -237,10 +238,8 @@ def _output_path(utt: Utterance, out_dir: Path | None) -> Path:
             raise OutsideRootError(f"{utt.id}: dialog {utt.dialog!r} and id put the visual file at "
                                    f"{str(rel)!r}, outside {out_dir}; fix the manifest's dialog/id")
         return out_dir / rel
-    from workbench.features.visual import visual_path  # the extractor's own convention
-
-    return visual_path(dataclasses.replace(utt, extra={k: v for k, v in utt.extra.items()
-                                                       if k != "visual_path"}))
+    # the extractor's own convention
+    return visual_path(dataclasses.replace(utt, extra={k: v for k, v in utt.extra.items() if k != "visual_path"}))
 
 
 def _save(path: Path, arr: np.ndarray) -> None:

@@ -11,22 +11,25 @@ import dataclasses
 import importlib.util
 import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from media_fixtures import write_video
-from workbench.corpus.iemocap_video import (
+# The video writer of the corpus tests (MELD's clips use it too), found when this file runs alone.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))
+from media_fixtures import write_video  # noqa: E402
+from workbench.corpus.manifest import Manifest, OutsideRootError  # noqa: E402
+from workbench.features.iemocap_video import (  # noqa: E402
     VideoConfig,
     extract_iemocap_video,
     frame_indices,
     hog,
     hog_colour_descriptor,
 )
-from workbench.corpus.manifest import Manifest, OutsideRootError
-from workbench.features.visual import Visual
-from workbench.testing.dummies import make_utterance
+from workbench.features.visual import Visual  # noqa: E402
+from workbench.testing.dummies import make_utterance  # noqa: E402
 
 HOG_DIM = 3 * 3 * 2 * 2 * 9
 GREEN = (20, 120, 220)  # per second of the video
