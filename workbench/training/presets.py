@@ -4,6 +4,8 @@ A preset fixes everything a run needs besides the data: optimiser, learning rate
 epochs, clipping, warm-up, class weights, label scheme, fold protocol, which feature extractor
 feeds each model input, how those features are normalised, and model config overrides.
 
+Every number comes from the model's card (``workbench.models.card``, declared in the model's
+own file); this module only derives the CPU presets and prepares features per extractor.
 ``paper`` takes the numbers each paper states (sections cited in ``source``); where a paper
 is silent (batch size for most, epochs for Xu/AMH/Krishna) the value is ours and the
 ``notes`` say so. ``demo`` keeps the paper's optimiser and protocol but shrinks hidden sizes,
@@ -26,6 +28,9 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from workbench.models.card import ModelCard, Variant
+from workbench.models.registry import get_card
 
 Normalise = Literal["none", "global", "speaker"]
 PRESET_NAMES = ("paper", "demo", "smoke")
@@ -70,10 +75,10 @@ class TrainPreset:
     protocol_options: dict[str, Any] = field(default_factory=dict)
     model_config: dict[str, Any] = field(default_factory=dict)
     bucketing: bool = True  # length-bucketed batches (less padding)
-    # Pepino et al. sec. 2.3.3, pepino_early/late only: "cold_start" (None: train the fusion model
-    # from scratch), "pretrained" (train pepino_text and pepino_audio alone on the same fold, load
-    # them into the branches and train only the fusion layers) or "warm_start" (as pretrained, but
-    # the layers right before pooling train too).
+    # Only for models whose card declares ``branches`` (Pepino et al.'s fusion models, sec. 2.3.3):
+    # "cold_start" (or None: train from scratch), "pretrained" (train the branch models alone on
+    # the same fold, load them and train only the fusion layers) or "warm_start" (as pretrained,
+    # but the layers right before pooling train too); see ``workbench.training.strategies``.
     fusion_strategy: str | None = None
     max_train_utterances: int | None = None  # subsample training folds (smoke only)
     source: str = ""
@@ -94,169 +99,99 @@ class TrainPreset:
 
 
 # --------------------------------------------------------------------------- features
-_MFCC = FeatureSpec("mfcc120", normalise="global")
-_FRAME34 = FeatureSpec("frame34", normalise="global")
-_PROSODY = FeatureSpec("prosody36", normalise="global")
-_SPEC = FeatureSpec("spectrogram257", normalise="global")
-_WAVE = FeatureSpec("waveform")
-_TEXT = FeatureSpec("text_contextual")
-_VISUAL = FeatureSpec("visual", normalise="global")
-
-
-def _features(model: str, text: str) -> dict[str, FeatureSpec]:
-    """Extractor per model input (every input the model's variants may read)."""
-    t = dataclasses.replace(_TEXT, extractor=text)
-    if model.startswith("xu_alignment"):
-        return {"audio": _FRAME34, "text": t}
-    if model in ("amh", "amh_at"):
-        return {"audio": _MFCC, "text": t, "video": _VISUAL}
-    if model == "mcsan":
-        return {"audio": _MFCC, "text": t}
-    if model == "cma_raw":
-        return {"waveform": _WAVE, "text": t}
-    if model == "cma_spec":
-        return {"audio": _SPEC, "text": t}
-    if model.startswith("pepino_"):
-        return {"audio": _PROSODY, "text": t}
-    if model == "unimodal_audio":
-        return {"audio": _MFCC}
-    if model == "unimodal_text":
-        return {"text": t}
-    raise ValueError(f"no training preset for model {model!r}")
-
-
-# --------------------------------------------------------------------------- paper settings
-_PAPER: dict[str, dict[str, Any]] = {
-    # Xu et al. 2019, sec. 4.1 (leave-one-session-out, 4 classes) and 4.2 (Adam, lr 1e-3).
-    "xu_alignment": dict(lr=1e-3, batch_size=32, epochs=30, protocol="loso_session",
-                         source="Xu et al. 2019, sec. 4.1-4.2",
-                         notes="batch size and epochs not stated in the paper (ours)"),
-    # Yoon et al. 2020, sec. 4.1 (10-fold 8:1:1) and 4.2 (Adam 1e-3, clip norm 1).
-    "amh": dict(lr=1e-3, batch_size=64, epochs=30, grad_clip=1.0, protocol="tenfold_811",
-                early_stopping_patience=5, label_scheme="iemocap4",
-                source="Yoon et al. 2020, sec. 4.1-4.2",
-                notes="paper uses 7 classes; batch size, epochs, patience are ours; the dev fold picks the best epoch"),
-    # Sun et al. 2021, sec. 4.2: Adam 1e-3, batch 256, at most 30 epochs; 10-fold 8:1:1 (4.1).
-    "mcsan": dict(lr=1e-3, batch_size=256, epochs=30, protocol="tenfold_811", early_stopping_patience=5,
-                  source="Sun et al. 2021, sec. 4.1-4.2",
-                  notes="paper uses 7 classes; 'at most 30 epochs' read as early stopping on the dev fold"),
-    # Krishna & Patil 2020, sec. 4: leave-one-session-out, Adam 1e-3.
-    "cma_raw": dict(lr=1e-3, batch_size=32, epochs=30, protocol="loso_session",
-                    source="Krishna & Patil 2020, sec. 4",
-                    notes="batch size and epochs not stated (ours)"),
-    # Pepino et al. 2020, sec. 3.3: Adam 7e-4, warm-up 40 steps, inverse-frequency class
-    # weights, 5 folds by speaker and script (sec. 4.1), fixed epochs (no early stopping).
-    "pepino": dict(lr=7e-4, batch_size=32, epochs=30, warmup_steps=40, class_weights=True,
-                   protocol="session_script", source="Pepino et al. 2020, sec. 3.3 and 4.1",
-                   notes="epochs were tuned per model in the paper (median AvAUC over 5 seeds); 30 is ours"),
+# How each extractor's features are prepared, whatever model reads them: frame features are
+# z-normalised with training-fold statistics; waveforms and word embeddings are used as they are.
+_SPECS = {
+    "mfcc120": FeatureSpec("mfcc120", normalise="global"),
+    "frame34": FeatureSpec("frame34", normalise="global"),
+    "prosody36": FeatureSpec("prosody36", normalise="global"),
+    "spectrogram257": FeatureSpec("spectrogram257", normalise="global"),
+    "waveform": FeatureSpec("waveform"),
+    "visual": FeatureSpec("visual", normalise="global"),
 }
 
-# Pepino et al.'s fusion strategies (sec. 2.3.3) and their Adam learning rates (sec. 3). Late
-# fusion is reported with pre-training (LF-PT); for early fusion the paper found the three
-# strategies similar. We pre-train both: on the demo corpus (5 session+script folds, demo preset)
-# early fusion reached UA 0.644 pre-trained, 0.578 from a cold start and 0.497 with a warm start,
-# whose retrained text layers memorise the training scripts. Other strategies are one
-# ``replace(fusion_strategy=..., lr=...)`` away (``pepino_fusion.paper_learning_rate``).
-_PEPINO_STRATEGY = {"pepino_early": ("pretrained", 7e-4), "pepino_late": ("pretrained", 1e-2)}
-
-
-def _paper_key(model: str) -> str:
-    if model.startswith("xu_alignment"):
-        return "xu_alignment"
-    if model in ("amh", "amh_at"):
-        return "amh"
-    if model in ("cma_raw", "cma_spec"):
-        return "cma_raw"
-    if model.startswith("pepino_") or model.startswith("unimodal_"):
-        return "pepino"  # the unimodal baselines follow Pepino's single-modality recipe
-    return model
-
-
-# Smaller model configs for CPU presets; keys must be fields of the model's config.
-_DEMO_MODEL: dict[str, dict[str, Any]] = {
-    "xu_alignment": dict(hidden=32, heads=2, attn_dim=16, fc_dim=64),
-    "amh": dict(audio_hidden=48, text_hidden=48, video_hidden=32, n_hops=3),
-    "amh_at": dict(audio_hidden=48, text_hidden=48, n_hops=2),
-    "mcsan": dict(hidden=48, heads=4, ff_dim=96),
-    # Stride 2 and pools 4/8/8 downsample 512x: 31.25 frames/s, the paper-default frame rate
-    # (pools 4/4/4 gave 125 frames/s: 5-fold demo UA 0.676 in 895 s; with 4/8/8 and per-speaker
-    # waveform gain, 0.696).
-    "cma_raw": dict(conv_channels=(16, 32, 32), conv_strides=(2, 1, 1), pool_sizes=(4, 8, 8), lstm_hidden=32,
-                    text_channels=48, dim=48, heads=4, ff_dim=48, n_layers=1),
-    "cma_spec": dict(conv_channels=(32, 48, 48), lstm_hidden=32, text_channels=48, dim=48, heads=4, ff_dim=48,
-                     n_layers=1),
-    "pepino": dict(text_dense=64, text_filters=64, audio_filters=48, fusion_hidden=64),
-    "unimodal": dict(dense_layers=1, dense_dim=128, hidden=48),
+# CPU presets (demo, smoke): changes per extractor. Recurrent encoders cost per frame, so
+# MFCC-like frames are pooled 4x (25 frames/s) and spectrogram frames 2x. The waveform is not
+# padded to 10 s and is cut at 4 s; its "speaker" z-normalisation divides by the speaker's RMS:
+# a per-speaker gain, which keeps loudness differences between one speaker's utterances.
+# Per-speaker z-normalisation of audio (label-free; a test speaker's own statistics) is common
+# on IEMOCAP: with ~900 training utterances the models cannot learn to discount the speakers'
+# different voices, which global statistics leave in. Measured on the demo corpus (5 folds):
+# pepino_audio UA 0.466 -> 0.578, xu_alignment 0.677 -> 0.705. Audio only: the synthetic visual
+# descriptors are a speaker vector plus the emotion, so per-speaker statistics would turn video
+# into an oracle (amh UA 0.945).
+_CPU_FEATURES: dict[str, dict[str, Any]] = {
+    "mfcc120": dict(pool=4, normalise="speaker"),
+    "frame34": dict(pool=4, normalise="speaker"),
+    "prosody36": dict(pool=4, normalise="speaker"),
+    "spectrogram257": dict(pool=2, normalise="speaker"),
+    "waveform": dict(config={"pad": False, "max_seconds": 4.0}, normalise="speaker"),
 }
 
 
-def _demo_model_key(model: str) -> str:
-    if model.startswith("xu_alignment"):
-        return "xu_alignment"
-    if model.startswith("pepino_"):
-        return "pepino"
-    if model.startswith("unimodal_"):
-        return "unimodal"
-    return model
+def _feature_spec(extractor: str, cpu: bool) -> FeatureSpec:
+    spec = _SPECS.get(extractor, FeatureSpec(extractor))
+    return dataclasses.replace(spec, **_CPU_FEATURES.get(extractor, {})) if cpu else spec
 
 
-def _shrink(cfg: dict[str, Any], factor: float) -> dict[str, Any]:
-    """Scale integer sizes down (smoke), keeping head counts dividing the widths."""
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        if k in ("heads", "n_hops", "n_layers", "dense_layers", "conv_strides", "pool_sizes"):
-            out[k] = v
-        elif isinstance(v, int):
-            out[k] = max(4, int(v * factor) // 4 * 4)
-        elif isinstance(v, tuple):
-            out[k] = tuple(max(4, int(x * factor) // 4 * 4) for x in v)
-        else:
-            out[k] = v
-    return out
+def _features(card: ModelCard, text_features: str, variant: Variant | None, cpu: bool) -> dict[str, FeatureSpec]:
+    """Extractor per model input (every input the model's configs may read)."""
+    extractors = {k: (text_features if k == "text" else e) for k, e in card.inputs.items()}
+    extractors.update(variant.inputs if variant else {})
+    return {k: _feature_spec(e, cpu) for k, e in extractors.items()}
 
 
-def get_preset(model: str, name: str = "paper", text_features: str = "text_contextual") -> TrainPreset:
-    """The training preset ``name`` (``paper``, ``demo`` or ``smoke``) for registered ``model``.
+# --------------------------------------------------------------------------- presets
+def get_preset(model: str, name: str = "paper", text_features: str = "text_contextual",
+               variant: str | None = None) -> TrainPreset:
+    """The training preset ``name`` (``paper``, ``demo`` or ``smoke``) for registered ``model``,
+    built from the model's card (``workbench.models.card``).
+
+    ``paper`` is the card's paper recipe. ``demo`` and ``smoke`` keep its optimiser and
+    protocol (leave-one-session-out where the paper uses 10 folds of 8:1:1), take the card's
+    CPU model sizes and prepare the features for a CPU (see ``_CPU_FEATURES``).
 
     ``text_features`` picks the text extractor (``text_contextual`` as the papers' BERT
     stand-in, or ``text_static`` as the GloVe stand-in of Pepino et al.'s comparison).
+    ``variant`` names one of the card's variants: its training settings replace the recipe's
+    (the CPU presets derive from the result), its config overrides go on top of the preset's
+    model sizes, its extractors replace the input's, and ``notes`` name it.
+
+    >>> p = get_preset("mcsan", "demo", variant="layers_2")
+    >>> p.model_config["n_layers"], p.model_config["hidden"]
+    (2, 48)
     """
     if name not in PRESET_NAMES:
         raise ValueError(f"unknown training preset {name!r}; choose one of {PRESET_NAMES}")
-    features = _features(model, text_features)
-    paper = dict(_PAPER[_paper_key(model)])
-    if model in _PEPINO_STRATEGY:
-        paper["fusion_strategy"], paper["lr"] = _PEPINO_STRATEGY[model]
-    base = TrainPreset(name="paper", model=model, features=features, **paper)
+    card = get_card(model)
+    var = card.variant(variant) if variant is not None else None
+    paper = {**card.recipes["paper"], **(var.recipe if var else {})}
+    tag = f"variant {variant}: {var.note}" if var else ""
+    if tag:
+        paper["notes"] = _join(paper.get("notes", ""), tag)
+    overrides = dict(var.config) if var else {}
+    base = TrainPreset(name="paper", model=model, features=_features(card, text_features, var, cpu=False),
+                       model_config=overrides, **paper)
     if name == "paper":
         return base
-    demo_cfg = _DEMO_MODEL[_demo_model_key(model)]
-    # Pool MFCC-like frames 4x (25 frames/s) on CPU: recurrent encoders cost per frame.
-    pooled = {k: (dataclasses.replace(v, pool=4) if k == "audio" and v.extractor != "spectrogram257" else v)
-              for k, v in features.items()}
-    if "waveform" in pooled:  # cma_raw: no padding to 10 s and at most 4 s of audio on CPU
-        # "speaker" z-normalisation of a waveform divides by the speaker's RMS: a per-speaker
-        # gain, which keeps loudness differences between one speaker's utterances.
-        pooled["waveform"] = dataclasses.replace(_WAVE, config={"pad": False, "max_seconds": 4.0}, normalise="speaker")
-    if "audio" in pooled and pooled["audio"].extractor == "spectrogram257":
-        pooled["audio"] = dataclasses.replace(_SPEC, pool=2)
-    # Per-speaker z-normalisation (label-free; a test speaker's own statistics), common on
-    # IEMOCAP: with ~900 training utterances the models cannot learn to discount the speakers'
-    # different voices, which global statistics leave in. Measured on the demo corpus (5 folds):
-    # pepino_audio UA 0.466 -> 0.578, xu_alignment 0.677 -> 0.705. Audio only: the synthetic
-    # visual descriptors are a speaker vector plus the emotion, so per-speaker statistics would
-    # turn video into an oracle (amh UA 0.945).
-    if "audio" in pooled and pooled["audio"].normalise == "global":
-        pooled["audio"] = dataclasses.replace(pooled["audio"], normalise="speaker")
-    common = dict(features=pooled, early_stopping_patience=None, batch_size=32, warmup_steps=0,
-                  lr=max(paper["lr"], 1e-3) * 2, grad_clip=1.0)
-    # Paper 10-fold protocols are 10 trainings; on CPU the demo uses leave-one-session-out.
-    protocol = "loso_session" if paper["protocol"] == "tenfold_811" else paper["protocol"]
+    common = dict(features=_features(card, text_features, var, cpu=True), early_stopping_patience=None,
+                  batch_size=32, warmup_steps=0, lr=max(base.lr, 1e-3) * 2, grad_clip=1.0,
+                  # paper 10-fold protocols are 10 trainings; on CPU the demo uses leave-one-session-out
+                  protocol="loso_session" if base.protocol == "tenfold_811" else base.protocol)
     if name == "demo":
-        return base.replace(name="demo", epochs=6, protocol=protocol, model_config=demo_cfg,
-                            notes=f"CPU demo of: {base.source}", **common)
-    return base.replace(name="smoke", epochs=2, protocol=protocol, model_config=_shrink(demo_cfg, 0.5),
-                        max_train_utterances=96, notes=f"smoke test of: {base.source}", **common)
+        return base.replace(name="demo", epochs=6, model_config={**card.demo, **overrides},
+                            notes=_join(f"CPU demo of: {base.source}", tag), **common)
+    return base.replace(name="smoke", epochs=2, model_config={**card.smoke, **overrides}, max_train_utterances=96,
+                        notes=_join(f"smoke test of: {base.source}", tag), **common)
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def list_variants(model: str) -> dict[str, str]:
+    """The variants ``model``'s card declares: name -> note."""
+    return {k: v.note for k, v in get_card(model).variants.items()}
 
 
 def list_presets() -> tuple[str, ...]:
