@@ -175,19 +175,19 @@ def _bench_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from workbench.training import run_crossval
+    from workbench.training import BackendOptions, CorpusOptions, RunSpec, run_crossval
 
-    common = dict(protocol=args.protocol, folds=args.folds, seeds=args.seeds, out=args.out,
-                  model_options=args.model_options,
-                  epochs=args.epochs, device=args.device, rerun=args.rerun, progress=not args.quiet,
-                  **_backend_kwargs(args))
+    spec = RunSpec.create(args.model, args.preset, protocol=args.protocol, folds=args.folds, seeds=args.seeds,
+                          model_options=args.model_options, epochs=args.epochs, device=args.device)
+    backend = BackendOptions(**_backend_kwargs(args))
     if args.bundle:
         from workbench.training.bundle import crossval_from_bundle
 
-        rows = crossval_from_bundle(args.bundle, args.model, args.preset, **common)
+        rows = crossval_from_bundle(args.bundle, spec, backend, out=args.out, rerun=args.rerun,
+                                    progress=not args.quiet)
     else:
-        rows = run_crossval(args.model, args.preset, corpus=args.corpus, root=args.root,
-                            corpus_preset=args.corpus_preset, corpus_seed=args.corpus_seed, **common)
+        corpus = CorpusOptions(args.corpus, args.root, args.corpus_preset, args.corpus_seed)
+        rows = run_crossval(spec, corpus, backend, out=args.out, rerun=args.rerun, progress=not args.quiet)
     cols = ["run_id", "n_train", "n_test", "epochs_run", "wa", "ua", "macro_f1", "train_seconds"]
     if len(rows):
         print(rows[cols].to_string(index=False))

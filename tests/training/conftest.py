@@ -7,7 +7,7 @@ import pytest
 
 from workbench.corpus.manifest import Manifest
 from workbench.testing import make_manifest
-from workbench.training.crossval import InputFeatures
+from workbench.training.inputs import InputFeatures
 from workbench.training.presets import FeatureSpec, TrainPreset
 
 CLASSES = ("neu", "hap", "ang", "sad")

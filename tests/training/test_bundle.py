@@ -12,6 +12,7 @@ from workbench import paths
 from workbench.training.bench import random_features, stand_in_manifest
 from workbench.training.bundle import BundleError, crossval_from_bundle, export_bundle, load_bundle, save_bundle
 from workbench.training.crossval import model_inputs_of, run_crossval
+from workbench.training.spec import CorpusOptions, RunSpec
 from workbench.training.presets import get_preset
 
 META = {"model": "x", "preset": "demo", "corpus": "stand_in", "corpus_preset": "test", "label_scheme": "iemocap4"}
@@ -46,8 +47,9 @@ def test_training_on_a_bundle_gives_the_rows_of_training_on_its_features(tmp_pat
     from workbench.cli import main
 
     path, m, feats = _bundle(tmp_path, "pepino_text", preset="smoke", n=80)
-    direct = run_crossval("pepino_text", "smoke", corpus="stand_in", corpus_preset="test", manifest=m,
-                          features=feats, folds=[0], out=tmp_path / "direct", device="cpu", progress=False)
+    direct = run_crossval(RunSpec.create("pepino_text", "smoke", folds=[0], device="cpu"),
+                          CorpusOptions("stand_in", preset="test"), manifest=m, features=feats,
+                          out=tmp_path / "direct", progress=False)
     assert main(["train", "pepino_text", "--preset", "smoke", "--bundle", str(path), "--folds", "0",
                  "--out", str(tmp_path / "bundle"), "--device", "cpu", "--quiet"]) == 0
     from workbench.training.results import read_results
@@ -60,13 +62,13 @@ def test_training_on_a_bundle_gives_the_rows_of_training_on_its_features(tmp_pat
 def test_a_bundle_of_another_preset_or_model_is_refused(tmp_path) -> None:
     path, _, _ = _bundle(tmp_path, "xu_alignment", preset="demo")
     with pytest.raises(BundleError, match=r"input 'audio' was made with .*preset 'paper'.*export the bundle"):
-        crossval_from_bundle(path, "xu_alignment", "paper", out=tmp_path, progress=False)
+        crossval_from_bundle(path, RunSpec.create("xu_alignment", "paper"), out=tmp_path, progress=False)
     text_only, _, _ = _bundle(tmp_path, "pepino_text", preset="demo")
     with pytest.raises(BundleError, match=r"no features for input 'audio' of model 'unimodal_audio'.*'pepino_text'"):
-        crossval_from_bundle(text_only, "unimodal_audio", "demo", out=tmp_path, progress=False)
+        crossval_from_bundle(text_only, RunSpec.create("unimodal_audio", "demo"), out=tmp_path, progress=False)
     no_spec = get_preset("pepino_text", "demo").replace(features={})
     with pytest.raises(BundleError, match=r"preset 'demo' of model 'pepino_text' names no features for input 'text'"):
-        crossval_from_bundle(text_only, "pepino_text", no_spec, out=tmp_path, progress=False)
+        crossval_from_bundle(text_only, RunSpec.create("pepino_text", no_spec), out=tmp_path, progress=False)
     assert not (tmp_path / "train").exists()  # refused before any run directory
 
 
@@ -95,10 +97,9 @@ def test_export_from_the_smoke_corpus_trains_like_the_corpus(tmp_path) -> None:
     assert set(feats) == {"audio"} and feats["audio"].frame_seconds == pytest.approx(0.04)
     u = m[m.ids[0]]
     assert abs(feats["audio"].data[u.id].shape[0] - u.duration / 0.04) <= 2
-    common = dict(folds=[0], device="cpu", progress=False, epochs=1)
-    a = run_crossval("unimodal_audio", "smoke", corpus="synthetic", corpus_preset="smoke", cache=cache,
-                     out=tmp_path / "a", **common)
-    b = crossval_from_bundle(path, "unimodal_audio", "smoke", out=tmp_path / "b", **common)
+    spec = RunSpec.create("unimodal_audio", "smoke", folds=[0], device="cpu", epochs=1)
+    a = run_crossval(spec, CorpusOptions("synthetic", preset="smoke"), cache=cache, out=tmp_path / "a", progress=False)
+    b = crossval_from_bundle(path, spec, out=tmp_path / "b", progress=False)
     assert a[["run_id", "ua", "wa", "macro_f1"]].to_dict("records") == b[["run_id", "ua", "wa", "macro_f1"]].to_dict("records")
 
 

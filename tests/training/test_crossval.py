@@ -13,17 +13,20 @@ import torch
 from workbench.errors import DiskFullError
 from workbench.evaluation.metrics import classification_metrics
 from workbench.training import results as results_mod
-from workbench.training.crossval import CrossValError, load_trained, run_crossval
+from workbench.training.crossval import CrossValError, run_crossval
+from workbench.training.inputs import InputError
+from workbench.training.runs import load_trained
+from workbench.training.spec import CorpusOptions, RunSpec, SpecError
 from workbench.training.data import SERDataset, collate
 from workbench.training.results import (PREDICTION_COLUMNS, RESULT_COLUMNS, ResultsError, read_predictions,
                                         read_results)
 from workbench.training.trainer import predict
 
 
-def _run(manifest, features, out, tiny_preset, **kw):
-    args = dict(corpus="dummy", corpus_preset="test", manifest=manifest, features=features, out=out, progress=False)
-    args.update(kw)
-    return run_crossval("unimodal_audio", tiny_preset(), **args)
+def _run(manifest, features, out, tiny_preset, model="unimodal_audio", preset=None, rerun=False, **spec):
+    spec = RunSpec.create(model, preset or tiny_preset(), **spec)
+    return run_crossval(spec, CorpusOptions("dummy", preset="test"), manifest=manifest, features=features, out=out,
+                        rerun=rerun, progress=False)
 
 
 def test_rows_run_dirs_and_predictions_follow_the_schema(manifest, features, tmp_path, tiny_preset):
@@ -109,7 +112,7 @@ def test_bad_input_gives_clear_errors(manifest, features, tmp_path, tiny_preset)
     broken = dict(features)
     broken["audio"] = type(features["audio"])(features["audio"].spec, {k: v for k, v in features["audio"].data.items()
                                                                          if k != gone}, 0.01, 6)
-    with pytest.raises(CrossValError, match=f"input 'audio' .*{gone}.*FeatureCache"):
+    with pytest.raises(InputError, match=f"input 'audio' .*{gone}.*FeatureCache"):
         _run(manifest, broken, tmp_path, tiny_preset)
     # Unknown fold, empty fold selection.
     with pytest.raises(CrossValError, match="unknown fold 'Ses09'"):
@@ -122,8 +125,7 @@ def test_bad_input_gives_clear_errors(manifest, features, tmp_path, tiny_preset)
 def test_multimodal_model_with_word_spans_trains(manifest, features, tmp_path, tiny_preset):
     preset = tiny_preset("xu_alignment_hard", model_config={"hidden": 8, "heads": 2, "attn_dim": 4, "fc_dim": 8},
                          epochs=1)
-    rows = run_crossval("xu_alignment_hard", preset, corpus="dummy", manifest=manifest, features=features,
-                        out=tmp_path, folds=[0], progress=False)
+    rows = _run(manifest, features, tmp_path, tiny_preset, "xu_alignment_hard", preset, folds=[0])
     assert rows["n_test"].iloc[0] == 30 and 0.0 <= rows["ua"].iloc[0] <= 1.0
     model, config = load_trained(rows["run_dir"].iloc[0])
     assert config["model_config"]["audio_dim"] == 6 and config["model_config"]["text_dim"] == 5
@@ -135,8 +137,7 @@ def test_pepino_strategies_pretrain_the_branches_then_freeze_them(manifest, feat
                                                                    strategy):
     small = {"text_dense": 8, "text_filters": 8, "audio_filters": 8, "fusion_hidden": 8}
     preset = tiny_preset(model, model_config=small, fusion_strategy=strategy, epochs=2)
-    rows = run_crossval(model, preset, corpus="dummy", manifest=manifest, features=features, folds=[0], out=tmp_path,
-                        progress=False)
+    rows = _run(manifest, features, tmp_path, tiny_preset, model, preset, folds=[0])
     run_dir = tmp_path / "train" / rows["run_id"].iloc[0]
     fused = load_trained(run_dir)[0].state_dict()
     for branch in ("text", "audio"):
@@ -156,15 +157,13 @@ def test_pepino_strategies_pretrain_the_branches_then_freeze_them(manifest, feat
     ck = torch.load(stale, weights_only=True)
     ck["epoch"] = 99  # a resumed branch would train no further and keep this marker
     torch.save(ck, stale)
-    run_crossval(model, preset, corpus="dummy", manifest=manifest, features=features, folds=[0], out=tmp_path,
-                 progress=False, rerun=True)
+    _run(manifest, features, tmp_path, tiny_preset, model, preset, folds=[0], rerun=True)
     assert torch.load(stale, weights_only=True)["epoch"] == 2
 
 
 def test_fusion_strategy_on_another_model_is_an_error(manifest, features, tmp_path, tiny_preset):
     with pytest.raises(CrossValError, match="pepino_early / pepino_late only"):
-        run_crossval("unimodal_audio", tiny_preset(fusion_strategy="pretrained"), corpus="dummy", manifest=manifest,
-                     features=features, out=tmp_path, progress=False)
+        _run(manifest, features, tmp_path, tiny_preset, preset=tiny_preset(fusion_strategy="pretrained"))
     assert not (tmp_path / "train").exists()  # rejected before any run directory is made
 
 
@@ -178,14 +177,14 @@ def test_nan_in_one_test_utterance_is_named_before_training(manifest, features, 
     data[bad][3, 2] = np.nan
     spec = type(audio.spec)(audio.spec.extractor, normalise="speaker")
     broken = {**features, "audio": type(audio)(spec, data, audio.frame_seconds, audio.dim)}
-    with pytest.raises(CrossValError, match=rf"input 'audio' .*1 utterance\(s\) have NaN/inf features: \['{bad}'\]"):
+    with pytest.raises(InputError, match=rf"input 'audio' .*1 utterance\(s\) have NaN/inf features: \['{bad}'\]"):
         _run(manifest, broken, tmp_path, tiny_preset, folds=[0])
     assert not (tmp_path / "train").exists()
 
 
 def test_epochs_below_one_are_refused(manifest, features, tmp_path, tiny_preset):
     for epochs in (0, -1):
-        with pytest.raises(CrossValError, match=f"epochs must be at least 1, got {epochs}"):
+        with pytest.raises(SpecError, match=f"epochs must be at least 1, got {epochs}"):
             _run(manifest, features, tmp_path, tiny_preset, folds=[0], epochs=epochs)
     assert not (tmp_path / "results").exists()
 
@@ -223,5 +222,5 @@ def test_utterances_skipped_at_extraction_are_named_with_the_reason(manifest, fe
     data = {k: v for k, v in audio.data.items() if k != gone}
     broken = {**features, "audio": type(audio)(audio.spec, data, 0.01, audio.dim,
                                                skipped={gone: "audio holds 3 NaN/inf sample(s)"})}
-    with pytest.raises(CrossValError, match=rf"skipped at extraction, e\.g\. \['{gone} \(audio holds 3 NaN"):
+    with pytest.raises(InputError, match=rf"skipped at extraction, e\.g\. \['{gone} \(audio holds 3 NaN"):
         _run(manifest, broken, tmp_path, tiny_preset)

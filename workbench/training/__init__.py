@@ -1,11 +1,14 @@
-"""Training: datasets and batches, paper presets, the trainer and cross-validation runs."""
+"""Training: a fold's inputs, datasets and batches, paper presets, the trainer, cross-validation
+runs and reloading them."""
 
-from workbench.training.crossval import CrossValError, load_trained, run_crossval
+from workbench.training.crossval import CrossValError, run_crossval
 from workbench.training.data import BucketBatchSampler, SERDataset, collate
 from workbench.training.presets import FeatureSpec, TrainPreset, get_preset
 from workbench.training.results import read_predictions, read_results
+from workbench.training.runs import load_run, load_trained
+from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 from workbench.training.trainer import TrainingError, predict, train_model
 
-__all__ = ["BucketBatchSampler", "CrossValError", "FeatureSpec", "SERDataset", "TrainPreset", "TrainingError",
-           "collate", "get_preset", "load_trained", "predict", "read_predictions", "read_results", "run_crossval",
-           "train_model"]
+__all__ = ["BackendOptions", "BucketBatchSampler", "CorpusOptions", "CrossValError", "FeatureSpec", "RunSpec",
+           "SERDataset", "TrainPreset", "TrainingError", "collate", "get_preset", "load_run", "load_trained",
+           "predict", "read_predictions", "read_results", "run_crossval", "train_model"]

@@ -37,7 +37,9 @@ import torch
 
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.models.registry import list_models
-from workbench.training.crossval import InputFeatures, model_inputs_of, run_crossval
+from workbench.training.crossval import model_inputs_of, run_crossval
+from workbench.training.inputs import InputFeatures
+from workbench.training.spec import CorpusOptions, RunSpec
 from workbench.training.presets import TrainPreset, get_preset
 
 # (dim, frame period in seconds; None = one row per word) of each extractor's output. A test
@@ -154,9 +156,10 @@ def bench_training(
                 if torch.cuda.is_available():
                     torch.cuda.reset_peak_memory_stats()
                 t0 = time.perf_counter()
-                r = run_crossval(model, preset=settings, corpus="bench", manifest=manifest, features=feats, folds=[0],
-                                 out=runs / f"{model}-{'bucket' if bucket else 'nobucket'}", device=device,
-                                 progress=progress, rerun=True).iloc[0]
+                spec = RunSpec.create(model, settings, folds=[0], device=device)
+                r = run_crossval(spec, CorpusOptions("bench"), manifest=manifest, features=feats,
+                                 out=runs / f"{model}-{'bucket' if bucket else 'nobucket'}", progress=progress,
+                                 rerun=True).iloc[0]
                 wall = time.perf_counter() - t0
                 peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else float("nan")
                 rows.append(dict(model=model, preset=preset, bucketing=bool(bucket), protocol=r["protocol"],

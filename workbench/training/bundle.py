@@ -26,8 +26,10 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.io import atomic_write
-from workbench.training.crossval import InputFeatures, load_input_features, model_inputs_of
+from workbench.training.crossval import model_inputs_of
+from workbench.training.inputs import InputFeatures, load_input_features
 from workbench.training.presets import FeatureSpec, TrainPreset, get_preset
+from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 
 FORMAT = "ser-workbench-bundle/1"
 
@@ -127,17 +129,16 @@ def export_bundle(model: str, out: str | Path, preset: str = "demo", corpus: str
     return save_bundle(out, manifest, features, meta, compress=compress)
 
 
-def crossval_from_bundle(path: str | Path, model: str, preset: str | TrainPreset = "demo",
-                         model_options: Mapping[str, Any] | None = None, **kwargs: Any) -> pd.DataFrame:
-    """:func:`run_crossval` of ``model`` on a bundle's manifest and features (no corpus, cache
-    or extractor needed); ``kwargs`` go to ``run_crossval`` (protocol, folds, seeds, device, ...).
-    Result rows name the bundle's corpus and corpus preset."""
+def crossval_from_bundle(path: str | Path, spec: RunSpec, backend: BackendOptions = BackendOptions(), *,
+                         out: str | Path | None = None, rerun: bool = False, progress: bool = True) -> pd.DataFrame:
+    """:func:`run_crossval` of ``spec`` on a bundle's manifest and features (no corpus, cache or
+    extractor needed). Result rows name the bundle's corpus and corpus preset."""
     from workbench.training.crossval import run_crossval
 
     manifest, features, header = load_bundle(path)
-    settings = preset if isinstance(preset, TrainPreset) else get_preset(model, preset)
     # Labels outside the preset's scheme are refused by run_crossval's own manifest check.
-    check_bundle(header, settings, model_inputs_of(model, settings, model_options), path)
-    return run_crossval(model, settings, corpus=header.get("corpus", "bundle"),
-                        corpus_preset=header.get("corpus_preset", "bundle"), manifest=manifest, features=features,
-                        model_options=model_options, **kwargs)
+    check_bundle(header, spec.settings, model_inputs_of(spec.model, spec.settings, spec.model_options), path)
+    corpus = CorpusOptions(header.get("corpus", "bundle"), preset=header.get("corpus_preset", "bundle"),
+                           seed=int(header.get("corpus_seed", 0)))
+    return run_crossval(spec, corpus, backend, out=out, manifest=manifest, features=features, rerun=rerun,
+                        progress=progress)

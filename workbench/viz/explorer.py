@@ -132,54 +132,28 @@ class ExplorerRun:
 
 
 def run_from_dir(run_dir: str | Path, manifest: Manifest | None = None, texts: Mapping[str, str] | None = None,
-                 cache: Any = None, progress: bool = False) -> ExplorerRun:
+                 cache: Any = None, features: Mapping[str, Any] | None = None, progress: bool = False) -> ExplorerRun:
     """An :class:`ExplorerRun` for a training run directory: its best weights on its test fold,
-    with the features prepared exactly as in training (preset extractors, pooling, and
-    normalisation statistics from the same training ids).
+    with the inputs it was evaluated on (:func:`workbench.training.runs.load_run`: the same
+    features, pooling and saved normalisation statistics).
 
-    ``manifest`` defaults to the run's corpus reloaded (``corpus``, ``corpus_preset``, label
-    scheme); pass it for a real corpus root. ``texts`` (id -> transcript, e.g. ASR output from
+    ``manifest`` defaults to the run's corpus reloaded; pass it for a real corpus root.
+    ``texts`` (id -> transcript, e.g. ASR output from
     :func:`workbench.evaluation.alignment.asr_texts`) replaces the text the model reads; the
-    reference word timings stay those of the manifest.
+    reference word timings stay those of the manifest. ``features`` replaces the feature cache
+    (see :func:`~workbench.training.runs.load_run`).
     """
-    import dataclasses
+    from workbench.training.runs import load_run
 
-    from workbench.protocols import load_folds
-    from workbench.training import crossval
-    from workbench.training.presets import TrainPreset
-
-    run_dir = Path(run_dir)
-    model, cfg = crossval.load_trained(run_dir)
-    settings = TrainPreset.from_dict(cfg["settings"])
-    if manifest is None:
-        from workbench.corpus import load_corpus
-
-        manifest = load_corpus(cfg["corpus"], preset=cfg.get("corpus_preset", "smoke"), label_scheme=cfg["label_scheme"])
-    folds = {f.name: f for f in load_folds(run_dir / cfg.get("folds_file", "folds.json"))}
-    fold = folds[cfg["fold"]]
-    train_ids = list(fold.train)
-    if settings.max_train_utterances:
-        # the same seeded subsample training used, so the normalisation statistics match
-        train_ids = crossval.subsample_ids(train_ids, [manifest[i].label for i in train_ids],
-                                        settings.max_train_utterances, int(cfg["seed"]))
-    test_ids = [i for i in fold.test if i in manifest]
-    needed = sorted(set(train_ids) | set(test_ids))
-    sub = manifest.subset(needed)
-    if texts is not None:
-        sub = Manifest([dataclasses.replace(u, text=texts[u.id]) if u.id in texts else u for u in sub], sub.report)
-    feats = crossval.load_input_features(sub, settings, tuple(model.inputs), cache=cache, progress=progress)
-    data = {k: crossval.normalised_features(f, sub, test_ids, train_ids) for k, f in feats.items()}
-    valid = {k: f.valid_lengths for k, f in feats.items() if f.valid_lengths is not None}
-    afs = feats["audio"].frame_seconds if "audio" in feats else None
-    ds = SERDataset(sub, test_ids, data, cfg["classes"], valid, word_spans="word_spans" in model.inputs,
-                    audio_frame_seconds=afs)
-    pred_path = run_dir / "predictions.parquet"
+    run = load_run(run_dir, manifest, texts=texts, cache=cache, features=features, progress=progress)
+    cfg = run.config
+    pred_path = Path(run_dir) / "predictions.parquet"
     preds = read_table(pred_path) if pred_path.is_file() else None
     name = f"{cfg['model']} {cfg.get('config_hash', '')[:8]} {cfg.get('train_preset', '')} s{cfg['seed']}"
     if texts is not None:
         name += " (given texts)"
         preds = None  # the stored predictions were made from the training text source
-    return ExplorerRun(name, cfg["fold"], model, cfg["classes"], sub, ds, preds, cfg)
+    return ExplorerRun(name, cfg["fold"], run.model, cfg["classes"], run.manifest, run.test, preds, cfg)
 
 
 def runs_from_results(results: pd.DataFrame, manifest: Manifest | None = None,

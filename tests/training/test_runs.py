@@ -1,0 +1,68 @@
+"""load_run: a reloaded run sees the inputs it was evaluated on, bit for bit."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.features.normalise import load_normalisers
+from workbench.protocols import load_folds
+from workbench.training.crossval import run_crossval
+from workbench.training.data import collate
+from workbench.training.inputs import fold_datasets
+from workbench.training.results import read_predictions
+from workbench.training.runs import load_run
+from workbench.training.spec import CorpusOptions, RunSpec
+from workbench.training.trainer import predict
+from workbench.viz.explorer import run_from_dir
+
+
+@pytest.fixture
+def speaker_run(manifest, features, tmp_path, tiny_preset):
+    """A random_kfold run with per-speaker audio normalisation: speakers are in train and test."""
+    audio = features["audio"]
+    feats = {**features, "audio": dataclasses.replace(audio, spec=dataclasses.replace(audio.spec, normalise="speaker"))}
+    spec = RunSpec.create("unimodal_audio", tiny_preset(protocol="random_kfold"), folds=[0], seeds=[3])
+    row = run_crossval(spec, CorpusOptions("dummy", preset="test"), manifest=manifest, features=feats, out=tmp_path,
+                       progress=False).iloc[0]
+    return row, feats, spec
+
+
+def test_reloaded_inputs_equal_the_evaluated_ones_bit_for_bit(manifest, speaker_run):
+    row, feats, spec = speaker_run
+    fold = {f.name: f for f in load_folds(f"{row['run_dir']}/folds.json")}[row["fold"]]
+    test_speakers = {manifest[i].speaker for i in fold.test}
+    assert test_speakers & {manifest[i].speaker for i in fold.train}  # the case the explorer got wrong
+    evaluated = fold_datasets(manifest, fold, feats, ["neu", "hap", "ang", "sad"], spec.settings, 3).test
+    for test in (load_run(row["run_dir"], manifest, features=feats).test,
+                 run_from_dir(row["run_dir"], manifest, features=feats).dataset):
+        assert test.ids == evaluated.ids
+        for k in range(len(test)):
+            assert torch.equal(test[k]["audio"], evaluated[k]["audio"]), test.ids[k]
+
+
+def test_reloaded_probabilities_equal_the_stored_predictions(manifest, speaker_run, tmp_path):
+    row, feats, _ = speaker_run
+    run = load_run(row["run_dir"], manifest, features=feats)
+    out = predict(run.model, collate([run.test[k] for k in range(len(run.test))]))
+    stored = read_predictions(tmp_path).set_index("utt_id").loc[out["ids"], "probs"]
+    np.testing.assert_allclose(out["probs"].numpy(), np.stack(stored.to_numpy()), rtol=0, atol=1e-6)
+
+
+def test_the_statistics_are_saved_with_the_run(manifest, speaker_run):
+    row, feats, _ = speaker_run
+    saved = load_normalisers(f"{row['run_dir']}/normalisation.npz")
+    assert set(saved) == {"audio"} and saved["audio"].mode == "speaker"
+    assert set(saved["audio"].stats) == {u.speaker for u in manifest}
+
+
+def test_a_run_without_saved_statistics_refits_them_as_training_did(manifest, speaker_run, tmp_path):
+    row, feats, _ = speaker_run
+    evaluated = load_run(row["run_dir"], manifest, features=feats).test
+    (tmp_path / "train" / row["run_id"] / "normalisation.npz").unlink()  # a run from before the file existed
+    refitted = load_run(row["run_dir"], manifest, features=feats).test
+    for k in range(len(evaluated)):
+        assert torch.equal(refitted[k]["audio"], evaluated[k]["audio"])

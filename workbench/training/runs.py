@@ -1,0 +1,97 @@
+"""Reloading a trained run from its run directory alone.
+
+A run directory (written by :func:`workbench.training.crossval.train_fold`) holds the model's
+config and weights, the protocol's folds and the fitted input normalisers, so
+:func:`load_run` rebuilds the model and its test inputs exactly as they were evaluated: the
+features come from the cache, the statistics from ``normalisation.npz`` (for runs written
+before it existed, refitted on the same ids as training did).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.corpus.manifest import Manifest
+from workbench.features.normalise import load_normalisers
+from workbench.models.registry import create_model
+from workbench.protocols import Fold, load_folds
+from workbench.training.checkpoint import load_checkpoint
+from workbench.training.data import SERDataset
+from workbench.training.inputs import (InputFeatures, fit_normalisers, load_input_features, make_dataset,
+                                       training_ids)
+from workbench.training.presets import TrainPreset
+
+
+def load_trained(run_dir: str | Path, device: str = "cpu", weights: str = "best.pt") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the trained model of a run directory: ``(model in eval mode, config dict)``.
+
+    ``config`` is the run's ``config.json`` (model, model_config, settings, features, corpus,
+    protocol, fold, seed ...). ``weights`` picks ``best.pt`` (default) or ``last.pt``.
+    """
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{cfg_path} not found: {run_dir} is not a training run directory")
+    config = json.loads(cfg_path.read_text())
+    model = create_model(config["model"], **config["model_config"])
+    wpath = run_dir / weights
+    if not wpath.is_file():
+        raise FileNotFoundError(f"{wpath} not found: the run has not finished an epoch yet")
+    model.load_state_dict(load_checkpoint(wpath, map_location=device)["model"])
+    return model.to(device).eval(), config
+
+
+@dataclass
+class TrainedRun:
+    """A trained model with its config, fold and test inputs as they were evaluated."""
+
+    model: torch.nn.Module
+    config: dict[str, Any]
+    fold: Fold
+    manifest: Manifest  # the test utterances (with given texts, if any)
+    test: SERDataset
+
+
+def load_run(run_dir: str | Path, manifest: Manifest | None = None, texts: Mapping[str, str] | None = None,
+             cache: Any = None, features: Mapping[str, InputFeatures] | None = None,
+             progress: bool = False) -> TrainedRun:
+    """The run in ``run_dir`` with its test fold's inputs prepared as in training.
+
+    ``manifest`` defaults to the run's corpus reloaded (``corpus_options`` of its config); pass
+    it for a real corpus root. ``texts`` (id -> transcript) replaces the text the model reads,
+    e.g. ASR output; the reference word timings stay those of the manifest. ``features`` (input
+    -> :class:`InputFeatures`, pooled as the run's preset says) replaces the feature cache, as
+    it may for ``run_crossval``.
+    """
+    run_dir = Path(run_dir)
+    model, cfg = load_trained(run_dir)
+    settings = TrainPreset.from_dict(cfg["settings"])
+    if manifest is None:
+        from workbench.corpus import load_corpus
+
+        opts = cfg.get("corpus_options") or {"name": cfg["corpus"], "preset": cfg.get("corpus_preset", "smoke")}
+        manifest = load_corpus(opts["name"], root=opts.get("root"), preset=opts.get("preset", "smoke"),
+                               seed=opts.get("seed", 0), label_scheme=cfg["label_scheme"])
+    fold = {f.name: f for f in load_folds(run_dir / cfg.get("folds_file", "folds.json"))}[cfg["fold"]]
+    test_ids = [i for i in fold.test if i in manifest]
+    norm_path = run_dir / cfg.get("normalisation_file", "normalisation.npz")
+    saved = norm_path.is_file()
+    # An older run has no saved statistics: refit them on the ids training used.
+    train_ids = [] if saved else training_ids(fold, manifest, settings, int(cfg["seed"]))
+    fit_ids = train_ids + [i for i in fold.validation if i in manifest] + test_ids
+    sub = manifest.subset(sorted(set(test_ids) if saved else set(fit_ids)))
+    if texts is not None:
+        sub = Manifest([dataclasses.replace(u, text=texts[u.id]) if u.id in texts else u for u in sub], sub.report)
+    if features is None or texts is not None:  # given texts need their own text features
+        features = load_input_features(sub, settings, tuple(model.inputs), cache=cache, progress=progress)
+    features = {k: v for k, v in features.items() if k in model.inputs}
+    normalisers = load_normalisers(norm_path) if saved else fit_normalisers(features, sub, fit_ids, train_ids)
+    test = make_dataset(sub, test_ids, features, normalisers, cfg["classes"], "word_spans" in model.inputs)
+    return TrainedRun(model, cfg, fold, sub.subset(test_ids), test)

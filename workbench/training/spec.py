@@ -1,0 +1,104 @@
+"""What a cross-validation run is, as three frozen values that travel together.
+
+They mirror the option groups of ``workbench train``: :class:`RunSpec` (model, training preset,
+protocol, folds, seeds, options), :class:`CorpusOptions` (which corpus, where, which size) and
+:class:`BackendOptions` (where the trainings execute). ``run_crossval`` takes these instead of
+two dozen keyword arguments, and a worker on another machine receives them whole.
+
+>>> spec = RunSpec.create("mcsan", "demo", seeds=(0, 1), epochs=2)
+>>> spec.protocol, spec.settings.epochs, spec.seeds
+('loso_session', 2, (0, 1))
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from workbench.corpus.manifest import Manifest
+from workbench.errors import WorkbenchError
+from workbench.training.presets import TrainPreset, get_preset
+
+
+class SpecError(WorkbenchError, ValueError):
+    """A run specification asks for something impossible; the message names the field."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One model configuration to cross-validate: which folds, which seeds, which settings.
+
+    ``settings`` is the resolved training preset (epochs already overridden); ``folds`` selects
+    folds by index or name (None: all); ``text_source`` is recorded with the results.
+    """
+
+    model: str
+    settings: TrainPreset
+    protocol: str
+    protocol_options: Mapping[str, Any] = field(default_factory=dict)
+    folds: tuple[int | str, ...] | None = None
+    seeds: tuple[int, ...] = (0,)
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+    device: str = "auto"
+    text_source: str = "oracle"
+
+    @staticmethod
+    def create(model: str, preset: str | TrainPreset = "demo", *, protocol: str | None = None,
+               protocol_options: Mapping[str, Any] | None = None, folds: Sequence[int | str] | None = None,
+               seeds: Sequence[int] = (0,), model_options: Mapping[str, Any] | None = None,
+               epochs: int | None = None, device: str = "auto", text_source: str = "oracle") -> "RunSpec":
+        """Resolve ``preset`` (a name or a :class:`TrainPreset`) for ``model``; ``epochs``
+        overrides the preset's; ``protocol`` defaults to the preset's."""
+        settings = preset if isinstance(preset, TrainPreset) else get_preset(model, preset)
+        if epochs is not None:
+            if int(epochs) < 1:
+                raise SpecError(f"epochs must be at least 1, got {epochs}")
+            settings = settings.replace(epochs=int(epochs))
+        if not seeds:
+            raise SpecError("seeds is empty; give at least one seed")
+        options = {**settings.protocol_options, **dict(protocol_options or {})}
+        return RunSpec(model=model, settings=settings, protocol=protocol or settings.protocol,
+                       protocol_options=options, folds=None if folds is None else tuple(folds),
+                       seeds=tuple(int(s) for s in seeds), model_options=dict(model_options or {}),
+                       device=device, text_source=text_source)
+
+
+@dataclass(frozen=True)
+class CorpusOptions:
+    """Which corpus a run reads: ``name`` for :func:`workbench.corpus.load_corpus`, its ``root``
+    (real corpora), and the synthetic corpus's size ``preset`` and ``seed`` (recorded with the
+    results of any corpus)."""
+
+    name: str = "synthetic"
+    root: str | None = None
+    preset: str = "demo"
+    seed: int = 0
+
+    def load(self, label_scheme: str) -> Manifest:
+        from workbench.corpus import load_corpus
+
+        return load_corpus(self.name, root=self.root, preset=self.preset, seed=self.seed, label_scheme=label_scheme)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps({"name": self.name, "root": None if self.root is None else str(Path(self.root)),
+                                      "preset": self.preset, "seed": self.seed}))
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Where the (fold, seed) trainings execute: ``local`` (in this process) or ``ray`` (one
+    task each, asking for ``num_cpus`` and ``num_gpus``; None: a GPU share when the cluster has
+    GPUs), retried ``max_retries`` times; ``ray_address`` None starts a local Ray instance."""
+
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    max_retries: int = 2
+    num_cpus: float = 1.0
+    num_gpus: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("local", "ray"):
+            raise SpecError(f"backend must be 'local' or 'ray', got {self.backend!r}")
