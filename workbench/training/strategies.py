@@ -1,0 +1,92 @@
+"""Training strategies that train other models first, generic over the model cards.
+
+A model whose card declares ``branches`` (branch name -> registered model) can be trained by
+first training each branch model alone on the same fold, then handing the trained models to
+the model's ``load_branches(strategy, **trained)``, which loads them and freezes what the
+strategy freezes. Pepino et al.'s fusion models (sec. 2.3.3) are the case today: ``pretrained``
+and ``warm_start`` pre-train ``pepino_text`` and ``pepino_audio``; ``cold_start`` (or None)
+trains from scratch. The strategy is the preset's ``fusion_strategy``.
+
+Cross-validation calls, per run::
+
+    if needs_pretraining(model_name, settings):   # once, before any run: raises StrategyError
+        pretrain_branches(model, settings, ..., model_name=model_name)
+
+>>> from workbench.training.presets import get_preset
+>>> needs_pretraining("pepino_late", get_preset("pepino_late", "paper"))
+True
+>>> needs_pretraining("pepino_late", get_preset("pepino_late", "paper", variant="cold_start"))
+False
+>>> needs_pretraining("mcsan", get_preset("pepino_late", "paper"))
+Traceback (most recent call last):
+...
+workbench.training.strategies.StrategyError: fusion_strategy='pretrained' needs a model whose card declares branches to pre-train (pepino_early / pepino_late only), not 'mcsan'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import torch
+
+from workbench.errors import WorkbenchError
+from workbench.models.registry import get_card, list_models
+from workbench.training.build import FeatureShape, build_model
+from workbench.training.data import SERDataset
+from workbench.training.presets import PRESET_NAMES, TrainPreset, get_preset
+from workbench.training.trainer import seed_everything, train_model
+
+#: strategies that train the model as it is built, with nothing trained first
+FROM_SCRATCH = (None, "cold_start")
+
+
+class StrategyError(WorkbenchError, ValueError):
+    """A training strategy asked of a model that cannot follow it; the message names both."""
+
+
+def models_with_branches() -> list[str]:
+    """Registered models whose card declares branches to pre-train."""
+    return [m for m in list_models() if get_card(m).branches]
+
+
+def needs_pretraining(model_name: str, settings: TrainPreset) -> bool:
+    """Whether ``settings.fusion_strategy`` trains ``model_name``'s branches first; raises
+    :class:`StrategyError` when it would but the model's card declares no branches."""
+    strategy = settings.fusion_strategy
+    if strategy in FROM_SCRATCH:
+        return False
+    if not get_card(model_name).branches:
+        raise StrategyError(f"fusion_strategy={strategy!r} needs a model whose card declares branches to pre-train "
+                            f"({' / '.join(models_with_branches())} only), not {model_name!r}")
+    return True
+
+
+def pretrain_branches(model: torch.nn.Module, settings: TrainPreset, model_options: Mapping[str, object] | None,
+                      features: Mapping[str, FeatureShape], classes: Sequence[str], train: SERDataset,
+                      validation: SERDataset, run_dir: Path, seed: int, device: str, progress: bool,
+                      *, model_name: str | None = None) -> None:
+    """Train each branch model of ``model_name``'s card (default ``settings.model``) alone on
+    the same fold, in ``run_dir/branch_<branch>`` (resumable like any run), then hand them to
+    ``model.load_branches(settings.fusion_strategy, **trained)``, in place.
+
+    A branch trains with its own preset's learning rate where ``settings`` is a named preset
+    (the model's stage keeps ``settings.lr``), every other setting of ``settings``, and the
+    same ``model_options`` and ``features`` (a branch reads the inputs it needs of them)."""
+    name = model_name or settings.model
+    branches = get_card(name).branches
+    if not branches:
+        raise StrategyError(f"model {name!r}: its card declares no branches to pre-train")
+    trained: dict[str, torch.nn.Module] = {}
+    for branch, branch_model in branches.items():
+        lr = get_preset(branch_model, settings.name).lr if settings.name in PRESET_NAMES else settings.lr
+        bset = settings.replace(model=branch_model, fusion_strategy=None, lr=lr)
+        seed_everything(seed)
+        bmodel, _ = build_model(branch_model, bset, model_options, features, len(classes))
+        train_model(bmodel, train, bset, run_dir / f"branch_{branch}", seed=seed, device=device, progress=progress,
+                    validation=validation if len(validation) else None)
+        trained[branch] = bmodel.cpu()
+    model.load_branches(settings.fusion_strategy, **trained)
+
+
+__all__ = ["FROM_SCRATCH", "StrategyError", "models_with_branches", "needs_pretraining", "pretrain_branches"]
