@@ -2,7 +2,8 @@
 
 A model declares ``inputs`` (what it reads) and keeps its config in ``model.config``;
 ``workbench.testing.model_inputs`` builds matching padded batches. SMALL shrinks hidden sizes
-so the overfitting runs stay fast; a model missing from it is tested at paper defaults.
+so the overfitting runs stay fast; a model missing from it is tested at paper defaults. Every
+variant a model's card declares (``workbench.models.card``) is built and run too.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from workbench.models import create_model, list_models
+from workbench.models import ModelOutput, create_model, get_card, list_models
 from workbench.testing.model_inputs import SEQUENCE_INPUTS, batch_for_model, pad_more, with_host_lengths
 
 MODELS = list_models()
+VARIANTS = [(m, v) for m in MODELS for v in get_card(m).variants]
 STEPS = 30  # overfitting budget; the loss bound is 0.2 (chance is ln 4 = 1.39)
 
 _XU = {"hidden": 16, "attn_dim": 8, "heads": 2, "fc_dim": 16, "audio_dim": 20}
@@ -46,6 +48,11 @@ def small(name: str) -> torch.nn.Module:
     return create_model(name, **SMALL.get(name, {}))
 
 
+def small_variant(name: str, variant: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_model(name, **{**SMALL.get(name, {}), **get_card(name).variant(variant).config})
+
+
 def model_inputs(batch: dict) -> dict:
     return {k: v for k, v in batch.items()}
 
@@ -69,6 +76,25 @@ def test_forward_backward_shapes(name: str) -> None:
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     missing = [n for n, p in params if p.grad is None]
     assert not missing, f"{name}: parameters without gradient: {missing}"
+    assert all(torch.isfinite(p.grad).all() for _, p in params)
+
+
+@pytest.mark.parametrize("name, variant", VARIANTS)
+def test_every_variant_runs_forward_and_backward(name: str, variant: str) -> None:
+    model = small_variant(name, variant).train()
+    batch = batch_for_model(model, batch=3, seed=0)
+    out = model(**batch)
+    assert isinstance(out, ModelOutput) and out.logits.shape == (3, model.config.n_classes)
+    assert torch.isfinite(out.logits).all()
+    # a variant keeps its model's attention maps (maybe fewer), each documented
+    with torch.no_grad():
+        base = small(name).eval()(**batch_for_model(small(name), batch=3, seed=0))
+    assert bool(out.attentions) == bool(base.attentions), f"{name}/{variant}: {sorted(out.attentions)}"
+    assert set(out.attention_info) == set(out.attentions)
+    F.cross_entropy(out.logits, torch.tensor([0, 1, 2])).backward()
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    missing = [n for n, p in params if p.grad is None]
+    assert not missing, f"{name}/{variant}: parameters without gradient: {missing}"
     assert all(torch.isfinite(p.grad).all() for _, p in params)
 
 
