@@ -11,7 +11,7 @@ import pytest
 from workbench.features.base import get_extractor
 from workbench.protocols import make_folds
 from workbench.training.bench import FEATURE_SHAPES, bench_training, random_features, report, stand_in_manifest
-from workbench.training.crossval import model_inputs_of
+from workbench.training.build import model_inputs_of
 from workbench.training.presets import get_preset
 
 

@@ -11,7 +11,8 @@ import pytest
 from workbench import paths
 from workbench.training.bench import random_features, stand_in_manifest
 from workbench.training.bundle import BundleError, crossval_from_bundle, export_bundle, load_bundle, save_bundle
-from workbench.training.crossval import model_inputs_of, run_crossval
+from workbench.training.build import model_inputs_of
+from workbench.training.crossval import run_crossval
 from workbench.training.spec import CorpusOptions, RunSpec
 from workbench.training.presets import get_preset
 

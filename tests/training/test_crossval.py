@@ -17,6 +17,7 @@ from workbench.training.crossval import CrossValError, run_crossval
 from workbench.training.inputs import InputError
 from workbench.training.runs import load_trained
 from workbench.training.spec import CorpusOptions, RunSpec, SpecError
+from workbench.training.strategies import StrategyError
 from workbench.training.data import SERDataset, collate
 from workbench.training.results import (PREDICTION_COLUMNS, RESULT_COLUMNS, ResultsError, read_predictions,
                                         read_results)
@@ -162,7 +163,7 @@ def test_pepino_strategies_pretrain_the_branches_then_freeze_them(manifest, feat
 
 
 def test_fusion_strategy_on_another_model_is_an_error(manifest, features, tmp_path, tiny_preset):
-    with pytest.raises(CrossValError, match="pepino_early / pepino_late only"):
+    with pytest.raises(StrategyError, match="pepino_early / pepino_late only"):
         _run(manifest, features, tmp_path, tiny_preset, preset=tiny_preset(fusion_strategy="pretrained"))
     assert not (tmp_path / "train").exists()  # rejected before any run directory is made
 

@@ -37,7 +37,8 @@ import torch
 
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.models.registry import list_models
-from workbench.training.crossval import model_inputs_of, run_crossval
+from workbench.training.build import model_inputs_of
+from workbench.training.crossval import run_crossval
 from workbench.training.inputs import InputFeatures
 from workbench.training.spec import CorpusOptions, RunSpec
 from workbench.training.presets import TrainPreset, get_preset

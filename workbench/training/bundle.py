@@ -26,7 +26,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.io import atomic_write
-from workbench.training.crossval import model_inputs_of
+from workbench.training.build import model_inputs_of
 from workbench.training.inputs import InputFeatures, load_input_features
 from workbench.training.presets import FeatureSpec, TrainPreset, get_preset
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec

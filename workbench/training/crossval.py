@@ -15,7 +15,6 @@ Run directory: ``config.json`` and ``normalisation.npz`` (everything
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from workbench import paths
 from workbench.corpus.labels import get_scheme
@@ -35,13 +33,13 @@ from workbench.errors import WorkbenchError
 from workbench.evaluation.metrics import classification_metrics
 from workbench.features.normalise import save_normalisers
 from workbench.io import atomic_write
-from workbench.models.registry import create_model
 from workbench.protocols import Fold, make_folds, save_folds
-from workbench.training.data import SERDataset
+from workbench.training.build import build_model, model_inputs_of
 from workbench.training.inputs import InputFeatures, check_features, fold_datasets, load_input_features
-from workbench.training.presets import TrainPreset, get_preset
+from workbench.training.presets import TrainPreset
 from workbench.training.results import append_rows, read_results, results_dir
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
+from workbench.training.strategies import needs_pretraining, pretrain_branches
 from workbench.training.trainer import evaluate, resolve_device, seed_everything, train_model
 
 #: File in a run directory holding the fitted input normalisers (workbench.features.normalise).
@@ -51,36 +49,6 @@ NORMALISATION_FILE = "normalisation.npz"
 class CrossValError(WorkbenchError, ValueError):
     """A cross-validation cannot run as asked (empty fold, class missing from training, missing
     features); the message names the fold or input and what to change."""
-
-
-# --------------------------------------------------------------------------- models
-def build_model(model: str, preset: TrainPreset, model_options: Mapping[str, Any] | None,
-                features: Mapping[str, InputFeatures] | None, n_classes: int) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Create ``model`` with preset overrides, then ``model_options``, then the feature sizes and
-    frame periods of ``features`` (only fields the model's config has). Returns the model and the
-    exact keyword config (JSON-able) that rebuilds it."""
-    base = {**preset.model_config, **dict(model_options or {})}
-    probe = create_model(model, **{**base, "n_classes": n_classes})
-    fields = {f.name for f in dataclasses.fields(probe.config)} if dataclasses.is_dataclass(probe.config) else set()
-    derived: dict[str, Any] = {"n_classes": n_classes}
-    if features:
-        for name, dim_field in (("audio", "audio_dim"), ("text", "text_dim"), ("video", "video_dim")):
-            if name in features and name in probe.inputs and dim_field in fields:
-                derived[dim_field] = features[name].dim
-        fs = features["audio"].frame_seconds if "audio" in features and "audio" in probe.inputs else None
-        if fs is not None:
-            for fld in ("audio_frame_seconds", "frame_seconds"):
-                if fld in fields:
-                    derived[fld] = fs
-        if "video" in features and "video" in probe.inputs and "video_frame_seconds" in fields:
-            derived["video_frame_seconds"] = features["video"].frame_seconds
-    config = json.loads(json.dumps({**base, **derived}))
-    return create_model(model, **config), config
-
-
-def model_inputs_of(model: str, preset: TrainPreset, model_options: Mapping[str, Any] | None = None) -> tuple[str, ...]:
-    """The inputs ``model`` reads with these options (e.g. pepino_text reads only text)."""
-    return tuple(create_model(model, **{**preset.model_config, **dict(model_options or {})}).inputs)
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
@@ -158,9 +126,7 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     every node sees.
     """
     settings = spec.settings
-    if settings.fusion_strategy not in (None, "cold_start") and spec.model not in ("pepino_early", "pepino_late"):
-        raise CrossValError(f"fusion_strategy={settings.fusion_strategy!r} applies to pepino_early / pepino_late only, "
-                            f"not {spec.model!r}")
+    needs_pretraining(spec.model, settings)  # a strategy the model cannot follow fails before any run
     out = Path(out) if out is not None else paths.runs_dir()
     classes = tuple(get_scheme(settings.label_scheme).classes)
     if manifest is None:
@@ -235,9 +201,9 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
     save_normalisers(run_dir / NORMALISATION_FILE, data.normalisers)
 
     val = data.validation if len(data.validation) else None
-    if settings.fusion_strategy not in (None, "cold_start"):
+    if needs_pretraining(spec.model, settings):
         pretrain_branches(model, settings, spec.model_options, features, classes, data.train, data.validation,
-                          run_dir, seed, spec.device, progress)
+                          run_dir, seed, spec.device, progress, model_name=spec.model)
     result = train_model(model, data.train, settings, run_dir, validation=val, seed=seed, device=spec.device,
                          progress=progress)
     ev = evaluate(model, data.test, settings.batch_size, resolve_device(spec.device))
@@ -267,29 +233,4 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
     return row
 
 
-def pretrain_branches(model: torch.nn.Module, settings: TrainPreset, model_options: Mapping[str, Any] | None,
-                      features: Mapping[str, InputFeatures], classes: Sequence[str], train: SERDataset,
-                      validation: SERDataset, run_dir: Path, seed: int, device: str, progress: bool) -> None:
-    """Pepino et al.'s ``pretrained`` / ``warm_start`` fusion (sec. 2.3.3), in place: train
-    ``pepino_text`` and ``pepino_audio`` alone on the same fold (in ``run_dir/branch_text`` and
-    ``run_dir/branch_audio``, resumable like any run), load them into ``model``'s branches and
-    freeze what the strategy freezes. The branches train with their own preset's learning rate
-    (the fusion stage keeps ``settings.lr``) and every other setting of ``settings``."""
-    from workbench.models.pepino_fusion import configure_strategy
-    from workbench.training.presets import PRESET_NAMES
-
-    trained = {}
-    for branch in ("text", "audio"):
-        name = f"pepino_{branch}"
-        lr = get_preset(name, settings.name).lr if settings.name in PRESET_NAMES else settings.lr
-        bset = settings.replace(model=name, fusion_strategy=None, lr=lr)
-        seed_everything(seed)
-        bmodel, _ = build_model(name, bset, model_options, features, len(classes))
-        train_model(bmodel, train, bset, run_dir / f"branch_{branch}", seed=seed, device=device, progress=progress,
-                    validation=validation if len(validation) else None)
-        trained[branch] = bmodel.cpu()
-    configure_strategy(model, settings.fusion_strategy, text_ckpt=trained["text"], audio_ckpt=trained["audio"])
-
-
-__all__ = ["CrossValError", "FoldJob", "build_model", "check_fold", "model_inputs_of", "run_crossval", "select_folds",
-           "train_fold"]
+__all__ = ["CrossValError", "FoldJob", "check_fold", "run_crossval", "select_folds", "train_fold"]
