@@ -199,10 +199,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
+    from workbench.training import CorpusOptions
     from workbench.training.bundle import export_bundle
 
-    path = export_bundle(args.model, args.out, preset=args.preset, corpus=args.corpus, root=args.root,
-                         corpus_preset=args.corpus_preset, corpus_seed=args.corpus_seed, progress=not args.quiet,
+    corpus = CorpusOptions(args.corpus, args.root, args.corpus_preset, args.corpus_seed)
+    path = export_bundle(args.model, args.out, preset=args.preset, corpus=corpus, progress=not args.quiet,
                          compress=args.compress)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0

@@ -12,7 +12,9 @@ import torch
 from workbench.models import create_model, get_card, list_models
 from workbench.training.build import build_config, build_model, model_inputs_of
 from workbench.training.data import SERDataset
+from workbench.training.inputs import FoldData
 from workbench.training.presets import PRESET_NAMES, get_preset
+from workbench.training.spec import RunSpec
 from workbench.training.strategies import (FROM_SCRATCH, StrategyError, models_with_branches, needs_pretraining,
                                            pretrain_branches)
 
@@ -102,7 +104,8 @@ def test_pretrain_branches_loads_each_trained_branch(model, manifest, features, 
     small = {"text_dense": 8, "text_filters": 8, "audio_filters": 8, "fusion_hidden": 8}
     settings = tiny_preset(model, model_config=small, fusion_strategy="pretrained", epochs=1)
     net, _ = build_model(model, settings, None, features, len(classes))
-    pretrain_branches(net, settings, None, features, classes, train, val, tmp_path, 0, "cpu", False)
+    spec = RunSpec.create(model, settings, device="cpu")
+    pretrain_branches(net, spec, FoldData(train, val, val, {}), features, tmp_path, 0, progress=False)
     fused = net.state_dict()
     for branch in get_card(model).branches:
         alone = torch.load(tmp_path / f"branch_{branch}" / "best.pt", weights_only=True)["model"]
@@ -115,4 +118,4 @@ def test_pretrain_branches_refuses_a_model_without_branches(manifest, features, 
     settings = tiny_preset("unimodal_audio", fusion_strategy="pretrained")
     net, _ = build_model("unimodal_audio", settings, None, features, 4)
     with pytest.raises(StrategyError, match="unimodal_audio"):
-        pretrain_branches(net, settings, None, features, ["a"], None, None, tmp_path, 0, "cpu", False)
+        pretrain_branches(net, RunSpec.create("unimodal_audio", settings), None, features, tmp_path, 0)

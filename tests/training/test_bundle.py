@@ -91,8 +91,8 @@ def test_export_from_the_smoke_corpus_trains_like_the_corpus(tmp_path) -> None:
     if not (paths.data_dir() / "synthetic-smoke-seed0" / "IEMOCAP_full_release" / "SYNTHETIC_README.txt").is_file():
         pytest.skip("smoke corpus not generated (make corpus-smoke)")
     cache = FeatureCache(tmp_path / "cache")
-    path = export_bundle("unimodal_audio", tmp_path / "b.npz", preset="smoke", corpus_preset="smoke", cache=cache,
-                         progress=False)
+    path = export_bundle("unimodal_audio", tmp_path / "b.npz", preset="smoke", corpus=CorpusOptions(preset="smoke"),
+                         cache=cache, progress=False)
     m, feats, header = load_bundle(path)
     assert (header["corpus"], header["corpus_preset"], header["preset"]) == ("synthetic", "smoke", "smoke")
     assert set(feats) == {"audio"} and feats["audio"].frame_seconds == pytest.approx(0.04)

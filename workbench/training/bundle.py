@@ -112,20 +112,16 @@ def check_bundle(header: Mapping[str, Any], preset: TrainPreset, inputs: tuple[s
                               f"{preset.model!r} reads {want}; export the bundle with that preset")
 
 
-def export_bundle(model: str, out: str | Path, preset: str = "demo", corpus: str = "synthetic",
-                  root: str | Path | None = None, corpus_preset: str = "demo", corpus_seed: int = 0,
+def export_bundle(model: str, out: str | Path, preset: str = "demo", corpus: CorpusOptions = CorpusOptions(),
                   cache: Any = None, progress: bool = True, compress: bool = False) -> Path:
-    """Load the corpus, extract (or read from the cache) the inputs of ``model`` under training
+    """Load ``corpus``, extract (or read from the cache) the inputs of ``model`` under training
     preset ``preset`` and write them with the manifest to ``out``."""
-    from workbench.corpus import load_corpus
-
     settings = get_preset(model, preset)
-    manifest = load_corpus(corpus, root=root, preset=corpus_preset, seed=corpus_seed,
-                           label_scheme=settings.label_scheme)
+    manifest = corpus.load(settings.label_scheme)
     inputs = model_inputs_of(model, settings)
     features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress)
-    meta = {"model": model, "preset": preset, "corpus": corpus, "corpus_preset": corpus_preset,
-            "corpus_seed": corpus_seed, "label_scheme": settings.label_scheme}
+    meta = {"model": model, "preset": preset, "corpus": corpus.name, "corpus_preset": corpus.preset,
+            "corpus_seed": corpus.seed, "label_scheme": settings.label_scheme}
     return save_bundle(out, manifest, features, meta, compress=compress)
 
 

@@ -202,8 +202,7 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
 
     val = data.validation if len(data.validation) else None
     if needs_pretraining(spec.model, settings):
-        pretrain_branches(model, settings, spec.model_options, features, classes, data.train, data.validation,
-                          run_dir, seed, spec.device, progress, model_name=spec.model)
+        pretrain_branches(model, spec, data, features, run_dir, seed, progress)
     result = train_model(model, data.train, settings, run_dir, validation=val, seed=seed, device=spec.device,
                          progress=progress)
     ev = evaluate(model, data.test, settings.batch_size, resolve_device(spec.device))

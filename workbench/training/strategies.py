@@ -9,8 +9,8 @@ trains from scratch. The strategy is the preset's ``fusion_strategy``.
 
 Cross-validation calls, per run::
 
-    if needs_pretraining(model_name, settings):   # once, before any run: raises StrategyError
-        pretrain_branches(model, settings, ..., model_name=model_name)
+    if needs_pretraining(spec.model, spec.settings):   # once, before any run: raises StrategyError
+        pretrain_branches(model, spec, fold_data, features, run_dir, seed)
 
 >>> from workbench.training.presets import get_preset
 >>> needs_pretraining("pepino_late", get_preset("pepino_late", "paper"))
@@ -26,15 +26,16 @@ workbench.training.strategies.StrategyError: fusion_strategy='pretrained' needs 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import torch
 
 from workbench.errors import WorkbenchError
 from workbench.models.registry import get_card, list_models
 from workbench.training.build import FeatureShape, build_model
-from workbench.training.data import SERDataset
+from workbench.training.inputs import FoldData
 from workbench.training.presets import PRESET_NAMES, TrainPreset, get_preset
+from workbench.training.spec import RunSpec
 from workbench.training.trainer import seed_everything, train_model
 
 #: strategies that train the model as it is built, with nothing trained first
@@ -62,29 +63,29 @@ def needs_pretraining(model_name: str, settings: TrainPreset) -> bool:
     return True
 
 
-def pretrain_branches(model: torch.nn.Module, settings: TrainPreset, model_options: Mapping[str, object] | None,
-                      features: Mapping[str, FeatureShape], classes: Sequence[str], train: SERDataset,
-                      validation: SERDataset, run_dir: Path, seed: int, device: str, progress: bool,
-                      *, model_name: str | None = None) -> None:
-    """Train each branch model of ``model_name``'s card (default ``settings.model``) alone on
-    the same fold, in ``run_dir/branch_<branch>`` (resumable like any run), then hand them to
-    ``model.load_branches(settings.fusion_strategy, **trained)``, in place.
+def pretrain_branches(model: torch.nn.Module, spec: RunSpec, data: FoldData, features: Mapping[str, FeatureShape],
+                      run_dir: Path, seed: int, progress: bool = True) -> None:
+    """Train each branch model of ``spec.model``'s card alone on the fold's ``data``, in
+    ``run_dir/branch_<branch>`` (resumable like any run), then hand them to
+    ``model.load_branches(spec.settings.fusion_strategy, **trained)``, in place.
 
-    A branch trains with its own preset's learning rate where ``settings`` is a named preset
-    (the model's stage keeps ``settings.lr``), every other setting of ``settings``, and the
-    same ``model_options`` and ``features`` (a branch reads the inputs it needs of them)."""
-    name = model_name or settings.model
-    branches = get_card(name).branches
+    A branch trains with its own preset's learning rate where the settings are a named preset
+    (the model's stage keeps its own), every other setting, and the same model options and
+    ``features`` (a branch reads the inputs it needs of them)."""
+    settings = spec.settings
+    branches = get_card(spec.model).branches
     if not branches:
-        raise StrategyError(f"model {name!r}: its card declares no branches to pre-train")
+        raise StrategyError(f"model {spec.model!r}: its card declares no branches to pre-train")
+    classes = data.train.classes
+    validation = data.validation if len(data.validation) else None
     trained: dict[str, torch.nn.Module] = {}
     for branch, branch_model in branches.items():
         lr = get_preset(branch_model, settings.name).lr if settings.name in PRESET_NAMES else settings.lr
         bset = settings.replace(model=branch_model, fusion_strategy=None, lr=lr)
         seed_everything(seed)
-        bmodel, _ = build_model(branch_model, bset, model_options, features, len(classes))
-        train_model(bmodel, train, bset, run_dir / f"branch_{branch}", seed=seed, device=device, progress=progress,
-                    validation=validation if len(validation) else None)
+        bmodel, _ = build_model(branch_model, bset, spec.model_options, features, len(classes))
+        train_model(bmodel, data.train, bset, run_dir / f"branch_{branch}", seed=seed, device=spec.device,
+                    progress=progress, validation=validation)
         trained[branch] = bmodel.cpu()
     model.load_branches(settings.fusion_strategy, **trained)
 
