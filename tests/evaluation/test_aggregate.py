@@ -20,7 +20,7 @@ from workbench.evaluation.aggregate import (
     pooled_confusion,
 )
 from workbench.evaluation.leakage_experiment import leakage_long, leakage_table, modality_of
-from workbench.evaluation.metrics import classification_metrics, confusion
+from workbench.training.metrics import classification_metrics, confusion
 
 CLASSES = ["neu", "hap", "ang", "sad"]
 

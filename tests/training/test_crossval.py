@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from workbench.errors import DiskFullError
-from workbench.evaluation.metrics import classification_metrics
+from workbench.training.metrics import classification_metrics
 from workbench.training import results as results_mod
 from workbench.training.crossval import CrossValError, run_crossval
 from workbench.training.inputs import InputError

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
 from workbench.evaluation.leakage_experiment import leakage_long
-from workbench.evaluation.metrics import confusion
+from workbench.training.metrics import confusion
 from workbench.viz.results import (
     confusion_heatmap,
     confusion_heatmap_mpl,

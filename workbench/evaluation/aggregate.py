@@ -170,7 +170,7 @@ def _confusions(t: np.ndarray, p: np.ndarray, k: int, weights: np.ndarray) -> np
 def metrics_from_confusion(conf: np.ndarray) -> dict[str, np.ndarray]:
     """WA, UA, macro-F1 and weighted-F1 of confusion matrices (..., k, k), rows = true class.
 
-    Same conventions as :func:`workbench.evaluation.metrics.classification_metrics`: UA and
+    Same conventions as :func:`workbench.training.metrics.classification_metrics`: UA and
     the F1 averages use only classes present in the true labels; precision of a class never
     predicted counts as 0.
     """
@@ -241,7 +241,7 @@ def bootstrap_ci(
 
 def pooled_confusion(predictions: pd.DataFrame, classes: Sequence[str], normalise: bool = False) -> pd.DataFrame:
     """Confusion matrix of all rows of ``predictions`` (summed over folds and seeds)."""
-    from workbench.evaluation.metrics import confusion
+    from workbench.training.metrics import confusion
 
     return confusion(predictions["label"].tolist(), predictions["pred"].tolist(), classes, normalise=normalise)
 

@@ -30,7 +30,7 @@ from workbench import paths
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
 from workbench.errors import WorkbenchError
-from workbench.evaluation.metrics import classification_metrics
+from workbench.training.metrics import classification_metrics
 from workbench.features.normalise import save_normalisers
 from workbench.io import atomic_write
 from workbench.protocols import Fold, make_folds, save_folds

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from workbench.errors import WorkbenchError
-from workbench.evaluation.metrics import classification_metrics
+from workbench.training.metrics import classification_metrics
 from workbench.io import atomic_write
 from workbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from workbench.training.data import SERDataset, make_loader

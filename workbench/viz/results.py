@@ -36,7 +36,7 @@ def _cell_text(cm: pd.DataFrame) -> list[list[str]]:
 
 def confusion_heatmap(cm: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Plotly heatmap of a confusion matrix (rows true, columns predicted), as returned by
-    :func:`workbench.evaluation.metrics.confusion`; row-normalised matrices show 2 decimals
+    :func:`workbench.training.metrics.confusion`; row-normalised matrices show 2 decimals
     on a 0-1 scale, counts show integers."""
     norm = _is_normalised(cm)
     fig = go.Figure(

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
 
-from workbench.evaluation.metrics import classification_metrics, confusion
+from workbench.training.metrics import classification_metrics, confusion
 
 CLASSES = ["neu", "hap", "ang", "sad"]
 

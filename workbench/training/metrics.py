@@ -1,5 +1,8 @@
 """Classification metrics as emotion papers report them.
 
+They live in the training layer because training needs them (validation UA picks the best
+epoch); ``workbench.evaluation`` builds its aggregates and tables on them.
+
 WA (weighted accuracy) is plain accuracy; UA (unweighted accuracy) is the mean of per-class
 recalls, so rare classes count as much as frequent ones. AvRec is the same number under the
 name the MCSAN/AMH papers use; AvAUC averages one-vs-rest ROC AUCs.
