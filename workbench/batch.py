@@ -10,7 +10,9 @@ when it finishes: to ``<name>.ipynb`` on success, ``<name>.FAILED.ipynb`` (with 
 it) otherwise, so nothing half-written ever sits under the final name. A failing notebook does
 not stop the others; the summary says which failed and ``workbench batch`` exits non-zero. A
 cell whose source notebook, parameters and library code are unchanged since its last
-successful run is skipped unless ``force``.
+successful run is skipped unless ``force``. The cells are tasks of
+:func:`workbench.distributed.run_tasks`: one after another here, ``jobs`` at a time in worker
+processes, or as Ray tasks, through the same code and with the same results.
 
 Interrupts: on Ctrl-C the executing copies are renamed to ``<name>.INTERRUPTED.ipynb`` (kept,
 not deleted: they show how far each notebook got; the cell's next run removes it), queued cells
@@ -35,21 +37,20 @@ import fcntl
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import re
-import signal
 import time
 import traceback
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Iterator, Literal
 
 import pandas as pd
 
+from workbench import paths
+from workbench.distributed import TaskFailed, TaskOutcome, TaskResources, check_options, run_tasks
 from workbench.grid import BatchError, GridCell, name_problem
 from workbench.io import atomic_write
 
@@ -303,9 +304,6 @@ def export_html(results: list[CellResult], out_dir: Path) -> Path:
     return index
 
 
-Recorder = Callable[[GridCell, str, CellResult], None]
-
-
 def run_grid(
     cells: list[GridCell],
     out_dir: str | Path,
@@ -330,10 +328,10 @@ def run_grid(
     Ctrl-C raises :class:`BatchInterrupted` after setting the executing copies aside (see the
     module docstring); the results so far ride on it.
     """
-    if backend not in ("local", "ray"):
-        raise BatchError(f"backend must be 'local' or 'ray', got {backend!r}")
-    if jobs < 1:
-        raise BatchError(f"jobs must be at least 1, got {jobs}")
+    try:
+        check_options(backend, jobs, max_retries)
+    except ValueError as e:
+        raise BatchError(str(e)) from None
     # absolute: papermill changes the working directory of the process while it runs
     out_dir = Path(out_dir).resolve()
     batch_id, started = new_batch_id(), time.time()
@@ -346,23 +344,58 @@ def run_grid(
                         "in %s: %s", len(stale), out_dir, ", ".join(p.name for p in stale))
         results, todo = _plan(cells, out_dir, force)
 
-        def record(cell: GridCell, key: str, r: CellResult) -> None:
+        by_name = {c.name: (c, k) for c, k in todo}
+
+        def record(o: TaskOutcome) -> None:  # as each cell ends: its result and skip-if-unchanged state
+            cell, key = by_name[o.key]
+            r = _cell_result(o, cell, out_dir)
             results.append(r)
             _update_state(out_dir, cell.name, key if r.status == "ok" else None)
 
         try:
-            if backend == "ray":
-                _run_on_ray(todo, out_dir, kernel, batch_id, record, ray_address, max_retries, num_cpus, num_gpus)
-            elif jobs == 1:
-                _run_here(todo, out_dir, kernel, batch_id, record)
-            else:
-                _run_in_processes(todo, out_dir, kernel, batch_id, record, jobs)
+            run_tasks(run_cell_task, [(c.name, (c, out_dir, kernel), {"batch_id": batch_id}) for c, _ in todo],
+                      backend=backend, jobs=jobs, resources=TaskResources(num_cpus, num_gpus),
+                      max_retries=max_retries, ray_address=ray_address, env=worker_env(), desc="notebooks",
+                      on_result=record)
         except KeyboardInterrupt:
             results += _interrupted(todo, {r.name for r in results}, out_dir, batch_id, started - 1)
             _finish(results, cells, out_dir, html)
             raise BatchInterrupted(results) from None
         _finish(results, cells, out_dir, html)
     return results
+
+
+def run_cell_task(cell: GridCell, out_dir: Path, kernel: str, batch_id: str | None = None) -> CellResult:
+    """:func:`run_cell` as a task of :func:`workbench.distributed.run_tasks`: a failed notebook
+    raises :class:`TaskFailed` carrying its result (so Ray retries it); a cell rejected before
+    running (bad parameters) is returned as failed, since retrying cannot help.
+
+    ``run_cell`` refuses a cell whose files would leave ``out_dir`` and, on an interrupt (a
+    cancel without ``force``), sets its executing copy aside; ``batch_id`` tags that copy so the
+    driver can set it aside too when a forced cancel or a terminated worker cut it short."""
+    result = run_cell(cell, out_dir, kernel, batch_id=batch_id)
+    if result.status != "ok" and not cell.problems:
+        raise TaskFailed(result.error, result)
+    return result
+
+
+def _cell_result(o: TaskOutcome, cell: GridCell, out_dir: Path) -> CellResult:
+    """The :class:`CellResult` of a finished :func:`run_cell_task`; a failure's error says how
+    many attempts it had."""
+    if o.ok:  # ok, or failed before running (not retried)
+        return o.value
+    if isinstance(o.value, CellResult):  # the last attempt's result
+        return dataclasses.replace(o.value, error=o.error)
+    # the worker died: no result came back
+    return CellResult(cell.name, str(cell.notebook), out_dir / f"{cell.name}.ipynb", "failed", 0.0, o.error,
+                      cell.parameters)
+
+
+def worker_env() -> dict[str, str]:
+    """What a worker on another node needs to find the driver's folders (which must be shared
+    paths anyway) and to stay offline."""
+    return {"WORKBENCH_DATA": str(paths.data_dir()), "WORKBENCH_CACHE": str(paths.cache_dir()),
+            "WORKBENCH_RUNS": str(paths.runs_dir()), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 def _plan(cells: list[GridCell], out_dir: Path, force: bool) -> tuple[list[CellResult], list[tuple[GridCell, str]]]:
@@ -404,74 +437,6 @@ def _interrupted(todo: list[tuple[GridCell, str]], done: set[str], out_dir: Path
         out.append(CellResult(cell.name, str(cell.notebook), files.interrupted, "interrupted", 0.0, error,
                               cell.parameters))
     return out
-
-
-def _run_here(todo: list[tuple[GridCell, str]], out_dir: Path, kernel: str, batch_id: str, record: Recorder) -> None:
-    """One cell after another in this process: papermill restores the working directory after each."""
-    from tqdm.auto import tqdm
-
-    for cell, key in tqdm(todo, desc="notebooks", unit="nb"):
-        record(cell, key, run_cell(cell, out_dir, kernel, batch_id=batch_id))
-
-
-def _ignore_sigint() -> None:
-    # Ctrl-C reaches every process of the terminal's group; the parent alone decides what
-    # happens (it stops the workers and sets their copies aside), so workers ignore it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _run_in_processes(todo: list[tuple[GridCell, str]], out_dir: Path, kernel: str, batch_id: str,
-                      record: Recorder, jobs: int) -> None:
-    """``jobs`` cells at a time in worker processes, not threads: papermill chdirs the whole
-    process to the notebook's folder."""
-    from tqdm.auto import tqdm
-
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_ignore_sigint)
-    try:
-        futures = [(pool.submit(run_cell, c, out_dir, kernel, batch_id=batch_id), c, k) for c, k in todo]
-        for fut, cell, key in tqdm(futures, desc="notebooks", unit="nb"):
-            record(cell, key, fut.result())
-    except BaseException:
-        _stop_pool(pool)
-        raise
-    pool.shutdown()
-
-
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Cancel the queued cells and stop the workers now (a notebook can run for hours); their
-    kernels exit when they see their parent gone."""
-    # ``_processes`` is private, but the only handle on the workers before Python 3.14's
-    # terminate_workers(); without it shutdown() would wait for every running notebook.
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.join(timeout=30)  # before the caller renames their copies: a dying worker writes no more
-
-
-def _run_on_ray(todo: list[tuple[GridCell, str]], out_dir: Path, kernel: str, batch_id: str, record: Recorder,
-                ray_address: str | None, max_retries: int, num_cpus: float, num_gpus: float | None) -> None:
-    """Each cell a Ray task; results recorded (state file included) as they finish."""
-    from workbench.distributed import TaskOutcome, TaskResources, run_cell_task, run_tasks
-
-    by_name = {c.name: (c, k) for c, k in todo}
-
-    def on_result(o: TaskOutcome) -> None:
-        cell, key = by_name[o.key]
-        if o.ok:  # ok, or failed before running (not retried)
-            r = o.value
-        elif isinstance(getattr(o.cause, "result", None), CellResult):  # the last attempt's result
-            r = dataclasses.replace(o.cause.result, error=o.error)
-        else:  # the worker died: no result came back
-            r = CellResult(cell.name, str(cell.notebook), out_dir / f"{cell.name}.ipynb", "failed", 0.0, o.error,
-                           cell.parameters)
-        record(cell, key, r)
-
-    run_tasks(run_cell_task, [(c.name, (c, out_dir, kernel), {"batch_id": batch_id}) for c, _ in todo],
-              resources=TaskResources(num_cpus, num_gpus), max_retries=max_retries, ray_address=ray_address,
-              desc="notebooks", on_result=on_result)
 
 
 # --------------------------------------------------------------------------- summaries

@@ -1,49 +1,71 @@
-"""The Ray backend: run grid cells and (fold, seed) trainings as Ray tasks.
+"""Run one function over many calls, here or on Ray, and say how each call ended.
 
-``workbench batch --backend ray`` and ``run_crossval(..., backend="ray")`` hand their work to
-:func:`run_tasks`: one Ray task per notebook cell or per (fold, seed) training, each declaring
-the resources it needs (``num_cpus``; ``num_gpus``, a fraction of a GPU by default when the
-cluster has GPUs, so several small models train on one GPU at once). Ray schedules them over
-every CPU and GPU of a multi-GPU machine or a cluster.
+::
 
-- ``ray_address=None`` starts a local Ray instance for the run and shuts it down afterwards;
-  an address (``"auto"``, ``"ray://head:10001"``, ``"10.0.0.5:6379"``) connects to an existing
-  cluster, which is left running. If Ray is already initialised in this process (a notebook
-  that called ``ray.init``), that session is used and left alone.
-- A task that raises (or whose worker dies) is retried ``max_retries`` times by Ray itself
-  (``retry_exceptions=True``), then reported as failed; the other tasks go on.
-- Ctrl-C cancels every outstanding task (``ray.cancel(force=True)``), waits up to
-  :data:`CANCEL_WAIT_SECONDS` for them to end, shuts down a cluster this call started, then
-  re-raises ``KeyboardInterrupt``. For a batch, :func:`workbench.batch.run_grid` then renames
-  the cancelled cells' executing copies to ``<name>.INTERRUPTED.ipynb`` and raises
-  ``BatchInterrupted`` like the local backend; cell names are checked on the driver before any
-  task starts and again by :func:`run_cell_task` (nothing is written outside ``--out``).
-- Workers write results themselves, through the same locked, atomic, keyed-by-``run_id``
-  table writes as the local backend, so a retried task replaces its rows, never duplicates
-  them. Run directories, the results table, the corpus and the feature cache must therefore
-  be on a filesystem every node sees at the same path (see the README).
+    outcomes = run_tasks(fn, [(key, args, kwargs), ...], backend="local", jobs=4)
 
-Ray is optional: ``pip install -e '.[ray]'``. Nothing here imports it until a run asks for it.
+Every backend returns the same thing: one :class:`TaskOutcome` per call, in the order of the
+calls, whatever happened to the others. A call that raises is an outcome with ``ok=False``, the
+error as one line (``"ValueError: bad input (1 attempt)"``) and the exception in ``cause``; the
+other calls go on. A call may ``raise TaskFailed(message, value)`` to fail with exactly that
+message and hand ``value`` (a partial result) back in the outcome.
+
+Backends:
+
+- ``backend="local", jobs=1``: one call after another in this process.
+- ``backend="local", jobs=N``: N worker processes (spawned, so ``fn`` and the arguments must
+  pickle: a module-level function). Not threads: a call may change process-wide state (papermill
+  changes the working directory). A worker that dies (killed, ``os._exit``) breaks the whole
+  pool: the calls not finished by then are reported failed with that error.
+- ``backend="ray"``: one Ray task per call, each asking for :class:`TaskResources` (``jobs`` is
+  not used: Ray runs as many at once as the cluster's CPUs and GPUs allow). ``ray_address=None``
+  starts a local Ray instance for the run and shuts it down afterwards; an address (``"auto"``,
+  ``"ray://head:10001"``) connects to a running cluster, which is left running. If Ray is already
+  initialised in this process (a notebook called ``ray.init``), that session is used as it is.
+
+Retries (``max_retries``) are the Ray backend's: a call that raises, or whose worker dies, is
+run again by Ray, at most ``1 + max_retries`` times in all, then reported. Locally each call runs
+once: on the same machine with the same code a failure nearly always repeats, whereas the
+failures retries are for (a lost node, a pre-empted machine, a worker killed to free memory)
+are a cluster's.
+
+``env`` names environment variables every Ray task is given (its ``runtime_env``): workers on
+other nodes do not inherit this process's environment. Local workers do, so it is not needed
+there. This module imports nothing from the workbench: what a task needs from the library, its
+caller hands over.
+
+Ctrl-C: locally the worker processes ignore it (it reaches the whole process group) and are
+terminated at once, queued calls are dropped; on Ray every outstanding task is cancelled
+(``ray.cancel(force=True)``) and waited for up to :data:`CANCEL_WAIT_SECONDS`. Either way the
+workers are gone when ``KeyboardInterrupt`` is re-raised, so the caller may clean up after them.
+
+Ray is optional (``pip install -e '.[ray]'``); nothing here imports it until a run asks for it.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 import time
-import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
 RAY_MISSING = "the 'ray' backend needs Ray, an optional extra: pip install -e '.[ray]' (or pip install 'ray>=2.9')"
 
-#: How long Ctrl-C waits for cancelled tasks to end before re-raising.
+#: How long Ctrl-C waits for cancelled Ray tasks (or terminated local workers) to end.
 CANCEL_WAIT_SECONDS = 10.0
 
-#: GPU share of one training task when the cluster has GPUs and none was asked for: the paper
-#: models are a few million parameters, so four trainings share one GPU without running short
-#: of memory and keep it far busier than one at a time.
+#: GPU share of one task when the Ray cluster has GPUs and none was asked for: the paper models
+#: are a few million parameters, so four trainings share one GPU without running short of memory
+#: and keep it far busier than one at a time.
 DEFAULT_GPU_FRACTION = 0.25
+
+#: One call: ``(key, args, kwargs)``; keys are unique and name the call in its outcome.
+Call = tuple[str, tuple, Mapping[str, Any]]
+Backend = Literal["local", "ray"]
 
 
 def import_ray() -> Any:
@@ -59,7 +81,7 @@ def import_ray() -> Any:
 
 @dataclass(frozen=True)
 class TaskResources:
-    """What each task asks Ray for.
+    """What each Ray task asks for (the local backend does not use it).
 
     ``num_gpus=None`` means: :data:`DEFAULT_GPU_FRACTION` of a GPU when the cluster has GPUs,
     none otherwise. A fraction below 1 packs several tasks on one GPU; Ray sets
@@ -83,7 +105,8 @@ class TaskResources:
 
 @dataclass
 class TaskOutcome:
-    """The end of one task: ``value`` when ``ok``, else ``error`` (the last attempt's)."""
+    """The end of one call: ``value`` when ``ok``; else ``error`` (the last attempt's, one line)
+    and ``value`` the :class:`TaskFailed` payload, if the call raised one."""
 
     key: str
     ok: bool
@@ -93,6 +116,158 @@ class TaskOutcome:
     cause: BaseException | None = None  # the last attempt's exception, when it could be rebuilt here
 
 
+class TaskFailed(Exception):
+    """Raised by a call to fail with exactly ``message`` (no exception type is prefixed) and
+    hand ``value`` back in its :class:`TaskOutcome`. On Ray it is retried like any error."""
+
+    def __init__(self, message: str, value: Any = None):
+        super().__init__(message, value)
+        self.message, self.value = message, value
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def check_options(backend: str, jobs: int, max_retries: int) -> None:
+    """:class:`ValueError` naming the first bad option; callers run it before they start."""
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if max_retries < 0:
+        raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+
+
+def run_tasks(
+    fn: Callable[..., Any],
+    calls: Sequence[Call],
+    *,
+    backend: Backend = "local",
+    jobs: int = 1,
+    shared: Mapping[str, Any] | None = None,
+    resources: TaskResources = TaskResources(),
+    max_retries: int = 2,
+    ray_address: str | None = None,
+    env: Mapping[str, str] | None = None,
+    desc: str = "tasks",
+    progress: bool = True,
+    on_result: Callable[[TaskOutcome], None] | None = None,
+) -> list[TaskOutcome]:
+    """Run ``fn(*args, **kwargs, **shared)`` for every ``(key, args, kwargs)`` of ``calls``;
+    return one :class:`TaskOutcome` per call, in the order of ``calls`` (see the module
+    docstring for the backends, retries and Ctrl-C).
+
+    ``shared`` values (a manifest, features) are sent to each worker once, not with every call.
+    ``on_result`` is called in this process as each call ends (in the order they end), e.g. to
+    record progress; an exception it raises stops the run like Ctrl-C does.
+    """
+    check_options(backend, jobs, max_retries)
+    keys = [c[0] for c in calls]
+    if len(set(keys)) != len(keys):
+        raise ValueError("run_tasks: task keys must be unique")
+    if not calls:
+        return []
+    from tqdm.auto import tqdm
+
+    outcomes: dict[str, TaskOutcome] = {}
+    bar = tqdm(total=len(calls), desc=desc, unit="task", disable=not progress)
+
+    def finished(out: TaskOutcome) -> None:
+        outcomes[out.key] = out
+        bar.update(1)
+        if not out.ok:
+            bar.set_postfix(failed=sum(not o.ok for o in outcomes.values()))
+        if on_result is not None:
+            on_result(out)
+
+    try:
+        if backend == "ray":
+            _run_on_ray(fn, calls, dict(shared or {}), resources, max_retries, ray_address, env, finished, bar)
+        elif jobs == 1:
+            for key, args, kwargs in calls:
+                finished(_outcome(key, _attempt, (fn, args, {**kwargs, **(shared or {})}), 1))
+        else:
+            _run_in_processes(fn, calls, dict(shared or {}), jobs, finished, bar)
+    finally:
+        bar.close()
+    return [outcomes[k] for k in keys]
+
+
+def _attempt(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, time.perf_counter() - t0
+
+
+def _outcome(key: str, get: Callable[..., tuple[Any, float]], get_args: tuple, attempts: int) -> TaskOutcome:
+    """The outcome of ``get(*get_args)``, which returns ``(value, seconds)`` or raises the
+    call's (last) error; ``KeyboardInterrupt`` passes through."""
+    try:
+        value, seconds = get(*get_args)
+        return TaskOutcome(key, True, value, "", seconds)
+    except Exception as e:
+        cause = getattr(e, "cause", None)  # a RayTaskError carries the task's exception in .cause
+        cause = cause if isinstance(cause, BaseException) else e
+        payload = cause.value if isinstance(cause, TaskFailed) else None
+        return TaskOutcome(key, False, payload, _error_text(cause, attempts), cause=cause)
+
+
+def _error_text(cause: BaseException, attempts: int) -> str:
+    lines = str(cause).strip().splitlines()
+    text = lines[0] if lines else ""
+    if not isinstance(cause, TaskFailed):
+        text = f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+    return f"{text[:300]} ({attempts} attempt{'s' if attempts > 1 else ''})"
+
+
+# --------------------------------------------------------------------------- local processes
+_WORKER_SHARED: dict[str, Any] = {}  # a pool worker's copy of ``shared``, sent once when it starts
+
+
+def _start_worker(shared: Mapping[str, Any]) -> None:
+    # Ctrl-C reaches every process of the terminal's group; the parent alone decides what
+    # happens (it stops the workers, and its caller cleans up after them), so workers ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER_SHARED.update(shared)
+
+
+def _attempt_in_worker(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> tuple[Any, float]:
+    return _attempt(fn, args, {**kwargs, **_WORKER_SHARED})
+
+
+def _run_in_processes(fn: Callable[..., Any], calls: Sequence[Call], shared: dict[str, Any], jobs: int,
+                      finished: Callable[[TaskOutcome], None], bar: Any) -> None:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(shared,))
+    try:
+        pending: dict[Future, str] = {pool.submit(_attempt_in_worker, fn, args, dict(kwargs)): key
+                                      for key, args, kwargs in calls}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                finished(_outcome(pending.pop(fut), Future.result, (fut,), 1))
+    except BaseException:
+        n = _stop_pool(pool)
+        bar.write(f"stopped: {n} worker process(es) terminated, queued tasks dropped")
+        raise
+    pool.shutdown()
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> int:
+    """Drop the queued calls and stop the workers now (a call can run for hours); the number
+    of workers stopped."""
+    # ``_processes`` is private, but the only handle on the workers before Python 3.14's
+    # terminate_workers(); without it shutdown() would wait for every running call.
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.join(timeout=CANCEL_WAIT_SECONDS)  # before the caller cleans up: a dying worker writes no more
+    return len(procs)
+
+
+# --------------------------------------------------------------------------- Ray
 @contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[Any]:
     """Yield the ``ray`` module, initialised.
@@ -107,13 +282,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         # full worker logs stay in Ray's session log folder.
         common = {"log_to_driver": False, "configure_logging": False}
         if address:
-            # Workers on other nodes resolve the workbench's data/cache/runs folders from their
-            # own environment; hand them the driver's, which must name shared paths anyway.
-            from workbench import paths
-
-            env = {"WORKBENCH_DATA": str(paths.data_dir()), "WORKBENCH_CACHE": str(paths.cache_dir()),
-                   "WORKBENCH_RUNS": str(paths.runs_dir()), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-            ray.init(address=address, runtime_env={"env_vars": env}, **common)
+            ray.init(address=address, **common)
         else:
             ray.init(num_cpus=num_cpus, include_dashboard=False, **common)
         started = True
@@ -124,82 +293,27 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
             ray.shutdown()
 
 
-def _timed(fn: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    value = fn(*args, **kwargs)
-    return value, time.perf_counter() - t0
-
-
-def _error_text(err: BaseException, attempts: int) -> str:
-    # RayTaskError wraps the task's exception (with a remote traceback) in .cause
-    cause = getattr(err, "cause", None) or err
-    lines = str(cause).strip().splitlines()
-    text = lines[0] if lines else ""
-    if not isinstance(cause, CellFailed):  # a cell's error already names its exception type
-        text = f"{type(cause).__name__}: {text}" if text else type(cause).__name__
-    return f"{text[:300]} ({attempts} attempt{'s' if attempts > 1 else ''})"
-
-
-def run_tasks(
-    fn: Callable[..., Any],
-    calls: Sequence[tuple[str, tuple, Mapping[str, Any]]],
-    *,
-    shared: Mapping[str, Any] | None = None,
-    resources: TaskResources = TaskResources(),
-    max_retries: int = 2,
-    ray_address: str | None = None,
-    desc: str = "tasks",
-    progress: bool = True,
-    on_result: Callable[[TaskOutcome], None] | None = None,
-) -> list[TaskOutcome]:
-    """Run ``fn(*args, **kwargs, **shared)`` for every ``(key, args, kwargs)`` of ``calls`` as
-    Ray tasks; return one :class:`TaskOutcome` per call, in the order of ``calls``.
-
-    ``shared`` values (a manifest, features) are put in Ray's object store once and given to
-    every task. ``on_result`` is called in this process as each task finishes (completion
-    order), e.g. to record progress state. A task is tried at most ``1 + max_retries`` times.
-    """
-    if max_retries < 0:
-        raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-    keys = [c[0] for c in calls]
-    if len(set(keys)) != len(keys):
-        raise ValueError("run_tasks: task keys must be unique")
-    outcomes: dict[str, TaskOutcome] = {}
-    if not calls:
-        return []
-    from tqdm.auto import tqdm
-
+def _run_on_ray(fn: Callable[..., Any], calls: Sequence[Call], shared: dict[str, Any], resources: TaskResources,
+                max_retries: int, ray_address: str | None, env: Mapping[str, str] | None,
+                finished: Callable[[TaskOutcome], None], bar: Any) -> None:
     with ray_session(ray_address) as ray:
         opts = resources.resolve(ray.cluster_resources().get("GPU", 0.0))
-        remote = ray.remote(_timed).options(max_retries=max_retries, retry_exceptions=True, **opts)
-        shared_refs = {k: ray.put(v) for k, v in (shared or {}).items()}
+        if env:
+            opts["runtime_env"] = {"env_vars": dict(env)}
+        remote = ray.remote(_attempt).options(max_retries=max_retries, retry_exceptions=True, **opts)
+        shared_refs = {k: ray.put(v) for k, v in shared.items()}
         # Top-level ObjectRef arguments are resolved by Ray before the task runs; nested ones
         # are not, so the shared refs travel as a dict and are fetched on the worker.
         pending = {remote.remote(_with_shared, (fn, args, dict(kwargs), shared_refs), {}): key
                    for key, args, kwargs in calls}
-        bar = tqdm(total=len(calls), desc=desc, unit="task", disable=not progress)
         try:
             while pending:
                 # A short timeout rather than one long wait: Python runs its SIGINT handler
                 # (Ctrl-C) between calls, so an interrupt is acted on within half a second.
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
                 for ref in done:
-                    key = pending.pop(ref)
-                    try:
-                        value, seconds = ray.get(ref)
-                        out = TaskOutcome(key, True, value, "", seconds)
-                    except KeyboardInterrupt:
-                        raise
-                    except Exception as e:  # the task failed on its last attempt
-                        cause = getattr(e, "cause", None) or e
-                        out = TaskOutcome(key, False, None, _error_text(e, 1 + max_retries), cause=cause)
-                    outcomes[key] = out
-                    bar.update(1)
-                    if not out.ok:
-                        bar.set_postfix(failed=sum(not o.ok for o in outcomes.values()))
-                    if on_result is not None:
-                        on_result(out)
-        except KeyboardInterrupt:
+                    finished(_outcome(pending.pop(ref), ray.get, (ref,), 1 + max_retries))
+        except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)
             # Cancelling is asynchronous; wait (briefly) until the workers are gone, since the
@@ -207,11 +321,8 @@ def run_tasks(
             # worker could otherwise still write one again.
             if pending:
                 ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_WAIT_SECONDS)
-            bar.write(f"interrupted: cancelled {len(pending)} outstanding task(s)")
+            bar.write(f"stopped: cancelled {len(pending)} outstanding task(s)")
             raise
-        finally:
-            bar.close()
-    return [outcomes[k] for k in keys]
 
 
 def _with_shared(fn: Callable[..., Any], args: tuple, kwargs: dict, shared_refs: Mapping[str, Any]) -> Any:
@@ -222,89 +333,5 @@ def _with_shared(fn: Callable[..., Any], args: tuple, kwargs: dict, shared_refs:
     return fn(*args, **kwargs)
 
 
-# --------------------------------------------------------------------------- batch cells
-class CellFailed(RuntimeError):
-    """A notebook cell failed; raised inside the Ray task so that Ray retries it. Carries the
-    :class:`workbench.batch.CellResult` of the attempt."""
-
-    def __init__(self, result: Any):
-        super().__init__(result)
-        self.result = result
-
-    def __str__(self) -> str:
-        return getattr(self.result, "error", "") or "notebook failed"
-
-
-def run_cell_task(cell: Any, out_dir: Any, kernel: str, batch_id: str | None = None) -> Any:
-    """:func:`workbench.batch.run_cell` that raises on a failed notebook (to be retried); a cell
-    rejected before running (bad parameters) is returned as failed: retrying cannot help.
-
-    ``run_cell`` refuses a cell whose files would leave ``out_dir`` and, on an interrupt
-    (a cancel without ``force``), sets its executing copy aside; ``batch_id`` tags that copy
-    so the driver can set it aside too when a forced cancel killed the worker."""
-    from workbench.batch import run_cell
-
-    result = run_cell(cell, out_dir, kernel, batch_id=batch_id)
-    if result.status != "ok" and not getattr(cell, "problems", ()):
-        raise CellFailed(result)
-    return result
-
-
-# --------------------------------------------------------------------------- cross-validation
-# Features loaded from the cache on a worker, kept for the next task of the same run: Ray
-# reuses worker processes, and a corpus' features load in one read but not for free.
-_FEATURES_MEMO: dict[str, Any] = {}
-
-
-def _crossval_task(run_one: Callable[..., dict], fold: Any, seed: int, token: str, cache_source: Any,
-                   kwargs: Mapping[str, Any], manifest: Any, features: Any) -> dict:
-    """One (fold, seed) training on a worker. ``features`` is the in-memory mapping, or None:
-    then they are read from the feature cache named by ``cache_source`` = (cache, inputs)."""
-    if features is None:
-        if token not in _FEATURES_MEMO:
-            from workbench.training.crossval import load_input_features
-
-            cache, inputs = cache_source
-            _FEATURES_MEMO.clear()
-            loaded = load_input_features(manifest, kwargs["settings"], inputs, cache=cache, progress=False)
-            _FEATURES_MEMO[token] = {k: v for k, v in loaded.items() if k in inputs}
-        features = _FEATURES_MEMO[token]
-    return run_one(**kwargs, manifest=manifest, features=features, fold=fold, seed=seed, progress=False)
-
-
-def crossval_on_ray(
-    run_one: Callable[..., dict],
-    jobs: Sequence[tuple[Any, int]],
-    common: Mapping[str, Any],
-    manifest: Any,
-    features: Any,
-    cache_source: tuple[Any, Sequence[str]] | None,
-    *,
-    resources: TaskResources = TaskResources(),
-    max_retries: int = 2,
-    ray_address: str | None = None,
-    progress: bool = True,
-) -> tuple[list[dict], list[dict]]:
-    """Run ``run_one(**common, fold=, seed=, manifest=, features=)`` for every (fold, seed) of
-    ``jobs`` as Ray tasks (used by :func:`workbench.training.crossval.run_crossval`).
-
-    With ``cache_source=(cache, inputs)`` workers read the features from that feature cache
-    (which must be on a shared filesystem or prepared on every node); otherwise ``features``
-    travel through Ray's object store. Returns ``(rows in job order, failures)`` where each
-    failure is ``{"fold", "seed", "error"}``.
-    """
-    token = uuid.uuid4().hex
-    calls = [(f"{fold.name}/s{seed}", (run_one, fold, int(seed), token, cache_source, dict(common)), {})
-             for fold, seed in jobs]
-    outcomes = run_tasks(_crossval_task, calls,
-                         shared={"manifest": manifest, "features": None if cache_source else features},
-                         resources=resources, max_retries=max_retries, ray_address=ray_address,
-                         desc="trainings", progress=progress)
-    rows = [o.value for o in outcomes if o.ok]
-    failures = [{"fold": fold.name, "seed": int(seed), "error": o.error}
-                for (fold, seed), o in zip(jobs, outcomes) if not o.ok]
-    return rows, failures
-
-
-__all__ = ["DEFAULT_GPU_FRACTION", "RAY_MISSING", "TaskOutcome", "TaskResources", "crossval_on_ray", "import_ray",
-           "ray_session", "run_cell_task", "run_tasks"]
+__all__ = ["CANCEL_WAIT_SECONDS", "DEFAULT_GPU_FRACTION", "RAY_MISSING", "Call", "TaskFailed", "TaskOutcome",
+           "TaskResources", "check_options", "import_ray", "ray_session", "run_tasks"]
