@@ -1,6 +1,7 @@
 # SER Workbench. Two commands set everything up on a fresh machine with Python 3.11 + pip:
 #   make demo   -> create .venv, install, generate the default corpus, run all notebooks into runs/
-#   make test   -> create .venv if needed, run unit tests, smoke notebooks and nbval checks
+#   make test   -> create .venv if needed, run unit tests (the Ray backend's on a local Ray
+#                  instance included: installs the ray extra), smoke notebooks and nbval checks
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -47,7 +48,7 @@ $(VENV)/.installed: pyproject.toml $(wildcard $(LOCK))
 # newer releases: delete constraints.txt and .venv, `make test`, then `make lock`). The e2e extra
 # is installed first so the browser test's packages are locked too.
 lock: install
-	$(PIP_INSTALL) -e '.[test,e2e]'
+	$(PIP_INSTALL) -e '.[test,ray,e2e]'
 	@{ echo "# Exact versions of a passing 'make test' (regenerate with 'make lock'; ranges live in pyproject.toml)."; \
 	   echo "# torch is pinned by the Makefile's TORCH (CPU) or brought by a GPU user, so it is not listed."; \
 	   $(BIN)/pip freeze --exclude-editable | grep -viE '^(torch|ser-workbench)[=@ ]' | LC_ALL=C sort -f; } > $(LOCK).tmp
@@ -68,10 +69,18 @@ demo: install
 	$(MAKE) corpus PRESET=demo SEED=0
 	$(BIN)/workbench batch grids/demo.yaml --out $(WORKBENCH_RUNS)/demo
 
-test: install check-notebooks corpus-smoke unit notebooks-smoke nbval e2e-if-possible
+# `make test` runs the Ray backend's tests on a local Ray instance, so it installs that extra
+# (`make demo` does not need it).
+RAY_INSTALLED := $(VENV)/.installed-ray
+$(RAY_INSTALLED): $(VENV)/.installed
+	$(PIP_INSTALL) -e '.[test,ray]'
+	@touch $@
 
+test: install $(RAY_INSTALLED) check-notebooks corpus-smoke unit notebooks-smoke nbval e2e-if-possible
+
+# WORKBENCH_REQUIRE_RAY: the Ray tests fail instead of skipping when Ray is missing.
 unit:
-	$(BIN)/pytest -q tests workbench
+	WORKBENCH_REQUIRE_RAY=1 $(BIN)/pytest -q tests workbench
 
 # Every notebook through papermill with the smoke parameters (tests/notebooks/smoke.yaml).
 notebooks-smoke:
@@ -85,10 +94,10 @@ nbval:
 nbref: install corpus-smoke
 	$(BIN)/python -m workbench.notebooks reference tests/notebooks/smoke.yaml tests/notebooks
 
-# The Ray backend (workbench/distributed.py) on a local Ray instance: installs the optional extra.
-test-ray: install
-	$(PIP_INSTALL) -e '.[ray]'
-	$(BIN)/pytest -q -p no:cacheprovider tests/test_distributed.py
+# The task executor (workbench/distributed.py) alone: every backend, Ray on a local instance
+# (part of `make unit` too).
+test-ray: $(RAY_INSTALLED)
+	WORKBENCH_REQUIRE_RAY=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_distributed.py
 
 check-notebooks:
 	$(BIN)/python -m workbench.notebooks check notebooks
