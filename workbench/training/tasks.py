@@ -40,23 +40,25 @@ def _train_job(train: Callable[..., dict], job: Any, token: str, cache_inputs: A
 
 def run_jobs_on_ray(jobs: Sequence[Any], manifest: Any, features: Mapping[str, InputFeatures],
                     backend: BackendOptions, cache_inputs: tuple[Any, Sequence[str]] | None = None,
-                    progress: bool = True) -> pd.DataFrame:
-    """Run :func:`~workbench.training.crossval.train_fold` for every job as Ray tasks; the
-    results rows in job order, without those of tasks that failed on their last attempt, which
-    ``.attrs["failed"]`` lists as ``{"fold", "seed", "error"}``.
+                    progress: bool = True, train: Callable[..., dict] | None = None) -> pd.DataFrame:
+    """Run ``train(job, manifest, features, progress=False)`` (the caller's ``train_fold``) for
+    every job as Ray tasks; the results rows in job order, without those of tasks that failed on
+    their last attempt, which ``.attrs["failed"]`` lists as ``{"fold", "seed", "error"}``.
 
     With ``cache_inputs=(cache, inputs)`` workers read the features from that feature cache
     (None: the default cache as resolved here, since a worker's environment may name another);
     otherwise ``features`` travel through Ray's object store.
     """
-    from workbench.training import crossval  # looked up now: tests replace train_fold
+    if train is None:  # until run_crossval passes its train_fold (this import closes a circle)
+        from workbench.training import crossval
 
+        train = crossval.train_fold
     if cache_inputs is not None and cache_inputs[0] is None:
         from workbench.features.cache import FeatureCache
 
         cache_inputs = (FeatureCache(), cache_inputs[1])
     token = uuid.uuid4().hex
-    calls = [(f"{job.fold.name}/s{job.seed}", (crossval.train_fold, job, token, cache_inputs), {}) for job in jobs]
+    calls = [(f"{job.fold.name}/s{job.seed}", (train, job, token, cache_inputs), {}) for job in jobs]
     outcomes = run_tasks(_train_job, calls,
                          shared={"manifest": manifest, "features": None if cache_inputs else features},
                          backend="ray", resources=TaskResources(backend.num_cpus, backend.num_gpus),
