@@ -153,8 +153,9 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     if backend.backend == "ray":
         from workbench.training.tasks import run_jobs_on_ray
 
-        return run_jobs_on_ray(jobs, manifest, features, backend, cache_inputs=(cache, inputs) if features_from_cache
-                               else None, progress=progress)
+        # train_fold is looked up at call time, so a test may replace it (a failing task)
+        return run_jobs_on_ray(train_fold, jobs, manifest, features, backend,
+                               cache_inputs=(cache, inputs) if features_from_cache else None, progress=progress)
     return pd.DataFrame([train_fold(job, manifest, features, progress) for job in jobs])
 
 

@@ -38,9 +38,9 @@ def _train_job(train: Callable[..., dict], job: Any, token: str, cache_inputs: A
     return train(job, manifest, features, progress=False)
 
 
-def run_jobs_on_ray(jobs: Sequence[Any], manifest: Any, features: Mapping[str, InputFeatures],
-                    backend: BackendOptions, cache_inputs: tuple[Any, Sequence[str]] | None = None,
-                    progress: bool = True, train: Callable[..., dict] | None = None) -> pd.DataFrame:
+def run_jobs_on_ray(train: Callable[..., dict], jobs: Sequence[Any], manifest: Any,
+                    features: Mapping[str, InputFeatures], backend: BackendOptions,
+                    cache_inputs: tuple[Any, Sequence[str]] | None = None, progress: bool = True) -> pd.DataFrame:
     """Run ``train(job, manifest, features, progress=False)`` (the caller's ``train_fold``) for
     every job as Ray tasks; the results rows in job order, without those of tasks that failed on
     their last attempt, which ``.attrs["failed"]`` lists as ``{"fold", "seed", "error"}``.
@@ -49,10 +49,6 @@ def run_jobs_on_ray(jobs: Sequence[Any], manifest: Any, features: Mapping[str, I
     (None: the default cache as resolved here, since a worker's environment may name another);
     otherwise ``features`` travel through Ray's object store.
     """
-    if train is None:  # until run_crossval passes its train_fold (this import closes a circle)
-        from workbench.training import crossval
-
-        train = crossval.train_fold
     if cache_inputs is not None and cache_inputs[0] is None:
         from workbench.features.cache import FeatureCache
 
