@@ -355,7 +355,7 @@ def run_grid(
         try:
             run_tasks(run_cell_task, [(c.name, (c, out_dir, kernel), {"batch_id": batch_id}) for c, _ in todo],
                       backend=backend, jobs=jobs, resources=TaskResources(num_cpus, num_gpus),
-                      max_retries=max_retries, ray_address=ray_address, env=worker_env(), desc="notebooks",
+                      max_retries=max_retries, ray_address=ray_address, env=paths.worker_env(), desc="notebooks",
                       on_result=record)
         except KeyboardInterrupt:
             results += _interrupted(todo, {r.name for r in results}, out_dir, batch_id, started - 1)
@@ -389,13 +389,6 @@ def _cell_result(o: TaskOutcome, cell: GridCell, out_dir: Path) -> CellResult:
     # the worker died: no result came back
     return CellResult(cell.name, str(cell.notebook), out_dir / f"{cell.name}.ipynb", "failed", 0.0, o.error,
                       cell.parameters)
-
-
-def worker_env() -> dict[str, str]:
-    """What a worker on another node needs to find the driver's folders (which must be shared
-    paths anyway) and to stay offline."""
-    return {"WORKBENCH_DATA": str(paths.data_dir()), "WORKBENCH_CACHE": str(paths.cache_dir()),
-            "WORKBENCH_RUNS": str(paths.runs_dir()), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 def _plan(cells: list[GridCell], out_dir: Path, force: bool) -> tuple[list[CellResult], list[tuple[GridCell, str]]]:

@@ -29,3 +29,10 @@ def cache_dir() -> Path:
 
 def runs_dir() -> Path:
     return Path(os.environ.get("WORKBENCH_RUNS") or project_root() / "runs")
+
+
+def worker_env() -> dict[str, str]:
+    """What a worker on another node needs to find the driver's folders (which must be shared
+    paths anyway) and to stay offline: handed to Ray tasks by batches and cross-validation."""
+    return {"WORKBENCH_DATA": str(data_dir()), "WORKBENCH_CACHE": str(cache_dir()), "WORKBENCH_RUNS": str(runs_dir()),
+            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

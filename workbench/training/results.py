@@ -50,7 +50,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     try:
-        return pd.read_parquet(path)
+        # One open file: a concurrent append replaces the table by rename, and a reader that
+        # opened the path twice (footer, then pages) could mix the old file with the new.
+        with open(path, "rb") as fh:
+            return pd.read_parquet(fh)
     except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
         raise ResultsError(f"{path}: unreadable results table ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
                            "move it aside to start a new table, or restore it from a backup") from e

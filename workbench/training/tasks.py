@@ -58,16 +58,9 @@ def run_jobs_on_ray(train: Callable[..., dict], jobs: Sequence[Any], manifest: A
     outcomes = run_tasks(_train_job, calls,
                          shared={"manifest": manifest, "features": None if cache_inputs else features},
                          backend="ray", resources=TaskResources(backend.num_cpus, backend.num_gpus),
-                         max_retries=backend.max_retries, ray_address=backend.ray_address, env=_worker_env(),
+                         max_retries=backend.max_retries, ray_address=backend.ray_address, env=paths.worker_env(),
                          desc="trainings", progress=progress)
     frame = pd.DataFrame([o.value for o in outcomes if o.ok])
     frame.attrs["failed"] = [{"fold": job.fold.name, "seed": int(job.seed), "error": o.error}
                              for job, o in zip(jobs, outcomes) if not o.ok]
     return frame
-
-
-def _worker_env() -> dict[str, str]:
-    # Workers on other nodes resolve the workbench's folders from their own environment; hand
-    # them the driver's, which must name shared paths anyway.
-    return {"WORKBENCH_DATA": str(paths.data_dir()), "WORKBENCH_CACHE": str(paths.cache_dir()),
-            "WORKBENCH_RUNS": str(paths.runs_dir()), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
