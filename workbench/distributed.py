@@ -314,15 +314,24 @@ def _run_on_ray(fn: Callable[..., Any], calls: Sequence[Call], shared: dict[str,
                 for ref in done:
                     finished(_outcome(pending.pop(ref), ray.get, (ref,), 1 + max_retries))
         except BaseException:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            # Cancelling is asynchronous; wait (briefly) until the workers are gone, since the
-            # caller cleans up after them (a batch renames their executing copies) and a dying
-            # worker could otherwise still write one again.
-            if pending:
-                ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_WAIT_SECONDS)
+            _cancel(ray, list(pending))
             bar.write(f"stopped: cancelled {len(pending)} outstanding task(s)")
             raise
+
+
+def _cancel(ray: Any, refs: list[Any]) -> None:
+    """Force-cancel ``refs`` and wait (at most :data:`CANCEL_WAIT_SECONDS`) until they end.
+
+    Cancelling is asynchronous, and a task that was being handed to a worker at that moment
+    can miss its cancel and run on (seen: a 600 s task kept its CPU), so the cancel is repeated
+    until every task has ended. Waiting matters too: the caller cleans up after the tasks (a
+    batch renames their executing copies) and a dying worker could otherwise still write one.
+    """
+    deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+    while refs and time.monotonic() < deadline:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        _, refs = ray.wait(refs, num_returns=len(refs), timeout=0.5)
 
 
 def _with_shared(fn: Callable[..., Any], args: tuple, kwargs: dict, shared_refs: Mapping[str, Any]) -> Any:
