@@ -178,7 +178,8 @@ def _train(args: argparse.Namespace) -> int:
     from workbench.training import BackendOptions, CorpusOptions, RunSpec, run_crossval
 
     spec = RunSpec.create(args.model, args.preset, protocol=args.protocol, folds=args.folds, seeds=args.seeds,
-                          model_options=args.model_options, epochs=args.epochs, device=args.device)
+                          model_options=args.model_options, epochs=args.epochs, device=args.device,
+                          text_source=args.text_source, variant=args.variant)
     backend = BackendOptions(**_backend_kwargs(args))
     if args.bundle:
         from workbench.training.bundle import crossval_from_bundle
@@ -306,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated fold indices or names (default: all)")
     tr.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds (default: 0)")
     tr.add_argument("--epochs", type=positive_int, default=None, help="override the preset's epochs")
+    tr.add_argument("--variant", default=None,
+                    help="one of the model's declared variants (workbench.training.list_variants(MODEL))")
+    tr.add_argument("--text-source", default="oracle", choices=["oracle", "asr"],
+                    help="the text the model reads in training and testing: human transcript or ASR")
     tr.add_argument("--model-options", type=json_object, default=None,
                     help='model config overrides as JSON, e.g. \'{"hidden": 64}\'')
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")

@@ -38,7 +38,7 @@ from scipy import stats
 
 METRICS: tuple[str, ...] = ("wa", "ua", "macro_f1", "weighted_f1", "av_auc")
 # What identifies one configuration; columns absent from a table are skipped.
-GROUP_KEYS: tuple[str, ...] = ("model", "config_hash", "corpus", "protocol", "label_scheme", "text_source")
+GROUP_KEYS: tuple[str, ...] = ("model", "variant", "config_hash", "corpus", "protocol", "label_scheme", "text_source")
 # Metrics computable from a confusion matrix (what the fast bootstrap supports).
 CONFUSION_METRICS: tuple[str, ...] = ("wa", "ua", "macro_f1", "weighted_f1")
 
@@ -101,7 +101,7 @@ def aggregate(
 
 
 def latest_configurations(results: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the newest configuration of each (model, corpus, protocol).
+    """The rows of the newest configuration of each (model, variant, corpus, protocol, text source).
 
     A results table keeps every configuration ever trained, so after a preset or a model
     option changes and a model is trained again, it holds two ``config_hash`` values for that
@@ -115,7 +115,8 @@ def latest_configurations(results: pd.DataFrame) -> pd.DataFrame:
     """
     if results.empty:
         return results
-    keys = ["model", "corpus", "protocol"]
+    # Each variant and text source is its own experiment: a newer ablation must not hide another.
+    keys = [k for k in ("model", "variant", "corpus", "protocol", "text_source") if k in results.columns]
     last = results.groupby(keys + ["config_hash"], sort=False)["created"].max().reset_index()
     newest = last.loc[last.groupby(keys, sort=False)["created"].idxmax(), keys + ["config_hash"]]
     keep = results.merge(newest.assign(_keep=True), on=keys + ["config_hash"], how="left")["_keep"].fillna(False)

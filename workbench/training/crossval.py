@@ -216,7 +216,7 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
     })
     atomic_write(run_dir / "predictions.parquet", lambda p: preds.to_parquet(p, index=False))
     row = {
-        "run_id": run_id, "model": spec.model, "config_hash": chash, "config_json": json.dumps(config, sort_keys=True),
+        "run_id": run_id, "model": spec.model, "variant": settings.variant, "config_hash": chash, "config_json": json.dumps(config, sort_keys=True),
         "train_preset": settings.name, "corpus": job.corpus.name, "corpus_preset": job.corpus.preset,
         "label_scheme": settings.label_scheme, "classes": json.dumps(classes), "protocol": spec.protocol,
         "fold": fold.name, "seed": seed, "text_source": spec.text_source, "n_train": len(data.train),

@@ -80,6 +80,9 @@ class TrainPreset:
     # the same fold, load them and train only the fusion layers) or "warm_start" (as pretrained,
     # but the layers right before pooling train too); see ``workbench.training.strategies``.
     fusion_strategy: str | None = None
+    # The card's variant these settings realise ("" = the model's default configuration); it is
+    # recorded with every result so a run is compared only with the paper rows of that variant.
+    variant: str = ""
     max_train_utterances: int | None = None  # subsample training folds (smoke only)
     source: str = ""
     notes: str = ""
@@ -171,7 +174,7 @@ def get_preset(model: str, name: str = "paper", text_features: str = "text_conte
         paper["notes"] = _join(paper.get("notes", ""), tag)
     overrides = dict(var.config) if var else {}
     base = TrainPreset(name="paper", model=model, features=_features(card, text_features, var, cpu=False),
-                       model_config=overrides, **paper)
+                       model_config=overrides, variant=variant or "", **paper)
     if name == "paper":
         return base
     common = dict(features=_features(card, text_features, var, cpu=True), early_stopping_patience=None,

@@ -31,7 +31,7 @@ from workbench.errors import WorkbenchError
 from workbench.io import atomic_write
 
 RESULT_COLUMNS = [
-    "run_id", "model", "config_hash", "config_json", "train_preset", "corpus", "corpus_preset", "label_scheme",
+    "run_id", "model", "variant", "config_hash", "config_json", "train_preset", "corpus", "corpus_preset", "label_scheme",
     "classes", "protocol", "fold", "seed", "text_source", "n_train", "n_val", "n_test", "epochs_run", "best_epoch",
     "wa", "ua", "macro_f1", "weighted_f1", "av_auc", "train_seconds", "utts_per_second", "device", "run_dir", "created",
 ]
@@ -98,7 +98,12 @@ def append_rows(path: str | Path, rows: pd.DataFrame, key: str = "run_id") -> Pa
 def read_results(runs_root: str | Path) -> pd.DataFrame:
     """The results table under ``runs_root`` (empty with the right columns when absent)."""
     p = results_dir(runs_root) / "results.parquet"
-    return read_table(p) if p.is_file() else pd.DataFrame(columns=RESULT_COLUMNS)
+    if not p.is_file():
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    table = read_table(p)
+    if "variant" not in table.columns:  # tables written before variants were recorded: defaults
+        table.insert(2, "variant", "")
+    return table
 
 
 def read_predictions(runs_root: str | Path) -> pd.DataFrame:

@@ -27,12 +27,17 @@ class SpecError(WorkbenchError, ValueError):
     """A run specification asks for something impossible; the message names the field."""
 
 
+#: The texts a model can read: the corpus's human transcript or the ASR transcript.
+TEXT_SOURCES = ("oracle", "asr")
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One model configuration to cross-validate: which folds, which seeds, which settings.
 
     ``settings`` is the resolved training preset (epochs already overridden); ``folds`` selects
-    folds by index or name (None: all); ``text_source`` is recorded with the results.
+    folds by index or name (None: all); ``text_source`` ("oracle" or "asr") is the text the
+    model reads, in training and in testing. The model's variant is ``settings.variant``.
     """
 
     model: str
@@ -49,10 +54,23 @@ class RunSpec:
     def create(model: str, preset: str | TrainPreset = "demo", *, protocol: str | None = None,
                protocol_options: Mapping[str, Any] | None = None, folds: Sequence[int | str] | None = None,
                seeds: Sequence[int] = (0,), model_options: Mapping[str, Any] | None = None,
-               epochs: int | None = None, device: str = "auto", text_source: str = "oracle") -> "RunSpec":
-        """Resolve ``preset`` (a name or a :class:`TrainPreset`) for ``model``; ``epochs``
-        overrides the preset's; ``protocol`` defaults to the preset's."""
-        settings = preset if isinstance(preset, TrainPreset) else get_preset(model, preset)
+               epochs: int | None = None, device: str = "auto", text_source: str = "oracle",
+               variant: str | None = None) -> "RunSpec":
+        """Resolve ``preset`` (a name or a :class:`TrainPreset`) for ``model`` and ``variant``
+        (one the model's card declares; None: the default configuration); ``epochs`` overrides
+        the preset's; ``protocol`` defaults to the preset's."""
+        if text_source not in TEXT_SOURCES:
+            raise SpecError(f"text_source must be one of {TEXT_SOURCES}, got {text_source!r}")
+        if isinstance(preset, TrainPreset):
+            if variant is not None and variant != preset.variant:
+                raise SpecError(f"variant {variant!r} given with a preset built for variant {preset.variant!r}; "
+                                "build the preset with get_preset(..., variant=...)")
+            settings = preset
+        else:
+            try:
+                settings = get_preset(model, preset, variant=variant)
+            except ValueError as e:
+                raise SpecError(f"model {model!r}: {e}") from e
         if epochs is not None:
             if int(epochs) < 1:
                 raise SpecError(f"epochs must be at least 1, got {epochs}")
