@@ -42,7 +42,9 @@ class ModelCard:
     - ``demo`` / ``smoke``: model config overrides that fit a CPU (demo) or a test (smoke).
     - ``dims``: input -> config field that receives its feature size; ``frame_periods``:
       input -> config field that receives its frame period in seconds.
-    - ``variants``: name -> :class:`Variant`.
+    - ``variants``: name -> :class:`Variant`; ``default_variant`` names the one that *is* the
+      default configuration (e.g. AMH's ``hops_7``), so a run without a variant is recorded,
+      and compared with the papers, as that variant ("" when none is).
     - ``branches``: for models trained by first training sub-models (Pepino et al.'s
       pre-trained fusion), branch name -> registered model; the model class then provides
       ``load_branches(strategy, **trained)`` (see ``workbench.training.strategies``).
@@ -59,8 +61,13 @@ class ModelCard:
     dims: Mapping[str, str] = field(default_factory=dict)
     frame_periods: Mapping[str, str] = field(default_factory=dict)
     variants: Mapping[str, Variant] = field(default_factory=dict)
+    default_variant: str = ""
     branches: Mapping[str, str] = field(default_factory=dict)
     reads: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.default_variant and self.default_variant not in self.variants:
+            raise ValueError(f"default_variant {self.default_variant!r} is not one of the variants {sorted(self.variants)}")
 
     def model_inputs(self, config: Mapping[str, Any] | None = None) -> tuple[str, ...]:
         """What the model built with ``config`` (overrides of its defaults) reads, in its order."""

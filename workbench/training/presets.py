@@ -156,7 +156,8 @@ def get_preset(model: str, name: str = "paper", text_features: str = "text_conte
 
     ``text_features`` picks the text extractor (``text_contextual`` as the papers' BERT
     stand-in, or ``text_static`` as the GloVe stand-in of Pepino et al.'s comparison).
-    ``variant`` names one of the card's variants: its training settings replace the recipe's
+    ``variant`` names one of the card's variants (None: the card's ``default_variant``, if any):
+    its training settings replace the recipe's
     (the CPU presets derive from the result), its config overrides go on top of the preset's
     model sizes, its extractors replace the input's, and ``notes`` name it.
 
@@ -167,6 +168,7 @@ def get_preset(model: str, name: str = "paper", text_features: str = "text_conte
     if name not in PRESET_NAMES:
         raise ValueError(f"unknown training preset {name!r}; choose one of {PRESET_NAMES}")
     card = get_card(model)
+    variant = variant or card.default_variant or None  # a run without a variant is the card's default
     var = card.variant(variant) if variant is not None else None
     paper = {**card.recipes["paper"], **(var.recipe if var else {})}
     tag = f"variant {variant}: {var.note}" if var else ""
