@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.evaluation.papers import PAPERS, RESULTS, comparison_table, differences, paper_table
+from workbench.evaluation.papers import PAPERS, RESULTS, comparison_table, differences, paper_table, side_by_side
 from workbench.models import list_models
 
 # The paper texts ship with the project's shared material, not with the package.
@@ -35,7 +36,7 @@ def test_spot_checks_against_the_papers():
     assert (r.wa, r.wa_spread, r.ua, r.ua_spread, r.text_source) == (0.611, 0.024, 0.595, 0.036, "asr")
     assert r.label_scheme == "iemocap7" and r.protocol == "tenfold_811"
     r = _row(t, paper="yoon2020", paper_model="AMH-4")
-    assert (r.wa, r.ua, r.variant) == (0.612, 0.586, "n_hops=4")
+    assert (r.wa, r.ua, r.variant) == (0.612, 0.586, "hops_4")
     r = _row(t, paper="sun2021", paper_model="MCSAN w/o text")
     assert (r.wa, r.ua, r.modalities) == (0.491, 0.404, "A")
     r = _row(t, paper="sun2021", corpus="MELD", paper_model="MCSAN (ours)")
@@ -76,11 +77,14 @@ def test_every_number_occurs_in_its_paper():
             assert any(re.search(rf"(?<![\d.]){re.escape(s)}(?!\d)", text) for s in forms), (r.paper, r.paper_model, v)
 
 
-def _run_results(model: str, protocol: str, corpus: str = "synthetic", text: str = "oracle", scheme: str = "iemocap4") -> pd.DataFrame:
+def _run_results(model: str, protocol: str, corpus: str = "synthetic", text: str = "oracle", scheme: str = "iemocap4",
+                 variant: str = "", seeds: int = 1, preset: str = "paper", chash: str = "deadbeefcafe") -> pd.DataFrame:
+    config = json.dumps({"features": {"text": {"extractor": "text_contextual"}}})
     return pd.DataFrame(
-        [dict(model=model, config_hash="deadbeefcafe", corpus=corpus, protocol=protocol, label_scheme=scheme,
-              text_source=text, fold=f, seed=0, wa=0.6 + 0.01 * f, ua=0.5 + 0.01 * f, weighted_f1=0.55, av_auc=0.8)
-         for f in range(5)]
+        [dict(model=model, variant=variant, config_hash=chash, corpus=corpus, protocol=protocol, label_scheme=scheme,
+              text_source=text, fold=f, seed=s, wa=0.6 + 0.01 * f, ua=0.5 + 0.01 * f + 0.1 * s, weighted_f1=0.55,
+              av_auc=0.8, train_preset=preset, config_json=config)
+         for f in range(5) for s in range(seeds)]
     )  # fmt: skip
 
 
@@ -93,7 +97,8 @@ def test_comparison_flags_differences():
     xu = c[(c.model == "xu_alignment") & (c.source == "xu2019")]
     assert len(xu) == 2  # Table 1 (ASR) and Table 2 (oracle)
     oracle = xu[xu.text_source == "oracle"].iloc[0]
-    assert oracle.differs == "corpus: synthetic stand-in vs IEMOCAP"
+    assert oracle.differs == ("corpus: synthetic stand-in vs IEMOCAP; "
+                              "text encoder: MiniLM-L6 contextual word embeddings stand in for GloVe-300")
     asr = xu[xu.text_source == "asr"].iloc[0]
     assert "text source: oracle vs asr" in asr.differs
     sun = c[(c.model == "xu_alignment") & (c.source == "sun2021")].iloc[0]
@@ -104,8 +109,58 @@ def test_comparison_flags_differences():
 
 def test_differences_on_a_real_corpus_and_audio_rows():
     paper = _row(paper_table(), paper="xu2019", paper_model="LSTM+Attn (speech-only, our implementation)")
-    run = pd.Series(dict(corpus="iemocap", protocol="loso_session", label_scheme="iemocap4", text_source="oracle"))
+    run = pd.Series(dict(corpus="iemocap", protocol="loso_session", label_scheme="iemocap4", text_source="oracle",
+                         variant="", train_preset="paper"))
     assert differences(run, paper) == []  # an audio-only paper row has no text source to differ on
     assert differences(run.copy().replace({"iemocap": "meld"}), paper) == ["corpus: meld vs IEMOCAP"]
     with pytest.raises(ValueError, match="no results"):
         comparison_table(_run_results("mcsan", "tenfold_811"), models=["amh"])
+
+
+def test_every_paper_row_has_a_declared_variant_or_a_reason():
+    """Each row maps to a (model, variant) the model's card declares, or says why none runs it."""
+    from workbench.models import get_card
+
+    for r in RESULTS:
+        if r.model is None:
+            assert r.reason, f"{r.paper} {r.table} {r.paper_model!r}: no model and no reason"
+            continue
+        card = get_card(r.model)
+        if r.variant:
+            assert r.variant in card.variants, f"{r.paper} {r.paper_model!r}: {r.model} declares no variant {r.variant!r}"
+        else:  # "" is the default configuration, which must not itself be a named variant
+            assert not card.default_variant, f"{r.paper} {r.paper_model!r}: name {r.model}'s variant explicitly"
+
+
+def test_an_amh_run_meets_only_the_rows_of_its_variant():
+    c = comparison_table(_run_results("amh", "tenfold_811", scheme="iemocap7", variant="hops_3"))
+    paper = c[c.source != "run"]
+    assert paper.paper_model.tolist() == ["AMH-3"]
+    c = comparison_table(_run_results("amh", "tenfold_811", scheme="iemocap7", variant="hops_7"))
+    paper = c[c.source != "run"]
+    # Table 2's AMH-7 repeats Table 1's AMH: listed once; AMH-ASR differs in text source; Sun's rerun
+    assert sorted(zip(paper.source, paper.paper_model)) == [
+        ("sun2021", "AMH [20]"), ("yoon2020", "AMH (ours)"), ("yoon2020", "AMH-ASR (ours)")]
+    same = paper[paper.paper_model == "AMH (ours)"].iloc[0]
+    assert "protocol" not in same.differs and "label scheme" not in same.differs
+    assert "text source: oracle vs asr" in paper[paper.paper_model == "AMH-ASR (ours)"].iloc[0].differs
+
+
+def test_pepino_variants_pair_with_their_own_rows_and_spread_over_seeds():
+    res = _run_results("pepino_text", "session_script", variant="static_text", seeds=3, preset="demo")
+    c = comparison_table(res)
+    assert set(c[c.source == "pepino2020"].paper_model) == {"Glove"}
+    s = side_by_side(res)
+    assert len(s) == 1
+    row = s.iloc[0]
+    assert row.paper_model == "Glove" and row.unit == "median ± IQR over seeds"
+    # per-seed fold means are 0.52, 0.62, 0.72: median 0.62, IQR 0.67 - 0.57
+    assert row.run_ua == pytest.approx(0.62) and row.run_spread == pytest.approx(0.10)
+    assert "seeds: 3 vs 10" in row.differs and "training preset: demo" in row.differs
+    # the closest row: IEMOCAP (human text), not MSP-Podcast (ASR text, other corpus)
+    assert row.paper_ua == pytest.approx(0.478)
+
+
+def test_a_model_no_paper_reports_keeps_its_run_row():
+    s = side_by_side(_run_results("pepino_late", "session_script", variant="scalar_weights"))
+    assert s.iloc[0].model == "pepino_late" and pd.isna(s.iloc[0].paper)

@@ -19,6 +19,7 @@ baselines such as MDRE or E-Vector). Protocol names are the workbench's
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Sequence
@@ -65,6 +66,30 @@ class PaperResult:
     ua_spread: float = NAN
     spread: str = ""
     note: str = ""
+    text_encoder: str = ""  # the paper's text representation ("" without text)
+    reason: str = ""  # why no workbench configuration runs this row (``model`` is None)
+
+
+#: What each paper's set-up fixes beyond a row: the ASR engine of its "asr" rows, how many
+#: seeds its numbers come from (None: not stated, one training per fold) and what its spread is.
+PAPER_SETUP: dict[str, dict[str, object]] = {
+    "xu2019": dict(asr="Google Cloud Speech-to-Text (WER 14.7%, sec. 4.1)", seeds=None, spread_unit=""),
+    "yoon2020": dict(asr="commercial ASR, Google Cloud Speech-to-Text (WER 5.53%, sec. 4.2)", seeds=None,
+                     spread_unit="std over 10 folds"),
+    "sun2021": dict(asr="", seeds=None, spread_unit="std over 10 folds"),
+    "krishna2020": dict(asr="", seeds=None, spread_unit=""),
+    "pepino2020": dict(asr="Google Cloud Speech-to-Text (MSP-Podcast only, sec. 4)", seeds=10,
+                       spread_unit="IQR over 10 seeds"),
+}
+
+
+def _cited(source: str, more: str = "") -> str:
+    """The reason a row runs nowhere: the paper quotes another paper's number."""
+    return f"cited from {source}, not rerun by this paper" + (f"; {more}" if more else "; not implemented here")
+
+
+_MDRE_CITED = _cited("Yoon et al. 2018 (MDRE) under that paper's own set-up",
+                     "mdre runs MDRE; compare with Yoon 2020's rerun of it (yoon2020 rows)")
 
 
 def _pct(value: float) -> float:
@@ -74,19 +99,22 @@ def _pct(value: float) -> float:
 
 def _xu(
     paper_model: str, model: str | None, variant: str, mods: str, text: str, table: str, wa: float, ua: float,
-    note: str = "",
+    note: str = "", reason: str = "",
 ) -> PaperResult:
     return PaperResult(
         "xu2019", paper_model, model, variant, mods, text, "IEMOCAP", "iemocap4", "loso_session", table,
         wa=_pct(wa), ua=_pct(ua),
         note=note or "4 sessions train, 1 test (sec. 4.1); the paper does not say whether excited is merged into happy",
+        text_encoder="GloVe-300" if "T" in mods else "", reason=reason,
     )  # fmt: skip
 
 
-def _krishna(paper_model: str, model: str | None, mods: str, table: str, ua: float, note: str = "") -> PaperResult:
+def _krishna(paper_model: str, model: str | None, mods: str, table: str, ua: float, note: str = "",
+             variant: str = "", reason: str = "") -> PaperResult:
     return PaperResult(
-        "krishna2020", paper_model, model, "", mods, "oracle" if "T" in mods else "", "IEMOCAP", "iemocap4",
+        "krishna2020", paper_model, model, variant, mods, "oracle" if "T" in mods else "", "IEMOCAP", "iemocap4",
         "loso_session", table, ua=_pct(ua), note=note or "5-fold leave-one-session-out, average of test sessions (sec. 3)",
+        text_encoder="GloVe" if "T" in mods else "", reason=reason,
     )  # fmt: skip
 
 
@@ -97,16 +125,19 @@ def _yoon(
     return PaperResult(
         "yoon2020", paper_model, model, variant, mods, text, "IEMOCAP", "iemocap7", "tenfold_811", table,
         wa=wa, ua=ua, wa_spread=wa_sd, ua_spread=ua_sd, spread="std", note=note,
+        # sec. 4.2: "the same feature extraction ... as in our previous work [12]" (GloVe-300 there)
+        text_encoder="GloVe-300 (as in [12])" if "T" in mods else "",
     )  # fmt: skip
 
 
 def _sun(
     paper_model: str, model: str | None, variant: str, mods: str, table: str,
-    wa: float, wa_sd: float, ua: float, ua_sd: float, note: str = "",
+    wa: float, wa_sd: float, ua: float, ua_sd: float, note: str = "", reason: str = "",
 ) -> PaperResult:
     return PaperResult(
         "sun2021", paper_model, model, variant, mods, "oracle" if "T" in mods else "", "IEMOCAP", "iemocap7",
         "tenfold_811", table, wa=wa, ua=ua, wa_spread=wa_sd, ua_spread=ua_sd, spread="std", note=note,
+        text_encoder="GloVe-300" if "T" in mods else "", reason=reason,
     )  # fmt: skip
 
 
@@ -120,6 +151,7 @@ def _pepino(
         "Table 1", ua=_pct(ua), ua_spread=_pct(ua_iqr), av_auc=auc, spread="iqr",
         note="median over 10 seeds; UA = AvRec; spread = IQR of AvRec (AvAUC's IQR not stored)" + (
             "; human transcripts" if iemocap else "; MSP-Podcast v1.4 official split, Google ASR text"),
+        text_encoder=("GloVe" if variant == "static_text" else "BERT-base (sum of the last 4 layers)") if "T" in mods else "",
     )  # fmt: skip
 
 
@@ -129,48 +161,54 @@ _T3 = "Table 3"
 RESULTS: tuple[PaperResult, ...] = (
     # Xu et al. 2019, Table 1 (recognised text) and Table 2 (oracle text)
     _xu("LSTM+Attn (speech-only, our implementation)", "unimodal_audio", "", "A", "", "Table 1", 63.4, 57.4),
-    _xu("LSTM+Attn (Mirsamadi et al., 2017)", "unimodal_audio", "", "A", "", "Table 1", 63.5, 58.8,
-        "cited from Mirsamadi et al. 2017, the architecture of unimodal_audio"),
-    _xu("CNN+LSTM (Satt et al., 2018)", None, "", "A", "", "Table 1", 68, 59.4),
-    _xu("TDNN+LSTM (Sarma et al., 2018)", None, "", "A", "", "Table 1", 70.1, 60.7),
+    _xu("LSTM+Attn (Mirsamadi et al., 2017)", None, "", "A", "", "Table 1", 63.5, 58.8,
+        reason=_cited("Mirsamadi et al. 2017", "unimodal_audio runs its architecture; compare with Xu's own "
+                      "implementation, the row above")),
+    _xu("CNN+LSTM (Satt et al., 2018)", None, "", "A", "", "Table 1", 68, 59.4, reason=_cited("Satt et al. 2018")),
+    _xu("TDNN+LSTM (Sarma et al., 2018)", None, "", "A", "", "Table 1", 70.1, 60.7, reason=_cited("Sarma et al. 2018")),
     _xu("LSTM+Attn (text-only, ASR text)", "unimodal_text", "", "T", _ASR, "Table 1", 60.3, 54.8),
     _xu("Concat (our implementation)", "xu_alignment_concat", "", "A+T", _ASR, "Table 1", 68.1, 66.0),
-    _xu("Concat (Yoon et al., 2018)", None, "", "A+T", _ASR, "Table 1", 69.1, NAN),
+    _xu("Concat (Yoon et al., 2018)", None, "", "A+T", _ASR, "Table 1", 69.1, NAN, reason=_MDRE_CITED),
     _xu("Proposed", "xu_alignment", "", "A+T", _ASR, "Table 1", 70.4, 69.5),
     _xu("Text-only (oracle text)", "unimodal_text", "", "T", _O, "Table 2", 63.3, 57.8),
     _xu("Concat (our implementation)", "xu_alignment_concat", "", "A+T", _O, "Table 2", 71, 67.7),
-    _xu("Concat (Yoon et al., 2018)", None, "", "A+T", _O, "Table 2", 71.8, NAN),
+    _xu("Concat (Yoon et al., 2018)", None, "", "A+T", _O, "Table 2", 71.8, NAN, reason=_MDRE_CITED),
     _xu("Hard alignment", "xu_alignment_hard", "", "A+T", _O, "Table 2", 71.5, 68.6),
     _xu("Proposed", "xu_alignment", "", "A+T", _O, "Table 2", 72.5, 70.9),
     # Krishna & Patil 2020, Tables 1 and 2 (UA only)
-    _krishna("E-Vector [29]", None, "A+T", "Table 1", 57.25),
-    _krishna("MCNN + LSTM [13]", None, "A+T", "Table 1", 64.33),
-    _krishna("MCCN+phoneme embeddings [14]", None, "A+T", "Table 1", 68.50),
-    _krishna("H.Xu et al. [2]", "xu_alignment", "A+T", "Table 1", 70.90, "cited from Xu et al. 2019 (oracle text)"),
+    _krishna("E-Vector [29]", None, "A+T", "Table 1", 57.25, reason=_cited("reference [29]")),
+    _krishna("MCNN + LSTM [13]", None, "A+T", "Table 1", 64.33, reason=_cited("reference [13]")),
+    _krishna("MCCN+phoneme embeddings [14]", None, "A+T", "Table 1", 68.50, reason=_cited("reference [14]")),
+    _krishna("H.Xu et al. [2]", None, "A+T", "Table 1", 70.90,
+             reason=_cited("Xu et al. 2019 (oracle text)", "xu_alignment runs it; see the xu2019 rows")),
     _krishna("CMA+spec (proposed)", "cma_spec", "A+T", "Table 1", 72.24),
     _krishna("CMA+Raw waveform (proposed)", "cma_raw", "A+T", "Table 1", 72.82),
-    _krishna("TDNN+LSTM [18]", None, "A", "Table 2", 60.70),
-    _krishna("LSTM+Attn [28]", "unimodal_audio", "A", "Table 2", 58.80, "cited (Mirsamadi et al. 2017)"),
-    _krishna("Self-Attn+LSTM (audio-only, ours)", None, "A", "Table 2", 55.60, "CMA audio branch with self-attention"),
-    _krishna("H.Xu et al. [2] (text-only)", "unimodal_text", "T", "Table 2", 57.80, "cited from Xu et al. 2019"),
-    _krishna("Speech-Embedding [15]", None, "T", "Table 2", 60.40),
-    _krishna("Self-Attn+LSTM (text-only)", None, "T", "Table 2", 65.90, "CMA text branch with self-attention"),
+    _krishna("TDNN+LSTM [18]", None, "A", "Table 2", 60.70, reason=_cited("reference [18]")),
+    _krishna("LSTM+Attn [28]", None, "A", "Table 2", 58.80,
+             reason=_cited("Mirsamadi et al. 2017", "unimodal_audio runs its architecture; see the xu2019 rows")),
+    _krishna("Self-Attn+LSTM (audio-only, ours)", "cma_spec", "A", "Table 2", 55.60,
+             "CMA audio branch with self-attention", variant="self_attn_audio"),
+    _krishna("H.Xu et al. [2] (text-only)", None, "T", "Table 2", 57.80,
+             reason=_cited("Xu et al. 2019", "unimodal_text runs it; see the xu2019 rows")),
+    _krishna("Speech-Embedding [15]", None, "T", "Table 2", 60.40, reason=_cited("reference [15]")),
+    _krishna("Self-Attn+LSTM (text-only)", "cma_spec", "T", "Table 2", 65.90, "CMA text branch with self-attention",
+             variant="self_attn_text"),
     # Yoon et al. 2020 (AMH), Table 1 (mean ± std over 10 folds) and Table 2 (hops)
-    _yoon("RNN-attn [17]", "unimodal_audio", "", "A", "", "Table 1", 0.359, 0.058, 0.319, 0.065),
-    _yoon("RNN-attn [17]", "unimodal_text", "", "T", _O, "Table 1", 0.528, 0.018, 0.525, 0.031),
-    _yoon("RNN-attn [17]", None, "", "V", "", "Table 1", 0.467, 0.046, 0.412, 0.066),
-    _yoon("MDRE [9]", None, "", "A+T", _O, "Table 1", 0.557, 0.018, 0.536, 0.030),
-    _yoon("MDRE [9]", None, "", "T+V", _O, "Table 1", 0.585, 0.040, 0.561, 0.046),
-    _yoon("MDRE [9]", None, "", "A+V", "", "Table 1", 0.481, 0.049, 0.415, 0.047),
+    _yoon("RNN-attn [17]", "unimodal_audio", "yoon2020", "A", "", "Table 1", 0.359, 0.058, 0.319, 0.065),
+    _yoon("RNN-attn [17]", "unimodal_text", "yoon2020", "T", _O, "Table 1", 0.528, 0.018, 0.525, 0.031),
+    _yoon("RNN-attn [17]", "unimodal_video", "", "V", "", "Table 1", 0.467, 0.046, 0.412, 0.066),
+    _yoon("MDRE [9]", "mdre", "", "A+T", _O, "Table 1", 0.557, 0.018, 0.536, 0.030),
+    _yoon("MDRE [9]", "mdre", "text_video", "T+V", _O, "Table 1", 0.585, 0.040, 0.561, 0.046),
+    _yoon("MDRE [9]", "mdre", "audio_video", "A+V", "", "Table 1", 0.481, 0.049, 0.415, 0.047),
     _yoon("MHA [12]", "amh_at", "", "A+T", _O, "Table 1", 0.583, 0.025, 0.555, 0.040),
-    _yoon("MHA [12]", None, "", "T+V", _O, "Table 1", 0.590, 0.017, 0.560, 0.032),
-    _yoon("MHA [12]", None, "", "A+V", "", "Table 1", 0.490, 0.049, 0.434, 0.060),
-    _yoon("MDRE [9]", None, "", "A+T+V", _O, "Table 1", 0.602, 0.033, 0.575, 0.046),
-    _yoon("AMH (ours)", "amh", "n_hops=7", "A+T+V", _O, "Table 1", 0.624, 0.022, 0.597, 0.040),
-    _yoon("AMH-ASR (ours)", "amh", "n_hops=7", "A+T+V", _ASR, "Table 1", 0.611, 0.024, 0.595, 0.036,
+    _yoon("MHA [12]", "amh_at", "text_video", "T+V", _O, "Table 1", 0.590, 0.017, 0.560, 0.032),
+    _yoon("MHA [12]", "amh_at", "audio_video", "A+V", "", "Table 1", 0.490, 0.049, 0.434, 0.060),
+    _yoon("MDRE [9]", "mdre", "audio_text_video", "A+T+V", _O, "Table 1", 0.602, 0.033, 0.575, 0.046),
+    _yoon("AMH (ours)", "amh", "hops_7", "A+T+V", _O, "Table 1", 0.624, 0.022, 0.597, 0.040),
+    _yoon("AMH-ASR (ours)", "amh", "hops_7", "A+T+V", _ASR, "Table 1", 0.611, 0.024, 0.595, 0.036,
           "commercial ASR, 5.53% WER"),
     *(
-        _yoon(f"AMH-{h}", "amh", f"n_hops={h}", "A+T+V", _O, "Table 2", wa, wsd, ua, usd)
+        _yoon(f"AMH-{h}", "amh", f"hops_{h}", "A+T+V", _O, "Table 2", wa, wsd, ua, usd)
         for h, wa, wsd, ua, usd in [
             (1, 0.599, 0.015, 0.579, 0.032), (2, 0.610, 0.024, 0.589, 0.047), (3, 0.605, 0.033, 0.581, 0.051),
             (4, 0.612, 0.030, 0.586, 0.041), (5, 0.600, 0.038, 0.581, 0.054), (6, 0.610, 0.023, 0.584, 0.046),
@@ -178,23 +216,26 @@ RESULTS: tuple[PaperResult, ...] = (
         ]
     ),
     # Sun et al. 2021 (MCSAN), Table 1 (baselines revised from AMH's repository), Table 3 (ablations)
-    _sun("MDRE [11]", None, "", "A+T", "Table 1", 0.498, 0.059, 0.418, 0.077, "revised result from AMH's repository"),
+    _sun("MDRE [11]", "mdre", "", "A+T", "Table 1", 0.498, 0.059, 0.418, 0.077, "revised result from AMH's repository"),
     _sun("MHA [16]", "amh_at", "", "A+T", "Table 1", 0.543, 0.026, 0.491, 0.028, "revised result from AMH's repository"),
     _sun("Xu et al. [17]", "xu_alignment", "", "A+T", "Table 1", 0.560, 0.028, 0.450, 0.028, "result from CAN [14]"),
-    _sun("CAN [14]", None, "", "A+T", "Table 1", 0.579, 0.019, 0.487, 0.017),
-    _sun("AMH [20]", "amh", "", "A+T+V", "Table 1", 0.617, 0.016, 0.547, 0.025, "revised result from AMH's repository"),
+    _sun("CAN [14]", None, "", "A+T", "Table 1", 0.579, 0.019, 0.487, 0.017,
+         reason=_cited("CAN [14]", "the workbench does not implement CAN")),
+    _sun("AMH [20]", "amh", "hops_7", "A+T+V", "Table 1", 0.617, 0.016, 0.547, 0.025,
+         "revised result from AMH's repository (its default, 7 hops)"),
     _sun("MCSAN (ours)", "mcsan", "", "A+T", "Table 1", 0.612, 0.012, 0.560, 0.019),
-    _sun("MCSAN w/o audio", "mcsan", "w/o audio", "T", _T3, 0.509, 0.010, 0.469, 0.028),
-    _sun("MCSAN w/o text", "mcsan", "w/o text", "A", _T3, 0.491, 0.011, 0.404, 0.010),
-    _sun("MCSAN w/o self", "mcsan", "use_self=False", "A+T", _T3, 0.605, 0.013, 0.550, 0.026),
-    _sun("MCSAN w/o cross", "mcsan", "use_cross=False", "A+T", _T3, 0.596, 0.012, 0.536, 0.028),
-    _sun("MCSAN cross + self (seq)", "mcsan", "arrangement=cross_self", "A+T", _T3, 0.606, 0.011, 0.552, 0.025),
-    _sun("MCSAN self + cross (seq)", "mcsan", "arrangement=self_cross", "A+T", _T3, 0.602, 0.012, 0.554, 0.024),
-    _sun("MCSAN N = 2", "mcsan", "n_layers=2", "A+T", _T3, 0.601, 0.015, 0.551, 0.025),
-    _sun("MCSAN N = 3", "mcsan", "n_layers=3", "A+T", _T3, 0.595, 0.012, 0.541, 0.018),
+    _sun("MCSAN w/o audio", "mcsan", "no_audio", "T", _T3, 0.509, 0.010, 0.469, 0.028),
+    _sun("MCSAN w/o text", "mcsan", "no_text", "A", _T3, 0.491, 0.011, 0.404, 0.010),
+    _sun("MCSAN w/o self", "mcsan", "no_self", "A+T", _T3, 0.605, 0.013, 0.550, 0.026),
+    _sun("MCSAN w/o cross", "mcsan", "no_cross", "A+T", _T3, 0.596, 0.012, 0.536, 0.028),
+    _sun("MCSAN cross + self (seq)", "mcsan", "cross_self", "A+T", _T3, 0.606, 0.011, 0.552, 0.025),
+    _sun("MCSAN self + cross (seq)", "mcsan", "self_cross", "A+T", _T3, 0.602, 0.012, 0.554, 0.024),
+    _sun("MCSAN N = 2", "mcsan", "layers_2", "A+T", _T3, 0.601, 0.015, 0.551, 0.025),
+    _sun("MCSAN N = 3", "mcsan", "layers_3", "A+T", _T3, 0.595, 0.012, 0.541, 0.018),
     *(
-        PaperResult("sun2021", name, model, "", "A+T", "oracle", "MELD", "meld7", "official", "Table 2", f1=f1,
-                    note="weighted-average F1 on the MELD test set")
+        PaperResult("sun2021", name, model, "meld" if model else "", "A+T", "oracle", "MELD", "meld7", "official",
+                    "Table 2", f1=f1, note="weighted-average F1 on the MELD test set", text_encoder="GloVe-300",
+                    reason="" if model else _cited(name))
         for name, model, f1 in [
             ("cMKL [25]", None, 0.555), ("Liang et al. [22]", None, 0.561),
             ("Liang et al. [22] (semi)", None, 0.571), ("MCSAN (ours)", "mcsan", 0.592),
@@ -212,8 +253,8 @@ RESULTS: tuple[PaperResult, ...] = (
         for (name, model, variant, mods), (ua, iqr, auc) in zip(
             [
                 ("Audio", "pepino_audio", "", "A"),
-                ("Glove", "pepino_text", "static embeddings (GloVe)", "T"),
-                ("BERT", "pepino_text", "contextual embeddings (BERT)", "T"),
+                ("Glove", "pepino_text", "static_text", "T"),
+                ("BERT", "pepino_text", "", "T"),
                 ("EF-CS", "pepino_early", "cold_start", "A+T"),
                 ("EF-WS", "pepino_early", "warm_start", "A+T"),
                 ("EF-PT", "pepino_early", "pretrained", "A+T"),
@@ -237,15 +278,34 @@ def _norm(value: object) -> str:
     return str(value).strip().lower()
 
 
+#: What the workbench's offline text extractors stand in for (a paper's GloVe or BERT).
+TEXT_EXTRACTORS: dict[str, str] = {
+    "text_contextual": "MiniLM-L6 contextual word embeddings",
+    "text_static": "MiniLM-L6 input-embedding table (static word vectors)",
+}
+
+
+def _config(run: pd.Series) -> dict:
+    raw = run.get("config_json")
+    if isinstance(raw, dict):
+        return raw
+    try:
+        return json.loads(raw) if isinstance(raw, str) and raw else {}
+    except ValueError:
+        return {}
+
+
 def differences(run: pd.Series, paper: pd.Series) -> list[str]:
-    """What differs between a run (aggregated row) and a paper row: corpus, protocol, label
-    scheme, text source. A synthetic corpus is always listed (it is a stand-in, not IEMOCAP).
+    """Everything that keeps a run (an aggregated row) from being the paper's experiment:
+    corpus (a synthetic corpus is always listed: it is a stand-in, not IEMOCAP), protocol,
+    label scheme, text source, the text encoder that stands in for the paper's, the ASR
+    engine, a CPU-sized training preset, the number of seeds. Empty: the same setting.
     """
     out = []
     corpus = _norm(run.get("corpus"))
     if corpus in ("synthetic", "") or "synth" in corpus:
         out.append(f"corpus: synthetic stand-in vs {paper['corpus']}")
-    elif corpus != _norm(paper["corpus"]):
+    elif corpus != _norm(paper["corpus"]).replace("-", "_"):
         out.append(f"corpus: {run.get('corpus')} vs {paper['corpus']}")
     for col, name in (("protocol", "protocol"), ("label_scheme", "label scheme"), ("text_source", "text source")):
         ours, theirs = _norm(run.get(col)), _norm(paper[col])
@@ -253,7 +313,47 @@ def differences(run: pd.Series, paper: pd.Series) -> list[str]:
             continue  # the paper row reads no text: our text source cannot differ from it
         if ours != theirs:
             out.append(f"{name}: {run.get(col) if ours else '?'} vs {paper[col] or '?'}")
+    config = _config(run)
+    text = config.get("features", {}).get("text", {}).get("extractor")
+    if paper.get("text_encoder") and text:
+        out.append(f"text encoder: {TEXT_EXTRACTORS.get(text, text)} stand in for {paper['text_encoder']}")
+    setup = PAPER_SETUP.get(str(paper["paper"]), {})
+    if _norm(paper["text_source"]) == "asr" and _norm(run.get("text_source")) == "asr":
+        out.append(f"ASR: {config.get('asr_engine', 'pocketsphinx')} vs {setup.get('asr') or '?'}")
+    preset = _norm(run.get("train_preset"))
+    if preset and preset != "paper":
+        out.append(f"training preset: {run.get('train_preset')} (CPU-sized) vs the paper's recipe")
+    seeds, n_seeds = setup.get("seeds"), run.get("n_seeds")
+    if seeds and n_seeds is not None and not pd.isna(n_seeds) and int(n_seeds) != int(seeds):
+        out.append(f"seeds: {int(n_seeds)} vs {seeds}")
     return out
+
+
+def _dedupe(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per number: a paper printing the same result in two tables (AMH-7 is Table 1's
+    AMH) is listed once, under its first table."""
+    key = ["paper", "model", "variant", "text_source", "corpus", "wa", "ua", "f1", "av_auc"]
+    return rows[~rows[key].astype(str).duplicated()]
+
+
+def paper_rows(papers: pd.DataFrame, model: str, variant: str) -> pd.DataFrame:
+    """The paper rows a run of ``model`` / ``variant`` is compared with: the same model and
+    the same variant, nothing else (``""`` is the default of a model without a default variant)."""
+    sel = papers[(papers["model"] == model) & (papers["variant"].fillna("") == (variant or ""))]
+    return _dedupe(sel)
+
+
+def _run_stats(res: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """Aggregated run rows with the first run's config attached; ``unit`` is "run" (every fold
+    x seed one value) or "seed" (folds averaged per seed first, as Pepino et al. spread)."""
+    agg = aggregate(res, metrics=("wa", "ua", "weighted_f1", "av_auc"), unit=unit)  # type: ignore[arg-type]
+    first = res.drop_duplicates("config_hash").set_index("config_hash")
+    for col in ("config_json", "train_preset"):
+        if col in first.columns:
+            agg[col] = agg["config_hash"].map(first[col])
+    if "variant" not in agg.columns:
+        agg["variant"] = ""
+    return agg
 
 
 def comparison_table(
@@ -262,14 +362,14 @@ def comparison_table(
     models: Sequence[str] | None = None,
     spread: str = "std",
 ) -> pd.DataFrame:
-    """A run's aggregated numbers beside the papers' rows for the same model.
+    """Each run configuration beside the paper rows of the same model AND variant.
 
-    ``results``: the results table (one row per run). For each configuration (model, config
-    hash, corpus, protocol, label scheme, text source) one ``source="run"`` row with the mean
-    (or, with ``spread="iqr"``, the median) of WA, UA, weighted-F1 and AvAUC and their spread,
-    followed by every paper row whose ``model`` is the same, with a ``differs`` column listing
-    what is not comparable (corpus, protocol, label scheme, text source; empty = same setting).
-    Models no paper reports keep their run row alone.
+    ``results``: the results table (one row per run). For each configuration (model, variant,
+    config hash, corpus, protocol, label scheme, text source) one ``source="run"`` row with the
+    mean (or, with ``spread="iqr"``, the median) of WA, UA, weighted-F1 and AvAUC and their
+    spread, followed by each paper row with the same model and variant (a number a paper prints
+    twice is listed once), with a ``differs`` column listing every remaining difference
+    (:func:`differences`; empty = the same setting). Models no paper reports keep their run row.
     """
     if spread not in ("std", "iqr"):
         raise ValueError(f"spread must be 'std' or 'iqr', got {spread!r}")
@@ -277,7 +377,7 @@ def comparison_table(
     res = results if models is None else results[results["model"].isin(models)]
     if res.empty:
         raise ValueError(f"no results for models {list(models or [])}")
-    agg = aggregate(res, metrics=("wa", "ua", "weighted_f1", "av_auc"))
+    agg = _run_stats(res, "run")
     centre = "mean" if spread == "std" else "median"
     rows: list[dict] = []
     for _, run in agg.iterrows():
@@ -289,14 +389,14 @@ def comparison_table(
         rows.append(
             dict(
                 source="run", model=run["model"], paper_model=f"{run['model']}@{cfg}" if cfg else run["model"],
-                variant="", corpus=run.get("corpus", ""), protocol=run.get("protocol", ""),
+                variant=run.get("variant", "") or "", corpus=run.get("corpus", ""), protocol=run.get("protocol", ""),
                 label_scheme=run.get("label_scheme", ""), text_source=run.get("text_source", ""),
                 wa=val("wa", centre), ua=val("ua", centre), f1=val("weighted_f1", centre), av_auc=val("av_auc", centre),
                 wa_spread=val("wa", spread), ua_spread=val("ua", spread), spread=spread,
                 n_runs=int(run["n_runs"]), table="", differs="",
             )
         )  # fmt: skip
-        for _, p in papers[papers["model"] == run["model"]].iterrows():
+        for _, p in paper_rows(papers, run["model"], run.get("variant", "")).iterrows():
             rows.append(
                 dict(
                     source=p["paper"], model=p["model"], paper_model=p["paper_model"], variant=p["variant"],
@@ -307,3 +407,45 @@ def comparison_table(
                 )
             )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def side_by_side(results: pd.DataFrame, papers: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The compact comparison: one row per run configuration, beside the closest paper row of
+    the same model and variant (fewest differences), both numbers in the paper's own unit (mean
+    ± std over runs, or Pepino et al.'s median ± IQR over seeds), and what still differs.
+
+    Columns: ``model, variant, text_source, protocol, n_runs, run_ua, run_wa, run_spread,
+    paper, table, paper_model, paper_ua, paper_wa, paper_spread, unit, differs``; the paper
+    columns are empty for a configuration no paper reports.
+    """
+    papers = paper_table() if papers is None else papers
+    if results.empty:
+        raise ValueError("the results table is empty: nothing to compare")
+    by_unit = {unit: _run_stats(results, unit).set_index("config_hash") for unit in ("run", "seed")}
+    out = []
+    for chash, run in by_unit["run"].iterrows():
+        run = run.copy()
+        run["config_hash"] = chash
+        candidates = paper_rows(papers, run["model"], run.get("variant", ""))
+        best, diffs = None, []
+        for _, p in candidates.iterrows():
+            d = differences(run, p)
+            if best is None or len(d) < len(diffs):
+                best, diffs = p, d
+        unit = "seed" if best is not None and best["spread"] == "iqr" else "run"
+        stats = by_unit[unit].loc[chash]
+        centre, spread = ("median", "iqr") if unit == "seed" else ("mean", "std")
+        row = dict(model=run["model"], variant=run.get("variant", "") or "", text_source=run.get("text_source", ""),
+                   protocol=run.get("protocol", ""), n_runs=int(run["n_runs"]),
+                   run_ua=float(stats.get(f"ua_{centre}", np.nan)), run_wa=float(stats.get(f"wa_{centre}", np.nan)),
+                   run_spread=float(stats.get(f"ua_{spread}", np.nan)),
+                   unit=f"{centre} ± {spread.upper() if spread == 'iqr' else spread} over "
+                        f"{'seeds' if unit == 'seed' else 'folds x seeds'}")
+        if best is not None:
+            row.update(paper=best["paper"], table=best["table"], paper_model=best["paper_model"],
+                       paper_ua=best["ua"], paper_wa=best["wa"], paper_spread=best["ua_spread"],
+                       differs="; ".join(diffs))
+        out.append(row)
+    cols = ["model", "variant", "text_source", "protocol", "n_runs", "run_ua", "run_wa", "run_spread", "unit",
+            "paper", "table", "paper_model", "paper_ua", "paper_wa", "paper_spread", "differs"]
+    return pd.DataFrame(out).reindex(columns=cols)
