@@ -179,7 +179,7 @@ def _train(args: argparse.Namespace) -> int:
 
     spec = RunSpec.create(args.model, args.preset, protocol=args.protocol, folds=args.folds, seeds=args.seeds,
                           model_options=args.model_options, epochs=args.epochs, device=args.device,
-                          text_source=args.text_source, variant=args.variant)
+                          text_source=args.text_source, variant=args.variant, label_scheme=args.label_scheme)
     backend = BackendOptions(**_backend_kwargs(args))
     if args.bundle:
         from workbench.training.bundle import crossval_from_bundle
@@ -309,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=positive_int, default=None, help="override the preset's epochs")
     tr.add_argument("--variant", default=None,
                     help="one of the model's declared variants (workbench.training.list_variants(MODEL))")
+    tr.add_argument("--label-scheme", default=None, help="class set, e.g. iemocap7 (default: the preset's)")
     tr.add_argument("--text-source", default="oracle", choices=["oracle", "asr"],
                     help="the text the model reads in training and testing: human transcript or ASR")
     tr.add_argument("--model-options", type=json_object, default=None,

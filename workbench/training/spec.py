@@ -55,10 +55,10 @@ class RunSpec:
                protocol_options: Mapping[str, Any] | None = None, folds: Sequence[int | str] | None = None,
                seeds: Sequence[int] = (0,), model_options: Mapping[str, Any] | None = None,
                epochs: int | None = None, device: str = "auto", text_source: str = "oracle",
-               variant: str | None = None) -> "RunSpec":
+               variant: str | None = None, label_scheme: str | None = None) -> "RunSpec":
         """Resolve ``preset`` (a name or a :class:`TrainPreset`) for ``model`` and ``variant``
         (one the model's card declares; None: the default configuration); ``epochs`` overrides
-        the preset's; ``protocol`` defaults to the preset's."""
+        the preset's; ``protocol`` and ``label_scheme`` default to the preset's."""
         if text_source not in TEXT_SOURCES:
             raise SpecError(f"text_source must be one of {TEXT_SOURCES}, got {text_source!r}")
         if isinstance(preset, TrainPreset):
@@ -71,6 +71,12 @@ class RunSpec:
                 settings = get_preset(model, preset, variant=variant)
             except ValueError as e:
                 raise SpecError(f"model {model!r}: {e}") from e
+        if label_scheme is not None:
+            from workbench.corpus.labels import SCHEMES
+
+            if label_scheme not in SCHEMES:
+                raise SpecError(f"unknown label_scheme {label_scheme!r}; choose one of {sorted(SCHEMES)}")
+            settings = settings.replace(label_scheme=label_scheme)
         if epochs is not None:
             if int(epochs) < 1:
                 raise SpecError(f"epochs must be at least 1, got {epochs}")

@@ -1,0 +1,182 @@
+"""Paper fidelity: for every row of the five papers' tables, how the workbench runs it.
+
+Each row of :data:`workbench.evaluation.papers.RESULTS` either names a (model, variant) that
+a model card declares, or says why nothing runs it (a number one paper cites from another).
+:func:`fidelity_table` turns that into one line per row: the command that runs it, what the
+workbench substitutes for the paper's inputs (word embeddings, video features, the ASR
+engine) and where the recipe deviates from the paper (values the paper does not state, which
+the card's notes mark as ours). ``docs/fidelity.md`` is generated from it
+(``python -m workbench.evaluation.fidelity docs/fidelity.md``); a test keeps the two equal.
+
+:func:`spec_for_row` turns one paper row into the :class:`~workbench.training.spec.RunSpec`
+that reproduces it, or a one-line :class:`FidelityError` naming the row.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.evaluation.papers import PAPER_SETUP, PAPERS, RESULTS, TEXT_EXTRACTORS, PaperResult
+from workbench.models.registry import get_card
+from workbench.training.presets import get_preset
+from workbench.training.spec import RunSpec
+
+#: The workbench's name of each paper corpus (``workbench.corpus.load_corpus``).
+CORPORA = {"IEMOCAP": "iemocap", "MSP-Podcast": "msp_podcast", "MELD": "meld"}
+#: What stands in for each paper's video features.
+VIDEO_STAND_IN = ("visual descriptors of the corpus (synthetic: simulated, 3 fps; IEMOCAP: workbench.features."
+                  "iemocap_video) stand in for ResNet-101 2048-d features at 3 fps")
+
+
+class FidelityError(WorkbenchError, ValueError):
+    """A paper row that no workbench configuration runs (or that names an undeclared variant)."""
+
+
+def _label(r: PaperResult) -> str:
+    return f"{r.paper} {r.table} {r.paper_model!r} ({r.modalities}, {r.corpus})"
+
+
+def find_row(paper: str, paper_model: str, table: str | None = None, text_source: str | None = None,
+             corpus: str | None = None) -> PaperResult:
+    """The one paper row with these fields; :class:`FidelityError` naming the candidates otherwise."""
+    if paper not in PAPERS:
+        raise FidelityError(f"unknown paper {paper!r}; choose one of {sorted(PAPERS)}")
+    rows = [r for r in RESULTS if r.paper == paper and r.paper_model == paper_model
+            and (table is None or r.table == table) and (text_source is None or r.text_source == text_source)
+            and (corpus is None or r.corpus == corpus)]
+    if len(rows) != 1:
+        names = sorted({f"{r.table}: {r.paper_model!r} ({r.text_source or 'no text'}, {r.corpus})"
+                        for r in RESULTS if r.paper == paper and (not rows or r in rows)})
+        what = "no row" if not rows else f"{len(rows)} rows"
+        raise FidelityError(f"{paper}: {what} named {paper_model!r}; give table=, text_source= or corpus= to pick one "
+                            f"of {names[:12]}")
+    return rows[0]
+
+
+def spec_for_row(row: PaperResult, preset: str = "paper", **spec_options: Any) -> RunSpec:
+    """The run of ``row``'s (model, variant) under the row's protocol, class set and text
+    source; :class:`FidelityError` when no configuration runs the row."""
+    if row.model is None:
+        raise FidelityError(f"{_label(row)}: no workbench configuration runs this row ({row.reason or 'no reason given'})")
+    card = get_card(row.model)
+    if row.variant and row.variant not in card.variants:
+        raise FidelityError(f"{_label(row)}: model {row.model!r} declares no variant {row.variant!r}; "
+                            f"declared: {sorted(card.variants)}")
+    return RunSpec.create(row.model, preset, variant=row.variant or None, protocol=row.protocol,
+                          label_scheme=row.label_scheme, text_source=row.text_source or "oracle", **spec_options)
+
+
+def _command(row: PaperResult) -> str:
+    recipe = get_preset(row.model, "paper", variant=row.variant or None)  # type: ignore[arg-type]
+    parts = [f"workbench train {row.model} --preset paper"]
+    if row.variant:
+        parts.append(f"--variant {row.variant}")
+    if recipe.protocol != row.protocol:
+        parts.append(f"--protocol {row.protocol}")
+    if recipe.label_scheme != row.label_scheme:
+        parts.append(f"--label-scheme {row.label_scheme}")
+    if row.text_source == "asr":
+        parts.append("--text-source asr")
+    parts.append(f"--corpus {CORPORA.get(row.corpus, row.corpus)} --root ...")
+    return " ".join(parts)
+
+
+def _substitutions(row: PaperResult) -> list[str]:
+    recipe = get_preset(row.model, "paper", variant=row.variant or None)  # type: ignore[arg-type]
+    reads = get_card(row.model).model_inputs(recipe.model_config)  # type: ignore[arg-type]
+    out = []
+    if "text" in reads and row.text_encoder:
+        extractor = recipe.features["text"].extractor
+        out.append(f"{TEXT_EXTRACTORS.get(extractor, extractor)} for {row.text_encoder}")
+    if any(k in reads for k in ("video", "visual")):
+        out.append(VIDEO_STAND_IN)
+    if row.text_source == "asr":
+        out.append(f"pocketsphinx (offline) for {PAPER_SETUP[row.paper]['asr']}")
+    return out
+
+
+def _deviations(row: PaperResult) -> list[str]:
+    recipe = get_preset(row.model, "paper", variant=row.variant or None)  # type: ignore[arg-type]
+    out = [n.strip() for n in recipe.notes.split(";") if n.strip() and not n.strip().startswith("variant ")]
+    if recipe.protocol != row.protocol or recipe.label_scheme != row.label_scheme:
+        out.append(f"the model's own recipe is {recipe.protocol}/{recipe.label_scheme}; this row was run by "
+                   f"{row.paper} under {row.protocol}/{row.label_scheme}")
+    seeds = PAPER_SETUP[row.paper].get("seeds")
+    if seeds:
+        out.append(f"the paper reports {seeds} seeds: pass --seeds 0,...,{int(seeds) - 1}")  # type: ignore[call-overload]
+    return out
+
+
+def fidelity_table() -> pd.DataFrame:
+    """One row per paper row: ``paper, table, system, modalities, text_source, corpus, model,
+    variant, runs_as, substitutions, deviations`` (``runs_as`` holds the reason where nothing
+    runs the row). :class:`FidelityError` for a row with neither a variant nor a reason."""
+    rows = []
+    for r in RESULTS:
+        base = dict(paper=r.paper, table=r.table, system=r.paper_model, modalities=r.modalities,
+                    text_source=r.text_source or "-", corpus=r.corpus, model=r.model or "", variant=r.variant)
+        if r.model is None:
+            if not r.reason:
+                raise FidelityError(f"{_label(r)}: neither a model/variant nor a reason; add one in "
+                                    "workbench/evaluation/papers.py")
+            rows.append({**base, "runs_as": f"not run: {r.reason}", "substitutions": "", "deviations": ""})
+            continue
+        spec_for_row(r)  # raises for an undeclared variant
+        rows.append({**base, "runs_as": _command(r), "substitutions": "; ".join(_substitutions(r)),
+                     "deviations": "; ".join(_deviations(r))})
+    return pd.DataFrame(rows)
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown() -> str:
+    """The text of ``docs/fidelity.md``: every paper row and how the workbench runs it."""
+    t = fidelity_table()
+    n_run = int((t["model"] != "").sum())
+    lines = [
+        "# Paper fidelity: every row of the five papers' tables",
+        "",
+        "Generated by `python -m workbench.evaluation.fidelity docs/fidelity.md` from",
+        "`workbench/evaluation/papers.py` (the papers' numbers, each row's model and variant) and the",
+        "model cards (recipes, variants, notes); `tests/evaluation/test_fidelity.py` fails when this",
+        "file is out of date or a row has neither a variant nor a reason.",
+        "",
+        f"{len(t)} rows; {n_run} run by a workbench configuration, {len(t) - n_run} cited from other work.",
+        "`--root ...` is your copy of the corpus; on the built-in synthetic corpus drop `--corpus/--root`.",
+        "Substitutions are what the workbench reads instead of the paper's inputs (it ships no",
+        "GloVe, BERT or ResNet weights and no cloud ASR); deviations are settings the paper does not",
+        "state (ours) or that differ from it, as each model card records them.",
+        "",
+    ]
+    for paper, group in t.groupby("paper", sort=False):
+        lines += [f"## {PAPERS[str(paper)]}", "",
+                  "| table | system | modalities | text | runs as | substitutions | deviations |",
+                  "|---|---|---|---|---|---|---|"]
+        for _, r in group.iterrows():
+            runs = r["runs_as"] if r["model"] == "" else f"`{r['runs_as']}`"
+            lines.append("| " + " | ".join(_cell(x) for x in (
+                r["table"], r["system"], r["modalities"], r["text_source"], runs, r["substitutions"] or "-",
+                r["deviations"] or "-")) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    text = render_markdown()
+    if args:
+        Path(args[0]).write_text(text, encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
