@@ -108,6 +108,37 @@ def test_mfcc120_extractor_shape_rate_and_order(tmp_path):
     assert ext.config.hash() != get_extractor("mfcc120", n_mfcc=13).config.hash()
 
 
+# --------------------------------------------------------------------------- mfcc40
+def _librosa_mfcc40(y: np.ndarray) -> np.ndarray:
+    """Sun et al.'s 40 MFCC (25 ms window, 10 ms hop), computed here with librosa alone."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=512, hop_length=160, win_length=400, window="hann",
+                                         center=True, pad_mode="constant", n_mels=40)
+    return librosa.feature.mfcc(S=librosa.power_to_db(mel, top_db=80.0), n_mfcc=40).T
+
+
+def test_mfcc40_is_40_mfcc_per_10ms_capped_at_the_first_1000_frames(tmp_path):
+    ext = get_extractor("mfcc40", device="cpu", batch_size=2)
+    assert ext.dim == 40 and ext.frame_seconds == 0.01 and ext.config.max_frames == 1000
+    # 12 s (1,201 frames) is cropped; 0.6 s and 30 ms (3 frames: no delta context needed) are not
+    lengths = [12.0, 0.6, 0.03]
+    utts = [wav_utt(tmp_path, chirp(s), name=f"Ses01F_impro01_F{i:03d}") for i, s in enumerate(lengths)]
+    out = ext.extract_batch(utts)
+    for u, f in zip(utts, out):
+        ref = _librosa_mfcc40(load_audio(u))  # the whole clip, then the cap: the floor sees every frame
+        assert f.dtype == np.float32 and f.shape == (min(len(ref), 1000), 40)
+        np.testing.assert_allclose(f, ref[:1000], atol=1e-3)
+    assert len(_librosa_mfcc40(load_audio(utts[0]))) == 1201  # so the first clip really was cut
+    # the static coefficients are mfcc120's first 40 columns: one computation, two extractors
+    np.testing.assert_allclose(out[1], get_extractor("mfcc120", device="cpu").extract(utts[1])[:, :40], atol=1e-5)
+    uncapped = get_extractor("mfcc40", device="cpu", max_frames=None).extract(utts[0])
+    assert uncapped.shape == (1201, 40) and np.array_equal(uncapped[:1000], out[0])
+    assert ext.config.hash() != get_extractor("mfcc40", max_frames=None).config.hash()
+    with pytest.raises(ValueError, match="mfcc40.*max_frames"):
+        get_extractor("mfcc40", max_frames=0)
+
+
 # --------------------------------------------------------------------------- frame34
 def _pyaa_reference_frame(x: np.ndarray, prev_mag: np.ndarray | None, sr: int = SR):
     """Per-frame loop transcription of pyAudioAnalysis's time/spectral features (first 8 columns)."""
@@ -218,7 +249,8 @@ def test_waveform_crops_pads_and_reports_true_length(tmp_path):
 
 def test_registry_lists_the_audio_extractors():
     names = list_extractors()
-    for name, dim in [("mfcc120", 120), ("frame34", 34), ("prosody36", 36), ("spectrogram257", 257), ("waveform", 1)]:
+    for name, dim in [("mfcc120", 120), ("mfcc40", 40), ("frame34", 34), ("prosody36", 36), ("spectrogram257", 257),
+                      ("waveform", 1)]:
         assert name in names and get_extractor(name).dim == dim
     with pytest.raises(ValueError, match="n_mfc"):
         get_extractor("mfcc120", n_mfc=13)

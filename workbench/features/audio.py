@@ -1,13 +1,16 @@
-"""Frame-level acoustic features: MFCC-120, Xu's frame-34 and a log power spectrogram.
+"""Frame-level acoustic features: MFCC-120, MFCC-40, Xu's frame-34 and a log power spectrogram.
 
-- ``mfcc120`` (AMH, MCSAN): 40 MFCC + deltas + delta-deltas per 10 ms, 25 ms window. The
-  extractor runs a batched torch path (``torch.stft`` + librosa's mel filters + DCT + deltas
-  by convolution) over clips of similar length, on CUDA when there is one. It reproduces
+- ``mfcc120`` (AMH, unimodal_audio): 40 MFCC + deltas + delta-deltas per 10 ms, 25 ms
+  window. The extractor runs a batched torch path (``torch.stft`` + librosa's mel filters +
+  DCT + deltas by convolution) over clips of similar length, on CUDA when there is one. It reproduces
   ``librosa.feature.mfcc`` / ``librosa.feature.delta`` (see :func:`librosa_mfcc120`, the
   per-file reference) to float32 rounding on every frame, edges included: zero padding of a
   batch equals librosa's constant ``center`` padding, the 80 dB floor is taken per clip over
   its own frames, and librosa's ``mode="interp"`` delta edges equal the first/last interior
   value (a degree-d polynomial's d-th derivative is constant), which the torch path copies.
+- ``mfcc40`` (MCSAN, Sun et al. 2021, sec. 3.2): the same 40 MFCC per 10 ms, 25 ms window,
+  without deltas, and only the first ``max_frames`` (1,000 = 10 s) frames: the same torch path
+  with the deltas skipped.
 - ``frame34`` (Xu et al.): pyAudioAnalysis's 34 short-term features per 20 ms frame at a
   10 ms hop, vectorised over frames with numpy (see :func:`frame34_features`).
 - ``spectrogram257``: 10*log10 power of a 512-point STFT, 25 ms Hann window, 10 ms hop,
@@ -101,11 +104,13 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def torch_mfcc120(ys: Sequence[np.ndarray], cfg: Mfcc120Config | None = None, device: str = "cpu") -> list[np.ndarray]:
-    """MFCC-120 of clips padded into one batch: list of float32 (frames_i, 3 * n_mfcc).
+def torch_mfcc120(ys: Sequence[np.ndarray], cfg: Mfcc120Config | None = None, device: str = "cpu",
+                  deltas: bool = True) -> list[np.ndarray]:
+    """MFCC-120 of clips padded into one batch: list of float32 (frames_i, 3 * n_mfcc);
+    with ``deltas=False`` the static MFCC only, (frames_i, n_mfcc) (:class:`Mfcc40`).
 
-    Each clip needs at least ``delta_width`` frames ((delta_width - 1) * hop samples), as
-    librosa's interpolating delta does; :class:`Mfcc120` pads short clips to that.
+    With deltas each clip needs at least ``delta_width`` frames ((delta_width - 1) * hop
+    samples), as librosa's interpolating delta does; :class:`Mfcc120` pads short clips to that.
     """
     import torch
 
@@ -114,7 +119,7 @@ def torch_mfcc120(ys: Sequence[np.ndarray], cfg: Mfcc120Config | None = None, de
     half = cfg.delta_width // 2
     lengths = [len(y) for y in ys]
     n_frames = torch.tensor([1 + n // cfg.hop_length for n in lengths], device=device)
-    if int(n_frames.min()) < cfg.delta_width:
+    if deltas and int(n_frames.min()) < cfg.delta_width:
         raise ValueError(f"a clip of {min(lengths)} samples is shorter than {cfg.delta_width} frames")
     x = torch.zeros(len(ys), max(lengths), dtype=torch.float32)
     for i, y in enumerate(ys):
@@ -134,6 +139,9 @@ def torch_mfcc120(ys: Sequence[np.ndarray], cfg: Mfcc120Config | None = None, de
         peak = db.masked_fill(~valid[:, None, :], float("-inf")).amax(dim=(1, 2))
         db = torch.maximum(db, (peak - cfg.top_db)[:, None, None])
     mfcc = torch.matmul(torch.from_numpy(dct_np).to(device), db)  # (B, n_mfcc, T)
+    if not deltas:
+        static = mfcc.transpose(1, 2).cpu().numpy()  # (B, T, n_mfcc)
+        return [static[i, : int(n)] for i, n in enumerate(n_frames.tolist())]
     B, C, T = mfcc.shape
     flat = mfcc.reshape(B * C, 1, T)
     # Interior deltas by correlation; edge frames copy the nearest interior value (see module doc).
@@ -162,13 +170,14 @@ def _load_many(utts: Sequence[Utterance], sr: int, min_seconds: float) -> list[n
 class Mfcc120(Extractor):
     """40 MFCC + delta + delta-delta per 10 ms (25 ms Hann window, 40 mel bands, 80 dB floor).
 
-    The input of AMH (Yoon et al.) and MCSAN. Batched on torch; see the module docstring for
+    The input of AMH (Yoon et al. 2020, sec. 4.2). Batched on torch; see the module docstring for
     why it equals librosa. Output float32 (frames, 120), frames = 1 + samples // 160.
     """
 
     config_cls = Mfcc120Config
     source = "audio"
     batched = True  # the cache hands it many utterances at once instead of a process pool
+    with_deltas = True  # Mfcc40 reuses this path without them
 
     @property
     def frame_seconds(self) -> float:
@@ -199,9 +208,50 @@ class Mfcc120(Extractor):
         with torch.inference_mode():
             for b in range(0, len(order), self.config.batch_size):
                 idx = order[b : b + self.config.batch_size]
-                for i, f in zip(idx, torch_mfcc120([ys[i] for i in idx], self.config, device)):
+                for i, f in zip(idx, torch_mfcc120([ys[i] for i in idx], self.config, device, self.with_deltas)):
                     out[i] = f
         return out  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- MFCC-40
+@dataclass(frozen=True)
+class Mfcc40Config(Mfcc120Config):
+    """MFCC-120's settings (``delta_width`` unused) plus the cap on the sequence:
+    ``max_frames`` keeps the first frames of each utterance (None: all of them)."""
+
+    max_frames: int | None = 1000
+
+    def __post_init__(self) -> None:
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"extractor 'mfcc40': max_frames must be >= 1 or None, got {self.max_frames}")
+
+
+@register_extractor("mfcc40")
+class Mfcc40(Mfcc120):
+    """40 MFCC per 10 ms (25 ms window), no deltas, first 1,000 frames: float32 (min(frames, 1000), 40).
+
+    MCSAN's input (Sun et al. 2021, sec. 3.2: "40-dimensional MFCC ... window size and hop
+    size are set to 25 ms and 10 ms ... The max length of the MFCC feature sequence is set to
+    1000"). The paper does not say which 1,000 frames; a maximum length of a feature sequence
+    truncates its end, so the first 10 s are kept. The crop is taken after the MFCC of the
+    whole clip (as a cap on the feature sequence), so the 80 dB floor still sees every frame.
+    The same torch path as :class:`Mfcc120`, with the deltas skipped.
+    """
+
+    config_cls = Mfcc40Config
+    with_deltas = False
+
+    @property
+    def dim(self) -> int:
+        return self.config.n_mfcc
+
+    @property
+    def min_seconds(self) -> float:
+        return 0.0  # no delta context: any non-empty clip has a frame
+
+    def compute(self, ys: Sequence[np.ndarray]) -> list[np.ndarray]:
+        cap = self.config.max_frames
+        return [f if cap is None else f[:cap] for f in super().compute(ys)]
 
 
 # --------------------------------------------------------------------------- frame-34

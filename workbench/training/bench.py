@@ -47,7 +47,8 @@ from workbench.training.presets import TrainPreset, get_preset
 # checks these against the real extractors, which need librosa/openSMILE/MiniLM to construct.
 # ``visual`` takes the built-in corpus's 32-d descriptors (a real corpus's HOG size differs).
 FEATURE_SHAPES: dict[str, tuple[int, float | None]] = {
-    "mfcc120": (120, 0.01), "frame34": (34, 0.01), "prosody36": (36, 0.01), "spectrogram257": (257, 0.01),
+    "mfcc120": (120, 0.01), "mfcc40": (40, 0.01), "frame34": (34, 0.01), "prosody36": (36, 0.01),
+    "spectrogram257": (257, 0.01),
     "waveform": (1, 1 / 16000), "text_contextual": (384, None), "text_static": (384, None), "visual": (32, 1 / 3),
 }
 IEMOCAP4_UTTERANCES = 5531  # ang 1103 + hap/exc 1636 + sad 1084 + neu 1708

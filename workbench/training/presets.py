@@ -69,7 +69,10 @@ class TrainPreset:
     early_stopping_patience: int | None = None  # None: fixed epochs; else stop on val UA
     grad_clip: float | None = None  # max global L2 norm
     warmup_steps: int = 0  # linear warm-up from 0 to lr over this many optimiser steps
-    class_weights: bool = False  # loss weighted by inverse class frequency of the training fold
+    # Loss weighted by the inverse class frequency of the training fold: False (none), True or
+    # "weight_sum" (divided by the batch's sum of weights, PyTorch's weighted mean) or
+    # "batch_size" (divided by the batch size, as Keras does); see trainer.CLASS_WEIGHT_MODES.
+    class_weights: bool | Literal["weight_sum", "batch_size"] = False
     label_scheme: str = "iemocap4"
     protocol: str = "loso_session"
     protocol_options: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +109,7 @@ class TrainPreset:
 # z-normalised with training-fold statistics; waveforms and word embeddings are used as they are.
 _SPECS = {
     "mfcc120": FeatureSpec("mfcc120", normalise="global"),
+    "mfcc40": FeatureSpec("mfcc40", normalise="global"),  # Sun et al. z-normalise (sec. 3.2)
     "frame34": FeatureSpec("frame34", normalise="global"),
     "prosody36": FeatureSpec("prosody36", normalise="global"),
     "spectrogram257": FeatureSpec("spectrogram257", normalise="global"),
@@ -125,6 +129,7 @@ _SPECS = {
 # into an oracle (amh UA 0.945).
 _CPU_FEATURES: dict[str, dict[str, Any]] = {
     "mfcc120": dict(pool=4, normalise="speaker"),
+    "mfcc40": dict(pool=4, normalise="speaker"),
     "frame34": dict(pool=4, normalise="speaker"),
     "prosody36": dict(pool=4, normalise="speaker"),
     "spectrogram257": dict(pool=2, normalise="speaker"),
