@@ -12,8 +12,11 @@ reference gives the number of inserted words, never NaN; per speaker and per cor
 errors and reference words (:func:`wer_summary`).
 
 Decoding costs about 0.2-0.4 x real time per core, so :func:`transcribe_manifest` keeps results
-in a Parquet table keyed by the audio's content hash (:func:`audio_key`): a notebook rerun only
-decodes new or changed audio.
+in a Parquet table keyed by the audio's content hash (:func:`audio_key`) and the engine
+(:func:`asr_engine`): a rerun only decodes new or changed audio. The table is written in chunks
+while decoding runs (and once more when it is interrupted), so an interrupted transcription of
+a whole corpus resumes where it stopped. Its default place is beside the feature cache
+(:func:`asr_cache_path`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from workbench import paths
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.features.words import normalise_timing_token, split_words
 from workbench.io import atomic_write
@@ -42,6 +46,12 @@ SAMPLE_RATE = 16000
 MIN_SECONDS = 0.1  # shorter audio gives an empty transcript (the decoder needs a few frames)
 SILENCE_PEAK = 1e-4  # a peak below this (about -80 dBFS) counts as silence: no words
 Word = tuple[str, float, float]
+#: File name of the transcript table in the cache root (:func:`asr_cache_path`).
+ASR_CACHE_FILE = "asr.parquet"
+# A long transcription writes its cache at least this often (rows, seconds), so a kill loses
+# at most one chunk; each write rewrites the table, so not after every utterance.
+FLUSH_ROWS = 200
+FLUSH_SECONDS = 30.0
 
 
 # --------------------------------------------------------------------------- decoders
@@ -61,6 +71,18 @@ def sphinx_version() -> str:
     from importlib.metadata import version
 
     return version("pocketsphinx")
+
+
+def asr_engine() -> str:
+    """Name of the recogniser and its models, part of every cache key and recorded with runs
+    trained on ASR text (another pocketsphinx version may give other transcripts)."""
+    return f"pocketsphinx-{sphinx_version()}-default"
+
+
+def asr_cache_path(root: str | Path | None = None) -> Path:
+    """The transcript table: ``asr.parquet`` in ``root`` (default: the feature cache root,
+    ``$WORKBENCH_CACHE``), one file for every corpus, keyed by audio hash and engine."""
+    return Path(root if root is not None else paths.cache_dir()) / ASR_CACHE_FILE
 
 
 def decoder(purpose: str = "asr"):
@@ -224,48 +246,89 @@ def merge_table(path: Path, new: pd.DataFrame, key: str) -> None:
 
 
 def run_cached(utts: Sequence[Utterance], keys: Sequence[str], work: Callable, cache_path: Path | None,
-               columns: Sequence[str], n_jobs: int, progress: bool, desc: str) -> dict[str, dict]:
+               columns: Sequence[str], n_jobs: int, progress: bool, desc: str,
+               stats: dict[str, Any] | None = None) -> dict[str, dict]:
     """Rows for every key: cached ones read, the rest computed by ``work(utt)`` (in parallel).
 
     ``work`` must be a module-level function returning a dict with ``columns`` (minus "key").
+    Computed rows are merged into ``cache_path`` every :data:`FLUSH_ROWS` rows or
+    :data:`FLUSH_SECONDS` seconds and when the work stops (finished, failed or interrupted), so
+    a rerun computes only what is still missing. ``stats`` (a dict) receives ``computed`` (rows
+    computed here) and ``seconds`` (wall time of computing them).
     """
     cached = read_table(cache_path, ["key", *columns])
     have = {r["key"]: r for r in cached.to_dict(orient="records")}
     todo = [(k, u) for k, u in zip(keys, utts) if k not in have]
     todo = list({k: (k, u) for k, u in todo}.values())  # identical audio decoded once
     rows: list[dict] = []
+    t0 = time.perf_counter()
     if todo:
         from tqdm.auto import tqdm
 
         from workbench.features.audio_io import summarised_audio_warnings
 
+        flush = _Flusher(Path(cache_path) if cache_path is not None else None, ["key", *columns])
         bar = tqdm(total=len(todo), desc=desc, disable=not progress)
-        with summarised_audio_warnings(desc):
-            _run_work(todo, work, n_jobs, rows, bar)
-        bar.close()
-        if cache_path is not None:
-            merge_table(Path(cache_path), pd.DataFrame(rows, columns=["key", *columns]), "key")
+        try:
+            with summarised_audio_warnings(desc):
+                _run_work(todo, work, n_jobs, rows, bar, on_row=flush.add)
+        finally:  # an interrupt keeps what was computed
+            flush.flush()
+            bar.close()
+    if stats is not None:
+        stats.update(computed=len(rows), seconds=time.perf_counter() - t0)
     have.update({r["key"]: r for r in rows})
     return have
 
 
-def _run_work(todo: list[tuple[str, Utterance]], work: Callable, n_jobs: int, rows: list[dict], bar: Any) -> None:
+class _Flusher:
+    """Merges computed rows into the cache table in chunks (see :func:`run_cached`)."""
+
+    def __init__(self, path: Path | None, columns: list[str]):
+        self.path, self.columns = path, columns
+        self.pending: list[dict] = []
+        self.last = time.monotonic()
+
+    def add(self, row: dict) -> None:
+        self.pending.append(row)
+        if len(self.pending) >= FLUSH_ROWS or time.monotonic() - self.last >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.path is not None and self.pending:
+            merge_table(self.path, pd.DataFrame(self.pending, columns=self.columns), "key")
+        self.pending = []
+        self.last = time.monotonic()
+
+
+def _run_work(todo: list[tuple[str, Utterance]], work: Callable, n_jobs: int, rows: list[dict], bar: Any,
+              on_row: Callable[[dict], None] | None = None) -> None:
+    def done(row: dict) -> None:
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+        bar.update()
+
     if n_jobs > 1 and len(todo) > 1:
         from workbench.features.audio_io import AudioWarning
 
         # spawn, not fork: the parent may hold torch/OpenMP threads, and each worker builds
         # its own decoder anyway.
-        with ProcessPoolExecutor(min(n_jobs, len(todo)), mp_context=get_context("spawn")) as ex:
+        ex = ProcessPoolExecutor(min(n_jobs, len(todo)), mp_context=get_context("spawn"))
+        try:
             jobs = ex.map(partial(_with_audio_warnings, work), [u for _, u in todo], chunksize=4)
             for (k, _), (row, messages) in zip(todo, jobs):
                 for message in messages:  # re-raised here, where the caller summarises them
                     warnings.warn(message, AudioWarning, stacklevel=2)
-                rows.append({"key": k, **row})
-                bar.update()
+                done({"key": k, **row})
+        except BaseException:
+            # Interrupted or failed: queued chunks are dropped instead of decoded to the end.
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
+        ex.shutdown()
     else:
         for k, u in todo:
-            rows.append({"key": k, **work(u)})
-            bar.update()
+            done({"key": k, **work(u)})
 
 
 def _with_audio_warnings(work: Callable, utt: Utterance) -> tuple[dict, list[str]]:
@@ -298,13 +361,16 @@ def transcribe_manifest(manifest: Manifest | Sequence[Utterance], n_jobs: int = 
     ``(word, start_s, end_s)``), ``n_ref, errors, wer``, ``audio_s`` (duration) and
     ``decode_s`` (decoding time when it was decoded). With ``cache_path`` (a ``.parquet``
     file) decoded results are stored by :func:`audio_key` and pocketsphinx version, so only
-    new or changed audio is decoded; ``n_jobs`` worker processes decode in parallel.
+    new or changed audio is decoded (written in chunks: an interrupted call resumes);
+    ``n_jobs`` worker processes decode in parallel. ``.attrs`` holds ``engine``, ``decoded``
+    (utterances decoded by this call) and ``wall_s`` (its decoding wall time).
     """
     utts = list(manifest)
-    engine = f"pocketsphinx-{sphinx_version()}-default"
+    engine = asr_engine()
     keys = [f"{audio_key(u)}:{engine}" for u in utts]
+    stats: dict[str, Any] = {}
     have = run_cached(utts, keys, _asr_work, Path(cache_path) if cache_path else None,
-                      ["asr_text", "words", "decode_s", "audio_s"], n_jobs, progress, "ASR")
+                      ["asr_text", "words", "decode_s", "audio_s"], n_jobs, progress, "ASR", stats)
     rows = []
     for u, k in zip(utts, keys):
         r = have[k]
@@ -313,8 +379,10 @@ def transcribe_manifest(manifest: Manifest | Sequence[Utterance], n_jobs: int = 
                          asr_text=r["asr_text"], words=[tuple(w) for w in json.loads(r["words"])],
                          n_ref=n_ref, errors=errors, wer=errors / max(1, n_ref),
                          audio_s=float(r["audio_s"]), decode_s=float(r["decode_s"])))
-    return pd.DataFrame(rows, columns=["id", "speaker", "ref", "asr_text", "words", "n_ref",
-                                       "errors", "wer", "audio_s", "decode_s"])
+    out = pd.DataFrame(rows, columns=["id", "speaker", "ref", "asr_text", "words", "n_ref",
+                                      "errors", "wer", "audio_s", "decode_s"])
+    out.attrs.update(engine=engine, decoded=int(stats.get("computed", 0)), wall_s=float(stats.get("seconds", 0.0)))
+    return out
 
 
 def wer_summary(asr: pd.DataFrame, by: str | None = "speaker") -> pd.DataFrame:

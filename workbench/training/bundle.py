@@ -7,6 +7,11 @@ model input's pooled, not yet normalised features (normalisation statistics depe
 fold, so they are computed where the training runs). ``workbench train MODEL --bundle FILE``
 then trains on any machine with torch, numpy and pandas.
 
+A bundle holds one text source: ``export_bundle(..., text_source="asr")`` transcribes the
+corpus here (pocketsphinx is one more thing a GPU machine may lack) and stores the ASR manifest
+(transcripts, recogniser timings, per-utterance word errors) with features made from it;
+:func:`crossval_from_bundle` refuses a run whose ``text_source`` is not the bundle's.
+
 The file is an ``.npz`` (uncompressed, or deflated with ``compress``; features shrink by
 about an eighth) read with ``allow_pickle=False``: per input, all
 utterances' arrays concatenated along their first axis plus one length per utterance, and a
@@ -30,6 +35,7 @@ from workbench.training.build import model_inputs_of
 from workbench.training.inputs import InputFeatures, load_input_features
 from workbench.training.presets import FeatureSpec, TrainPreset, get_preset
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
+from workbench.training.texts import asr_engine_of, text_source_of, texts_for
 
 FORMAT = "ser-workbench-bundle/1"
 
@@ -113,15 +119,22 @@ def check_bundle(header: Mapping[str, Any], preset: TrainPreset, inputs: tuple[s
 
 
 def export_bundle(model: str, out: str | Path, preset: str = "demo", corpus: CorpusOptions = CorpusOptions(),
-                  cache: Any = None, progress: bool = True, compress: bool = False) -> Path:
+                  cache: Any = None, progress: bool = True, compress: bool = False,
+                  text_source: str = "oracle") -> Path:
     """Load ``corpus``, extract (or read from the cache) the inputs of ``model`` under training
-    preset ``preset`` and write them with the manifest to ``out``."""
+    preset ``preset`` and write them with the manifest to ``out``; with ``text_source="asr"``
+    the manifest and the text inputs are those of the ASR transcripts (decoded here, cached)."""
+    from workbench.features.asr import asr_cache_path
+
     settings = get_preset(model, preset)
     manifest = corpus.load(settings.label_scheme)
+    manifest, _ = texts_for(manifest, text_source, cache_path=asr_cache_path(getattr(cache, "root", None)),
+                            progress=progress)
     inputs = model_inputs_of(model, settings)
     features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress)
     meta = {"model": model, "preset": preset, "corpus": corpus.name, "corpus_preset": corpus.preset,
-            "corpus_seed": corpus.seed, "label_scheme": settings.label_scheme}
+            "corpus_seed": corpus.seed, "label_scheme": settings.label_scheme, "text_source": text_source,
+            "asr_engine": asr_engine_of(manifest)}
     return save_bundle(out, manifest, features, meta, compress=compress)
 
 
@@ -132,6 +145,10 @@ def crossval_from_bundle(path: str | Path, spec: RunSpec, backend: BackendOption
     from workbench.training.crossval import run_crossval
 
     manifest, features, header = load_bundle(path)
+    if text_source_of(manifest) != spec.text_source:
+        raise BundleError(f"{path}: the bundle holds {text_source_of(manifest)!r} text and features made from it, but "
+                          f"the run asks for text_source={spec.text_source!r}; export a bundle with "
+                          f"text_source={spec.text_source!r}")
     # Labels outside the preset's scheme are refused by run_crossval's own manifest check.
     check_bundle(header, spec.settings, model_inputs_of(spec.model, spec.settings, spec.model_options), path)
     corpus = CorpusOptions(header.get("corpus", "bundle"), preset=header.get("corpus_preset", "bundle"),

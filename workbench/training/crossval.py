@@ -8,6 +8,11 @@ results table is reused unless ``rerun=True``; an interrupted run resumes from i
 Inputs come from the one fold pipeline (:mod:`workbench.training.inputs`); every (fold, seed)
 is one :class:`FoldJob` run by :func:`train_fold`, here or on a Ray worker.
 
+Text: ``spec.text_source`` "asr" trains and tests on pocketsphinx transcripts of the corpus
+(:func:`workbench.training.texts.texts_for`: cached beside the feature cache, resumable, decoded
+on every core); the results row's ``text_source`` and ``test_wer`` (pooled WER of the fold's
+test set, NaN for oracle text) are read off the manifest the model was given.
+
 Run directory: ``config.json`` and ``normalisation.npz`` (everything
 :func:`workbench.training.runs.load_run` needs), ``folds.json``, ``metrics.csv``, ``last.pt``,
 ``best.pt``, ``predictions.parquet``.
@@ -40,6 +45,7 @@ from workbench.training.presets import TrainPreset
 from workbench.training.results import append_rows, read_results, results_dir
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 from workbench.training.strategies import needs_pretraining, pretrain_branches
+from workbench.training.texts import asr_engine_of, pooled_wer, text_source_of, texts_for
 from workbench.training.trainer import evaluate, resolve_device, seed_everything, train_model
 
 #: File in a run directory holding the fitted input normalisers (workbench.features.normalise).
@@ -67,6 +73,19 @@ def check_fold(fold: Fold, manifest: Manifest, classes: Sequence[str]) -> None:
     if missing:
         raise CrossValError(f"fold {fold.name!r} of protocol {fold.protocol!r}: class(es) {missing} have no training "
                             "utterances; use a label scheme without them or a protocol whose training folds cover them")
+
+
+def check_validation(spec: RunSpec, folds: Sequence[Fold]) -> None:
+    """A recipe that stops early needs a validation set in every fold: without one the trainer
+    would silently run the preset's fixed epochs instead of the paper's early stopping."""
+    if spec.settings.early_stopping_patience is None:
+        return
+    empty = [f.name for f in folds if not f.validation]
+    if empty:
+        raise CrossValError(
+            f"model {spec.model!r} ({spec.settings.name} preset) stops early on validation UA, but protocol "
+            f"{spec.protocol!r} gives fold(s) {empty[:3]} no validation set; pass protocol_options="
+            "{'validation': 'random'} (or a protocol with one, e.g. tenfold_811)")
 
 
 def select_folds(all_folds: list[Fold], folds: Sequence[int | str] | None) -> list[Fold]:
@@ -112,12 +131,19 @@ class FoldJob:
 def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend: BackendOptions = BackendOptions(),
                  *, out: str | Path | None = None, manifest: Manifest | None = None,
                  features: Mapping[str, InputFeatures] | None = None, cache: Any = None, rerun: bool = False,
-                 progress: bool = True) -> pd.DataFrame:
+                 progress: bool = True, asr_jobs: int | None = None) -> pd.DataFrame:
     """Train and test ``spec`` on every selected fold x seed; returns the results rows.
 
     ``out`` is the runs root (default ``$WORKBENCH_RUNS``). ``manifest`` and ``features``
     (input -> :class:`InputFeatures`) may be given instead of loading ``corpus`` and the feature
-    cache (tests and bundles do); ``corpus`` is still recorded with the results.
+    cache (tests and bundles do); ``corpus`` is still recorded with the results. Given
+    ``features`` were made from the manifest's text, so with them the manifest must carry the
+    text of ``spec.text_source`` already (:func:`~workbench.training.texts.texts_for` makes it).
+
+    With ``spec.text_source == "asr"`` the model trains and tests on pocketsphinx transcripts:
+    the manifest is transcribed first (``asr_jobs`` processes, default every core; cached in
+    ``asr.parquet`` of the feature cache root, resumable). ``.attrs["texts"]`` of the result
+    holds the :class:`~workbench.training.texts.TextReport` (WER, empty transcripts).
 
     With ``backend.backend == "ray"`` each (fold, seed) is a Ray task (:mod:`workbench.training.tasks`).
     Rows of tasks that still failed after their retries are missing from the result, which lists
@@ -132,6 +158,14 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     if manifest is None:
         manifest = corpus.load(settings.label_scheme)
     _check_manifest(manifest, corpus, settings, classes)
+    if features is not None and text_source_of(manifest) != spec.text_source:
+        raise CrossValError(f"text_source={spec.text_source!r}, but the features given were made from the manifest's "
+                            f"{text_source_of(manifest)!r} text; pass the manifest of texts_for(manifest, "
+                            f"{spec.text_source!r}) with features made from it, or no features (the cache is used)")
+    manifest, text_report = texts_for(manifest, spec.text_source, cache_path=_asr_cache(cache), n_jobs=asr_jobs,
+                                      progress=progress)
+    if spec.text_source != "oracle" and progress:
+        print(text_report.summary())
     all_folds = make_folds(manifest, spec.protocol, **spec.protocol_options)
     chosen = select_folds(all_folds, spec.folds)
     inputs = model_inputs_of(spec.model, settings, spec.model_options)
@@ -146,6 +180,7 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     # utterance found after hours of training would waste them.
     for fold in chosen:
         check_fold(fold, manifest, classes)
+    check_validation(spec, chosen)
     check_features(features, sorted({i for fold in chosen for part in (fold.train, fold.validation, fold.test)
                                      for i in part}))
     jobs = [FoldJob(spec, corpus, tuple(all_folds), all_folds.index(fold), seed, classes, out, rerun)
@@ -154,9 +189,19 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
         from workbench.training.tasks import run_jobs_on_ray
 
         # train_fold is looked up at call time, so a test may replace it (a failing task)
-        return run_jobs_on_ray(train_fold, jobs, manifest, features, backend,
+        rows = run_jobs_on_ray(train_fold, jobs, manifest, features, backend,
                                cache_inputs=(cache, inputs) if features_from_cache else None, progress=progress)
-    return pd.DataFrame([train_fold(job, manifest, features, progress) for job in jobs])
+    else:
+        rows = pd.DataFrame([train_fold(job, manifest, features, progress) for job in jobs])
+    rows.attrs["texts"] = text_report
+    return rows
+
+
+def _asr_cache(cache: Any) -> Path:
+    """The transcript table beside the feature cache in use (``cache.root``, else the default)."""
+    from workbench.features.asr import asr_cache_path
+
+    return asr_cache_path(getattr(cache, "root", None))
 
 
 def _check_manifest(manifest: Manifest, corpus: CorpusOptions, settings: TrainPreset, classes: Sequence[str]) -> None:
@@ -172,12 +217,21 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
                progress: bool = True) -> dict[str, Any]:
     """Train, test and record one (fold, seed) of a cross-validation; returns its results row."""
     spec, settings, fold, seed, classes = job.spec, job.spec.settings, job.fold, job.seed, list(job.classes)
+    # What the model reads is read off the manifest it is given, not the request, so the row
+    # cannot call oracle text ASR; a manifest that does not carry the requested text is refused.
+    text_source = text_source_of(manifest)
+    if text_source != spec.text_source:
+        raise CrossValError(f"fold {fold.name!r}: the run asks for text_source={spec.text_source!r} but the manifest "
+                            f"carries {text_source!r} text; build it with texts_for(manifest, {spec.text_source!r})")
+    engine = asr_engine_of(manifest)
     seed_everything(seed)
     model, model_config = build_model(spec.model, settings, spec.model_options, features, len(classes))
     config = {
         "model": spec.model, "model_config": model_config, "train_preset": settings.name,
         "settings": settings.to_dict(), "label_scheme": settings.label_scheme, "classes": classes,
-        "corpus_preset": job.corpus.preset, "text_source": spec.text_source,
+        "corpus_preset": job.corpus.preset, "text_source": text_source,
+        # only for ASR text: oracle configs (and so run ids) stay as they were before ASR existed
+        **({"asr_engine": engine} if engine else {}),
         "features": {k: {**f.spec.to_dict(), "frame_seconds": f.frame_seconds, "dim": f.dim} for k, f in features.items()},
     }
     chash = config_hash(config)
@@ -219,7 +273,8 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
         "run_id": run_id, "model": spec.model, "variant": settings.variant, "config_hash": chash, "config_json": json.dumps(config, sort_keys=True),
         "train_preset": settings.name, "corpus": job.corpus.name, "corpus_preset": job.corpus.preset,
         "label_scheme": settings.label_scheme, "classes": json.dumps(classes), "protocol": spec.protocol,
-        "fold": fold.name, "seed": seed, "text_source": spec.text_source, "n_train": len(data.train),
+        "fold": fold.name, "seed": seed, "text_source": text_source, "test_wer": pooled_wer(manifest, fold.test),
+        "n_train": len(data.train),
         "n_val": len(data.validation), "n_test": len(data.test), "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch, "wa": m["wa"], "ua": m["ua"], "macro_f1": m["macro_f1"],
         "weighted_f1": m["weighted_f1"], "av_auc": m.get("av_auc", float("nan")),

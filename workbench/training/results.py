@@ -32,7 +32,7 @@ from workbench.io import atomic_write
 
 RESULT_COLUMNS = [
     "run_id", "model", "variant", "config_hash", "config_json", "train_preset", "corpus", "corpus_preset", "label_scheme",
-    "classes", "protocol", "fold", "seed", "text_source", "n_train", "n_val", "n_test", "epochs_run", "best_epoch",
+    "classes", "protocol", "fold", "seed", "text_source", "test_wer", "n_train", "n_val", "n_test", "epochs_run", "best_epoch",
     "wa", "ua", "macro_f1", "weighted_f1", "av_auc", "train_seconds", "utts_per_second", "device", "run_dir", "created",
 ]
 PREDICTION_COLUMNS = ["run_id", "model", "config_hash", "protocol", "fold", "seed", "utt_id", "label", "pred", "probs"]
@@ -103,6 +103,9 @@ def read_results(runs_root: str | Path) -> pd.DataFrame:
     table = read_table(p)
     if "variant" not in table.columns:  # tables written before variants were recorded: defaults
         table.insert(2, "variant", "")
+    if "test_wer" not in table.columns:  # tables written before ASR text existed: all oracle text
+        at = list(table.columns).index("text_source") + 1 if "text_source" in table.columns else len(table.columns)
+        table.insert(at, "test_wer", float("nan"))
     return table
 
 

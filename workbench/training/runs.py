@@ -4,13 +4,16 @@ A run directory (written by :func:`workbench.training.crossval.train_fold`) hold
 config and weights, the protocol's folds and the fitted input normalisers, so
 :func:`load_run` rebuilds the model and its test inputs exactly as they were evaluated: the
 features come from the cache, the statistics from ``normalisation.npz`` (for runs written
-before it existed, refitted on the same ids as training did).
+before it existed, refitted on the same ids as training did). A run trained on ASR text
+(``text_source`` "asr" in its config) reads ASR text again, transcribed (or taken from the
+transcript cache) by :func:`workbench.training.texts.texts_for`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,7 @@ from workbench.training.data import SERDataset
 from workbench.training.inputs import (InputFeatures, fit_normalisers, load_input_features, make_dataset,
                                        training_ids)
 from workbench.training.presets import TrainPreset
+from workbench.training.texts import TextSourceError, TextSourceWarning, asr_engine_of, text_source_of, texts_for
 
 
 def load_trained(run_dir: str | Path, device: str = "cpu", weights: str = "best.pt") -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -55,7 +59,7 @@ class TrainedRun:
     model: torch.nn.Module
     config: dict[str, Any]
     fold: Fold
-    manifest: Manifest  # the test utterances (with given texts, if any)
+    manifest: Manifest  # the test utterances with the text the model read (the run's source, or given texts)
     test: SERDataset
 
 
@@ -65,10 +69,13 @@ def load_run(run_dir: str | Path, manifest: Manifest | None = None, texts: Mappi
     """The run in ``run_dir`` with its test fold's inputs prepared as in training.
 
     ``manifest`` defaults to the run's corpus reloaded (``corpus_options`` of its config); pass
-    it for a real corpus root. ``texts`` (id -> transcript) replaces the text the model reads,
-    e.g. ASR output; the reference word timings stay those of the manifest. ``features`` (input
-    -> :class:`InputFeatures`, pooled as the run's preset says) replaces the feature cache, as
-    it may for ``run_crossval``.
+    it for a real corpus root. The model reads the text it was trained on: a run trained on
+    ASR text gets the ASR transcripts (and the recogniser's word timings) of its utterances,
+    from the transcript cache beside ``cache`` (decoded when missing). ``texts`` (id ->
+    transcript) replaces that text (a what-if; the word timings stay the manifest's).
+    ``features`` (input -> :class:`InputFeatures`, pooled as the run's preset says) replaces
+    the feature cache, as it may for ``run_crossval``: made from the run's text, so the
+    manifest given with them must carry that text already.
     """
     run_dir = Path(run_dir)
     model, cfg = load_trained(run_dir)
@@ -87,6 +94,20 @@ def load_run(run_dir: str | Path, manifest: Manifest | None = None, texts: Mappi
     train_ids = [] if saved else training_ids(fold, manifest, settings, int(cfg["seed"]))
     fit_ids = train_ids + [i for i in fold.validation if i in manifest] + test_ids
     sub = manifest.subset(sorted(set(test_ids) if saved else set(fit_ids)))
+    source = cfg.get("text_source", "oracle")
+    if features is not None and texts is None and text_source_of(sub) != source:
+        raise TextSourceError(f"run {run_dir.name} read {source!r} text, but the features given were made from the "
+                              f"manifest's {text_source_of(sub)!r} text; pass no features, or the manifest of "
+                              f"texts_for(manifest, {source!r}) with its features")
+    if text_source_of(sub) != source:
+        from workbench.features.asr import asr_cache_path
+
+        sub, _ = texts_for(sub, source, cache_path=asr_cache_path(getattr(cache, "root", None)), progress=progress,
+                           warn=False)
+    engine = asr_engine_of(sub)
+    if source == "asr" and cfg.get("asr_engine") and engine != cfg["asr_engine"]:
+        warnings.warn(f"run {run_dir.name} was trained on {cfg['asr_engine']} transcripts; this machine's "
+                      f"recogniser is {engine}, whose transcripts may differ", TextSourceWarning, stacklevel=2)
     if texts is not None:
         sub = Manifest([dataclasses.replace(u, text=texts[u.id]) if u.id in texts else u for u in sub], sub.report)
     if features is None or texts is not None:  # given texts need their own text features
