@@ -92,7 +92,7 @@ def test_unknown_names_are_errors() -> None:
         get_preset("no_such_model")
     with pytest.raises(ValueError, match="unknown training preset"):
         get_preset("mcsan", "huge")
-    assert "layers_2" in list_variants("mcsan") and list_variants("cma_raw") == {}
+    assert "layers_2" in list_variants("mcsan") and list_variants("cma_spec") == {}
 
 
 GENERIC = ["presets.py", "build.py", "strategies.py"]

@@ -20,6 +20,7 @@ tensor([[0., 0., 0.]])
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn as nn
@@ -230,6 +231,10 @@ class MultiHeadAttention(nn.Module):
     key_mask (B, K), query_mask (B, Q) optional: zeroes the output at padded queries)
     -> (out (B, Q, D), weights (B, heads, Q, K)); weights are taken before dropout.
 
+    ``scale`` divides each head's scores ``Q_h K_h^T`` by ``sqrt(d)`` (``"sqrt_d"``, Vaswani
+    et al.'s scaled dot product) or by ``d`` itself (``"d"``, Krishna and Patil's eq. 5), d
+    being the per-head query size ``dim / heads``.
+
     >>> mha = MultiHeadAttention(dim=8, heads=2)
     >>> x = torch.randn(1, 5, 8); m = torch.tensor([[True, True, True, False, False]])
     >>> out, w = mha(x, x, key_mask=m)
@@ -237,12 +242,17 @@ class MultiHeadAttention(nn.Module):
     (torch.Size([1, 5, 8]), torch.Size([1, 2, 5, 5]), 0.0)
     """
 
-    def __init__(self, dim: int, heads: int, key_dim: int | None = None, dropout: float = 0.0, bias: bool = True) -> None:
+    def __init__(self, dim: int, heads: int, key_dim: int | None = None, dropout: float = 0.0, bias: bool = True,
+                 scale: Literal["sqrt_d", "d"] = "sqrt_d") -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"MultiHeadAttention: dim {dim} not divisible by heads {heads}")
+        if scale not in ("sqrt_d", "d"):
+            raise ValueError(f"MultiHeadAttention: scale must be 'sqrt_d' or 'd', got {scale!r}")
         key_dim = dim if key_dim is None else key_dim
         self.heads, self.head_dim = heads, dim // heads
+        self.scale = scale
+        self.score_divisor = math.sqrt(self.head_dim) if scale == "sqrt_d" else float(self.head_dim)
         self.q_proj = nn.Linear(dim, dim, bias=bias)
         self.k_proj = nn.Linear(key_dim, dim, bias=bias)
         self.v_proj = nn.Linear(key_dim, dim, bias=bias)
@@ -264,7 +274,7 @@ class MultiHeadAttention(nn.Module):
         qh = self.q_proj(query).view(b, q, h, d).transpose(1, 2)
         kh = self.k_proj(key).view(b, k, h, d).transpose(1, 2)
         vh = self.v_proj(value).view(b, k, h, d).transpose(1, 2)
-        scores = qh @ kh.transpose(-1, -2) / math.sqrt(d)  # (B, H, Q, K)
+        scores = qh @ kh.transpose(-1, -2) / self.score_divisor  # (B, H, Q, K)
         mask = None if key_mask is None else key_mask[:, None, None, :]
         weights = masked_softmax(scores, mask, dim=-1)
         out = (self.dropout(weights) @ vh).transpose(1, 2).reshape(b, q, h * d)
