@@ -197,7 +197,7 @@ def test_spectrogram257_peak_and_values(tmp_path):
     import librosa
 
     y = tone(1000, 0.5)
-    ext = get_extractor("spectrogram257")
+    ext = get_extractor("spectrogram257", pad=False)  # padding to 10 s: see the crop/pad test
     u = wav_utt(tmp_path, y)
     s = ext.extract(u)
     assert s.shape == (1 + len(y) // 160, 257) and ext.frame_seconds == 0.01
@@ -231,6 +231,56 @@ def test_spectrogram257_floor_is_exact_whatever_log10_rounds(tmp_path, monkeypat
         assert s.min() == np.float32(floor_db)  # exact: a clamp to the configured constant
         assert np.all(s[:5] == np.float32(floor_db))  # leading silence sits on the floor
     np.testing.assert_allclose(skewed, plain, rtol=1e-6, atol=1e-4)  # only the last bit moved
+
+
+def test_spectrogram257_crops_the_first_10_s_pads_to_10_s_and_reports_real_frames(tmp_path):
+    """Krishna and Patil (sec. 5) compute the spectrogram of the 10 s the waveform model reads:
+    the first 10 s of a longer clip, a shorter one zero-padded (sec. 4)."""
+    ext = get_extractor("spectrogram257")  # the defaults are the paper's
+    assert (ext.config.max_seconds, ext.config.pad) == (10.0, True)
+    short = wav_utt(tmp_path, chirp(2.5))
+    s = ext.extract(short)
+    assert s.shape == (1001, 257) and ext.valid_length(short) == 1 + 40000 // 160
+    # the real frames are those of the unpadded clip, bit for bit; the rest is padding
+    unpadded = get_extractor("spectrogram257", pad=False).extract(short)
+    assert unpadded.shape == (251, 257)
+    np.testing.assert_array_equal(s[:251], unpadded)
+    assert np.all(s[252:] == -100.0) and not np.all(s[250] == -100.0)
+
+    y = chirp(12.0)
+    long = wav_utt(tmp_path, y, name="Ses01F_impro01_F001")
+    s = ext.extract(long)
+    assert s.shape == (1001, 257) and ext.valid_length(long) == 1001
+    # the first 10 s are kept (not the last): the crop's frames equal those of the whole clip
+    # except the last few, whose window reaches past the cut
+    whole = get_extractor("spectrogram257", max_seconds=None).extract(long)
+    assert whole.shape == (1 + len(y) // 160, 257)
+    np.testing.assert_array_equal(s[:998], whole[:998])
+    assert not np.allclose(s[-1], whole[1000], atol=1.0)
+    ref = get_extractor("spectrogram257", pad=False).extract(wav_utt(tmp_path, y[:160000], name="Ses01F_impro01_F002"))
+    np.testing.assert_array_equal(s, ref)
+
+
+def test_padded_spectrogram_frames_never_reach_pooling_normalisation_or_the_model(tmp_path):
+    """The training pipeline cuts a padded feature back to its real frames, as it does the
+    waveform's, so a clip padded to 10 s is the clip (the batch mask stands for the padding)."""
+    from workbench.corpus.manifest import Manifest
+    from workbench.features.cache import FeatureCache
+    from workbench.training.inputs import load_input_features
+    from workbench.training.presets import FeatureSpec, get_preset
+
+    utts = [wav_utt(tmp_path, chirp(s), name=f"Ses01F_impro01_F00{i}") for i, s in enumerate((1.0, 2.5))]
+    manifest = Manifest(utts)
+    preset = get_preset("cma_spec", "paper")
+    spec = preset.features["audio"]
+    paper = get_extractor(spec.extractor, **spec.config).config
+    assert (spec.extractor, paper.max_seconds, paper.pad) == ("spectrogram257", 10.0, True)  # the paper preset pads
+    cache = FeatureCache(tmp_path / "cache")
+    feats = load_input_features(manifest, preset, ("audio",), cache=cache, progress=False)["audio"]
+    assert [feats.data[u.id].shape[0] for u in utts] == [101, 251]
+    pooled = preset.replace(features={"audio": FeatureSpec("spectrogram257", pool=2)})
+    feats = load_input_features(manifest, pooled, ("audio",), cache=cache, progress=False)["audio"]
+    assert [feats.data[u.id].shape[0] for u in utts] == [51, 126]
 
 
 def test_waveform_crops_pads_and_reports_true_length(tmp_path):

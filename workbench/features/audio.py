@@ -14,7 +14,9 @@
 - ``frame34`` (Xu et al.): pyAudioAnalysis's 34 short-term features per 20 ms frame at a
   10 ms hop, vectorised over frames with numpy (see :func:`frame34_features`).
 - ``spectrogram257``: 10*log10 power of a 512-point STFT, 25 ms Hann window, 10 ms hop,
-  clamped at exactly ``floor_db`` (-100 dB; see :func:`power_to_db_floored`).
+  clamped at exactly ``floor_db`` (-100 dB; see :func:`power_to_db_floored`), of the first
+  10 s of audio zero-padded to 10 s (Krishna and Patil, sec. 5); ``valid_length`` tells the
+  frames of real audio from the padding.
 
 Z-normalisation (global or per speaker) is not part of any extractor: it needs statistics of
 a whole corpus (or of a training fold), so it is applied after the cache loads, by
@@ -33,7 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from workbench.corpus.manifest import Utterance
-from workbench.features.audio_io import load_audio
+from workbench.features.audio_io import audio_frames, load_audio
 from workbench.features.base import Extractor, ExtractorConfig, register_extractor
 
 _EPS = 1e-8  # pyAudioAnalysis's eps
@@ -391,16 +393,27 @@ class Frame34(Extractor):
 # --------------------------------------------------------------------------- spectrogram
 @dataclass(frozen=True)
 class Spectrogram257Config(ExtractorConfig):
+    """``max_seconds``: audio kept, from the start (None: all); ``pad``: zero-pad the audio
+    to ``max_seconds`` before the STFT. Krishna and Patil compute the spectrogram "for 10sec
+    audio" (sec. 5) as they crop the first 10 s of the waveform or pad it with zeros (sec. 4)."""
+
     sample_rate: int = 16000
     n_fft: int = 512
     win_length: int = 400
     hop_length: int = 160
     floor_db: float = -100.0  # dB floor (silence stays finite); exact in the output
+    max_seconds: float | None = 10.0
+    pad: bool = True
 
 
 @register_extractor("spectrogram257")
 class Spectrogram257(Extractor):
-    """10*log10 power spectrogram, 512-point FFT, 25 ms Hann window, 10 ms hop: (frames, 257)."""
+    """10*log10 power spectrogram, 512-point FFT, 25 ms Hann window, 10 ms hop, of the first
+    10 s zero-padded to 10 s: (1001, 257).
+
+    The first :meth:`valid_length` frames equal the spectrogram of the cropped, unpadded audio
+    (``center`` framing pads with the same zeros), so the padding can be cut off or masked.
+    """
 
     config_cls = Spectrogram257Config
     source = "audio"
@@ -418,9 +431,30 @@ class Spectrogram257(Extractor):
 
         cfg = self.config
         y = load_audio(utt, cfg.sample_rate, min_seconds=cfg.win_length / cfg.sample_rate)
+        if cfg.max_seconds is not None:
+            y = y[: self.max_samples]
+            if cfg.pad and len(y) < self.max_samples:
+                y = np.pad(y, (0, self.max_samples - len(y)))
         s = librosa.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
                          window="hann", center=True, pad_mode="constant")
         return power_to_db_floored(s.real**2 + s.imag**2, cfg.floor_db).T
+
+    @property
+    def max_samples(self) -> int | None:
+        """Samples kept (``max_seconds`` at ``sample_rate``); None keeps every sample."""
+        cfg = self.config
+        return None if cfg.max_seconds is None else int(round(cfg.max_seconds * cfg.sample_rate))
+
+    def valid_length(self, utt: Utterance) -> int:
+        """Frames of :meth:`extract`'s output computed from real audio (the rest is padding).
+
+        ``center`` framing gives ``1 + samples // hop`` frames; the audio is at least one
+        window long (``load_audio`` pads shorter clips) and at most ``max_samples``."""
+        cfg = self.config
+        n = max(audio_frames(utt, cfg.sample_rate), cfg.win_length)
+        if self.max_samples is not None:
+            n = min(n, self.max_samples)
+        return 1 + n // cfg.hop_length
 
 
 def power_to_db_floored(power: np.ndarray, floor_db: float) -> np.ndarray:

@@ -68,8 +68,19 @@ def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequenc
         spec = preset.features[name]
         fs = cache.get(get_extractor(spec.extractor, **spec.config), manifest, progress=progress)
         valid = {i: int(v) for i, v in zip(fs.ids, fs.valid_lengths)} if name == "waveform" else None
-        out[name] = _pooled(InputFeatures(spec, fs, fs.frame_seconds, fs.dim, valid, fs.skipped))
+        data = fs if name == "waveform" else _unpadded(fs)
+        out[name] = _pooled(InputFeatures(spec, data, fs.frame_seconds, fs.dim, valid, fs.skipped))
     return out
+
+
+def _unpadded(fs: Any) -> Mapping[str, np.ndarray]:
+    """A feature set without the frames its extractor padded (``valid_lengths`` below
+    ``lengths``: the spectrogram padded to 10 s), cut here so that pooling, normalisation
+    statistics and the model see real frames only, as the waveform's padding is cut by
+    :class:`SERDataset`; the batch mask stands for the padding."""
+    if np.array_equal(fs.valid_lengths, fs.lengths):
+        return fs
+    return {i: fs[i][: int(v)] for i, v in zip(fs.ids, fs.valid_lengths) if i not in fs.skipped}
 
 
 def _pooled(f: InputFeatures) -> InputFeatures:
