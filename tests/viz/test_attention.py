@@ -56,8 +56,12 @@ def _one_second_batch(model: torch.nn.Module) -> dict[str, torch.Tensor]:
         b["waveform"] = torch.randn(1, int(SECONDS * c.sample_rate), generator=g)
     if "text" in model.inputs:
         b["text"] = torch.randn(1, 5, c.text_dim, generator=g)
-    if "video" in model.inputs:
-        b["video"] = torch.randn(1, int(round(SECONDS / c.video_frame_seconds)), c.video_dim, generator=g)
+    if "video" in model.inputs:  # a model without a video frame period reads descriptors at 2 per second
+        video_period = getattr(c, "video_frame_seconds", None) or 0.5
+        b["video"] = torch.randn(1, int(round(SECONDS / video_period)), c.video_dim, generator=g)
+    if "prosody" in model.inputs:  # prosody frames at the audio period unless the model says otherwise
+        prosody_period = getattr(c, "prosody_frame_seconds", None) or audio_period
+        b["prosody"] = torch.randn(1, int(round(SECONDS / prosody_period)), c.prosody_dim, generator=g)
     for k in list(b):
         b[f"{k}_mask"] = torch.ones(b[k].shape[:2], dtype=torch.bool)
     if "word_spans" in model.inputs:

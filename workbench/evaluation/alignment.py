@@ -109,8 +109,10 @@ def span_map(spans: Sequence[Span | None], n_frames: int, frame_seconds: float) 
 
 def reference_spans(words: Sequence[str], timings: Sequence[tuple[str, float, float]] | None) -> list[Span | None]:
     """True span of each of ``words`` (the words a model saw) from reference ``timings``
-    (``Utterance.words``): matched in order, no interpolation, so ASR words that do not match
-    a reference word get None and are not scored."""
+    (the corpus's ``Utterance.words``; for an utterance carrying ASR text
+    :func:`workbench.training.texts.reference_timings`, not the recogniser's own timings):
+    matched in order, no interpolation, so ASR words that do not match a reference word get
+    None and are not scored."""
     return match_word_timings(list(words), timings, interpolate=False)
 
 
@@ -187,7 +189,11 @@ def asr_texts(manifest: Manifest, cache_path: str | Path | None = None, n_jobs: 
               progress: bool = False) -> tuple[dict[str, str], pd.DataFrame]:
     """Pocketsphinx transcripts ``{id: text}`` of ``manifest`` and the ASR table
     (:func:`workbench.features.asr.transcribe_manifest`, with per-utterance WER; cached at
-    ``cache_path``). Decoding runs at about 0.2-0.4x real time per core."""
+    ``cache_path``). Decoding runs at about 0.2-0.4x real time per core.
+
+    Feeding these texts to a model trained on oracle text is a what-if, not the ASR condition
+    of Xu et al. or AMH: for that, train with ``text_source="asr"``
+    (:func:`workbench.training.texts.texts_for`), whose run reloads ASR text by itself."""
     from workbench.features.asr import transcribe_manifest
 
     asr = transcribe_manifest(manifest, n_jobs=n_jobs, progress=progress, cache_path=cache_path)

@@ -34,6 +34,7 @@ from workbench.evaluation.alignment import reference_spans, utterance_scores
 from workbench.features.words import split_words
 from workbench.training.data import SERDataset, collate
 from workbench.training.results import read_table
+from workbench.training.texts import oracle_text, reference_timings
 from workbench.training.trainer import predict
 from workbench.viz.attention import (
     AttentionView,
@@ -72,7 +73,9 @@ class ExplorerRun:
 
     ``predictions`` (columns ``utt_id, label, pred, probs``) are taken as given (a run's
     ``predictions.parquet``) or computed on first use. ``manifest`` holds the utterances (its
-    ``text`` is the text the model saw: oracle, or ASR when the run used ASR text).
+    ``text`` is the text the model saw: oracle, or ASR when the run was trained on ASR text);
+    attention is scored against the corpus's word timings either way
+    (:func:`workbench.training.texts.reference_timings`).
     """
 
     def __init__(self, run: str, fold: str, model: torch.nn.Module, classes: Sequence[str], manifest: Manifest,
@@ -118,12 +121,12 @@ class ExplorerRun:
     def figure(self, utt_id: str, name: str | None = None, head: int | str = "mean",
                background: str = "waveform", highlight: int | None = None, threshold: float = 0.5) -> go.Figure:
         """:func:`~workbench.viz.attention.attention_figure` for one utterance, reference spans
-        from the manifest's word timings."""
+        from the corpus's word timings (not the recogniser's, for ASR text)."""
         r = self.infer(utt_id)
         name = name or self.maps()[0]
         view = r.view(name, head)
         utt = self.manifest[utt_id]
-        ref = reference_spans(view.words, utt.words) if "word" in r.attention_info[name].axes else None
+        ref = reference_spans(view.words, reference_timings(utt)) if "word" in r.attention_info[name].axes else None
         wave = load_wave(utt) if background != "none" else None
         title = f"{utt_id}: true {r.label}, predicted {r.pred} | {view.name}, " + (
             "mean of heads" if head == "mean" else f"head {head}")
@@ -137,11 +140,11 @@ def run_from_dir(run_dir: str | Path, manifest: Manifest | None = None, texts: M
     with the inputs it was evaluated on (:func:`workbench.training.runs.load_run`: the same
     features, pooling and saved normalisation statistics).
 
-    ``manifest`` defaults to the run's corpus reloaded; pass it for a real corpus root.
-    ``texts`` (id -> transcript, e.g. ASR output from
-    :func:`workbench.evaluation.alignment.asr_texts`) replaces the text the model reads; the
-    reference word timings stay those of the manifest. ``features`` replaces the feature cache
-    (see :func:`~workbench.training.runs.load_run`).
+    ``manifest`` defaults to the run's corpus reloaded; pass it for a real corpus root. The
+    model reads the text it was trained on (a run trained on ASR text reads ASR text, its
+    name ends in "asr"). ``texts`` (id -> transcript) replaces that text, a what-if whose
+    predictions are recomputed; the reference word timings stay those of the corpus.
+    ``features`` replaces the feature cache (see :func:`~workbench.training.runs.load_run`).
     """
     from workbench.training.runs import load_run
 
@@ -149,11 +152,19 @@ def run_from_dir(run_dir: str | Path, manifest: Manifest | None = None, texts: M
     cfg = run.config
     pred_path = Path(run_dir) / "predictions.parquet"
     preds = read_table(pred_path) if pred_path.is_file() else None
-    name = f"{cfg['model']} {cfg.get('config_hash', '')[:8]} {cfg.get('train_preset', '')} s{cfg['seed']}"
+    name = run_name(cfg["model"], cfg.get("config_hash", ""), cfg.get("train_preset", ""), cfg["seed"],
+                    cfg.get("text_source", "oracle"))
     if texts is not None:
         name += " (given texts)"
         preds = None  # the stored predictions were made from the training text source
     return ExplorerRun(name, cfg["fold"], run.model, cfg["classes"], run.manifest, run.test, preds, cfg)
+
+
+def run_name(model: str, config_hash: str, train_preset: str, seed: int, text_source: str = "oracle") -> str:
+    """How the explorer names a run: ``model hash preset sSEED``, plus the text source when
+    the model read ASR text (so an oracle and an ASR run of one model are told apart)."""
+    name = f"{model} {str(config_hash)[:8]} {train_preset} s{seed}"
+    return name if text_source in ("oracle", "", None) or pd.isna(text_source) else f"{name} {text_source}"
 
 
 def runs_from_results(results: pd.DataFrame, manifest: Manifest | None = None,
@@ -162,15 +173,16 @@ def runs_from_results(results: pd.DataFrame, manifest: Manifest | None = None,
     (``workbench.training.read_results``); a run is loaded only when chosen."""
     out: dict[str, dict[str, Callable[[], ExplorerRun]]] = {}
     for r in results.sort_values(["model", "fold", "seed"]).itertuples():
-        name = f"{r.model} {str(r.config_hash)[:8]} {r.train_preset} s{r.seed}"
+        name = run_name(r.model, r.config_hash, r.train_preset, r.seed, getattr(r, "text_source", "oracle"))
         out.setdefault(name, {})[str(r.fold)] = (lambda d=r.run_dir: run_from_dir(d, manifest, cache))
     return out
 
 
 def find_runs(runs_root: str | Path, model: str, corpus: str | None = None,
-              corpus_preset: str | None = None) -> pd.DataFrame:
+              corpus_preset: str | None = None, text_source: str | None = None) -> pd.DataFrame:
     """Rows of the results table under ``runs_root`` for ``model`` (and corpus / corpus
-    preset when given) whose run directory still holds ``best.pt``, newest first."""
+    preset / the text the model read when given) whose run directory still holds
+    ``best.pt``, newest first."""
     from workbench.training.results import read_results
 
     r = read_results(runs_root)
@@ -179,6 +191,8 @@ def find_runs(runs_root: str | Path, model: str, corpus: str | None = None,
         keep &= r["corpus"] == corpus
     if corpus_preset is not None:
         keep &= r["corpus_preset"] == corpus_preset
+    if text_source is not None:
+        keep &= r["text_source"].fillna("oracle") == text_source
     r = r[keep]
     # a boolean Series, not a list: an empty list would select columns instead of rows
     r = r[r["run_dir"].map(lambda d: (Path(d) / "best.pt").is_file()).astype(bool)]
@@ -209,7 +223,7 @@ def attention_agreement(run: ExplorerRun, name: str | None = None, head: int | s
         map_name = name or run.maps()[0]
         view = r.view(map_name, head)
         utt = run.manifest[i]
-        df = utterance_scores({"learned": view.weights}, view.words, utt.words, view.frame_seconds,
+        df = utterance_scores({"learned": view.weights}, view.words, reference_timings(utt), view.frame_seconds,
                               forced=(forced or {}).get(i), tolerance=tolerance)
         df.insert(0, "label", utt.label)
         df.insert(0, "id", i)
@@ -400,15 +414,18 @@ class AttentionExplorer:
         _show(self.fig_out, self.figure)
 
     def _info_html(self, r: UtteranceResult) -> str:
-        """True label, prediction and one bar per class probability."""
+        """True label, prediction, the text the model saw (and the oracle text when it read
+        ASR text) and one bar per class probability."""
+        utt = self.run.manifest[r.id]
         ok = "correct" if r.label == r.pred else "wrong"
         bars = "".join(
             f"<tr><td>{html.escape(c)}</td><td><div style='background:{'#2a7' if c == r.pred else '#999'};"
             f"width:{int(round(150 * p))}px;height:10px'></div></td><td>{p:.3f}</td></tr>"
             for c, p in zip(self.run.classes, r.probs))
-        return (f"<b>{html.escape(r.id)}</b> ({html.escape(self.run.manifest[r.id].speaker)}): true <b>{r.label}</b>, "
+        oracle = (f"<br>oracle text: <i>{html.escape(oracle_text(utt))}</i>" if oracle_text(utt) != utt.text else "")
+        return (f"<b>{html.escape(r.id)}</b> ({html.escape(utt.speaker)}): true <b>{r.label}</b>, "
                 f"predicted <b>{r.pred}</b> ({ok})<br>text the model saw: <i>{html.escape(' '.join(r.words))}</i>"
-                f"<table style='font-size:11px'>{bars}</table>")
+                f"{oracle}<table style='font-size:11px'>{bars}</table>")
 
     # ---------------------------------------------------------------- audio
     def probabilities(self) -> pd.Series:
