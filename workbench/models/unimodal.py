@@ -1,10 +1,26 @@
-"""Unimodal baselines: frame-wise dense layers, an LSTM and attention pooling (Mirsamadi,
-Barsoum and Zhang, "Automatic speech emotion recognition using recurrent neural networks
-with local attention", ICASSP 2017), for audio frames or for words.
+"""Unimodal baselines: an LSTM over one modality pooled by attention (Mirsamadi, Barsoum and
+Zhang, "Automatic speech emotion recognition using recurrent neural networks with local
+attention", ICASSP 2017), over audio frames, words or video frames.
 
-These are the "LSTM+Attn" rows of Xu et al. 2019, Table 1 (speech-only and text-only).
+Registered names and the paper rows they run (the variant in brackets, "" = the default):
 
-Registered names: ``unimodal_audio`` (reads ``audio``) and ``unimodal_text`` (reads ``text``).
+- ``unimodal_audio`` [""]: Xu et al. 2019, Table 1, speech-only "LSTM+Attn (our
+  implementation)": sec. 4.3, "an LSTM to model the sequence of speech frames and an attention
+  mechanism to learn a weighted sum over the sequence ... the same as in [13] (Mirsamadi) but
+  with different speech features", on Xu's 34-d frames (sec. 4.2) with Xu's recipe. The row
+  "LSTM+Attn (Mirsamadi et al., 2017)" cited beside it (and in Krishna et al. 2020, Table 2) is
+  the same architecture. [``yoon2020``]: Yoon et al. 2020, Table 1, "RNN-attn [17]", A.
+- ``unimodal_text`` [""]: Xu et al. 2019, Table 1 (ASR text) and Table 2 (oracle text),
+  text-only: sec. 4.3, "an LSTM with attention structure which is the same as the text encoder
+  in our approach" (a BiLSTM of 100 units per direction, sec. 4.2). [``yoon2020``]: Yoon et al.
+  2020, Table 1, "RNN-attn [17]", T.
+- ``unimodal_video`` [""]: Yoon et al. 2020, Table 1, "RNN-attn [17]", V.
+
+Yoon et al. 2020 (sec. 4.3) describe RNN-attn as "attention memory to compute and aggregate the
+emotionally salient part while encoding a single modality using a bidirectional LSTM": a
+BiLSTM with the single learned scoring vector of Mirsamadi's pooling (the "attention memory"
+of the authors' code is one learned vector dotted with each state, the same form), trained with
+Yoon's set-up (``workbench.models.mdre.YOON2020_RECIPE``: 7 classes, 10 folds of 8:1:1).
 
 >>> from workbench.models import create_model
 >>> m = create_model("unimodal_text", text_dim=6, hidden=5)
@@ -15,56 +31,79 @@ Registered names: ``unimodal_audio`` (reads ``audio``) and ``unimodal_text`` (re
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 import torch.nn as nn
 
-from workbench.models.card import ModelCard
+from workbench.models.card import ModelCard, Variant
 from workbench.models.layers import AttentionPooling, check_sequence, run_rnn
+from workbench.models.mdre import YOON2020_DROPOUT, YOON2020_HIDDEN, YOON2020_RECIPE
 from workbench.models.outputs import AttentionInfo, ModelOutput
-from workbench.models.pepino_fusion import PAPER_RECIPE
 from workbench.models.registry import build_from_config, register_model
+from workbench.models.xu_alignment import XU_RECIPE
+
+Modality = Literal["audio", "text", "video"]
+_AXIS = {"audio": "frame", "text": "word", "video": "frame"}
+_MAP = {"audio": "frame_pool", "text": "word_pool", "video": "video_pool"}
 
 
 @dataclass
 class UnimodalConfig:
-    """LSTM + attention pooling over one modality.
+    """LSTM + attention pooling over one modality. The defaults are ``unimodal_audio``'s, Xu et
+    al.'s speech-only model; each registered name and variant changes them (see below).
 
-    Audio defaults follow Mirsamadi et al. 2017 (section 4): two frame-wise fully connected
-    ReLU layers of 512 units, one LSTM of 128 cells, attention pooling with a single learned
-    vector u (``alpha_t = softmax(u^T y_t)``, eq. 4-5), softmax output. ``audio_dim`` 120 is
-    our MFCC-120 default (the paper used 32 LLDs). Text defaults follow the text-only model
-    of Xu et al. 2019 (section 4.3: "the same as the text encoder", a BiLSTM of 100 units
-    per direction) on 384-d MiniLM word embeddings instead of 300-d GloVe.
-    ``attention_hidden`` 0 is the paper's scoring; > 0 scores with a tanh layer.
-    ``frame_seconds`` is the time step of the audio frames (10 ms hop).
+    Audio (Xu et al. 2019, sec. 4.3: Mirsamadi et al.'s structure): two frame-wise fully
+    connected ReLU layers of 512 units, one LSTM of 128 cells, attention pooling with a single
+    learned vector u (``alpha_t = softmax(u^T y_t)``), softmax output (the sizes as the workbench
+    reads Mirsamadi et al. 2017, whose paper is not on disk). ``audio_dim`` 34: Xu's
+    pyAudioAnalysis frames (sec. 4.2; the ``frame34`` extractor).
+    Text (Xu et al. 2019, sec. 4.2-4.3): no dense layers, a BiLSTM of 100 units per direction
+    ("the same as the text encoder"), the same pooling, on 384-d MiniLM word vectors where Xu
+    uses 300-d GloVe.
+    Video (Yoon et al. 2020, ``unimodal_video``): see ``_VIDEO_DEFAULTS``.
+
+    ``attention_hidden`` 0 is the single-vector scoring; > 0 scores with a tanh layer.
+    ``input_dropout`` drops input features at every step (the keep probabilities of the AMH
+    reference code's recurrent encoders; 0 in Xu's set-up, which reports no dropout);
+    ``dropout`` acts after the dense layers and before the output.
+    ``frame_seconds``: time step of the modality's frames (10 ms audio; video 1/3 s), which
+    places the pooling weights in time; unused for words.
     """
 
-    modality: Literal["audio", "text"] = "audio"
-    audio_dim: int = 120
+    modality: Modality = "audio"
+    audio_dim: int = 34
     text_dim: int = 384
+    video_dim: int = 32
     dense_layers: int = 2
     dense_dim: int = 512
     hidden: int = 128
     bidirectional: bool = False
     attention_hidden: int = 0
+    input_dropout: float = 0.0
     dropout: float = 0.0
     n_classes: int = 4
     frame_seconds: float = 0.01
 
     def __post_init__(self) -> None:
-        if self.modality not in ("audio", "text"):
-            raise ValueError(f"model 'unimodal': modality must be 'audio' or 'text', got {self.modality!r}")
+        if self.modality not in _AXIS:
+            raise ValueError(f"model 'unimodal': modality must be one of {sorted(_AXIS)}, got {self.modality!r}")
 
 
-_TEXT_DEFAULTS = {"dense_layers": 0, "hidden": 100, "bidirectional": True}
+_TEXT_DEFAULTS: dict[str, Any] = {"dense_layers": 0, "hidden": 100, "bidirectional": True}
+# Yoon et al. 2020's RNN-attn: a bidirectional LSTM (sec. 4.3), no dense layers; the per-direction
+# sizes and input dropout of the AMH reference code's encoders (200 audio/text, 128 video; keep
+# probabilities 0.7 audio/video, 0.3 text) since the baselines' own scripts are not published.
+_YOON: dict[str, dict[str, Any]] = {
+    m: {"dense_layers": 0, "bidirectional": True, "hidden": YOON2020_HIDDEN[m], "input_dropout": YOON2020_DROPOUT[m]}
+    for m in ("audio", "text", "video")
+}
+_VIDEO_DEFAULTS: dict[str, Any] = {**_YOON["video"], "frame_seconds": 1.0 / 3.0}  # 3 frames per second (sec. 4.2)
 
 
 class UnimodalLSTMAttention(nn.Module):
-    """Mirsamadi et al. 2017: dense layers, LSTM, attention pooling, linear output."""
+    """Dense layers (optional), an LSTM (optionally bidirectional), attention pooling, a linear output."""
 
     inputs: tuple[str, ...] = ("audio",)
 
@@ -73,7 +112,8 @@ class UnimodalLSTMAttention(nn.Module):
         self.config = c = config
         self.name = f"unimodal_{c.modality}"
         self.inputs = (c.modality,)
-        in_dim = c.audio_dim if c.modality == "audio" else c.text_dim
+        in_dim = self._dim()
+        self.input_dropout = nn.Dropout(c.input_dropout)
         layers: list[nn.Module] = []
         for _ in range(c.dense_layers):
             layers += [nn.Linear(in_dim, c.dense_dim), nn.ReLU(), nn.Dropout(c.dropout)]
@@ -85,25 +125,29 @@ class UnimodalLSTMAttention(nn.Module):
         self.dropout = nn.Dropout(c.dropout)
         self.out = nn.Linear(state, c.n_classes)
 
+    def _dim(self) -> int:
+        c = self.config
+        return {"audio": c.audio_dim, "text": c.text_dim, "video": c.video_dim}[c.modality]
+
     def forward(self, **inputs: torch.Tensor) -> ModelOutput:
-        """``audio`` (B, T, audio_dim) with ``audio_mask`` (B, T), or ``text`` (B, W, text_dim)
-        with ``text_mask`` (B, W), and optionally ``<input>_lengths`` (B,) on the CPU (see
-        :func:`~workbench.models.layers.run_rnn`); other inputs are ignored. Returns logits (B, n_classes),
-        embeddings (B, state) and the pooling weights ``frame_pool`` (B, T) or
-        ``word_pool`` (B, W), summing to one over real positions."""
+        """``audio`` (B, T, audio_dim), ``text`` (B, W, text_dim) or ``video`` (B, V, video_dim)
+        with its ``<input>_mask`` (B, len), and optionally ``<input>_lengths`` (B,) on the CPU
+        (see :func:`~workbench.models.layers.run_rnn`); other inputs are ignored. Returns logits
+        (B, n_classes), embeddings (B, state) and the pooling weights ``frame_pool`` (B, T),
+        ``word_pool`` (B, W) or ``video_pool`` (B, V), summing to one over real positions."""
         c = self.config
         key = c.modality
-        dim = c.audio_dim if key == "audio" else c.text_dim
         lengths = inputs.get(f"{key}_lengths")
-        mask = check_sequence(self.name, key, inputs.get(key), inputs.get(f"{key}_mask"), dim, lengths=lengths)
-        x = inputs[key].masked_fill(~mask[..., None], 0.0)
+        mask = check_sequence(self.name, key, inputs.get(key), inputs.get(f"{key}_mask"), self._dim(), lengths=lengths)
+        x = self.input_dropout(inputs[key].masked_fill(~mask[..., None], 0.0))
         y = run_rnn(self.rnn, self.frame_net(x), mask, lengths)
         pooled, weights = self.pool(y, mask)
-        name, axis = ("frame_pool", "frame") if key == "audio" else ("word_pool", "word")
+        axis, name = _AXIS[key], _MAP[key]
+        what = {"audio": "audio frame", "text": "word", "video": "video frame"}[key]
         info = AttentionInfo(
             axes=("batch", axis),
-            frame_seconds={"frame": c.frame_seconds} if key == "audio" else {},
-            description=f"attention pooling weight of each {axis} (Mirsamadi et al. 2017, eq. 5)",
+            frame_seconds={"frame": c.frame_seconds} if axis == "frame" else {},
+            description=f"attention pooling weight of each {what} (Mirsamadi et al. 2017)",
         )
         return ModelOutput(
             logits=self.out(self.dropout(pooled)),
@@ -117,29 +161,62 @@ def _build(modality: str, config: dict[str, Any]) -> UnimodalLSTMAttention:
     name = f"unimodal_{modality}"
     if "modality" in config:
         raise ValueError(f"model {name!r}: 'modality' is fixed by the registered name")
-    defaults = _TEXT_DEFAULTS if modality == "text" else {}
+    defaults = {"text": _TEXT_DEFAULTS, "video": _VIDEO_DEFAULTS}.get(modality, {})
     return build_from_config(UnimodalLSTMAttention, UnimodalConfig, name, **{**defaults, **config, "modality": modality})
 
 
-# The single-modality baselines train with Pepino et al.'s single-modality recipe.
-_CARD = ModelCard(
-    inputs={"audio": "mfcc120"},
-    recipes={"paper": PAPER_RECIPE},
+def _yoon_variant(modality: str, row: str, inputs: dict[str, str] | None = None) -> Variant:
+    return Variant(f"Yoon et al. 2020, Table 1, RNN-attn [17], {row}: a BiLSTM with attention pooling under Yoon's "
+                   "set-up (7 classes, 10 folds of 8:1:1, Adam 1e-3, gradient norm clipped at 1; sec. 4.1-4.2)",
+                   config=_YOON[modality], recipe=YOON2020_RECIPE, inputs=inputs or {})
+
+
+_AUDIO_CARD = ModelCard(
+    # Xu's 34-d pyAudioAnalysis frames; Yoon's variant reads the 120-d MFCC of AMH (sec. 4.2)
+    inputs={"audio": "frame34"},
+    recipes={"paper": XU_RECIPE},
     demo=dict(dense_layers=1, dense_dim=128, hidden=48),
     smoke=dict(dense_layers=1, dense_dim=64, hidden=24),
     dims={"audio": "audio_dim"},
     frame_periods={"audio": "frame_seconds"},
+    variants={"yoon2020": _yoon_variant("audio", "A", {"audio": "mfcc120"})},
+)
+
+_TEXT_CARD = ModelCard(
+    inputs={"text": "text_contextual"},
+    recipes={"paper": XU_RECIPE},
+    demo=dict(hidden=48),
+    smoke=dict(hidden=24),
+    dims={"text": "text_dim"},
+    variants={"yoon2020": _yoon_variant("text", "T")},
+)
+
+_VIDEO_CARD = ModelCard(
+    inputs={"video": "visual"},  # as AMH reads video: per-frame descriptors at 3 fps (ResNet-101 in the paper)
+    recipes={"paper": YOON2020_RECIPE},
+    demo=dict(hidden=32),
+    smoke=dict(hidden=16),
+    dims={"video": "video_dim"},
+    frame_periods={"video": "frame_seconds"},
 )
 
 
-@register_model("unimodal_audio", card=_CARD)
+@register_model("unimodal_audio", card=_AUDIO_CARD)
 def unimodal_audio(**config: Any) -> UnimodalLSTMAttention:
-    """Speech-only LSTM + attention pooling over frames (Mirsamadi et al. 2017)."""
+    """Speech-only LSTM + attention pooling over frames (Xu et al. 2019's speech-only model)."""
     return _build("audio", config)
 
 
-@register_model("unimodal_text", card=dataclasses.replace(_CARD, inputs={"text": "text_contextual"},
-                                                            dims={"text": "text_dim"}, frame_periods={}))
+@register_model("unimodal_text", card=_TEXT_CARD)
 def unimodal_text(**config: Any) -> UnimodalLSTMAttention:
-    """Text-only BiLSTM + attention pooling over words (Xu et al. 2019, section 4.3)."""
+    """Text-only BiLSTM + attention pooling over words (Xu et al. 2019, sec. 4.3)."""
     return _build("text", config)
+
+
+@register_model("unimodal_video", card=_VIDEO_CARD)
+def unimodal_video(**config: Any) -> UnimodalLSTMAttention:
+    """Video-only BiLSTM + attention pooling over video frames (Yoon et al. 2020, Table 1, V)."""
+    return _build("video", config)
+
+
+__all__ = ["UnimodalConfig", "UnimodalLSTMAttention", "unimodal_audio", "unimodal_text", "unimodal_video"]

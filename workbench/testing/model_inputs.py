@@ -3,10 +3,11 @@
 Every model class names what it reads in a class attribute ``inputs`` (e.g.
 ``("audio", "text")``, ``("waveform", "text")``, ``("audio", "text", "word_spans")``) and keeps
 its dataclass config in ``model.config`` with the fields ``audio_dim``, ``text_dim``,
-``video_dim`` (those it uses) and ``n_classes``. :func:`batch_for_model` reads both.
+``video_dim``, ``prosody_dim`` (those it uses) and ``n_classes``. :func:`batch_for_model` reads both.
 
 Keys follow ``workbench.models.outputs``: ``audio``/``audio_mask`` (B, T, F) / (B, T),
-``text``/``text_mask``, ``video``/``video_mask``, ``waveform``/``waveform_mask`` (B, S) / (B, S),
+``text``/``text_mask``, ``video``/``video_mask``, ``prosody``/``prosody_mask`` (B, T, P),
+``waveform``/``waveform_mask`` (B, S) / (B, S),
 ``word_spans`` (B, W, 2). Padding is filled with large noise (not zeros) so a model that
 lets padding leak into its output fails the tests.
 
@@ -28,9 +29,9 @@ from workbench.models.layers import lengths_from_mask
 __all__ = ["SEQUENCE_INPUTS", "batch_for_model", "pad_more", "random_batch", "with_host_lengths"]
 
 #: inputs that are (B, T, ...) sequences with a ``<name>_mask``.
-SEQUENCE_INPUTS = ("audio", "text", "video", "waveform")
+SEQUENCE_INPUTS = ("audio", "text", "video", "waveform", "prosody")
 
-_DEFAULT_LENGTHS = {"audio": (20, 60), "text": (3, 10), "video": (5, 15), "waveform": (4000, 16000)}
+_DEFAULT_LENGTHS = {"audio": (20, 60), "text": (3, 10), "video": (5, 15), "waveform": (4000, 16000), "prosody": (20, 60)}
 _PAD_NOISE = 50.0
 
 
@@ -41,6 +42,7 @@ def random_batch(
     audio_dim: int = 120,
     text_dim: int = 384,
     video_dim: int = 32,
+    prosody_dim: int = 36,
     seed: int = 0,
     lengths: dict[str, tuple[int, int]] | None = None,
     labels: torch.Tensor | None = None,
@@ -61,7 +63,7 @@ def random_batch(
         raise ValueError(f"random_batch: unknown inputs {sorted(unknown)}")
     g = torch.Generator().manual_seed(seed)
     lens = {**_DEFAULT_LENGTHS, **(lengths or {})}
-    dims = {"audio": audio_dim, "text": text_dim, "video": video_dim, "waveform": None}
+    dims = {"audio": audio_dim, "text": text_dim, "video": video_dim, "waveform": None, "prosody": prosody_dim}
     out: dict[str, torch.Tensor] = {}
     for name in SEQUENCE_INPUTS:
         if name not in inputs:
@@ -131,5 +133,5 @@ def with_host_lengths(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
 def batch_for_model(model: torch.nn.Module, batch: int = 4, seed: int = 0, **kwargs) -> dict[str, torch.Tensor]:
     """``random_batch`` for ``model.inputs`` with the feature sizes of ``model.config``."""
     cfg = model.config
-    dims = {k: getattr(cfg, k) for k in ("audio_dim", "text_dim", "video_dim") if hasattr(cfg, k)}
+    dims = {k: getattr(cfg, k) for k in ("audio_dim", "text_dim", "video_dim", "prosody_dim") if hasattr(cfg, k)}
     return random_batch(tuple(model.inputs), batch, seed=seed, n_classes=cfg.n_classes, **dims, **kwargs)

@@ -31,7 +31,8 @@ from workbench.errors import WorkbenchError
 from workbench.corpus.manifest import Manifest
 from workbench.features.words import match_word_timings, split_words
 
-SEQUENCE_INPUTS = ("audio", "text", "video", "waveform")
+# "prosody": frame-level prosodic descriptors read beside the audio frames (MDRE, Yoon et al. 2018)
+SEQUENCE_INPUTS = ("audio", "text", "video", "waveform", "prosody")
 
 
 class DataError(WorkbenchError, ValueError):
