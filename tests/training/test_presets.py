@@ -57,8 +57,9 @@ def test_paper_numbers_spot_checks() -> None:
     p = get_preset("amh", "paper")
     assert (p.grad_clip, p.protocol, p.features["video"].extractor) == (1.0, "tenfold_811", "visual")
     p = get_preset("pepino_late", "paper")
+    # LF-PT: lr 0.01 and no warm-up; losses weighted per instance, averaged over the batch (sec. 3)
     assert (p.lr, p.fusion_strategy, p.warmup_steps, p.class_weights, p.protocol) == (
-        0.01, "pretrained", 40, True, "session_script")
+        0.01, "pretrained", 0, "batch_size", "session_script")
     assert get_preset("pepino_early", "paper").lr == 7e-4
     assert get_preset("pepino_late", "demo").lr == 0.02
     assert get_preset("cma_raw", "demo").features["waveform"].config == {"pad": False, "max_seconds": 4.0}

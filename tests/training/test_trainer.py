@@ -9,6 +9,7 @@ import torch
 
 from workbench.models import create_model
 from workbench.training.data import SERDataset, collate, make_loader
+from workbench.training.presets import TrainPreset
 from workbench.training.trainer import TrainingError, class_weights_for, predict, train_model
 
 CLASSES = ("neu", "hap", "ang", "sad")
@@ -125,3 +126,109 @@ def test_class_weights_are_inverse_frequency():
     np.testing.assert_allclose(w.numpy(), [6 / 9, 6 / 3, 6 / 6], rtol=1e-6)
     with pytest.raises(TrainingError, match=r"\[1\] have no training examples"):
         class_weights_for([0, 2], 3)
+
+
+def _applied_learning_rates(model, ds, settings, run_dir) -> list[float]:
+    """The learning rate of every optimiser step train_model takes, read as the step runs."""
+    seen: list[float] = []
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    handle = register_optimizer_step_pre_hook(
+        lambda opt, args, kwargs: seen.append(float(opt.param_groups[0]["lr"])))
+    try:
+        train_model(model, ds, settings, run_dir, progress=False)
+    finally:
+        handle.remove()
+    return seen
+
+
+def test_lf_pt_has_no_warm_up_and_early_fusion_warms_up_over_40_steps(manifest, features, tmp_path):
+    """Pepino et al. sec. 3: the learning rate rises linearly over the first 40 steps, except for
+    late fusion with pre-training (LF-PT), which runs at 0.01 from its first step."""
+    from workbench.training.presets import get_preset
+
+    ds = _dataset(manifest, features)
+    steps_per_epoch = -(-len(ds) // 4)
+    epochs = -(-46 // steps_per_epoch)
+    late = get_preset("pepino_late", "paper")  # default variant: pretrained (LF-PT)
+    early = get_preset("pepino_early", "paper")
+    assert (late.variant, early.variant) == ("pretrained", "pretrained")
+    assert get_preset("pepino_late", "paper", variant="scalar_weights").warmup_steps == 0
+    runs = {}
+    for name, preset in (("late", late), ("early", early)):
+        # the schedule is the preset's; a tiny model and batches of 4 reach step 45 quickly
+        settings = preset.replace(batch_size=4, epochs=epochs)
+        runs[name] = _applied_learning_rates(_model(), ds, settings, tmp_path / name)[:46]
+    assert len(runs["late"]) == len(runs["early"]) == 46
+    np.testing.assert_allclose(runs["late"], [0.01] * 46, rtol=1e-12)
+    expected = [7e-4 * min(1.0, (k + 1) / 40) for k in range(46)]
+    np.testing.assert_allclose(runs["early"], expected, rtol=1e-9)
+    assert runs["early"][0] == pytest.approx(7e-4 / 40) and runs["early"][39] == pytest.approx(7e-4)
+    # and the other pre-trained strategies keep the warm-up
+    assert get_preset("pepino_late", "paper", variant="warm_start").warmup_steps == 40
+    assert get_preset("pepino_late", "paper", variant="cold_start").warmup_steps == 40
+
+
+def _cross_entropy_np(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(1, keepdims=True)
+    return np.log(np.exp(z).sum(1)) - z[np.arange(len(labels)), labels]
+
+
+def test_class_weighted_loss_is_divided_by_the_batch_size_or_the_weight_sum(manifest, features, tmp_path):
+    """``batch_size``: sum_i w[y_i] * CE_i / N (Pepino et al. sec. 3, Keras's class weights);
+    ``weight_sum``: the same sum divided by sum_i w[y_i] (PyTorch's weighted mean)."""
+    from workbench.training.trainer import classification_loss
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(7, 4))
+    labels = np.array([0, 0, 0, 0, 1, 2, 3])
+    w = np.array([0.5, 2.0, 1.5, 3.0])
+    ce = _cross_entropy_np(logits, labels)
+    by_n = float((w[labels] * ce).sum() / len(labels))
+    by_w = float((w[labels] * ce).sum() / w[labels].sum())
+    assert abs(by_n - by_w) > 0.05  # the two normalisations differ on this batch
+    t = (torch.tensor(logits, dtype=torch.float64), torch.tensor(labels), torch.tensor(w, dtype=torch.float64))
+    assert float(classification_loss(*t, mode="batch_size")) == pytest.approx(by_n, rel=1e-10)
+    assert float(classification_loss(*t, mode="weight_sum")) == pytest.approx(by_w, rel=1e-10)
+    assert float(classification_loss(t[0], t[1])) == pytest.approx(float(ce.mean()), rel=1e-10)
+    with pytest.raises(TrainingError, match="class_weights must be"):
+        train_model(_model(), _dataset(manifest, features), TrainPreset(name="t", model="m", features={},
+                    class_weights="by_n"), tmp_path / "bad")  # type: ignore[arg-type]
+    assert not (tmp_path / "bad").exists()
+
+
+def test_train_model_applies_the_preset_class_weight_averaging(manifest, features, tmp_path, tiny_preset):
+    """The epoch's training loss, recomputed by hand from the untrained model (lr 0 keeps it):
+    with ``class_weights="batch_size"`` each batch's loss is divided by its size."""
+    ids = [i for i in manifest.ids if manifest[i].label != "sad"][:30] + \
+          [i for i in manifest.ids if manifest[i].label == "sad"][:4]  # imbalanced: weights matter
+    ds = _dataset(manifest, features, ids)
+
+    def biased_model():
+        # an output bias far from uniform: per-class losses differ, so the averaging matters
+        m = _model()
+        with torch.no_grad():
+            m.out.bias.copy_(torch.tensor([3.0, 0.0, -1.0, -3.0]))
+        return m
+
+    model = biased_model()
+    w = class_weights_for(ds.labels, len(CLASSES)).numpy().astype(np.float64)
+    p = predict(model, collate([ds[i] for i in range(len(ds))]))
+    logits, labels = p["logits"].numpy().astype(np.float64), np.asarray(ds.labels)
+    _, sampler = make_loader(ds, 8, seed=0, bucketing=True)
+    sampler.set_epoch(0)
+    batches = [list(b) for b in sampler]
+    expected = {}
+    for mode in ("batch_size", "weight_sum"):
+        total = 0.0
+        for b in batches:
+            wl, ce = w[labels[b]], _cross_entropy_np(logits[b], labels[b])
+            loss = (wl * ce).sum() / (len(b) if mode == "batch_size" else wl.sum())
+            total += loss * len(b)
+        expected[mode] = total / len(ds)
+    assert abs(expected["batch_size"] - expected["weight_sum"]) > 0.01  # far above the 1e-5 tolerance below
+    for mode in ("batch_size", "weight_sum"):
+        m = biased_model()
+        res = train_model(m, ds, tiny_preset(lr=0.0, epochs=1, batch_size=8, class_weights=mode), tmp_path / mode,
+                          progress=False)
+        assert res.history["train_loss"].iloc[0] == pytest.approx(expected[mode], rel=1e-5), mode

@@ -14,6 +14,11 @@ speaker's utterances among ``ids`` (labels are never used, which is why per-spea
 statistics of test speakers are the usual SER practice); ``"none"`` leaves values as they are.
 A near-constant dimension (std below ``EPS``) becomes 0 rather than noise divided by ``EPS``.
 
+``deltas``: a normaliser fitted with ``deltas=True`` appends each dimension's first
+differences *after* normalising (frames (T, D) -> (T, 2D)), the order of Pepino et al.'s
+features (sec. 2.2: normalised, then "first-order differences were added"); the statistics
+are those of the D stored dimensions.
+
 >>> import numpy as np
 >>> from workbench.testing.dummies import make_utterance
 >>> from workbench.corpus.manifest import Manifest
@@ -51,6 +56,17 @@ class NormaliserError(WorkbenchError, ValueError):
     """A normalisation cannot be fitted or a saved one cannot be read; the message says which."""
 
 
+def add_first_differences(x: np.ndarray) -> np.ndarray:
+    """(T, D) -> (T, 2D): x followed by x[t] - x[t-1] (zeros in the first row).
+
+    >>> add_first_differences(np.array([[1.0], [3.0], [2.0]])).tolist()
+    [[1.0, 0.0], [3.0, 2.0], [2.0, -1.0]]
+    """
+    d = np.zeros_like(x)
+    d[1:] = np.diff(x, axis=0)
+    return np.concatenate([x, d], axis=1)
+
+
 def _stats(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """float32 (mean, std) per dimension over every frame of ``arrays``; std is inf where the
     dimension is constant, so dividing by it gives 0."""
@@ -69,30 +85,33 @@ def _stats(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class Normaliser:
     """Fitted statistics of one feature: ``group_of`` maps each utterance id it serves to a
-    group (``"all"`` or a speaker), ``stats`` each group to float32 (mean, std) arrays."""
+    group (``"all"`` or a speaker), ``stats`` each group to float32 (mean, std) arrays;
+    ``deltas``: first differences appended after normalising."""
 
     mode: Mode
     stats: Mapping[str, tuple[np.ndarray, np.ndarray]]
     group_of: Mapping[str, str]
+    deltas: bool = False
 
     def __call__(self, utt_id: str, x: np.ndarray) -> np.ndarray:
-        """``x`` (frames, dim) of utterance ``utt_id``, normalised, as float32."""
-        if self.mode == "none":
-            return x
-        mean, std = self.stats[self.group_of[utt_id]]
-        return ((np.asarray(x, dtype=np.float32) - mean) / std).astype(np.float32)
+        """``x`` (frames, dim) of utterance ``utt_id``, normalised, as float32 (frames, 2 dim
+        with ``deltas``: the normalised frames, then their first differences)."""
+        if self.mode != "none":
+            mean, std = self.stats[self.group_of[utt_id]]
+            x = ((np.asarray(x, dtype=np.float32) - mean) / std).astype(np.float32)
+        return add_first_differences(np.asarray(x, dtype=np.float32)) if self.deltas else x
 
     def apply(self, features: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
         """A lazy view of ``features`` normalised (each array on access), over the ids this
-        normaliser serves; ``features`` itself when the mode is ``none``."""
-        return features if self.mode == "none" else _Normalised(features, self)
+        normaliser serves; ``features`` itself when it changes nothing (mode ``none``, no deltas)."""
+        return features if self.mode == "none" and not self.deltas else _Normalised(features, self)
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         """The statistics as named arrays (for an ``.npz`` written with the rest of a run)."""
         groups = sorted(self.stats)
         index = {g: k for k, g in enumerate(groups)}
         ids = sorted(self.group_of)
-        header = {"mode": self.mode, "groups": groups}
+        header = {"mode": self.mode, "groups": groups, "deltas": self.deltas}
         out = {f"{prefix}/header": np.array(json.dumps(header)),
                f"{prefix}/ids": np.array(ids, dtype=str),
                # -1: no statistics (mode "none")
@@ -109,7 +128,7 @@ class Normaliser:
         stats = {g: (arrays[f"{prefix}/mean"][k], arrays[f"{prefix}/std"][k]) for k, g in enumerate(groups)}
         ids = [str(i) for i in arrays[f"{prefix}/ids"]]
         group_of = {i: groups[int(k)] if k >= 0 else _ALL for i, k in zip(ids, arrays[f"{prefix}/group"])}
-        return Normaliser(header["mode"], stats, group_of)
+        return Normaliser(header["mode"], stats, group_of, bool(header.get("deltas", False)))
 
 
 class _Normalised(Mapping[str, np.ndarray]):
@@ -130,33 +149,35 @@ class _Normalised(Mapping[str, np.ndarray]):
 
 
 def fit_normaliser(features: Mapping[str, np.ndarray], manifest: Manifest, mode: Mode, ids: Iterable[str],
-                   fit_ids: Iterable[str] | None = None) -> Normaliser:
+                   fit_ids: Iterable[str] | None = None, deltas: bool = False) -> Normaliser:
     """Statistics for the utterances ``ids``: ``global`` ones fitted on ``fit_ids`` (default:
-    ``ids``), ``speaker`` ones on each speaker's utterances among ``ids``."""
+    ``ids``), ``speaker`` ones on each speaker's utterances among ``ids``; with ``deltas`` the
+    normaliser appends first differences after normalising."""
     if mode not in MODES:
         raise NormaliserError(f"normalise: mode {mode!r} is not one of {'/'.join(MODES)}")
     ids = list(ids)
     if mode == "none":
-        return Normaliser("none", {}, {i: _ALL for i in ids})
+        return Normaliser("none", {}, {i: _ALL for i in ids}, deltas)
     if mode == "global":
         fit = list(fit_ids) if fit_ids is not None else ids
         if not fit:
             raise NormaliserError("normalise: fit_ids is empty")
-        return Normaliser("global", {_ALL: _stats([features[i] for i in fit])}, {i: _ALL for i in ids})
+        return Normaliser("global", {_ALL: _stats([features[i] for i in fit])}, {i: _ALL for i in ids}, deltas)
     by_speaker: dict[str, list[str]] = defaultdict(list)
     for i in ids:
         by_speaker[manifest[i].speaker].append(i)
     stats = {s: _stats([features[i] for i in group]) for s, group in by_speaker.items()}
-    return Normaliser("speaker", stats, {i: manifest[i].speaker for i in ids})
+    return Normaliser("speaker", stats, {i: manifest[i].speaker for i in ids}, deltas)
 
 
 def normalise(features: Mapping[str, np.ndarray], manifest: Manifest, mode: Mode = "global",
-              fit_ids: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """Every utterance of ``manifest`` normalised as training does (float32 copies)."""
+              fit_ids: Iterable[str] | None = None, deltas: bool = False) -> dict[str, np.ndarray]:
+    """Every utterance of ``manifest`` normalised as training does (float32 copies); with
+    ``deltas``, first differences of the normalised frames appended."""
     missing = [u.id for u in manifest if u.id not in features]
     if missing:
         raise NormaliserError(f"normalise: {len(missing)} utterance(s) have no features, e.g. {missing[:3]}")
-    norm = fit_normaliser(features, manifest, mode, manifest.ids, fit_ids)
+    norm = fit_normaliser(features, manifest, mode, manifest.ids, fit_ids, deltas)
     return {u.id: np.asarray(norm(u.id, features[u.id]), dtype=np.float32) for u in manifest}
 
 

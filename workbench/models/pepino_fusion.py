@@ -9,7 +9,9 @@ real frames only, as the paper masks padded values).
 
 Registered names: ``pepino_text``, ``pepino_audio`` (the single-branch models),
 ``pepino_early`` (section 2.3.1: pooled embeddings concatenated, dense 128 ReLU, output) and
-``pepino_late`` (section 2.3.2: the two branches' logits concatenated, dense output).
+``pepino_late`` (section 2.3.2: the two branches' logits concatenated, dense output, or
+one learned scalar weight per system with ``late_fusion="scalar"``). ``width`` scales every
+hidden layer: section 4.1's "small" (half the nodes of Figure 1) and "large" (twice) models.
 Training strategies (section 2.3.3) are set with :func:`configure_strategy`; the model's
 ``load_branches`` is the same hook for generic training code (``workbench.training.strategies``),
 which trains the branches the card names first.
@@ -56,6 +58,12 @@ class PepinoConfig:
     ``text_filters`` 128 + ``audio_filters`` 104 = 232 and ``kernel_size`` 3 (our choice).
     ``fusion_hidden`` 128: early-fusion hidden layer (section 2.3.1).
     ``audio_dropout`` 0.5 at the input of L_A2 only (section 3).
+    ``width`` multiplies the size of every hidden layer (L_T1-L_T3, L_A1-L_A2, the fusion
+    hidden layer; the outputs keep one unit per class): 1 is Figure 1, 0.5 the "small" and 2
+    the "large" models of Figure 2 (section 4.1).
+    ``late_fusion``: ``dense`` is section 2.3.2's dense layer over the 8 concatenated logits;
+    ``scalar`` learns one scalar weight per system instead, which section 2.3.2 says did
+    slightly worse.
     """
 
     fusion: Fusion = "early"
@@ -67,6 +75,8 @@ class PepinoConfig:
     kernel_size: int = 3
     fusion_hidden: int = 128
     audio_dropout: float = 0.5
+    width: float = 1.0
+    late_fusion: Literal["dense", "scalar"] = "dense"
     n_classes: int = 4
 
     def __post_init__(self) -> None:
@@ -74,6 +84,14 @@ class PepinoConfig:
             raise ValueError(f"model 'pepino': fusion must be early, late, text or audio, got {self.fusion!r}")
         if self.kernel_size % 2 == 0:
             raise ValueError(f"model 'pepino': kernel_size must be odd (same padding), got {self.kernel_size}")
+        if not self.width > 0:
+            raise ValueError(f"model 'pepino': width must be positive, got {self.width}")
+        if self.late_fusion not in ("dense", "scalar"):
+            raise ValueError(f"model 'pepino': late_fusion must be dense or scalar, got {self.late_fusion!r}")
+
+    def size(self, field: str) -> int:
+        """A hidden layer's size after ``width`` (at least 1 unit)."""
+        return max(1, round(getattr(self, field) * self.width))
 
 
 class _ConvBN(nn.Module):
@@ -96,14 +114,15 @@ class TextBranch(nn.Module):
 
     def __init__(self, c: PepinoConfig, with_output: bool = True) -> None:
         super().__init__()
-        self.dense = nn.Linear(c.text_dim, c.text_dense)  # L_T1
-        self.dense_bn = MaskedBatchNorm1d(c.text_dense)
-        self.conv1 = _ConvBN(c.text_dense, c.text_filters, c.kernel_size)  # L_T2
-        self.conv2 = _ConvBN(c.text_filters, c.text_filters, c.kernel_size)  # L_T3
-        self.out = nn.Linear(c.text_filters, c.n_classes) if with_output else None  # L_T5
+        dense, filters = c.size("text_dense"), c.size("text_filters")
+        self.dense = nn.Linear(c.text_dim, dense)  # L_T1
+        self.dense_bn = MaskedBatchNorm1d(dense)
+        self.conv1 = _ConvBN(dense, filters, c.kernel_size)  # L_T2
+        self.conv2 = _ConvBN(filters, filters, c.kernel_size)  # L_T3
+        self.out = nn.Linear(filters, c.n_classes) if with_output else None  # L_T5
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x (B, W, text_dim), mask (B, W) -> (pooled (B, text_filters), logits (B, C) or None)."""
+        """x (B, W, text_dim), mask (B, W) -> (pooled (B, text filters), logits (B, C) or None)."""
         h = torch.relu(self.dense_bn(self.dense(x).transpose(1, 2), mask))
         h = self.conv2(self.conv1(h, mask), mask)
         pooled = masked_mean(h.transpose(1, 2), mask)  # L_T4
@@ -116,13 +135,14 @@ class AudioBranch(nn.Module):
 
     def __init__(self, c: PepinoConfig, with_output: bool = True) -> None:
         super().__init__()
-        self.conv1 = _ConvBN(c.audio_dim, c.audio_filters, c.kernel_size)  # L_A1
+        filters = c.size("audio_filters")
+        self.conv1 = _ConvBN(c.audio_dim, filters, c.kernel_size)  # L_A1
         self.dropout = nn.Dropout(c.audio_dropout)
-        self.conv2 = _ConvBN(c.audio_filters, c.audio_filters, c.kernel_size)  # L_A2
-        self.out = nn.Linear(c.audio_filters, c.n_classes) if with_output else None  # L_A4
+        self.conv2 = _ConvBN(filters, filters, c.kernel_size)  # L_A2
+        self.out = nn.Linear(filters, c.n_classes) if with_output else None  # L_A4
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """x (B, T, audio_dim), mask (B, T) -> (pooled (B, audio_filters), logits (B, C) or None)."""
+        """x (B, T, audio_dim), mask (B, T) -> (pooled (B, audio filters), logits (B, C) or None)."""
         h = self.conv1(x.transpose(1, 2), mask)
         h = self.conv2(self.dropout(h), mask)
         pooled = masked_mean(h.transpose(1, 2), mask)  # L_A3
@@ -147,11 +167,13 @@ class PepinoFusion(nn.Module):
         if "audio" in self.inputs:
             self.audio_branch = AudioBranch(c, with_output)
         if c.fusion == "early":
+            hidden = c.size("fusion_hidden")
             self.fusion_net: nn.Module = nn.Sequential(
-                nn.Linear(c.text_filters + c.audio_filters, c.fusion_hidden), nn.ReLU(), nn.Linear(c.fusion_hidden, c.n_classes)
+                nn.Linear(c.size("text_filters") + c.size("audio_filters"), hidden), nn.ReLU(),
+                nn.Linear(hidden, c.n_classes)
             )
         elif c.fusion == "late":
-            self.fusion_net = nn.Linear(2 * c.n_classes, c.n_classes)
+            self.fusion_net = ScalarWeights(c.n_classes) if c.late_fusion == "scalar" else nn.Linear(2 * c.n_classes, c.n_classes)
         xavier_init(self)  # section 2.3.3: Xavier uniform initialisation (cold start)
 
     def train(self, mode: bool = True) -> PepinoFusion:
@@ -194,18 +216,46 @@ class PepinoFusion(nn.Module):
         return ModelOutput(logits=self.fusion_net(emb), embeddings=emb)
 
 
+class ScalarWeights(nn.Module):
+    """Late fusion with one learned scalar weight per system (section 2.3.2's alternative to
+    the dense layer): ``logits = w_text * z_text + w_audio * z_audio``, over the concatenated
+    branch logits ``[z_text, z_audio]`` (B, 2C). Both weights start at 0.5 (our choice: the
+    mean of the two systems' logits), so a frozen pair of branches starts as their average."""
+
+    def __init__(self, n_classes: int) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.weight = nn.Parameter(torch.empty(2))  # [w_text, w_audio]
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.weight, 0.5)
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, 2C) concatenated text and audio logits -> (B, C)."""
+        text, audio = logits.split(self.n_classes, dim=-1)
+        return self.weight[0] * text + self.weight[1] * audio
+
+
 def xavier_init(module: nn.Module) -> None:
-    """Xavier-uniform weights and zero biases for every Linear/Conv1d in ``module``."""
+    """Xavier-uniform weights and zero biases for every Linear/Conv1d in ``module``; scalar
+    fusion weights go back to their start value (Xavier is defined for weight matrices only)."""
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv1d)):
             nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+        elif isinstance(m, ScalarWeights):
+            m.reset_parameters()
 
 
 #: Adam learning rates of section 3: 7e-4 in general, 1e-4 when fine-tuning (warm start),
-#: 0.01 for late fusion with pre-trained branches (which also skips the 40-step warm-up).
+#: 0.01 for late fusion with pre-trained branches.
 PAPER_LEARNING_RATES = {"cold_start": 7e-4, "warm_start": 1e-4, "pretrained": 7e-4, ("late", "pretrained"): 0.01}
+#: Section 3: "During the first 40 steps, the learning rate was linearly increased from 0 to
+#: the final value, except for the late fusion system with pretraining (LF-PT)".
+PAPER_WARMUP_STEPS = 40
+NO_WARMUP: frozenset[tuple[str, str]] = frozenset({("late", "pretrained")})
 
 # layers trained under warm start besides the fusion layers: those right before pooling
 _WARM = {"text_branch": ("conv2",), "audio_branch": ("conv2",)}
@@ -214,6 +264,19 @@ _WARM = {"text_branch": ("conv2",), "audio_branch": ("conv2",)}
 def paper_learning_rate(fusion: Fusion, strategy: Strategy) -> float:
     """The paper's Adam learning rate for a fusion type and training strategy (section 3)."""
     return PAPER_LEARNING_RATES.get((fusion, strategy), PAPER_LEARNING_RATES[strategy])  # type: ignore[call-overload]
+
+
+def paper_strategy_recipe(fusion: Fusion, strategy: Strategy) -> dict[str, Any]:
+    """The training settings section 3 gives a fusion type under a strategy (section 2.3.3):
+    the strategy, its learning rate and its warm-up (none for LF-PT).
+
+    >>> paper_strategy_recipe("late", "pretrained")
+    {'fusion_strategy': 'pretrained', 'lr': 0.01, 'warmup_steps': 0}
+    >>> paper_strategy_recipe("early", "pretrained")["warmup_steps"]
+    40
+    """
+    return {"fusion_strategy": strategy, "lr": paper_learning_rate(fusion, strategy),
+            "warmup_steps": 0 if (fusion, strategy) in NO_WARMUP else PAPER_WARMUP_STEPS}
 
 
 def configure_strategy(
@@ -304,13 +367,17 @@ def _build(fusion: str, config: dict[str, Any]) -> PepinoFusion:
     return build_from_config(PepinoFusion, PepinoConfig, name, fusion=fusion, **config)
 
 
-#: Section 3: Adam 7e-4, warm-up 40 steps, inverse-frequency class weights; section 4.1: 5
-#: folds by speaker and script; fixed epochs (no early stopping). The unimodal baselines
-#: (``workbench.models.unimodal``) train with it too.
+#: Section 3: Adam 7e-4, warm-up 40 steps, each instance's loss times the inverse frequency
+#: of its class, averaged over the batch (Keras's class weights: divided by the batch size,
+#: not by the sum of the weights); section 4.1: 5 folds by speaker and script; fixed epochs
+#: (no early stopping). Results are over 10 seeds, median and IQR over seeds (section 3,
+#: Table 1). The unimodal baselines (``workbench.models.unimodal``) train with it too.
 PAPER_RECIPE: dict[str, Any] = dict(
-    lr=7e-4, batch_size=32, epochs=30, warmup_steps=40, class_weights=True, protocol="session_script",
-    source="Pepino et al. 2020, sec. 3.3 and 4.1",
-    notes="epochs were tuned per model in the paper (median AvAUC over 5 seeds); 30 is ours",
+    lr=7e-4, batch_size=32, epochs=30, warmup_steps=PAPER_WARMUP_STEPS, class_weights="batch_size",
+    protocol="session_script",
+    source="Pepino et al. 2020, sec. 3 and 4.1",
+    notes="epochs were tuned per model in the paper (median AvAUC over 5 seeds); 30 is ours; the paper reports "
+          "10 seeds (RunSpec seeds=range(10)), median and IQR over seeds (aggregate(..., unit='seed'))",
 )
 
 # The single-branch models keep both inputs so that their presets name the same features as
@@ -327,6 +394,12 @@ _CARD = ModelCard(
 # Table 1's GloVe row: static word vectors (MiniLM's input embedding table stands in for GloVe)
 _STATIC = Variant("static word embeddings instead of contextual ones (Table 1, GloVe vs BERT; sec. 4.2)",
                   inputs={"text": "text_static"})
+# Figure 2 (section 4.1): the fold-leakage experiment with two sizes of the single-branch
+# models; Table 1 uses the size of Figure 1, the default configuration (neither of these).
+_SIZES = {
+    "small": Variant("half the nodes of the Figure 1 model (Fig. 2, sec. 4.1)", config={"width": 0.5}),
+    "large": Variant("twice the nodes of the Figure 1 model (Fig. 2, sec. 4.1)", config={"width": 2.0}),
+}
 
 
 def _fusion_card(fusion: Fusion) -> ModelCard:
@@ -337,16 +410,22 @@ def _fusion_card(fusion: Fusion) -> ModelCard:
     folds, demo preset) early fusion reached UA 0.644 pre-trained, 0.578 from a cold start and
     0.497 with a warm start, whose retrained text layers memorise the training scripts.
     """
-    strategies = {
-        s: Variant(f"{s.replace('_', ' ')} training (section 2.3.3) at the paper's learning rate (section 3)",
-                   recipe={"fusion_strategy": s, "lr": paper_learning_rate(fusion, s)})
+    strategies: dict[str, Variant] = {
+        s: Variant(f"{s.replace('_', ' ')} training (section 2.3.3) at the paper's learning rate and warm-up "
+                   "(section 3)", recipe=paper_strategy_recipe(fusion, s))
         for s in ("cold_start", "pretrained", "warm_start")
     }
-    # The paper also skips the 40-step warm-up for LF-PT (section 3); the recipe keeps it for now.
+    if fusion == "late":
+        # Section 2.3.2 reports it only in words ("slightly worse"); trained as LF-PT is.
+        strategies["scalar_weights"] = Variant(
+            "one learned scalar weight per system instead of the dense fusion layer (sec. 2.3.2), "
+            "pre-trained branches as LF-PT", config={"late_fusion": "scalar"},
+            recipe=paper_strategy_recipe(fusion, "pretrained"))
     return dataclasses.replace(
         _CARD,
-        recipes={"paper": {**PAPER_RECIPE, "fusion_strategy": "pretrained", "lr": paper_learning_rate(fusion, "pretrained")}},
+        recipes={"paper": {**PAPER_RECIPE, **paper_strategy_recipe(fusion, "pretrained")}},
         variants={**strategies, "static_text": _STATIC},
+        default_variant="pretrained",  # the default recipe is pre-trained fusion (EF-PT / LF-PT of Table 1)
         branches={"text": "pepino_text", "audio": "pepino_audio"},
     )
 
@@ -364,13 +443,13 @@ def pepino_late(**config: Any) -> PepinoFusion:
 
 
 @register_model("pepino_text", card=dataclasses.replace(_CARD, reads=lambda config: ("text",),
-                                                          variants={"static_text": _STATIC}))
+                                                          variants={**_SIZES, "static_text": _STATIC}))
 def pepino_text(**config: Any) -> PepinoFusion:
     """The text model alone (section 2.1); its weights initialise fusion branches."""
     return _build("text", config)
 
 
-@register_model("pepino_audio", card=dataclasses.replace(_CARD, reads=lambda config: ("audio",)))
+@register_model("pepino_audio", card=dataclasses.replace(_CARD, reads=lambda config: ("audio",), variants=_SIZES))
 def pepino_audio(**config: Any) -> PepinoFusion:
     """The audio model alone (section 2.2); its weights initialise fusion branches."""
     return _build("audio", config)

@@ -47,7 +47,7 @@ from workbench.training.presets import TrainPreset, get_preset
 # checks these against the real extractors, which need librosa/openSMILE/MiniLM to construct.
 # ``visual`` takes the built-in corpus's 32-d descriptors (a real corpus's HOG size differs).
 FEATURE_SHAPES: dict[str, tuple[int, float | None]] = {
-    "mfcc120": (120, 0.01), "mfcc40": (40, 0.01), "frame34": (34, 0.01), "prosody36": (36, 0.01),
+    "mfcc120": (120, 0.01), "mfcc40": (40, 0.01), "frame34": (34, 0.01), "prosody36": (18, 0.01),
     "spectrogram257": (257, 0.01),
     "waveform": (1, 1 / 16000), "text_contextual": (384, None), "text_static": (384, None), "visual": (32, 1 / 3),
 }
@@ -115,7 +115,7 @@ def random_features(manifest: Manifest, preset: TrainPreset, inputs: Sequence[st
                 steps = max(1, math.ceil(seconds / period / max(spec.pool, 1)))
             data[u.id] = rng.standard_normal((steps, dim), dtype=np.float32)
         fs = None if period is None else period * max(spec.pool, 1)
-        out[name] = InputFeatures(spec, data, fs, dim, None)
+        out[name] = InputFeatures(spec, data, fs, dim * 2 if spec.deltas else dim, None)  # deltas: after normalising
     return out
 
 

@@ -7,8 +7,9 @@ through here, so nothing else re-derives inputs:
    from the feature cache and pools frames as the preset says (:class:`InputFeatures`);
 2. :func:`fold_datasets` picks the fold's (possibly subsampled) training ids, fits one
    :class:`~workbench.features.normalise.Normaliser` per input (global statistics on the
-   training ids, per-speaker statistics on each speaker's utterances of the fold) and builds
-   the train / validation / test :class:`~workbench.training.data.SERDataset`;
+   training ids, per-speaker statistics on each speaker's utterances of the fold; first
+   differences appended after normalising where the spec says ``deltas``) and builds the
+   train / validation / test :class:`~workbench.training.data.SERDataset`;
 3. the fitted normalisers are saved in the run directory (``normalisation.npz``) and
    :func:`workbench.training.runs.load_run` applies them again, so a reloaded model sees the
    inputs it was evaluated on, bit for bit.
@@ -41,7 +42,8 @@ class InputError(WorkbenchError, ValueError):
 
 @dataclass
 class InputFeatures:
-    """Features of one model input for a whole manifest, after pooling (not yet normalised)."""
+    """Features of one model input for a whole manifest, after pooling (not yet normalised).
+    ``dim`` is the size the model reads: twice the stored arrays' with ``spec.deltas``."""
 
     spec: FeatureSpec
     data: Mapping[str, np.ndarray]
@@ -69,7 +71,8 @@ def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequenc
         fs = cache.get(get_extractor(spec.extractor, **spec.config), manifest, progress=progress)
         valid = {i: int(v) for i, v in zip(fs.ids, fs.valid_lengths)} if name == "waveform" else None
         data = fs if name == "waveform" else _unpadded(fs)
-        out[name] = _pooled(InputFeatures(spec, data, fs.frame_seconds, fs.dim, valid, fs.skipped))
+        dim = fs.dim * 2 if spec.deltas else fs.dim  # deltas are appended after normalisation
+        out[name] = _pooled(InputFeatures(spec, data, fs.frame_seconds, dim, valid, fs.skipped))
     return out
 
 
@@ -142,8 +145,10 @@ def training_ids(fold: Fold, manifest: Manifest, settings: TrainPreset, seed: in
 def fit_normalisers(features: Mapping[str, InputFeatures], manifest: Manifest, ids: Sequence[str],
                     train_ids: Sequence[str]) -> dict[str, Normaliser]:
     """One normaliser per input over ``ids`` (the fold's utterances), global statistics fitted
-    on ``train_ids`` (see :mod:`workbench.features.normalise`)."""
-    return {name: fit_normaliser(f.data, manifest, f.spec.normalise, ids, train_ids) for name, f in features.items()}
+    on ``train_ids``, first differences appended after normalising where the spec says
+    ``deltas`` (see :mod:`workbench.features.normalise`)."""
+    return {name: fit_normaliser(f.data, manifest, f.spec.normalise, ids, train_ids, f.spec.deltas)
+            for name, f in features.items()}
 
 
 def make_dataset(manifest: Manifest, ids: Sequence[str], features: Mapping[str, InputFeatures],

@@ -43,12 +43,15 @@ class FeatureSpec:
     ``normalise``: z-normalisation (``workbench.features.normalise``); ``"global"`` statistics
     are fitted on each fold's training utterances only. ``pool``: average every ``pool``
     consecutive frames (a CPU-budget knob; frame_seconds grows by the same factor).
+    ``deltas``: append each dimension's first differences after normalising (the model reads
+    twice the extractor's dimensions; Pepino et al. sec. 2.2).
     """
 
     extractor: str
     config: dict[str, Any] = field(default_factory=dict)
     normalise: Normalise = "none"
     pool: int = 1
+    deltas: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -111,7 +114,7 @@ _SPECS = {
     "mfcc120": FeatureSpec("mfcc120", normalise="global"),
     "mfcc40": FeatureSpec("mfcc40", normalise="global"),  # Sun et al. z-normalise (sec. 3.2)
     "frame34": FeatureSpec("frame34", normalise="global"),
-    "prosody36": FeatureSpec("prosody36", normalise="global"),
+    "prosody36": FeatureSpec("prosody36", normalise="global", deltas=True),  # normalised, then deltas (Pepino sec. 2.2)
     "spectrogram257": FeatureSpec("spectrogram257", normalise="global"),
     "waveform": FeatureSpec("waveform"),
     "visual": FeatureSpec("visual", normalise="global"),

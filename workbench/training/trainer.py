@@ -1,8 +1,10 @@
 """The training loop: one model, one training set, optional validation, resumable.
 
 :func:`train_model` runs fixed epochs or stops early on validation UA, with optional class
-weights, gradient clipping and linear warm-up, bf16 autocast on CUDA, a checkpoint
-(``last.pt``) after every epoch and ``metrics.csv`` rewritten after every epoch. Started again
+weights (averaged over the batch as the preset says), gradient clipping and linear warm-up
+(optimiser step k, counted from 0, runs at ``lr * min(1, (k + 1) / warmup_steps)``; no warm-up
+with ``warmup_steps=0``), bf16 autocast on CUDA, a checkpoint (``last.pt``) after every epoch
+and ``metrics.csv`` rewritten after every epoch. Started again
 on the same run directory it resumes from ``last.pt`` and ends on the same weights as an
 uninterrupted run: batches depend only on (seed, epoch) and the checkpoint restores every RNG.
 """
@@ -152,8 +154,46 @@ def _read_losses(pending: list[tuple[int, torch.Tensor, list[str]]], total: floa
     return total, count
 
 
+#: How a class-weighted loss is averaged over a batch (``TrainPreset.class_weights``):
+#: ``weight_sum`` divides the sum of weighted losses by the sum of the batch's weights
+#: (PyTorch's weighted mean, ``F.cross_entropy(weight=...)``); ``batch_size`` divides it by the
+#: number of utterances N (Keras's class weights; Pepino et al. sec. 3 multiply "the loss of
+#: each instance with the inverse of the frequency of the class it belongs to").
+CLASS_WEIGHT_MODES: tuple[str, ...] = ("weight_sum", "batch_size")
+
+
+def class_weight_mode(value: bool | str) -> str | None:
+    """The averaging of a preset's ``class_weights``: None (no weights), ``weight_sum``
+    (``True`` too) or ``batch_size``; anything else raises :class:`TrainingError`.
+
+    >>> class_weight_mode(True), class_weight_mode("batch_size"), class_weight_mode(False)
+    ('weight_sum', 'batch_size', None)
+    """
+    if value is False or value is None or value == "none":
+        return None
+    if value is True:
+        return "weight_sum"
+    if value in CLASS_WEIGHT_MODES:
+        return str(value)
+    raise TrainingError(f"class_weights must be True/False or one of {CLASS_WEIGHT_MODES}, got {value!r}")
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None = None,
+                        mode: str | None = None) -> torch.Tensor:
+    """Mean cross-entropy of a batch, each utterance's loss times its class's weight when
+    ``weights`` (C,) are given, divided by the sum of those weights (``mode="weight_sum"``) or
+    by the batch size (``mode="batch_size"``); see :data:`CLASS_WEIGHT_MODES`."""
+    if weights is None:
+        return F.cross_entropy(logits, labels)
+    if mode == "batch_size":
+        return F.cross_entropy(logits, labels, weight=weights, reduction="sum") / labels.shape[0]
+    if mode == "weight_sum":
+        return F.cross_entropy(logits, labels, weight=weights)
+    raise TrainingError(f"class-weighted loss: unknown mode {mode!r}; choose one of {CLASS_WEIGHT_MODES}")
+
+
 def class_weights_for(labels: list[int] | np.ndarray, n_classes: int) -> torch.Tensor:
-    """Inverse class frequency, scaled so a balanced set gets weight 1 (Pepino et al. 3.3).
+    """Inverse class frequency, scaled so a balanced set gets weight 1 (Pepino et al. sec. 3).
 
     >>> [round(w, 4) for w in class_weights_for([0, 0, 0, 1], 2).tolist()]
     [0.6667, 2.0]
@@ -210,6 +250,7 @@ def train_model(
     validation) and is loaded into ``model`` before returning. ``on_epoch_end(epoch, row)``
     runs after each checkpoint (tests use it to simulate an interruption).
     """
+    weight_mode = class_weight_mode(settings.class_weights)  # a bad setting fails before anything runs
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
@@ -225,7 +266,7 @@ def train_model(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warm) if warm else 1.0)
     use_scaler = dev.type == "cuda" and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    weights = class_weights_for(train.labels, len(train.classes)).to(dev) if settings.class_weights else None
+    weights = class_weights_for(train.labels, len(train.classes)).to(dev) if weight_mode else None
     loader, sampler = make_loader(train, settings.batch_size, seed=seed, bucketing=settings.bucketing,
                                   pin_memory=dev.type == "cuda")
 
@@ -259,7 +300,7 @@ def train_model(
                 try:
                     with _autocast(dev):
                         out = model(**model_inputs(model, b))
-                        loss = F.cross_entropy(out.logits.float(), b["labels"], weight=weights)
+                        loss = classification_loss(out.logits.float(), b["labels"], weights, weight_mode)
                     optimizer.zero_grad(set_to_none=True)
                     scaler.scale(loss).backward()
                     if settings.grad_clip:
