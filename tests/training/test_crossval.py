@@ -225,3 +225,20 @@ def test_utterances_skipped_at_extraction_are_named_with_the_reason(manifest, fe
                                                skipped={gone: "audio holds 3 NaN/inf sample(s)"})}
     with pytest.raises(InputError, match=rf"skipped at extraction, e\.g\. \['{gone} \(audio holds 3 NaN"):
         _run(manifest, broken, tmp_path, tiny_preset)
+
+
+def test_early_stopping_without_a_validation_set_is_refused(manifest, features, tmp_path, tiny_preset):
+    """Before: the paper recipes of AMH/MCSAN under leave-one-session-out silently trained fixed epochs."""
+    preset = tiny_preset("unimodal_audio").replace(early_stopping_patience=3)
+    with pytest.raises(CrossValError, match="stops early on validation UA.*no validation set.*'validation': 'random'"):
+        _run(manifest, features, tmp_path, tiny_preset, preset=preset, protocol="loso_session")
+    rows = _run(manifest, features, tmp_path, tiny_preset, preset=preset, protocol="loso_session",
+                protocol_options={"validation": "random"})
+    assert (rows["n_val"] > 0).all()
+
+
+def test_rows_record_the_variant(manifest, features, tmp_path, tiny_preset):
+    preset = tiny_preset("unimodal_audio").replace(variant="some_variant")
+    rows = _run(manifest, features, tmp_path, tiny_preset, preset=preset)
+    assert rows["variant"].tolist() == ["some_variant"] * len(rows)
+    assert read_results(tmp_path)["variant"].eq("some_variant").all()
