@@ -166,3 +166,74 @@ def test_worker_audio_warnings_reach_the_parents_summary():
     audio = [str(c.message) for c in caught if c.category is AudioWarning]
     assert len(audio) == 1 and audio[0].startswith("ASR: 3 audio issue(s):"), audio
     assert sorted(r["value"] for r in rows) == [u.id for _, u in todo]
+
+
+# --------------------------------------------------------------------------- resumable cache
+def _counting_work(utt):
+    """A module-level fake decoder: counts its calls, stops (as Ctrl-C would) when told to."""
+    _counting_work.calls.append(utt.id)
+    if utt.id == _counting_work.interrupt_at:
+        raise KeyboardInterrupt
+    if _counting_work.check is not None:
+        _counting_work.check(len(_counting_work.calls))
+    return dict(asr_text=f"word{len(utt.id)}", words="[]", decode_s=0.0, audio_s=1.0)
+
+
+def _wav_manifest(tmp_path, n: int) -> Manifest:
+    utts = []
+    for k in range(n):
+        path = tmp_path / f"u{k}.wav"
+        sf.write(path, np.full(160, (k + 1) / 1000, np.float32), 16000)
+        utts.append(make_utterance(id=f"Ses01F_impro01_F{k:03d}", audio_path=str(path), duration=0.01))
+    return Manifest(utts)
+
+
+def test_transcription_writes_its_cache_in_chunks_and_resumes_after_an_interrupt(tmp_path, monkeypatch):
+    m = _wav_manifest(tmp_path, 7)
+    cache = tmp_path / "asr.parquet"
+    monkeypatch.setattr(asr_mod, "_asr_work", _counting_work)
+    monkeypatch.setattr(asr_mod, "FLUSH_ROWS", 2)
+    seen_on_disk = []
+
+    def check(n_calls):  # while decoding runs, finished chunks are on disk already (a kill keeps them)
+        seen_on_disk.append((n_calls, len(pd.read_parquet(cache)) if cache.is_file() else 0))
+
+    _counting_work.calls, _counting_work.interrupt_at, _counting_work.check = [], m.ids[5], check
+    with pytest.raises(KeyboardInterrupt):
+        transcribe_manifest(m, progress=False, cache_path=cache)
+    assert seen_on_disk == [(1, 0), (2, 0), (3, 2), (4, 2), (5, 4)]
+    assert len(pd.read_parquet(cache)) == 5  # the interrupt flushed the fifth row too
+    _counting_work.calls, _counting_work.interrupt_at, _counting_work.check = [], None, None
+    df = transcribe_manifest(m, progress=False, cache_path=cache)
+    assert _counting_work.calls == m.ids[5:] and df.attrs["decoded"] == 2  # only what was missing
+    assert list(df["asr_text"]) == [f"word{len(i)}" for i in m.ids]
+    _counting_work.calls = []
+    assert transcribe_manifest(m, progress=False, cache_path=cache).attrs["decoded"] == 0
+    assert _counting_work.calls == []
+
+
+def test_the_transcript_cache_lives_in_the_feature_cache_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "c"))
+    assert asr_mod.asr_cache_path() == tmp_path / "c" / "asr.parquet"
+    assert asr_mod.asr_cache_path(tmp_path / "x") == tmp_path / "x" / "asr.parquet"
+    assert asr_mod.asr_engine().startswith("pocketsphinx-")
+
+
+def test_real_decoder_calls_are_not_repeated_for_cached_audio(clean, tmp_path, monkeypatch):
+    """Two espeak utterances through pocketsphinx: 2 decoder calls, then none from the cache."""
+    audio, _, res = clean
+    paths = []
+    for k, a in enumerate([audio, espeak.synthesize("Where is the car?", voice="en-us+f2")[0]]):
+        paths.append(tmp_path / f"s{k}.wav")
+        sf.write(paths[-1], a, 16000, subtype="FLOAT")
+    m = Manifest([make_utterance(id=f"Ses01F_impro01_F00{k}", audio_path=str(p), text=t)
+                  for k, (p, t) in enumerate(zip(paths, [CLEAN, "Where is the car?"]))])
+    calls = []
+    real = asr_mod.decode_segments
+    monkeypatch.setattr(asr_mod, "decode_segments", lambda dec, a: calls.append(1) or real(dec, a))
+    first = transcribe_manifest(m, progress=False, cache_path=tmp_path / "asr.parquet")
+    assert len(calls) == 2 and first.attrs["decoded"] == 2 and first.loc[0, "asr_text"] == res.text
+    calls.clear()
+    second = transcribe_manifest(m, progress=False, cache_path=tmp_path / "asr.parquet")
+    assert calls == [] and second.attrs["decoded"] == 0
+    pd.testing.assert_frame_equal(second, first)

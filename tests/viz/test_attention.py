@@ -266,3 +266,43 @@ def test_explorer_lazy_loading_and_empty_filter(explorer_run):
     ex.correct_dd.value = "incorrect"
     if not ex.utt_dd.options:
         assert ex.figure is None and "no utterance" in ex.info.value
+
+
+def test_asr_text_is_scored_against_the_corpus_timing(explorer_run, tmp_path):
+    """A model that read ASR text (whose word timings are the recogniser's) is scored against
+    the corpus's timing, and the explorer shows the oracle text beside the ASR text."""
+    import dataclasses
+
+    import pandas as pd
+
+    from workbench.training.results import append_rows, results_dir
+    from workbench.viz.explorer import AttentionExplorer, ExplorerRun, attention_agreement, find_runs, run_name
+
+    shifted = []
+    for u in explorer_run.manifest:
+        recognised = [(w, s + 0.05, e + 0.05) for w, s, e in u.words if w != "<s>"]
+        shifted.append(dataclasses.replace(u, words=recognised, extra={
+            "text_source": "asr", "oracle_text": u.text.upper() + "!", "oracle_words": u.words}))
+    asr_run = ExplorerRun("xu asr", "fold0", explorer_run.model, CLASSES, Manifest(shifted), explorer_run.dataset)
+    ids = explorer_run.ids[:2]
+    oracle_scores = attention_agreement(explorer_run, ids=ids)
+    asr_scores = attention_agreement(asr_run, ids=ids)
+    pd.testing.assert_frame_equal(asr_scores, oracle_scores)  # same reference spans, same maps
+    assert asr_scores["ref_start"].iloc[0] == pytest.approx(0.1)  # the corpus's, not 0.15
+    ex = AttentionExplorer({"xu asr": {"fold0": asr_run}})
+    assert "oracle text: <i>HELLO THERE FRIEND!</i>" in ex.info.value
+    assert "oracle text" not in AttentionExplorer({"x": {"fold0": explorer_run}}).info.value
+
+    assert run_name("xu", "abcdef123", "demo", 0) == "xu abcdef12 demo s0"
+    assert run_name("xu", "abcdef123", "demo", 0, "asr") == "xu abcdef12 demo s0 asr"
+    rows = []
+    for k, source in enumerate(["oracle", "asr"]):
+        run_dir = tmp_path / f"run{k}"
+        run_dir.mkdir()
+        (run_dir / "best.pt").write_bytes(b"")
+        rows.append({"run_id": f"r{k}", "model": "xu_alignment", "corpus": "synthetic", "corpus_preset": "smoke",
+                     "text_source": source, "run_dir": str(run_dir), "created": f"2026-12-0{k + 1}"})
+    append_rows(results_dir(tmp_path) / "results.parquet", pd.DataFrame(rows))
+    assert find_runs(tmp_path, "xu_alignment", text_source="asr")["run_id"].tolist() == ["r1"]
+    assert find_runs(tmp_path, "xu_alignment", text_source="oracle")["run_id"].tolist() == ["r0"]
+    assert find_runs(tmp_path, "xu_alignment")["run_id"].tolist() == ["r1", "r0"]
