@@ -85,7 +85,8 @@ def prosody_functionals(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Utterance-level functionals of frame contours, over real frames only.
 
     x (B, T, C) contours, mask (B, T) True on real frames -> (B, 6 C): for each contour its
-    mean, standard deviation, linear-regression slope over time scaled to [0, 1], 10th and
+    mean, standard deviation (``sqrt(var + 1e-5)``: finite gradients on a flat contour),
+    linear-regression slope over time scaled to [0, 1], 10th and
     90th percentiles (linearly interpolated, as openSMILE's ``Percentiles.interp``) and their
     range. A row of one frame has slope 0 and equal percentiles.
 
