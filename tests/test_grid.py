@@ -97,3 +97,27 @@ def test_python_tags_in_a_grid_are_refused_not_run(tmp_path):
     with pytest.raises(GridError, match=rf"{grid}:1:7: invalid YAML"):
         load_grid(grid)
     assert not marker.exists()
+
+
+def test_the_full_study_runs_every_model_under_its_own_papers_set_up():
+    """grids/full.yaml: each registered model once with its `paper` recipe's protocol (protocol
+    None), with Pepino et al.'s 10 seeds for their models; and recipes that stop early get a
+    validation split wherever the protocol is overridden."""
+    from pathlib import Path
+
+    from workbench.models import list_models
+    from workbench.training.presets import get_preset
+
+    cells = load_grid(Path(__file__).resolve().parents[1] / "grids" / "full.yaml")
+    assert not [c.problems for c in cells if c.problems]
+    train = [c.parameters for c in cells if c.notebook.name == "04_train.ipynb"]
+    own = {p["model"]: p for p in train if p.get("train_preset") == "paper" and p.get("protocol") is None
+           and p.get("text_source", "oracle") == "oracle"}
+    assert set(own) == set(list_models())
+    for model, p in own.items():
+        seeds = 10 if model.startswith("pepino") else 5
+        assert len(p["seeds"]) == seeds, model
+    for p in train:
+        recipe = get_preset(p["model"], "paper")
+        if p.get("protocol") is not None and recipe.early_stopping_patience is not None:
+            assert p.get("protocol_options", {}).get("validation") == "random", p
