@@ -1,12 +1,21 @@
 """AMH specifics the registry-driven test does not cover: hop order and count, the hop
-equations against a hand computation, and input errors."""
+equations against a hand computation, input errors, the reference code's per-modality input
+dropout, the paper's set-up (7 classes, 10 folds of 8:1:1, early stopping on the development
+part), the default variant, and the MHA pairs of Table 1."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torch.nn.utils.rnn import PackedSequence
 
-from workbench.models import create_model
+from workbench.corpus.labels import get_scheme
+from workbench.models import create_model, get_card
+from workbench.protocols import make_folds
+from workbench.testing import make_manifest
+from workbench.training.build import model_inputs_of
+from workbench.training.presets import get_preset
+from workbench.training.spec import RunSpec
 
 
 def _inputs(lengths: dict[str, list[int]], dims: dict[str, int], seed: int = 0) -> dict[str, torch.Tensor]:
@@ -93,3 +102,108 @@ def test_bad_config() -> None:
         create_model("amh", hop_order=("audio", "speech"))
     with pytest.raises(ValueError, match="n_hops"):
         create_model("amh", n_hops=0)
+
+
+# --------------------------------------------------------------------------- dropout
+def _gru_inputs(model: torch.nn.Module, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """What each modality's GRU receives (its real steps), captured by a pre-hook."""
+    seen: dict[str, torch.Tensor] = {}
+    hooks = []
+    for m, gru in model.encoders.items():
+        def grab(_module, args, m=m):
+            seen[m] = args[0].data if isinstance(args[0], PackedSequence) else args[0]
+        hooks.append(gru.register_forward_pre_hook(grab))
+    try:
+        model(**x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def test_input_dropout_per_modality_is_the_reference_codes() -> None:
+    """Reference keep-probabilities 0.7 (audio, video) and 0.3 (text) on the GRU inputs: in
+    train mode 30% / 70% / 30% of each GRU's input values are zero, the rest scaled by 1/keep."""
+    model = create_model("amh")
+    assert {m: d.p for m, d in model.input_dropout.items()} == {"audio": 0.3, "text": 0.7, "video": 0.3}
+    torch.manual_seed(0)
+    x = {"audio": torch.ones(8, 200, 120), "text": torch.ones(8, 50, 384), "video": torch.ones(8, 40, 32)}
+    x.update({f"{m}_mask": torch.ones(v.shape[:2], dtype=torch.bool) for m, v in list(x.items())})
+    seen = _gru_inputs(model.train(), x)
+    for m, rate in {"audio": 0.3, "text": 0.7, "video": 0.3}.items():
+        dropped = (seen[m] == 0).float().mean().item()
+        assert dropped == pytest.approx(rate, abs=0.02), m
+        kept = seen[m][seen[m] != 0]
+        torch.testing.assert_close(kept, torch.full_like(kept, 1 / (1 - rate)))
+    seen = _gru_inputs(model.eval(), x)
+    assert all(bool((v == 1).all()) for v in seen.values())  # nothing dropped at test time
+
+
+def test_nothing_is_dropped_after_the_encoders() -> None:
+    # the reference's output keep-probability is 1.0: with input dropout off, training mode is deterministic
+    model = create_model("amh", n_hops=4, audio_dropout=0.0, text_dropout=0.0, video_dropout=0.0).train()
+    x = _inputs({"audio": [20, 11], "text": [5, 3], "video": [4, 2]}, DIMS)
+    torch.testing.assert_close(model(**x).logits, model(**x).logits, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="dropout"):
+        create_model("amh", text_dropout=1.0)
+
+
+# --------------------------------------------------------------------------- the paper's set-up
+def test_paper_recipe_is_the_papers_set_up() -> None:
+    p = get_preset("amh", "paper")
+    # sec. 4.1: 7 classes, 10 folds of 8:1:1 (train/development/test); sec. 4.2: Adam 1e-3, clip at norm 1
+    assert (p.label_scheme, p.protocol) == ("iemocap7", "tenfold_811") and len(get_scheme(p.label_scheme).classes) == 7
+    assert (p.optimizer, p.lr, p.grad_clip) == ("adam", 1e-3, 1.0)
+    # the reference code: batch 128, at most 10,000 steps (~213 epochs), early stopping on the development part
+    assert (p.batch_size, p.epochs, p.early_stopping_patience) == (128, 213, 5)
+    assert "sec. 4.1-4.2" in p.source and "reference code" in p.source
+    m = make_manifest(sessions=5, dialogs_per_session=4, turns_per_dialog=10, labels=get_scheme("iemocap7").classes)
+    folds = make_folds(m, p.protocol)
+    assert len(folds) == 10 and all(f.validation and f.test for f in folds)  # early stopping has data to stop on
+
+
+def test_default_variant_is_amh_7() -> None:
+    assert get_card("amh").default_variant == "hops_7" and create_model("amh").config.n_hops == 7
+    for name in ("paper", "demo", "smoke"):
+        p = get_preset("amh", name)
+        assert p.variant == "hops_7" and p.model_config["n_hops"] == 7, name
+        assert get_preset("amh", name, variant="hops_3").model_config["n_hops"] == 3
+    # amh_at's default configuration is MHA over audio and text, no variant
+    assert get_card("amh_at").default_variant == "" and get_preset("amh_at", "paper").variant == ""
+
+
+def test_asr_text_is_not_blocked_by_amh() -> None:
+    """AMH-ASR (Table 1) is hops_7 reading ASR text: amh reads text through the preset's text
+    extractor like any model and refuses nothing about its source."""
+    spec = RunSpec.create("amh", "smoke", variant="hops_7", text_source="asr")
+    assert (spec.text_source, spec.settings.variant) == ("asr", "hops_7")
+    assert spec.settings.features["text"].extractor == "text_contextual"
+
+
+# --------------------------------------------------------------------------- MHA pairs (Table 1)
+@pytest.mark.parametrize(
+    "variant, reads, order, context",
+    [
+        ("", ("audio", "text"), ["hop1_text", "hop2_audio"], "audio"),  # MHA [12], A+T: text first
+        ("text_video", ("text", "video"), ["hop1_video", "hop2_text"], "text"),  # T+V
+        ("audio_video", ("audio", "video"), ["hop1_video", "hop2_audio"], "audio"),  # A+V
+    ],
+)
+def test_mha_pairs_read_only_their_modalities(variant: str, reads: tuple, order: list, context: str) -> None:
+    preset = get_preset("amh_at", "paper", variant=variant or None)
+    assert preset.variant == variant and model_inputs_of("amh_at", preset) == reads
+    assert set(reads) <= set(preset.features)
+    torch.manual_seed(0)
+    model = create_model("amh_at", **preset.model_config).eval()
+    assert model.inputs == reads and set(model.encoders) == set(reads)
+    x = _inputs({m: {"audio": [20, 11], "text": [5, 3], "video": [4, 2]}[m] for m in reads}, DIMS)
+    out = model(**x)
+    assert list(out.attentions) == order  # MHA-2: two hops
+    # hop 1 attends its target with the other modality's last GRU state as context (MHA-1)
+    assert model.hops[0].proj.in_features == model.hidden[context]
+    assert out.embeddings.shape == (2, sum(model.hidden[m] for m in reads))
+    # the third modality is not read: anything passed for it changes nothing
+    (gone,) = set(("audio", "text", "video")) - set(reads)
+    junk = _inputs({gone: [6, 6]}, DIMS, seed=1)
+    junk[gone] = junk[gone] * 1e4
+    torch.testing.assert_close(model(**x, **junk).logits, out.logits)

@@ -25,6 +25,7 @@ _CMA = {
     "conv_channels": (8, 8, 8), "lstm_hidden": 8, "lstm_dropout": 0.0, "text_channels": 8,
     "dim": 16, "heads": 2, "ff_dim": 16, "dropout": 0.0,
 }
+_NO_INPUT_DROPOUT = {"audio_dropout": 0.0, "text_dropout": 0.0, "video_dropout": 0.0}
 SMALL: dict[str, dict] = {
     "xu_alignment": _XU,
     "xu_alignment_hard": _XU,
@@ -38,8 +39,8 @@ SMALL: dict[str, dict] = {
     "pepino_late": _PEPINO,
     "pepino_text": _PEPINO,
     "pepino_audio": _PEPINO,
-    "amh": {"audio_hidden": 16, "text_hidden": 16, "video_hidden": 16, "n_hops": 3, "dropout": 0.0, "audio_dim": 20},
-    "amh_at": {"audio_hidden": 16, "text_hidden": 16, "n_hops": 3, "dropout": 0.0, "audio_dim": 20},
+    "amh": {"audio_hidden": 16, "text_hidden": 16, "video_hidden": 16, "n_hops": 3, **_NO_INPUT_DROPOUT, "audio_dim": 20},
+    "amh_at": {"audio_hidden": 16, "text_hidden": 16, "n_hops": 3, **_NO_INPUT_DROPOUT, "audio_dim": 20},
     "mcsan": {"hidden": 16, "heads": 2, "ff_dim": 32, "dropout": 0.0, "audio_dim": 20},
     "cma_raw": _CMA,
     "cma_spec": {**_CMA, "audio_dim": 40},

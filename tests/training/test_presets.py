@@ -15,12 +15,18 @@ MODELS = list_models()
 VARIANTS = [(m, v) for m in MODELS for v in get_card(m).variants]
 
 
+def _default_config(model: str) -> dict:
+    """The config of the card's default variant (AMH's hops_7): a run without a variant is it."""
+    card = get_card(model)
+    return dict(card.variant(card.default_variant).config) if card.default_variant else {}
+
+
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("text", ["text_contextual", "text_static"])
 def test_every_model_has_every_preset(model: str, text: str) -> None:
     card = get_card(model)
     paper = get_preset(model, "paper", text_features=text)
-    assert paper.source == card.recipes["paper"]["source"] and paper.model_config == {}
+    assert paper.source == card.recipes["paper"]["source"] and paper.model_config == _default_config(model)
     assert set(paper.features) == set(card.inputs)
     if "text" in paper.features:
         assert paper.features["text"].extractor == text
@@ -35,7 +41,8 @@ def test_every_model_has_every_preset(model: str, text: str) -> None:
 def test_cpu_presets_follow_the_paper_recipe(model: str) -> None:
     paper, demo, smoke = (get_preset(model, n) for n in PRESET_NAMES)
     card = get_card(model)
-    assert demo.model_config == dict(card.demo) and smoke.model_config == dict(card.smoke)
+    default = _default_config(model)
+    assert demo.model_config == {**card.demo, **default} and smoke.model_config == {**card.smoke, **default}
     for p in (demo, smoke):
         assert p.optimizer == paper.optimizer and p.fusion_strategy == paper.fusion_strategy
         assert p.lr == max(paper.lr, 1e-3) * 2 and p.batch_size == 32 and p.grad_clip == 1.0
@@ -69,10 +76,13 @@ def test_paper_numbers_spot_checks() -> None:
 @pytest.mark.parametrize("name", PRESET_NAMES)
 def test_variants_apply_to_every_preset(model: str, variant: str, name: str) -> None:
     v = get_card(model).variant(variant)
-    plain, p = get_preset(model, name), get_preset(model, name, variant=variant)
-    assert p.model_config == {**plain.model_config, **v.config}
+    card = get_card(model)
+    p = get_preset(model, name, variant=variant)
+    # a named variant replaces the default one: the preset's sizes, then the variant's config
+    assert p.model_config == {**{"paper": {}, "demo": card.demo, "smoke": card.smoke}[name], **v.config}
+    cpu_set = ("lr", "warmup_steps", "early_stopping_patience", "batch_size", "grad_clip", "epochs")  # demo/smoke set these
     for key, value in v.recipe.items():
-        if name == "paper" or key not in ("lr", "warmup_steps", "early_stopping_patience", "batch_size", "grad_clip"):
+        if name == "paper" or key not in cpu_set:
             assert getattr(p, key) == value, key
     for key, extractor in v.inputs.items():
         assert p.features[key].extractor == extractor
