@@ -10,6 +10,9 @@ Which tool answers which question:
 
 - :func:`aggregate`: spread of a configuration over runs, as papers report it: mean ± std
   (AMH, MCSAN: over 10 folds) and median ± IQR (Pepino et al.: over 10 seeds).
+- :func:`merged_fold_metrics`: one value per seed from the merged test scores of all folds
+  (Pepino et al.'s Fig. 2); ``aggregate(merged_fold_metrics(results, predictions),
+  unit="seed")`` then gives the median ± IQR over seeds.
 - :func:`bootstrap_ci`: uncertainty of one configuration's metric due to the finite test set:
   percentile interval from resampling test **utterances** (all of an utterance's predictions
   over seeds move together, so repeated seeds do not shrink the interval artificially).
@@ -98,6 +101,45 @@ def aggregate(
     cols = {f"{m}_{stat}": parts[stat][m] for m in mets for stat in parts}
     out = counts.join(pd.DataFrame(cols))
     return out.reset_index()
+
+
+def merged_fold_metrics(results: pd.DataFrame, predictions: pd.DataFrame,
+                        by: Sequence[str] | None = None) -> pd.DataFrame:
+    """Metrics of each configuration and seed on the merged test scores of all its folds.
+
+    Pepino et al. (sec. 4.1, Fig. 2): "Results are computed on the merged test scores for all
+    folds": the test predictions of every fold of one seed are concatenated and scored once
+    (AvAUC ranks all utterances together, so this is not the mean of the per-fold AUCs). One row
+    per configuration (``by``, default :data:`GROUP_KEYS` present in ``results``) and seed, with
+    ``n_folds``, ``n_utterances`` and ``wa``, ``ua``, ``macro_f1``, ``weighted_f1``, ``av_auc``;
+    a table :func:`aggregate` spreads over seeds like any results table.
+
+    ``results`` names each run's configuration, seed and ``classes``; ``predictions`` holds the
+    runs' test utterances (``run_id``, ``label``, ``probs`` in the classes' order).
+    """
+    from workbench.training.metrics import classification_metrics
+
+    if results.empty:
+        raise ValueError("the results table is empty: nothing to score")
+    for col, table in (("run_id", results), ("run_id", predictions), ("probs", predictions), ("label", predictions)):
+        if col not in table.columns:
+            raise ValueError(f"merged_fold_metrics needs a {col!r} column in the {'predictions' if table is predictions else 'results'} table")
+    keys = _keys(results, by)
+    runs = results[[*keys, "seed", "fold", "run_id", "classes"]].drop_duplicates("run_id")
+    preds = predictions[predictions["run_id"].isin(set(runs["run_id"]))]
+    missing = sorted(set(runs["run_id"]) - set(preds["run_id"]))
+    if missing:
+        raise ValueError(f"{len(missing)} run(s) have no stored predictions, e.g. {missing[:3]}; "
+                         "merged scores need every fold's test predictions")
+    preds = preds[["run_id", "label", "probs"]].merge(runs, on="run_id")
+    rows = []
+    for group, part in preds.groupby([*keys, "seed"], sort=True, dropna=False):
+        classes = classes_of(part)
+        probs = np.stack([np.asarray(p, dtype=float) for p in part["probs"]])
+        m = classification_metrics(part["label"].tolist(), [classes[i] for i in probs.argmax(1)], classes, probs)
+        rows.append({**dict(zip([*keys, "seed"], group)), "n_folds": part["fold"].nunique(),
+                     "n_utterances": len(part), **{k: m.get(k, float("nan")) for k in METRICS}})
+    return pd.DataFrame(rows)
 
 
 def latest_configurations(results: pd.DataFrame) -> pd.DataFrame:
