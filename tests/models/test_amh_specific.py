@@ -207,3 +207,27 @@ def test_mha_pairs_read_only_their_modalities(variant: str, reads: tuple, order:
     junk = _inputs({gone: [6, 6]}, DIMS, seed=1)
     junk[gone] = junk[gone] * 1e4
     torch.testing.assert_close(model(**x, **junk).logits, out.logits)
+
+
+def test_encoders_read_the_first_steps_the_reference_reads() -> None:
+    """The reference batches hold the first 750 audio frames (7.5 s), 128 words and 25 video
+    frames; what follows changes nothing, and the caps are in seconds (pooled frames keep them)."""
+    torch.manual_seed(0)
+    model = create_model("amh", n_hops=3).eval()
+    assert model.max_steps == {"audio": 750, "text": 128, "video": 25}
+    x = _inputs({"audio": [800, 300], "text": [130, 9], "video": [30, 4]}, DIMS)
+    out = model(**x)
+    assert out.attentions["hop2_audio"].shape == (2, 750) and out.attentions["hop3_text"].shape == (2, 128)
+    assert out.attentions["hop1_video"].shape == (2, 25)
+    changed = {k: v.clone() for k, v in x.items()}
+    changed["audio"][:, 750:] = 1e3
+    changed["text"][:, 128:] = -1e3
+    changed["video"][:, 25:] = 1e3
+    torch.testing.assert_close(model(**changed).logits, out.logits)
+    cut = {m: x[m][:, :n] for m, n in model.max_steps.items()}
+    cut.update({f"{m}_mask": x[f"{m}_mask"][:, :n] for m, n in model.max_steps.items()})
+    torch.testing.assert_close(model(**cut).logits, out.logits)
+    # 4x pooled audio frames (40 ms): still 7.5 s; None reads everything
+    assert create_model("amh", audio_frame_seconds=0.04).max_steps["audio"] == 188
+    uncapped = create_model("amh", n_hops=3, max_audio_seconds=None, max_words=None, max_video_seconds=None).eval()
+    assert uncapped(**x).attentions["hop2_audio"].shape == (2, 800)

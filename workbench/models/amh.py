@@ -10,9 +10,9 @@ attended summary), so hop 4 attends video again with the updated audio and text 
 With two modalities the same machinery is the multi-hop attention (MHA) of Yoon et al.
 (ICASSP 2019): for audio + text the first hop attends text with the audio's last state as
 context, the second attends audio with the text summary, and so on. Table 1 also reports MHA
-over text + video and audio + video; neither paper gives their hop order, so video, the
-modality AMH attends first, is attended first there (``amh_at`` variants ``text_video`` and
-``audio_video``).
+over text + video and audio + video; neither the paper nor the authors' code (which has no
+two-modality model) gives their hop order, so video, the modality AMH attends first, is
+attended first there (``amh_at`` variants ``text_video`` and ``audio_video``).
 
 The set-up (sec. 4.1-4.2): 7 IEMOCAP classes; 10-fold cross-validation, 8 parts train, 1
 development, 1 test; Adam at 1e-3 with gradients clipped at norm 1. What the paper leaves out
@@ -20,9 +20,10 @@ comes from the authors' reference code (github.com/david-yoon/attentive-modality
 ``model/train_reference_script.sh`` and ``model/project_config.py``): batch 128, GRU sizes
 200 / 200 / 128, input keep-probabilities 0.7 (audio, video) and 0.3 (text) with no output
 dropout, at most 10,000 steps with early stopping on the development part (checked every 0.3
-epochs, stopped after 15 checks without a better development WA). Not taken from it: its cap
-of the sequences at 750 audio frames, 128 words and 25 video frames, and the 35 prosodic
-features it appends to the classifier input, which the paper does not describe.
+epochs, stopped after 15 checks without a better development WA). Also from it: the encoders
+read the first 750 audio frames (7.5 s), 128 words and 25 video frames (as ``mdre`` does).
+Not taken from it: the 35 prosodic features it appends to the classifier input, which the
+paper does not describe.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ class AMHConfig:
       nothing is dropped after the encoders).
     - ``hop_order``: target modality of hops 1, 2, 3, ... (repeated cyclically); None picks
       the paper's order for the chosen modalities.
+    - ``max_audio_seconds`` 7.5 (750 frames of 10 ms), ``max_words`` 128, ``max_video_seconds``
+      25/3 (25 frames at 3 fps): the reference script's encoder sizes; its batches hold the
+      first steps of each sequence only. None reads all. In seconds, so pooled frames keep them.
     """
 
     modalities: tuple[str, ...] = MODALITIES
@@ -86,6 +90,17 @@ class AMHConfig:
     n_classes: int = 4
     audio_frame_seconds: float = 0.01
     video_frame_seconds: float = 1.0 / 3.0
+    max_audio_seconds: float | None = 7.5
+    max_words: int | None = 128
+    max_video_seconds: float | None = 25 / 3
+
+
+def _first(x: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor | None,
+           n: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The first ``n`` steps of a padded batch (None: all); mask and host lengths follow."""
+    if n is None or x.shape[1] <= n:
+        return x, mask, lengths
+    return x[:, :n], mask[:, :n], (lengths.clamp(max=n) if lengths is not None else None)
 
 
 def _canonical(modalities: tuple[str, ...]) -> tuple[str, ...]:
@@ -142,6 +157,14 @@ class AMH(nn.Module):
             raise ValueError(f"model {self.name!r}: dropout rates must be in [0, 1), got {bad}")
         # dropout on each GRU's input features, per modality (the reference's input keep-probabilities)
         self.input_dropout = nn.ModuleDict({m: nn.Dropout(rates[m]) for m in self.modalities})
+        c = config
+        self.max_steps = {  # the reference's encoder sizes, in steps of this config's frame periods
+            "audio": None if c.max_audio_seconds is None else int(round(c.max_audio_seconds / c.audio_frame_seconds)),
+            "text": c.max_words,
+            "video": None if c.max_video_seconds is None else int(round(c.max_video_seconds / c.video_frame_seconds)),
+        }
+        if any(n is not None and n < 1 for n in self.max_steps.values()):
+            raise ValueError(f"model {self.name!r}: the sequence caps must keep at least one step, got {self.max_steps}")
         # A separate W, b per hop, as in the authors' code (each hop is its own layer).
         self.hops = nn.ModuleList(
             HopAttention(sum(self.hidden[m] for m in self.modalities if m != t), self.hidden[t]) for t in self.hop_targets
@@ -169,8 +192,8 @@ class AMH(nn.Module):
         ``config.modalities`` are ignored.
 
         Returns logits (B, n_classes), embeddings (B, sum of hidden sizes) = H_hopN, and one
-        attention map per hop, ``hop{k}_{target}`` (B, len of target), weights over the
-        target's positions (zero on padding).
+        attention map per hop, ``hop{k}_{target}`` (B, len of target, at most its cap), weights
+        over the target's positions (zero on padding).
         """
         given = {"audio": (audio, audio_mask, audio_lengths), "text": (text, text_mask, text_lengths),
                  "video": (video, video_mask, video_lengths)}
@@ -180,7 +203,8 @@ class AMH(nn.Module):
         summary: dict[str, torch.Tensor] = {}
         for m in self.modalities:
             x, mask, lengths = given[m]
-            masks[m] = check_sequence(self.name, m, x, mask, dims[m], lengths=lengths)
+            mask = check_sequence(self.name, m, x, mask, dims[m], lengths=lengths)
+            x, masks[m], lengths = _first(x, mask, lengths, self.max_steps[m])
             h = run_rnn(self.encoders[m], self.input_dropout[m](x), masks[m], lengths)  # (B, T, H), zeros on padding
             # h_last: the state at each row's last real step (eq. 2), not at the padded end.
             last = masks[m].long().sum(1) - 1
