@@ -52,13 +52,22 @@ def test_yoon2020_variant_is_yoons_set_up(name: str, hidden: int, dropout: float
     assert (p.protocol, p.label_scheme, p.lr, p.grad_clip, p.batch_size) == ("tenfold_811", "iemocap7", 1e-3, 1.0, 128)
     assert p.early_stopping_patience is not None and p.variant == "yoon2020"
     assert p.source.startswith("Yoon et al. 2020, sec. 4.1-4.2")
-    cfg = p.model_config
-    assert (cfg["bidirectional"], cfg["dense_layers"], cfg["hidden"], cfg["input_dropout"]) == (True, 0, hidden, dropout)
+    c = create_model(name, **p.model_config).config
+    assert (c.bidirectional, c.dense_layers, c.hidden, c.input_dropout) == (True, 0, hidden, dropout)
     if name == "unimodal_audio":
         assert p.features["audio"].extractor == "mfcc120"  # AMH's 120-d MFCC (Yoon sec. 4.2)
-    # the CPU presets keep the variant's structure and the 7 classes
-    demo = get_preset(name, "demo", variant="yoon2020")
-    assert demo.label_scheme == "iemocap7" and demo.model_config["bidirectional"] is True
+    # the CPU presets keep the variant's structure and the 7 classes, at the CPU sizes
+    for preset, size in (("demo", 48), ("smoke", 24)):
+        q = get_preset(name, preset, variant="yoon2020")
+        c = create_model(name, **q.model_config).config
+        assert q.label_scheme == "iemocap7" and (c.bidirectional, c.dense_layers, c.hidden) == (True, 0, size)
+
+
+def test_setup_fills_only_what_is_not_given() -> None:
+    c = create_model("unimodal_audio", setup="yoon2020", hidden=7, dense_layers=1).config
+    assert (c.hidden, c.dense_layers, c.bidirectional, c.input_dropout) == (7, 1, True, 0.3)
+    with pytest.raises(ValueError, match="unimodal_video.*setup.*yoon2020"):
+        create_model("unimodal_video", setup="xu2019")
 
 
 def test_video_baseline_is_yoons_rnn_attn_over_visual_frames() -> None:

@@ -22,7 +22,8 @@ MODELS = list_models()
 CASES = [(m, None) for m in MODELS] + [(m, v) for m in MODELS for v in get_card(m).variants]
 # Sizes no model has by default, so a dim field equal to them was set from the features.
 FEATURES = {"audio": SimpleNamespace(dim=17, frame_seconds=0.04), "text": SimpleNamespace(dim=12, frame_seconds=None),
-            "video": SimpleNamespace(dim=5, frame_seconds=0.5), "waveform": SimpleNamespace(dim=1, frame_seconds=1 / 16000)}
+            "video": SimpleNamespace(dim=5, frame_seconds=0.5), "waveform": SimpleNamespace(dim=1, frame_seconds=1 / 16000),
+            "prosody": SimpleNamespace(dim=9, frame_seconds=0.04)}
 
 
 @pytest.mark.parametrize("model, variant", CASES)

@@ -49,57 +49,75 @@ _AXIS = {"audio": "frame", "text": "word", "video": "frame"}
 _MAP = {"audio": "frame_pool", "text": "word_pool", "video": "video_pool"}
 
 
+Setup = Literal["xu2019", "yoon2020"]
+
+# The structure of each paper's baseline; explicit config fields win (the CPU presets shrink
+# ``hidden`` and ``dense_dim`` this way without changing the structure).
+# Xu et al. 2019, sec. 4.3: speech as Mirsamadi et al. (two 512-unit ReLU layers, an LSTM of
+# 128 cells); text as Xu's text encoder (a BiLSTM of 100 units per direction, sec. 4.2); no
+# dropout is reported. Yoon et al. 2020, sec. 4.3: a bidirectional LSTM, no dense layers; the
+# per-direction sizes and input dropout of the AMH reference code's encoders (200 audio/text,
+# 128 video; keep probabilities 0.7 audio/video, 0.3 text), the baselines' own scripts being
+# unpublished.
+_SETUPS: dict[tuple[str, str], dict[str, Any]] = {
+    ("audio", "xu2019"): dict(dense_layers=2, hidden=128, bidirectional=False, input_dropout=0.0),
+    ("text", "xu2019"): dict(dense_layers=0, hidden=100, bidirectional=True, input_dropout=0.0),
+    **{(m, "yoon2020"): dict(dense_layers=0, hidden=YOON2020_HIDDEN[m], bidirectional=True,
+                             input_dropout=YOON2020_DROPOUT[m]) for m in ("audio", "text", "video")},
+}
+_FRAME_SECONDS = {"audio": 0.01, "text": 0.01, "video": 1.0 / 3.0}  # 10 ms hop; video at 3 fps (Yoon sec. 4.2)
+
+
 @dataclass
 class UnimodalConfig:
-    """LSTM + attention pooling over one modality. The defaults are ``unimodal_audio``'s, Xu et
-    al.'s speech-only model; each registered name and variant changes them (see below).
+    """LSTM + attention pooling over one modality.
 
-    Audio (Xu et al. 2019, sec. 4.3: Mirsamadi et al.'s structure): two frame-wise fully
-    connected ReLU layers of 512 units, one LSTM of 128 cells, attention pooling with a single
-    learned vector u (``alpha_t = softmax(u^T y_t)``), softmax output (the sizes as the workbench
-    reads Mirsamadi et al. 2017, whose paper is not on disk). ``audio_dim`` 34: Xu's
-    pyAudioAnalysis frames (sec. 4.2; the ``frame34`` extractor).
-    Text (Xu et al. 2019, sec. 4.2-4.3): no dense layers, a BiLSTM of 100 units per direction
-    ("the same as the text encoder"), the same pooling, on 384-d MiniLM word vectors where Xu
-    uses 300-d GloVe.
-    Video (Yoon et al. 2020, ``unimodal_video``): see ``_VIDEO_DEFAULTS``.
+    ``setup`` picks the structure of one paper's baseline (``_SETUPS``); ``dense_layers``,
+    ``hidden``, ``bidirectional`` and ``input_dropout`` left at None take it, given values win.
+
+    - ``xu2019`` (Xu et al. 2019, sec. 4.3), audio: Mirsamadi et al.'s structure, two frame-wise
+      fully connected ReLU layers of ``dense_dim`` 512, one LSTM of 128 cells, attention pooling
+      with a single learned vector u (``alpha_t = softmax(u^T y_t)``), softmax output (the sizes
+      as the workbench reads Mirsamadi et al. 2017, whose paper is not on disk); ``audio_dim``
+      34: Xu's pyAudioAnalysis frames (sec. 4.2, the ``frame34`` extractor). Text: Xu's text
+      encoder, a BiLSTM of 100 units per direction (sec. 4.2), the same pooling, on 384-d MiniLM
+      word vectors where Xu uses 300-d GloVe.
+    - ``yoon2020`` (Yoon et al. 2020, RNN-attn): a BiLSTM without dense layers, 200 units per
+      direction for audio and text and 128 for video, input dropout 0.3 / 0.7 / 0.3.
 
     ``attention_hidden`` 0 is the single-vector scoring; > 0 scores with a tanh layer.
-    ``input_dropout`` drops input features at every step (the keep probabilities of the AMH
-    reference code's recurrent encoders; 0 in Xu's set-up, which reports no dropout);
-    ``dropout`` acts after the dense layers and before the output.
-    ``frame_seconds``: time step of the modality's frames (10 ms audio; video 1/3 s), which
-    places the pooling weights in time; unused for words.
+    ``input_dropout`` drops input features at every step; ``dropout`` acts after the dense
+    layers and before the output (0: neither paper reports it there).
+    ``frame_seconds``: time step of the modality's frames (None: 10 ms audio, 1/3 s video),
+    which places the pooling weights in time; unused for words.
     """
 
     modality: Modality = "audio"
+    setup: Setup = "xu2019"
     audio_dim: int = 34
     text_dim: int = 384
     video_dim: int = 32
-    dense_layers: int = 2
+    dense_layers: int | None = None
     dense_dim: int = 512
-    hidden: int = 128
-    bidirectional: bool = False
+    hidden: int | None = None
+    bidirectional: bool | None = None
     attention_hidden: int = 0
-    input_dropout: float = 0.0
+    input_dropout: float | None = None
     dropout: float = 0.0
     n_classes: int = 4
-    frame_seconds: float = 0.01
+    frame_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.modality not in _AXIS:
             raise ValueError(f"model 'unimodal': modality must be one of {sorted(_AXIS)}, got {self.modality!r}")
-
-
-_TEXT_DEFAULTS: dict[str, Any] = {"dense_layers": 0, "hidden": 100, "bidirectional": True}
-# Yoon et al. 2020's RNN-attn: a bidirectional LSTM (sec. 4.3), no dense layers; the per-direction
-# sizes and input dropout of the AMH reference code's encoders (200 audio/text, 128 video; keep
-# probabilities 0.7 audio/video, 0.3 text) since the baselines' own scripts are not published.
-_YOON: dict[str, dict[str, Any]] = {
-    m: {"dense_layers": 0, "bidirectional": True, "hidden": YOON2020_HIDDEN[m], "input_dropout": YOON2020_DROPOUT[m]}
-    for m in ("audio", "text", "video")
-}
-_VIDEO_DEFAULTS: dict[str, Any] = {**_YOON["video"], "frame_seconds": 1.0 / 3.0}  # 3 frames per second (sec. 4.2)
+        if (self.modality, self.setup) not in _SETUPS:
+            known = sorted(s for m, s in _SETUPS if m == self.modality)
+            raise ValueError(f"model 'unimodal_{self.modality}': setup must be one of {known}, got {self.setup!r}")
+        for k, v in _SETUPS[(self.modality, self.setup)].items():
+            if getattr(self, k) is None:
+                setattr(self, k, v)
+        if self.frame_seconds is None:
+            self.frame_seconds = _FRAME_SECONDS[self.modality]
 
 
 class UnimodalLSTMAttention(nn.Module):
@@ -161,22 +179,22 @@ def _build(modality: str, config: dict[str, Any]) -> UnimodalLSTMAttention:
     name = f"unimodal_{modality}"
     if "modality" in config:
         raise ValueError(f"model {name!r}: 'modality' is fixed by the registered name")
-    defaults = {"text": _TEXT_DEFAULTS, "video": _VIDEO_DEFAULTS}.get(modality, {})
+    defaults = {"setup": "yoon2020"} if modality == "video" else {}  # only Yoon et al. report a video baseline
     return build_from_config(UnimodalLSTMAttention, UnimodalConfig, name, **{**defaults, **config, "modality": modality})
 
 
 def _yoon_variant(modality: str, row: str, inputs: dict[str, str] | None = None) -> Variant:
     return Variant(f"Yoon et al. 2020, Table 1, RNN-attn [17], {row}: a BiLSTM with attention pooling under Yoon's "
                    "set-up (7 classes, 10 folds of 8:1:1, Adam 1e-3, gradient norm clipped at 1; sec. 4.1-4.2)",
-                   config=_YOON[modality], recipe=YOON2020_RECIPE, inputs=inputs or {})
+                   config={"setup": "yoon2020"}, recipe=YOON2020_RECIPE, inputs=inputs or {})
 
 
 _AUDIO_CARD = ModelCard(
     # Xu's 34-d pyAudioAnalysis frames; Yoon's variant reads the 120-d MFCC of AMH (sec. 4.2)
     inputs={"audio": "frame34"},
     recipes={"paper": XU_RECIPE},
-    demo=dict(dense_layers=1, dense_dim=128, hidden=48),
-    smoke=dict(dense_layers=1, dense_dim=64, hidden=24),
+    demo=dict(dense_dim=128, hidden=48),
+    smoke=dict(dense_dim=64, hidden=24),
     dims={"audio": "audio_dim"},
     frame_periods={"audio": "frame_seconds"},
     variants={"yoon2020": _yoon_variant("audio", "A", {"audio": "mfcc120"})},
