@@ -196,3 +196,36 @@ def test_paper_recipe_is_yoon_2020s_set_up() -> None:
     demo = get_preset("mdre", "demo", variant="audio_text_video")
     assert demo.model_config["modalities"] == ("audio", "text", "video") and demo.model_config["audio_hidden"] == 48
     assert YOON2020_RECIPE["label_scheme"] == "iemocap7"
+
+
+def test_attention_explorer_and_data_pipeline_take_an_attention_free_model(tmp_path) -> None:
+    """The collate carries the ``prosody`` input; the explorer shows MDRE's predictions with no
+    map to choose (and nothing raised)."""
+    import soundfile as sf
+
+    from workbench.corpus.manifest import Manifest
+    from workbench.testing.dummies import make_utterance
+    from workbench.training.data import SERDataset, collate
+    from workbench.viz.explorer import AttentionExplorer, ExplorerRun
+
+    classes = ["ang", "neu"]
+    utts = []
+    for k in range(4):
+        path = tmp_path / f"u{k}.wav"
+        sf.write(path, (0.1 * np.sin(np.arange(8000) * 0.05 * (k + 1))).astype(np.float32), 16000)
+        utts.append(make_utterance(id=f"Ses01F_impro01_F{k:03d}", speaker="Ses01F", audio_path=str(path), start=0.0,
+                                   duration=0.5, text="well hello there", label=classes[k % 2]))
+    manifest = Manifest(utts)
+    rng = np.random.default_rng(0)
+    feats = {"audio": {u.id: rng.normal(size=(50 - k, 10)).astype(np.float32) for k, u in enumerate(utts)},
+             "prosody": {u.id: rng.normal(size=(48 - k, 6)).astype(np.float32) for k, u in enumerate(utts)},
+             "text": {u.id: rng.normal(size=(3, 7)).astype(np.float32) for u in utts}}
+    ds = SERDataset(manifest, manifest.ids, feats, classes)
+    batch = collate([ds[i] for i in range(4)])
+    assert batch["prosody"].shape == (4, 48, 6) and batch["prosody_lengths"].tolist() == [48, 47, 46, 45]
+    model = _model(n_classes=2)
+    run = ExplorerRun("mdre test", "fold0", model, classes, manifest, ds)
+    assert run.maps() == []
+    ex = AttentionExplorer({"mdre test": {"fold0": run}})
+    assert ex.map_dd.value is None and ex.result is not None and ex.figure is None
+    assert ex.probabilities().sum() == pytest.approx(1.0, abs=1e-5)
