@@ -20,7 +20,10 @@ Yoon et al. 2020 (sec. 4.3) describe RNN-attn as "attention memory to compute an
 emotionally salient part while encoding a single modality using a bidirectional LSTM": a
 BiLSTM with the single learned scoring vector of Mirsamadi's pooling (the "attention memory"
 of the authors' code is one learned vector dotted with each state, the same form), trained with
-Yoon's set-up (``workbench.models.mdre.YOON2020_RECIPE``: 7 classes, 10 folds of 8:1:1).
+Yoon's set-up (``workbench.models.mdre.YOON2020_RECIPE``: 7 classes, 10 folds of 8:1:1). The
+authors' code (AMH's repository) builds its audio-only model with an attention memory over a GRU
+and appends MDRE's 35 prosodic features to the pooled vector; the paper's description (an
+attentive BiLSTM over one modality) is what runs here, without the prosodic vector.
 
 >>> from workbench.models import create_model
 >>> m = create_model("unimodal_text", text_dim=6, hidden=5)
