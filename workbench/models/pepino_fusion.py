@@ -371,7 +371,7 @@ def _build(fusion: str, config: dict[str, Any]) -> PepinoFusion:
 #: of its class, averaged over the batch (Keras's class weights: divided by the batch size,
 #: not by the sum of the weights); section 4.1: 5 folds by speaker and script; fixed epochs
 #: (no early stopping). Results are over 10 seeds, median and IQR over seeds (section 3,
-#: Table 1). The unimodal baselines (``workbench.models.unimodal``) train with it too.
+#: Table 1).
 PAPER_RECIPE: dict[str, Any] = dict(
     lr=7e-4, batch_size=32, epochs=30, warmup_steps=PAPER_WARMUP_STEPS, class_weights="batch_size",
     protocol="session_script",
