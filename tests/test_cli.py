@@ -142,3 +142,16 @@ def test_ctrl_c_in_a_batch_writes_the_summary_of_what_finished(tmp_path, monkeyp
     with open(out / "summary.csv") as f:
         rows = [(r["notebook"], r["status"]) for r in csv.DictReader(f)]
     assert rows == [("nb__x=1", "ok"), ("nb__x=2", "interrupted"), ("nb__x=3", "interrupted")]
+
+
+def test_a_variant_for_another_corpus_is_one_line(tmp_path, capsys):
+    """Before: mcsan's MELD recipe on the synthetic corpus ended in a raw ValueError traceback."""
+    from workbench.cli import main
+
+    argv = ["train", "mcsan", "--variant", "meld", "--preset", "smoke", "--corpus-preset", "smoke",
+            "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("workbench: error: label scheme 'meld7' keeps none of the")
+    assert main(["train", "amh", "--variant", "hops_99", "--out", str(tmp_path)]) == 1
+    assert "model 'amh': unknown variant 'hops_99'" in capsys.readouterr().err

@@ -8,6 +8,11 @@ from typing import Any
 from workbench import paths
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
+from workbench.errors import WorkbenchError
+
+
+class CorpusChoiceError(WorkbenchError, ValueError):
+    """An unknown corpus, a missing root, or a label scheme that keeps none of a corpus's utterances."""
 
 
 def synthetic_root(preset: str = "smoke", seed: int = 0, data_dir: str | Path | None = None) -> Path:
@@ -47,12 +52,12 @@ def load_corpus(
     from workbench.corpus.iemocap import prepare_iemocap
 
     if corpus not in CORPORA:
-        raise ValueError(f"unknown corpus {corpus!r}; known: {', '.join(CORPORA)}")
+        raise CorpusChoiceError(f"unknown corpus {corpus!r}; known: {', '.join(CORPORA)}")
     if corpus != "synthetic" and root is None:
         what = {"iemocap": "IEMOCAP_full_release", "meld": "the MELD.Raw folder",
                 "msp_podcast": "the MSP-Podcast folder (Labels/, Audios/)",
                 "csv": "the CSV/TSV/Parquet table"}[corpus]
-        raise ValueError(f"corpus={corpus!r} needs root= pointing at {what}")
+        raise CorpusChoiceError(f"corpus={corpus!r} needs root= pointing at {what}")
     if corpus == "synthetic":
         manifest = prepare_iemocap(synthetic_root(preset, seed, data_dir), corpus_name="synthetic",
                                    **options)
@@ -78,7 +83,7 @@ def load_corpus(
         kept = scheme.apply(manifest)
         if len(manifest) and not len(kept):
             seen = sorted({str(scheme.code_of(u)) for u in manifest})[:20]
-            raise ValueError(f"label scheme {label_scheme!r} keeps none of the {len(manifest)} "
+            raise CorpusChoiceError(f"label scheme {label_scheme!r} keeps none of the {len(manifest)} "
                              f"utterances of corpus {corpus!r} (codes read from "
                              f"{scheme.source!r}: {seen}); choose a scheme for this corpus")
         manifest = kept
