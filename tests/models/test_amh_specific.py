@@ -177,7 +177,7 @@ def test_asr_text_is_not_blocked_by_amh() -> None:
     extractor like any model and refuses nothing about its source."""
     spec = RunSpec.create("amh", "smoke", variant="hops_7", text_source="asr")
     assert (spec.text_source, spec.settings.variant) == ("asr", "hops_7")
-    assert spec.settings.features["text"].extractor == "text_contextual"
+    assert spec.settings.features["text"].extractor == "text_static"  # the GloVe stand-in
 
 
 # --------------------------------------------------------------------------- MHA pairs (Table 1)

@@ -188,7 +188,7 @@ def test_paper_recipe_is_yoon_2020s_set_up() -> None:
     assert p.early_stopping_patience is not None and p.batch_size == 128
     assert "sec. 4.1-4.2" in p.source and "reference code" in p.notes
     assert {k: f.extractor for k, f in p.features.items()} == {
-        "audio": "mfcc120", "prosody": "prosody36", "text": "text_contextual", "video": "visual"}
+        "audio": "mfcc120", "prosody": "prosody36", "text": "text_static", "video": "visual"}
     for variant, reads in READS.items():
         q = get_preset("mdre", "paper", variant=variant or None)
         assert (q.label_scheme, q.protocol, q.variant) == ("iemocap7", "tenfold_811", variant)

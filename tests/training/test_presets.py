@@ -126,3 +126,13 @@ def test_generic_training_code_names_no_model(module: str) -> None:
     named = sorted({m for s in strings for m in MODELS if m in s}
                    | {s for s in strings for f in families if s == f or s.startswith(f + "_")})
     assert not named, f"{module} names models {named}"
+
+
+def test_glove_papers_read_static_word_vectors_and_bert_papers_contextual_ones():
+    """Xu, Yoon, Sun and Krishna embed words with GloVe: their stand-in is MiniLM's static
+    table; Pepino et al. use BERT (contextual), with GloVe as a variant."""
+    for model in ("xu_alignment", "unimodal_text", "amh", "mdre", "mcsan", "cma_raw", "cma_spec"):
+        assert get_preset(model, "paper").features["text"].extractor == "text_static", model
+    assert get_preset("pepino_text", "paper").features["text"].extractor == "text_contextual"
+    assert get_preset("pepino_text", "paper", variant="static_text").features["text"].extractor == "text_static"
+    assert get_preset("xu_alignment", "demo", text_features="text_contextual").features["text"].extractor == "text_contextual"

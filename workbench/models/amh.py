@@ -60,7 +60,7 @@ class AMHConfig:
     - ``n_classes``: the paper's recipe trains 7 IEMOCAP classes (sec. 3.3, 4.1; the training
       preset sets it from the label scheme); 4 when built by hand.
     - ``audio_dim`` 120: 40 MFCC + deltas + delta-deltas (sec. 4.2).
-    - ``text_dim`` 384: MiniLM word embeddings stand in for the paper's GloVe-300.
+    - ``text_dim`` 384: MiniLM's static word vectors (``text_static``) stand in for the paper's GloVe-300.
     - ``video_dim`` 32: simulated visual descriptors stand in for ResNet-101 (2048-d, 3 fps).
     - hidden sizes 200 / 200 / 128 and unidirectional GRUs: the authors' reference script
       (the paper does not state them).
@@ -241,7 +241,7 @@ def _reads(default: tuple[str, ...]) -> Any:
 
 
 CARD = ModelCard(
-    inputs={"audio": "mfcc120", "text": "text_contextual", "video": "visual"},
+    inputs={"audio": "mfcc120", "text": "text_static", "video": "visual"},
     recipes={
         # sec. 4.1: 7 classes, 10-fold cross-validation with 8:1:1 train/development/test parts;
         # sec. 4.2: Adam at 1e-3, gradients clipped at norm 1. Batch, epochs and patience: the

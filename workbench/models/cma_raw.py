@@ -74,7 +74,7 @@ class CMAConfig:
       the spectrogram) and ``dropout`` 0.1 in the attention layers are not given in the
       paper.
     - ``audio_dim`` 257: spectrogram bins (25 ms window, 10 ms shift; sec. 5), used only with
-      ``front_end="spectrogram"``. ``text_dim`` 384: MiniLM stands in for GloVe-300.
+      ``front_end="spectrogram"``. ``text_dim`` 384: MiniLM's static word vectors (``text_static``) stand in for GloVe-300.
     - The paper crops or pads audio to 10 s (160,000 samples, first 10 s kept; sec. 4, and
       10 s of spectrogram, sec. 5): the ``waveform`` and ``spectrogram257`` extractors do
       that; the model takes any length with a mask.
@@ -351,14 +351,14 @@ class CMA(nn.Module):
 
 
 CARD = ModelCard(
-    inputs={"waveform": "waveform", "text": "text_contextual"},
+    inputs={"waveform": "waveform", "text": "text_static"},
     recipes={
         "paper": dict(optimizer="adam", lr=1e-3, batch_size=32, epochs=30, protocol="loso_session",
                       label_scheme="iemocap4",
                       source="Krishna & Patil 2020: Adam, lr 0.001 (sec. 4); leave-one-session-out over the "
                              "5 sessions, angry, happy+excited, neutral, sad (sec. 3)",
                       notes="batch size and epochs not stated (ours); no validation set or early stopping "
-                            "stated: fixed epochs; GloVe-300 (sec. 2.2) replaced by the preset's text features"),
+                            "stated: fixed epochs; GloVe-300 (sec. 2.2) replaced by MiniLM's static word vectors"),
     },
     # Stride 2 and pools 4/8/8 downsample 512x: 31.25 frames/s, the paper-default frame rate
     # (pools 4/4/4 gave 125 frames/s: 5-fold demo UA 0.676 in 895 s; with 4/8/8 and per-speaker
@@ -401,7 +401,7 @@ def cma_raw(**config: object) -> CMA:
 
 _SPEC_CARD = dataclasses.replace(
     CARD,
-    inputs={"audio": "spectrogram257", "text": "text_contextual"},
+    inputs={"audio": "spectrogram257", "text": "text_static"},
     demo=dict(conv_channels=(32, 48, 48), lstm_hidden=32, text_channels=48, dim=48, heads=4, ff_dim=48, n_layers=1),
     smoke=dict(conv_channels=(16, 24, 24), lstm_hidden=16, text_channels=24, dim=24, heads=4, ff_dim=24, n_layers=1),
     variants={},  # Table 2's unimodal models use the raw-waveform encoder: cma_raw's variants

@@ -309,10 +309,10 @@ def _reads(config: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 _NOTES = ("the paper's 'at most 30 epochs' (MELD: 20) read as early stopping on the validation split "
-          "(patience 5 is ours); GloVe-300 replaced by MiniLM word vectors")
+          "(patience 5 is ours); GloVe-300 replaced by MiniLM's static word vectors")
 
 CARD = ModelCard(
-    inputs={"audio": "mfcc40", "text": "text_contextual"},
+    inputs={"audio": "mfcc40", "text": "text_static"},
     recipes={
         # sec. 3.1: 7 IEMOCAP classes, 10-fold cross-validation with 8:1:1 train/validation/test;
         # sec. 3.2: 40-d MFCC (the audio extractor above), Adam at 1e-3, batch 256, at most 30 epochs

@@ -263,7 +263,7 @@ def _variant(mods: tuple[str, ...], row: str) -> Variant:
 
 
 CARD = ModelCard(
-    inputs={"audio": "mfcc120", "prosody": "prosody36", "text": "text_contextual", "video": "visual"},
+    inputs={"audio": "mfcc120", "prosody": "prosody36", "text": "text_static", "video": "visual"},
     recipes={"paper": YOON2020_RECIPE},
     demo=dict(audio_hidden=48, text_hidden=48, video_hidden=32),
     smoke=dict(audio_hidden=24, text_hidden=24, video_hidden=16),

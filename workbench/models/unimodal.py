@@ -204,7 +204,7 @@ _AUDIO_CARD = ModelCard(
 )
 
 _TEXT_CARD = ModelCard(
-    inputs={"text": "text_contextual"},
+    inputs={"text": "text_static"},
     recipes={"paper": XU_RECIPE},
     demo=dict(hidden=48),
     smoke=dict(hidden=24),

@@ -49,7 +49,7 @@ class XuAlignmentConfig:
     """Defaults are the paper's (section 4.2) except where a substitution is noted.
 
     ``audio_dim`` 34: the pyAudioAnalysis short-term features (our ``frame34`` extractor).
-    ``text_dim`` 384: MiniLM word embeddings stand in for 300-d GloVe (no download).
+    ``text_dim`` 384: MiniLM's static word vectors (``text_static``) stand in for 300-d GloVe (no download).
     ``hidden`` 100 units per LSTM direction in all three BiLSTMs (BiLSTM state 200).
     ``heads`` 5 attention heads with ``attn_dim`` 40 weights each. Eq. 7 read literally
     (``tanh(u^T s_i + v^T h_j + b)`` with vectors u, v) ranks the frames identically for
@@ -201,7 +201,7 @@ XU_RECIPE: dict[str, Any] = dict(
 )
 
 CARD = ModelCard(
-    inputs={"audio": "frame34", "text": "text_contextual"},
+    inputs={"audio": "frame34", "text": "text_static"},
     recipes={"paper": XU_RECIPE},
     demo=dict(hidden=32, heads=2, attn_dim=16, fc_dim=64),
     smoke=dict(hidden=16, heads=2, attn_dim=8, fc_dim=32),

@@ -135,7 +135,8 @@ _CPU_FEATURES: dict[str, dict[str, Any]] = {
     "mfcc40": dict(pool=4, normalise="speaker"),
     "frame34": dict(pool=4, normalise="speaker"),
     "prosody36": dict(pool=4, normalise="speaker"),
-    "spectrogram257": dict(pool=2, normalise="speaker"),
+    # not padded to 10 s: the padding frames would be stored only to be cut off again (5x the cache)
+    "spectrogram257": dict(config={"pad": False}, pool=2, normalise="speaker"),
     "waveform": dict(config={"pad": False, "max_seconds": 4.0}, normalise="speaker"),
 }
 
@@ -145,15 +146,15 @@ def _feature_spec(extractor: str, cpu: bool) -> FeatureSpec:
     return dataclasses.replace(spec, **_CPU_FEATURES.get(extractor, {})) if cpu else spec
 
 
-def _features(card: ModelCard, text_features: str, variant: Variant | None, cpu: bool) -> dict[str, FeatureSpec]:
+def _features(card: ModelCard, text_features: str | None, variant: Variant | None, cpu: bool) -> dict[str, FeatureSpec]:
     """Extractor per model input (every input the model's configs may read)."""
-    extractors = {k: (text_features if k == "text" else e) for k, e in card.inputs.items()}
+    extractors = {k: (text_features or e if k == "text" else e) for k, e in card.inputs.items()}
     extractors.update(variant.inputs if variant else {})
     return {k: _feature_spec(e, cpu) for k, e in extractors.items()}
 
 
 # --------------------------------------------------------------------------- presets
-def get_preset(model: str, name: str = "paper", text_features: str = "text_contextual",
+def get_preset(model: str, name: str = "paper", text_features: str | None = None,
                variant: str | None = None) -> TrainPreset:
     """The training preset ``name`` (``paper``, ``demo`` or ``smoke``) for registered ``model``,
     built from the model's card (``workbench.models.card``).
@@ -162,8 +163,9 @@ def get_preset(model: str, name: str = "paper", text_features: str = "text_conte
     protocol (leave-one-session-out where the paper uses 10 folds of 8:1:1), take the card's
     CPU model sizes and prepare the features for a CPU (see ``_CPU_FEATURES``).
 
-    ``text_features`` picks the text extractor (``text_contextual`` as the papers' BERT
-    stand-in, or ``text_static`` as the GloVe stand-in of Pepino et al.'s comparison).
+    ``text_features`` replaces the text extractor the card declares (None keeps it): the
+    cards of papers that used GloVe declare ``text_static`` (static word vectors), those that
+    used BERT ``text_contextual`` (see ``workbench.features.text``).
     ``variant`` names one of the card's variants (None: the card's ``default_variant``, if any):
     its training settings replace the recipe's
     (the CPU presets derive from the result), its config overrides go on top of the preset's
