@@ -222,12 +222,13 @@ def test_the_transcript_cache_lives_in_the_feature_cache_root(tmp_path, monkeypa
 def test_real_decoder_calls_are_not_repeated_for_cached_audio(clean, tmp_path, monkeypatch):
     """Two espeak utterances through pocketsphinx: 2 decoder calls, then none from the cache."""
     audio, _, res = clean
-    paths = []
-    for k, a in enumerate([audio, espeak.synthesize("Where is the car?", voice="en-us+f2")[0]]):
-        paths.append(tmp_path / f"s{k}.wav")
-        sf.write(paths[-1], a, 16000, subtype="FLOAT")
-    m = Manifest([make_utterance(id=f"Ses01F_impro01_F00{k}", audio_path=str(p), text=t)
-                  for k, (p, t) in enumerate(zip(paths, [CLEAN, "Where is the car?"]))])
+    utts = []
+    for k, (a, text) in enumerate([(audio, CLEAN), (espeak.synthesize("Where is the car?", voice="en-us+f2")[0],
+                                                    "Where is the car?")]):
+        sf.write(tmp_path / f"s{k}.wav", a, 16000, subtype="FLOAT")
+        utts.append(make_utterance(id=f"Ses01F_impro01_F00{k}", audio_path=str(tmp_path / f"s{k}.wav"), text=text,
+                                   duration=len(a) / 16000))  # the whole file (the default is 2 s)
+    m = Manifest(utts)
     calls = []
     real = asr_mod.decode_segments
     monkeypatch.setattr(asr_mod, "decode_segments", lambda dec, a: calls.append(1) or real(dec, a))
