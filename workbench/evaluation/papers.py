@@ -73,7 +73,7 @@ class PaperResult:
 #: What each paper's set-up fixes beyond a row: the ASR engine of its "asr" rows, how many
 #: seeds its numbers come from (None: not stated, one training per fold) and what its spread is.
 PAPER_SETUP: dict[str, dict[str, object]] = {
-    "xu2019": dict(asr="Google Cloud Speech-to-Text (WER 14.7%, sec. 4.1)", seeds=None, spread_unit=""),
+    "xu2019": dict(asr="Google Cloud Speech-to-Text (WER 14.7%, sec. 4.2)", seeds=None, spread_unit=""),
     "yoon2020": dict(asr="commercial ASR, Google Cloud Speech-to-Text (WER 5.53%, sec. 4.2)", seeds=None,
                      spread_unit="std over 10 folds"),
     "sun2021": dict(asr="", seeds=None, spread_unit="std over 10 folds"),
