@@ -205,7 +205,7 @@ def _bundle(args: argparse.Namespace) -> int:
 
     corpus = CorpusOptions(args.corpus, args.root, args.corpus_preset, args.corpus_seed)
     path = export_bundle(args.model, args.out, preset=args.preset, corpus=corpus, progress=not args.quiet,
-                         compress=args.compress)
+                         compress=args.compress, text_source=args.text_source)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
 
@@ -331,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="training preset whose features to export (train with the same preset)")
     _add_corpus_options(bu)
     bu.add_argument("--compress", action="store_true", help="deflate the arrays: a smaller file to copy, slower to write")
+    bu.add_argument("--text-source", default="oracle", choices=["oracle", "asr"],
+                    help="store the human transcript's or the ASR transcript's text inputs")
     bu.add_argument("--quiet", action="store_true", help="no progress bars")
     bu.set_defaults(func=_bundle)
     for leaf in (synth, batch, bf, bt, tr, bu):
