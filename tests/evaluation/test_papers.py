@@ -164,3 +164,14 @@ def test_pepino_variants_pair_with_their_own_rows_and_spread_over_seeds():
 def test_a_model_no_paper_reports_keeps_its_run_row():
     s = side_by_side(_run_results("pepino_late", "session_script", variant="scalar_weights"))
     assert s.iloc[0].model == "pepino_late" and pd.isna(s.iloc[0].paper)
+
+
+def test_one_configuration_under_two_protocols_is_two_rows():
+    """A config hash does not include the protocol: the same settings under two protocols are
+    two configurations (before: side_by_side failed on the duplicate hash)."""
+    res = pd.concat([_run_results("pepino_audio", p, seeds=2) for p in ("session_script", "loso_session")])
+    s = side_by_side(res).set_index("protocol")
+    assert sorted(s.index) == ["loso_session", "session_script"]
+    assert s.loc["session_script", "paper_model"] == "Audio"
+    assert s.loc["session_script", "unit"] == "median ± IQR over seeds"
+    assert "protocol: loso_session vs session_script" in s.loc["loso_session", "differs"]

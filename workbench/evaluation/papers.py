@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.evaluation.aggregate import aggregate
+from workbench.evaluation.aggregate import GROUP_KEYS, aggregate
 
 NAN = float("nan")
 
@@ -421,11 +421,12 @@ def side_by_side(results: pd.DataFrame, papers: pd.DataFrame | None = None) -> p
     papers = paper_table() if papers is None else papers
     if results.empty:
         raise ValueError("the results table is empty: nothing to compare")
-    by_unit = {unit: _run_stats(results, unit).set_index("config_hash") for unit in ("run", "seed")}
+    runs = _run_stats(results, "run")
+    # one configuration is one group of the aggregate (a config hash can run under several protocols)
+    keys = [k for k in GROUP_KEYS if k in runs.columns]
+    per_seed = {tuple(str(r[k]) for k in keys): r for _, r in _run_stats(results, "seed").iterrows()}
     out = []
-    for chash, run in by_unit["run"].iterrows():
-        run = run.copy()
-        run["config_hash"] = chash
+    for _, run in runs.iterrows():
         candidates = paper_rows(papers, run["model"], run.get("variant", ""))
         best, diffs = None, []
         for _, p in candidates.iterrows():
@@ -433,7 +434,7 @@ def side_by_side(results: pd.DataFrame, papers: pd.DataFrame | None = None) -> p
             if best is None or len(d) < len(diffs):
                 best, diffs = p, d
         unit = "seed" if best is not None and best["spread"] == "iqr" else "run"
-        stats = by_unit[unit].loc[chash]
+        stats = per_seed[tuple(str(run[k]) for k in keys)] if unit == "seed" else run
         centre, spread = ("median", "iqr") if unit == "seed" else ("mean", "std")
         row = dict(model=run["model"], variant=run.get("variant", "") or "", text_source=run.get("text_source", ""),
                    protocol=run.get("protocol", ""), n_runs=int(run["n_runs"]),
