@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from workbench.errors import WorkbenchError
@@ -199,6 +200,29 @@ def _train(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from workbench import paths
+    from workbench.evaluation.reproduce import reproduce, select_claims, write_ledger
+    from workbench.training import BackendOptions, CorpusOptions
+
+    claims = select_claims(_names(args.papers), _names(args.claims))
+    out = Path(args.out) if args.out else paths.runs_dir() / "reproduce"
+    corpus = CorpusOptions(args.corpus, args.root, args.corpus_preset, args.corpus_seed)
+    ledger = reproduce(claims, corpus, out, recipe=args.recipe, seeds=args.seeds, folds=args.folds,
+                       backend=BackendOptions(**_backend_kwargs(args)), n_boot=args.n_boot, progress=not args.quiet)
+    pq, page = write_ledger(ledger, out / "ledger")
+    for r in ledger.itertuples():
+        interval = "" if r.verdict == "not run" else f"{r.difference:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+        print(f"{r.claim:45s} {r.verdict:13s} {interval}")
+    print(f"{len(ledger)} claim(s); runs trained {ledger.attrs['trained']}, reused {ledger.attrs['reused']}; "
+          f"ledger: {page} and {pq}")
+    return 0
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
 def _bundle(args: argparse.Namespace) -> int:
     from workbench.training import CorpusOptions
     from workbench.training.bundle import export_bundle
@@ -322,6 +346,22 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_options(tr, "trainings")
     tr.set_defaults(func=_train)
+
+    rp = sub.add_parser("reproduce", help="rerun the papers' claims as experiments and write the ledger of verdicts")
+    rp.add_argument("--papers", default=None, help="comma-separated papers (xu2019, yoon2020, sun2021, krishna2020, "
+                                                     "pepino2020; default: all claims)")
+    rp.add_argument("--claims", default=None, help="comma-separated claim ids (workbench.evaluation.claims.CLAIMS)")
+    rp.add_argument("--recipe", default="demo", choices=["paper", "demo", "smoke"],
+                    help="training preset of every run: paper (GPU), demo (CPU), smoke (tests)")
+    _add_corpus_options(rp)
+    rp.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds (default: 0)")
+    rp.add_argument("--folds", type=fold_list, default=None, help="fold indices or names (default: all)")
+    rp.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap replicates per claim")
+    rp.add_argument("--out", default=None, help="runs root (default $WORKBENCH_RUNS/reproduce); the ledger goes to "
+                                                "OUT/ledger/")
+    rp.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_backend_options(rp, "trainings")
+    rp.set_defaults(func=_reproduce)
 
     bu = sub.add_parser("bundle", help="write one model's features and the manifest to a file, for `train --bundle` "
                                        "on a machine without the corpus or the extractors")

@@ -78,6 +78,12 @@ _SPLIT_ROLES = {
     "test3": "test",
 }
 
+from workbench.errors import WorkbenchError
+
+
+class ProtocolError(WorkbenchError, ValueError):
+    """A protocol the manifest cannot support (missing fields, no test split, bad options)."""
+
 
 @dataclass(frozen=True)
 class Fold:
@@ -135,22 +141,22 @@ def manifest_table(manifest: Manifest | pd.DataFrame) -> pd.DataFrame:
 def _table(manifest: Manifest | pd.DataFrame) -> pd.DataFrame:
     df = manifest_table(manifest)
     if "id" not in df.columns or "label" not in df.columns:
-        raise ValueError("manifest table needs at least the columns 'id' and 'label'")
+        raise ProtocolError("manifest table needs at least the columns 'id' and 'label'")
     if df["id"].duplicated().any():
         dup = df.loc[df["id"].duplicated(), "id"].tolist()[:5]
-        raise ValueError(f"manifest has duplicate utterance ids, e.g. {dup}")
+        raise ProtocolError(f"manifest has duplicate utterance ids, e.g. {dup}")
     return df.reset_index(drop=True)
 
 
 def _require(df: pd.DataFrame, protocol: str, column: str, why: str) -> pd.Series:
     """The column with every value present, or a ValueError naming protocol and what is missing."""
     if column not in df.columns:
-        raise ValueError(f"protocol {protocol!r}: the manifest has no {column!r} field ({why})")
+        raise ProtocolError(f"protocol {protocol!r}: the manifest has no {column!r} field ({why})")
     col = df[column]
     empty = col.isna() | (col.astype(str).str.strip() == "")
     if empty.any():
         ids = df.loc[empty, "id"].tolist()
-        raise ValueError(
+        raise ProtocolError(
             f"protocol {protocol!r}: {len(ids)} utterance(s) lack a {column!r} value ({why}), "
             f"e.g. {ids[:5]}"
         )
@@ -182,7 +188,7 @@ def _split_validation(
 ) -> tuple[list[str], list[str]]:
     """Take a label-stratified ``share`` of ``train`` as validation; return (train, validation)."""
     if not 0 < share < 1:
-        raise ValueError(f"validation_share={share}: must be strictly between 0 and 1")
+        raise ProtocolError(f"validation_share={share}: must be strictly between 0 and 1")
     rng = np.random.default_rng(seed)
     labels = df.set_index("id").loc[train, "label"].astype(str)
     val: list[str] = []
@@ -197,7 +203,7 @@ def _split_validation(
 def _check_nonempty(fold: Fold, need_validation: bool) -> Fold:
     for part in ("train", "test") + (("validation",) if need_validation else ()):
         if not getattr(fold, part):
-            raise ValueError(
+            raise ProtocolError(
                 f"protocol {fold.protocol!r}, fold {fold.name!r}: the {part} set is empty "
                 f"with options {fold.options}"
             )
@@ -231,7 +237,7 @@ def _loso_session(
             train, val = _split_validation(df, train, validation_share, seed + k)
             rule = f"random: stratified {validation_share:.0%} of train, seed {seed + k}"
         else:
-            raise ValueError(
+            raise ProtocolError(
                 f"protocol {protocol!r}: unknown validation {validation!r}; "
                 "known: none, other_speaker, random"
             )
@@ -263,7 +269,7 @@ def _loso_speaker(
             train, val = _split_validation(df, train, validation_share, seed + k)
             rule = f"random: stratified {validation_share:.0%} of train, seed {seed + k}"
         else:
-            raise ValueError(
+            raise ProtocolError(
                 f"protocol {protocol!r}: unknown validation {validation!r}; "
                 "known: none, session_partner, random"
             )
@@ -282,17 +288,17 @@ def _session_script(
     protocol = "session_script"
     sessions = _require(df, protocol, "session", "folds are sessions")
     if "script" not in df.columns or "kind" not in df.columns:
-        raise ValueError(f"protocol {protocol!r}: the manifest has no 'script'/'kind' fields")
+        raise ProtocolError(f"protocol {protocol!r}: the manifest has no 'script'/'kind' fields")
     script = df["script"].where(df["script"].notna(), None)
     is_scripted = df["kind"].astype(str) == "scripted"
     if is_scripted.any() and script[is_scripted].isna().any():
         ids = df.loc[is_scripted & script.isna(), "id"].tolist()
-        raise ValueError(f"protocol {protocol!r}: scripted utterances without a script name, e.g. {ids[:5]}")
+        raise ProtocolError(f"protocol {protocol!r}: scripted utterances without a script name, e.g. {ids[:5]}")
     scripts = sorted(script[is_scripted].dropna().unique())
     if not scripts:
-        raise ValueError(f"protocol {protocol!r}: the manifest has no scripted utterances (script field empty)")
+        raise ProtocolError(f"protocol {protocol!r}: the manifest has no scripted utterances (script field empty)")
     if validation not in ("none", "random"):
-        raise ValueError(f"protocol {protocol!r}: unknown validation {validation!r}; known: none, random")
+        raise ProtocolError(f"protocol {protocol!r}: unknown validation {validation!r}; known: none, random")
     session_names = sorted(sessions.unique())
 
     # Which script(s) each fold holds out: a list of (fold name, session, scripts).
@@ -305,7 +311,7 @@ def _session_script(
         names = [held_out] if isinstance(held_out, str) else list(held_out)
         unknown = [n for n in names if n not in scripts]
         if unknown or not names:
-            raise ValueError(
+            raise ProtocolError(
                 f"protocol {protocol!r}: held_out={held_out!r} names no script of the manifest "
                 f"{unknown or ''}; known: {scripts} or 'rotate'/'each'"
             )
@@ -317,7 +323,7 @@ def _session_script(
         in_sess = sessions == sess
         held = is_scripted & script.isin(out)
         if not (in_sess & held).any():
-            raise ValueError(
+            raise ProtocolError(
                 f"protocol {protocol!r}, fold {name!r}: session {sess} has no utterance of "
                 f"held-out script(s) {out}; choose held_out among the scripts it has: "
                 f"{sorted(script[in_sess & is_scripted].dropna().unique())}"
@@ -343,9 +349,9 @@ def _random_kfold(
 ) -> list[Fold]:
     protocol = "random_kfold"
     if n_folds < 2:
-        raise ValueError(f"protocol {protocol!r}: n_folds={n_folds} must be at least 2")
+        raise ProtocolError(f"protocol {protocol!r}: n_folds={n_folds} must be at least 2")
     if validation not in ("none", "random"):
-        raise ValueError(f"protocol {protocol!r}: unknown validation {validation!r}; known: none, random")
+        raise ProtocolError(f"protocol {protocol!r}: unknown validation {validation!r}; known: none, random")
     parts = _stratified_parts(df["id"].tolist(), df["label"].astype(str).tolist(), n_folds, seed)
     opts = dict(n_folds=n_folds, validation=validation, validation_share=validation_share, seed=seed)
     order = {i: n for n, i in enumerate(df["id"])}
@@ -366,7 +372,7 @@ def _random_kfold(
 def _tenfold_811(df: pd.DataFrame, n_folds: int = 10, seed: int = 0) -> list[Fold]:
     protocol = "tenfold_811"
     if n_folds < 3:
-        raise ValueError(f"protocol {protocol!r}: n_folds={n_folds} must be at least 3")
+        raise ProtocolError(f"protocol {protocol!r}: n_folds={n_folds} must be at least 3")
     parts = _stratified_parts(df["id"].tolist(), df["label"].astype(str).tolist(), n_folds, seed)
     order = {i: n for n, i in enumerate(df["id"])}
     folds = []
@@ -388,11 +394,11 @@ def _official(df: pd.DataFrame) -> list[Fold]:
     norm = split.str.strip().str.lower()
     unknown = sorted(set(split[~norm.isin(_SPLIT_ROLES)]))
     if unknown:
-        raise ValueError(f"protocol {protocol!r}: unknown split value(s) {unknown}; known: {sorted(_SPLIT_ROLES)}")
+        raise ProtocolError(f"protocol {protocol!r}: unknown split value(s) {unknown}; known: {sorted(_SPLIT_ROLES)}")
     role = norm.map(_SPLIT_ROLES)
     tests = sorted(norm[role == "test"].unique())
     if not tests:
-        raise ValueError(f"protocol {protocol!r}: the split column has no test split (values: {sorted(set(split))})")
+        raise ProtocolError(f"protocol {protocol!r}: the split column has no test split (values: {sorted(set(split))})")
     folds = []
     for t in tests:
         fold = Fold(
@@ -422,15 +428,15 @@ def make_folds(manifest: Manifest | pd.DataFrame, protocol: str, **options: Any)
     manifest lacks a needed field or an option leaves a fold empty.
     """
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; known: {sorted(PROTOCOLS)}")
+        raise ProtocolError(f"unknown protocol {protocol!r}; known: {sorted(PROTOCOLS)}")
     fn = PROTOCOLS[protocol]
     accepted = [p for p in inspect.signature(fn).parameters if p != "df"]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise ValueError(f"protocol {protocol!r}: unknown option(s) {unknown}; accepted: {accepted}")
+        raise ProtocolError(f"protocol {protocol!r}: unknown option(s) {unknown}; accepted: {accepted}")
     df = _table(manifest)
     if len(df) == 0:
-        raise ValueError(f"protocol {protocol!r}: the manifest is empty")
+        raise ProtocolError(f"protocol {protocol!r}: the manifest is empty")
     return fn(df, **options)
 
 
@@ -455,15 +461,15 @@ def load_folds(path: str | Path) -> list[Fold]:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}: not a folds file ({e.msg})") from e
+        raise ProtocolError(f"{path}:{e.lineno}: not a folds file ({e.msg})") from e
     if not isinstance(payload, dict) or payload.get("format") != FOLDS_FORMAT:
-        raise ValueError(f"{path}: not a {FOLDS_FORMAT} file")
+        raise ProtocolError(f"{path}: not a {FOLDS_FORMAT} file")
     if payload.get("version") != FOLDS_VERSION:
-        raise ValueError(f"{path}: folds format version {payload.get('version')}, expected {FOLDS_VERSION}")
+        raise ProtocolError(f"{path}: folds format version {payload.get('version')}, expected {FOLDS_VERSION}")
     try:
         return [Fold.from_dict(d) for d in payload["folds"]]
     except (KeyError, TypeError) as e:
-        raise ValueError(f"{path}: malformed fold record ({e})") from e
+        raise ProtocolError(f"{path}: malformed fold record ({e})") from e
 
 
 def folds_summary(folds: Sequence[Fold]) -> pd.DataFrame:

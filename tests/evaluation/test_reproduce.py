@@ -1,0 +1,42 @@
+"""The ledger plans each condition once, reuses finished runs, and never drops a claim."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from workbench.evaluation.claims import Claim, ClaimError, Condition
+from workbench.evaluation.reproduce import plan, reproduce, select_claims, write_ledger
+from workbench.training import CorpusOptions
+
+SMOKE = CorpusOptions("synthetic", None, "smoke")
+SHARED = ["xu2019.alignment_beats_concat", "xu2019.learned_beats_hard"]  # both need xu_alignment
+
+
+def test_the_plan_is_the_union_of_conditions():
+    p = plan(select_claims(claims=SHARED), "smoke")
+    assert sorted(c.model for c in p.specs) == ["xu_alignment", "xu_alignment_concat", "xu_alignment_hard"]
+    assert len(plan(select_claims(papers=["yoon2020"]), "smoke").specs) == 7  # AMH-1/3/5/7/9, MDRE, MHA
+
+
+def test_runs_are_reused_never_trained_twice_and_missing_ones_are_named(tmp_path):
+    bad = Claim("test.needs_official", "test", "-", "needs a split the corpus lacks",
+                ((1, Condition("xu_alignment")), (-1, Condition("xu_alignment_concat", protocol="official"))))
+    claims = select_claims(claims=SHARED) + [bad]
+    first = reproduce(claims, SMOKE, tmp_path, recipe="smoke", folds=[0], n_boot=20, progress=False)
+    assert first.attrs == {"trained": 3, "reused": 0}  # xu_alignment once for both claims
+    assert first["claim"].tolist() == [*SHARED, "test.needs_official"]
+    not_run = first.set_index("claim").loc["test.needs_official"]
+    assert not_run.verdict == "not run" and "xu_alignment_concat@official: protocol 'official'" in not_run.reason
+    assert first.set_index("claim").loc[SHARED, "verdict"].isin(["reproduced", "refuted", "inconclusive"]).all()
+    again = reproduce(claims[:2], SMOKE, tmp_path, recipe="smoke", folds=[0], n_boot=20, progress=False)
+    assert again.attrs == {"trained": 0, "reused": 3}
+    pq, page = write_ledger(again, tmp_path / "ledger")
+    assert pd.read_parquet(pq)["claim"].tolist() == SHARED and "Reproduction ledger" in page.read_text()
+
+
+def test_unknown_claims_and_papers_are_one_line_errors():
+    with pytest.raises(ClaimError, match="no claims for paper"):
+        select_claims(papers=["xu2020"])
+    with pytest.raises(ClaimError, match="unknown claim 'nope'"):
+        select_claims(claims=["nope"])

@@ -1,0 +1,170 @@
+"""The reproduction ledger: plan the runs a set of claims needs, run what is missing, and
+give every claim its verdict (:mod:`workbench.evaluation.claims`).
+
+:func:`plan` turns the claims into the union of their conditions, one
+:class:`~workbench.training.spec.RunSpec` each: a condition that several claims share is
+trained once. :func:`reproduce` cross-validates every planned spec under one runs root,
+where :func:`~workbench.training.crossval.run_crossval` reuses every (fold, seed) run already
+in the results table (the run id holds the configuration hash), then evaluates each claim on
+the test predictions. A condition that cannot run (a model input the corpus lacks, a protocol
+it cannot support) is recorded with its error, and every claim that needs it gets the verdict
+*not run* with that reason; the other claims still run.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.evaluation.claims import CLAIMS, Claim, ClaimError, Condition, evaluate_claim, get_claim, verdict
+from workbench.io import atomic_write
+from workbench.training.results import read_predictions, read_results
+from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
+
+LEDGER_COLUMNS = ["claim", "paper", "source", "text", "metric", "paper_value", "difference", "ci_low", "ci_high",
+                  "p_value", "min_detectable", "n_units", "verdict", "reason", "recipe", "corpus", "seeds", "scores"]
+
+
+def select_claims(papers: Sequence[str] | None = None, claims: Sequence[str] | None = None) -> list[Claim]:
+    """Claims by id (each checked) and/or every claim of ``papers``; all claims when neither."""
+    chosen = [get_claim(c) for c in claims or []]
+    if papers:
+        known = {c.paper for c in CLAIMS}
+        bad = sorted(set(papers) - known)
+        if bad:
+            raise ClaimError(f"no claims for paper(s) {bad}; papers with claims: {sorted(known)}")
+        chosen += [c for c in CLAIMS if c.paper in papers and c not in chosen]
+    return chosen if (papers or claims) else list(CLAIMS)
+
+
+def spec_for(cond: Condition, recipe: str, seeds: Sequence[int], folds: Sequence[int | str] | None = None) -> RunSpec:
+    """The run of one condition under ``recipe`` (``paper``, ``demo`` or ``smoke``)."""
+    return RunSpec.create(cond.model, recipe, variant=cond.variant or None, protocol=cond.protocol,
+                          label_scheme=cond.label_scheme, text_source=cond.text_source, seeds=seeds, folds=folds)
+
+
+@dataclass
+class Plan:
+    """The union of the chosen claims' conditions, each with its spec or why it has none."""
+
+    claims: list[Claim]
+    specs: dict[Condition, RunSpec]
+    errors: dict[Condition, str]
+
+
+def plan(claims: Sequence[Claim], recipe: str = "demo", seeds: Sequence[int] = (0,),
+         folds: Sequence[int | str] | None = None) -> Plan:
+    """One spec per distinct condition (a condition shared by claims is planned once)."""
+    specs, errors = {}, {}
+    for claim in claims:
+        for cond in claim.conditions():
+            if cond in specs or cond in errors:
+                continue
+            try:
+                specs[cond] = spec_for(cond, recipe, seeds, folds)
+            except WorkbenchError as e:
+                errors[cond] = str(e)
+    return Plan(list(claims), specs, errors)
+
+
+def _predictions_of(rows: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
+    p = preds[preds["run_id"].isin(set(rows["run_id"]))]
+    return p
+
+
+def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, out: str | Path, recipe: str = "demo",
+              seeds: Sequence[int] = (0,), folds: Sequence[int | str] | None = None,
+              backend: BackendOptions = BackendOptions(), n_boot: int = 1000, progress: bool = True) -> pd.DataFrame:
+    """Run what the claims need under the runs root ``out`` and return the ledger (one row per
+    claim, :data:`LEDGER_COLUMNS`); ``.attrs`` holds ``trained`` and ``reused`` run counts."""
+    from workbench.training.crossval import run_crossval
+
+    p = plan(claims, recipe, seeds, folds)
+    before = set(read_results(out)["run_id"])
+    rows: dict[Condition, pd.DataFrame] = {}
+    for cond, spec in p.specs.items():
+        try:
+            got = run_crossval(spec, corpus, backend, out=out, progress=progress)
+        except WorkbenchError as e:
+            p.errors[cond] = str(e)
+            continue
+        failed = got.attrs.get("failed", [])
+        if failed:
+            p.errors[cond] = f"{len(failed)} (fold, seed) run(s) failed: {failed[0].get('error', '')}"
+            continue
+        rows[cond] = got
+    all_runs = pd.concat(list(rows.values()), ignore_index=True) if rows else pd.DataFrame(columns=["run_id"])
+    preds = read_predictions(out)
+    ledger = []
+    for claim in p.claims:
+        base = dict(claim=claim.id, paper=claim.paper, source=claim.source, text=claim.text, metric=claim.metric,
+                    paper_value=claim.paper_value, recipe=recipe, corpus=corpus.name, seeds=len(seeds))
+        missing = [f"{c.label()}: {p.errors[c]}" for c in claim.conditions() if c in p.errors]
+        if missing:
+            ledger.append({**base, "verdict": "not run", "reason": "; ".join(missing)})
+            continue
+        try:
+            classes = json.loads(rows[claim.terms[0][1]]["classes"].iloc[0])
+            result = evaluate_claim(claim, {c: _predictions_of(rows[c], preds) for c in claim.conditions()},
+                                    classes, n_boot=n_boot)
+        except (ClaimError, ValueError) as e:
+            ledger.append({**base, "verdict": "not run", "reason": str(e)})
+            continue
+        ledger.append({**base, "difference": result.difference, "ci_low": result.ci_low, "ci_high": result.ci_high,
+                       "p_value": result.p_value, "min_detectable": result.min_detectable,
+                       "n_units": result.n_units, "verdict": verdict(result), "reason": claim.note,
+                       "scores": json.dumps({k: round(v, 4) for k, v in result.scores.items()})})
+    out_df = pd.DataFrame(ledger).reindex(columns=LEDGER_COLUMNS)
+    out_df.attrs["trained"] = int(len(set(all_runs["run_id"]) - before))
+    out_df.attrs["reused"] = int(len(set(all_runs["run_id"]) & before))
+    return out_df
+
+
+def write_ledger(ledger: pd.DataFrame, folder: str | Path) -> tuple[Path, Path]:
+    """``ledger.parquet`` and a readable ``ledger.html`` in ``folder`` (both written atomically)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pq, page = folder / "ledger.parquet", folder / "ledger.html"
+    atomic_write(pq, lambda tmp: ledger.to_parquet(tmp, index=False))
+    atomic_write(page, lambda tmp: tmp.write_text(ledger_html(ledger), encoding="utf-8"))
+    return pq, page
+
+
+def _fmt(x: object, digits: int = 3) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
+
+
+def ledger_html(ledger: pd.DataFrame) -> str:
+    """A self-contained page: one table per paper, one row per claim."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    colours = {"reproduced": "#2e7d32", "refuted": "#c62828", "inconclusive": "#8d6e00", "not run": "#616161"}
+    parts = ["<!doctype html><meta charset='utf-8'><title>Reproduction ledger</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}td,th{padding:4px 8px;"
+             "border-bottom:1px solid #ddd;text-align:left;vertical-align:top}</style>",
+             f"<h1>Reproduction ledger</h1><p>{stamp}. Difference = the claim's signed sum of scores "
+             "(above zero: the claim holds), 95 % bootstrap interval over utterances, paired permutation p over "
+             "(fold, seed) units.</p>"]
+    for paper, group in ledger.groupby("paper", sort=False):
+        parts.append(f"<h2>{html.escape(str(paper))}</h2><table><tr><th>claim</th><th>source</th><th>metric</th>"
+                     "<th>paper</th><th>run</th><th>95 % interval</th><th>p</th><th>verdict</th><th>notes</th></tr>")
+        for _, r in group.iterrows():
+            colour = colours.get(str(r["verdict"]), "#000")
+            parts.append(
+                f"<tr><td>{html.escape(str(r['text']))}<br><small>{html.escape(str(r['claim']))}</small></td>"
+                f"<td>{html.escape(str(r['source']))}</td><td>{r['metric']}</td><td>{_fmt(r['paper_value'])}</td>"
+                f"<td>{_fmt(r['difference'])}</td><td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td>"
+                f"<td>{_fmt(r['p_value'])}</td><td style='color:{colour}'><b>{r['verdict']}</b></td>"
+                f"<td>{html.escape(_fmt(r['reason']))}</td></tr>")
+        parts.append("</table>")
+    return "\n".join(parts)
+
+
+__all__ = ["LEDGER_COLUMNS", "Plan", "ledger_html", "plan", "reproduce", "select_claims", "spec_for", "write_ledger"]
