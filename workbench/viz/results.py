@@ -173,3 +173,32 @@ def leakage_figure(long: pd.DataFrame, metric: str = "ua", by: str = "modality")
         height=_HEIGHT,
     )
     return fig
+
+
+#: Verdict colours of the reproduction ledger (workbench.evaluation.reproduce).
+VERDICT_COLOURS = {"reproduced": "#2e7d32", "refuted": "#c62828", "inconclusive": "#b08800", "not run": "#757575"}
+
+
+def claims_forest(ledger: pd.DataFrame, title: str = "The papers' claims, rerun") -> go.Figure:
+    """Forest plot of a reproduction ledger: one row per claim, its difference (above zero: the
+    claim holds) with the 95 % interval, coloured by verdict; the paper's own difference, where
+    its tables give one, as an open diamond. Claims not run are listed at zero, greyed."""
+    rows = ledger.iloc[::-1]  # first claim on top
+    fig = go.Figure()
+    for v, colour in VERDICT_COLOURS.items():
+        sel = rows[rows["verdict"] == v]
+        if sel.empty:
+            continue
+        x = sel["difference"].fillna(0.0)
+        fig.add_trace(go.Scatter(
+            x=x, y=sel["claim"], mode="markers", name=v, marker=dict(color=colour, size=9),
+            error_x=dict(type="data", symmetric=False, array=(sel["ci_high"] - x).fillna(0.0),
+                         arrayminus=(x - sel["ci_low"]).fillna(0.0), color=colour),
+            hovertext=sel["text"] + "<br>" + sel["reason"].fillna(""), hoverinfo="text+x"))
+    paper = rows[rows["paper_value"].notna()]
+    fig.add_trace(go.Scatter(x=paper["paper_value"], y=paper["claim"], mode="markers", name="paper",
+                             marker=dict(symbol="diamond-open", color="black", size=9)))
+    fig.add_vline(x=0, line_dash="dot", line_color="grey")
+    fig.update_layout(title=title, xaxis_title="difference (claim holds above 0)",
+                      height=max(300, 26 * len(rows) + 120), margin=dict(l=280))
+    return fig
