@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
@@ -80,3 +81,18 @@ def test_leakage_figure_groups_protocols():
     assert np.allclose(text.y, [0.91, 0.81, 0.51]) and np.allclose(text.error_y.array, [0.01] * 3)
     by_model = leakage_figure(leakage_long(pd.DataFrame(rows)), by="model")
     assert [t.name for t in by_model.data] == ["unimodal_audio", "unimodal_text"]
+
+
+def test_claims_forest_has_one_trace_per_verdict_and_the_paper_values():
+    from workbench.viz.results import claims_forest
+
+    ledger = pd.DataFrame({
+        "claim": ["a", "b", "c"], "text": ["A", "B", "C"], "verdict": ["reproduced", "inconclusive", "not run"],
+        "difference": [0.1, 0.0, float("nan")], "ci_low": [0.05, -0.02, float("nan")],
+        "ci_high": [0.2, 0.03, float("nan")], "paper_value": [0.02, float("nan"), 0.3], "reason": ["", "", "no video"]})
+    fig = claims_forest(ledger)
+    names = [t.name for t in fig.data]
+    assert names == ["reproduced", "inconclusive", "not run", "paper"]
+    rep = fig.data[0]
+    assert list(rep.error_x.array) == pytest.approx([0.1]) and list(rep.error_x.arrayminus) == pytest.approx([0.05])
+    assert list(fig.data[3].y) == ["c", "a"]  # reversed: the first claim is drawn on top
