@@ -249,3 +249,17 @@ def test_a_live_batchs_running_copy_is_not_touched_by_another(tmp_path, monkeypa
         release.set()
         first.join(60)
     assert (out / "good__x=1.ipynb").is_file() and not list(out.glob(".*.running.ipynb"))
+
+
+def test_summary_rows_of_variant_cells_count_only_their_variant():
+    """Before: the cells of Pepino's small and large models showed the same pooled numbers."""
+    from pathlib import Path
+
+    from workbench.batch import CellResult
+
+    table = pd.DataFrame({"model": ["m", "m"], "variant": ["small", "large"], "protocol": ["p", "p"],
+                          "wa": [0.5, 0.7], "ua": [0.4, 0.8], "macro_f1": [0.3, 0.9]})
+    cells = [CellResult(f"c_{v}", "nb", Path("x"), "ok", 1.0, parameters={"model": "m", "variant": v, "protocol": "p"})
+             for v in ("small", "large")]
+    s = summary_table(cells, table)
+    assert s["runs"].tolist() == [1, 1] and s["ua"].tolist() == [0.4, 0.8]

@@ -434,7 +434,8 @@ def _interrupted(todo: list[tuple[GridCell, str]], done: set[str], out_dir: Path
 
 # --------------------------------------------------------------------------- summaries
 # parameter of a grid cell -> column of the results table it selects on
-_RESULT_KEYS = {"model": "model", "protocol": "protocol", "preset": "corpus_preset", "corpus": "corpus"}
+_RESULT_KEYS = {"model": "model", "variant": "variant", "text_source": "text_source", "label_scheme": "label_scheme",
+                "protocol": "protocol", "preset": "corpus_preset", "corpus": "corpus"}
 KEY_METRICS = ("wa", "ua", "macro_f1")
 
 

@@ -205,3 +205,14 @@ def test_leakage_table_drops():
     with pytest.raises(ValueError, match="cannot tell the modality"):
         leakage_table(r.assign(model="mcsan"))
     assert leakage_table(r.assign(model="mcsan"), modalities={"mcsan": "text"}).shape[0] == 1
+
+
+def test_name_systems_separates_variants_of_one_model():
+    from workbench.evaluation.aggregate import name_systems
+
+    res = pd.DataFrame({"run_id": ["a", "b", "c"], "model": ["m", "m", "n"], "variant": ["small", "large", ""]})
+    preds = pd.DataFrame({"run_id": ["a", "b", "c", "a"], "model": ["m", "m", "n", "m"]})
+    named, p = name_systems(res, preds)
+    assert named["model"].tolist() == ["m[small]", "m[large]", "n"]
+    assert p["model"].tolist() == ["m[small]", "m[large]", "n", "m[small]"]
+    assert res["model"].tolist() == ["m", "m", "n"]  # the input is not changed

@@ -472,3 +472,23 @@ def model_table(
         if use_preds:
             table.loc[mdl, "p_perm"] = paired_bootstrap(predictions, mdl, ref, classes, metric, n_boot=n_boot, seed=seed)["p_perm"]
     return table.sort_values("mean", ascending=False)
+
+
+def name_systems(results: pd.DataFrame, predictions: pd.DataFrame | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Copies of the results (and predictions) where a model present in several variants is
+    named ``model[variant]``, so per-model views (confusion matrices, the model-vs-model table)
+    treat each variant as its own system instead of mixing them; other models keep their name."""
+    if "variant" not in results.columns or results.empty:
+        return results, predictions
+    variants = results.fillna({"variant": ""}).groupby("model")["variant"].nunique()
+    several = set(variants[variants > 1].index)
+    if not several:
+        return results, predictions
+    out = results.copy()
+    mask = out["model"].isin(several)
+    out.loc[mask, "model"] = out.loc[mask, "model"] + "[" + out.loc[mask, "variant"].fillna("") + "]"
+    if predictions is not None and "run_id" in predictions.columns:
+        names = dict(zip(out["run_id"], out["model"]))
+        predictions = predictions.assign(model=predictions["run_id"].map(names).fillna(predictions["model"]))
+    return out, predictions
