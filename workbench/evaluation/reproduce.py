@@ -76,8 +76,7 @@ def plan(claims: Sequence[Claim], recipe: str = "demo", seeds: Sequence[int] = (
 
 
 def _predictions_of(rows: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
-    p = preds[preds["run_id"].isin(set(rows["run_id"]))]
-    return p
+    return preds[preds["run_id"].isin(set(rows["run_id"]))]
 
 
 def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, out: str | Path, recipe: str = "demo",
@@ -112,7 +111,10 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, out: str | Path, r
             ledger.append({**base, "verdict": "not run", "reason": "; ".join(missing)})
             continue
         try:
-            classes = json.loads(rows[claim.terms[0][1]]["classes"].iloc[0])
+            class_lists = {c.label(): tuple(json.loads(rows[c]["classes"].iloc[0])) for c in claim.conditions()}
+            if len(set(class_lists.values())) > 1:
+                raise ClaimError(f"claim {claim.id}: its conditions were trained on different class sets {class_lists}")
+            classes = list(next(iter(class_lists.values())))
             result = evaluate_claim(claim, {c: _predictions_of(rows[c], preds) for c in claim.conditions()},
                                     classes, n_boot=n_boot)
         except (ClaimError, ValueError) as e:
