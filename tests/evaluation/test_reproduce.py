@@ -40,3 +40,20 @@ def test_unknown_claims_and_papers_are_one_line_errors():
         select_claims(papers=["xu2020"])
     with pytest.raises(ClaimError, match="unknown claim 'nope'"):
         select_claims(claims=["nope"])
+
+
+def test_a_claim_over_different_class_sets_is_not_run(tmp_path, monkeypatch):
+    """Conditions trained on 4 and on 7 classes cannot be scored on the same utterances."""
+    import json
+
+    from workbench.training import crossval
+
+    def fake(spec, corpus, backend, out, progress):  # one finished run per condition, no training
+        classes = ["neu", "hap", "ang", "sad"] + (["fru", "sur", "fea"] if spec.model == "xu_alignment_hard" else [])
+        return pd.DataFrame({"run_id": [f"{spec.model}-r"], "classes": [json.dumps(classes)]})
+
+    monkeypatch.setattr(crossval, "run_crossval", fake)
+    led = reproduce(select_claims(claims=["xu2019.learned_beats_hard"]), SMOKE, tmp_path, recipe="smoke",
+                    progress=False)
+    row = led.iloc[0]
+    assert row.verdict == "not run" and "different class sets" in row.reason
