@@ -23,10 +23,22 @@ Source = Literal["audio", "text", "visual"]
 
 @dataclass(frozen=True)
 class ExtractorConfig:
-    """Base of every extractor config; subclasses add fields with defaults."""
+    """Base of every extractor config; subclasses add fields with defaults.
+
+    ``omit_at_default`` names fields added after caches of the config existed: while such a
+    field keeps its default it is left out of the JSON (and the hash), so those caches and the
+    runs keyed by them stay valid.
+    """
+
+    omit_at_default: ClassVar[tuple[str, ...]] = ()
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        d = dataclasses.asdict(self)
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for k in self.omit_at_default:
+            if k in d and d[k] == defaults.get(k):
+                del d[k]
+        return json.dumps(d, sort_keys=True)
 
     def hash(self) -> str:
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]
@@ -65,6 +77,21 @@ class Extractor:
     def extract_batch(self, utts: Sequence[Utterance]) -> list[np.ndarray]:
         """Many utterances at once; batched extractors (torch MFCC, MiniLM) override this."""
         return [self.extract(u) for u in utts]
+
+    def store_key(self) -> str:
+        """Name of this extractor's feature-cache store (``workbench.features.cache``).
+
+        The config hash; when the config names a model ``checkpoint`` (a directory or a hub
+        name), the checkpoint's weights hash goes in too, so two checkpoints never share cached
+        features, even under one name. Resolving it may raise ``CheckpointError``.
+        """
+        checkpoint = getattr(self.config, "checkpoint", "")
+        if not checkpoint:
+            return self.config.hash()
+        from workbench.features.checkpoints import checkpoint_identity
+
+        key = f"{self.config.to_json()}\0{checkpoint_identity(checkpoint)}"
+        return hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"

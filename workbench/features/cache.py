@@ -2,7 +2,7 @@
 
 Layout under the cache root (``$WORKBENCH_CACHE``, default ``.cache/features`` in the project)::
 
-    <extractor name>/<config hash>/    one store: index.json, data-<token>.npy, lock
+    <extractor name>/<store key>/      one store: index.json, data-<token>.npy, lock
     content-hashes.json                sha1 memo of source files (see below)
 
 A store's files, how they are written atomically under a lock, verified (checksum,
@@ -11,8 +11,9 @@ finiteness, data-name check) and cleaned up after killed writers are described i
 
 - An entry's key is the sha1 of what the extractor reads: the wav bytes plus the segment
   offset/duration (audio), the transcript (text), or the descriptor ``.npy`` bytes (visual).
-  The store directory is named by the config hash, so a config change uses a new store and
-  a content change a new key: only missing keys are extracted, then merged.
+  The store directory is named by the extractor's ``store_key()`` (its config hash, plus the
+  weights hash of a model checkpoint the config names), so a config or checkpoint change uses
+  a new store and a content change a new key: only missing keys are extracted, then merged.
 - Extraction runs without a lock; only the merge (re-read the index, append what is still
   missing, write, commit) holds the store's lock. Two processes extracting at once both
   finish; the second merge keeps the first's entries and discards its own duplicates.
@@ -377,7 +378,7 @@ class FeatureCache:
         self.max_pending_bytes = max_pending_bytes
 
     def store_dir(self, extractor: Extractor) -> Path:
-        return self.root / extractor.name / extractor.config.hash()
+        return self.root / extractor.name / extractor.store_key()
 
     def get(
         self,

@@ -24,7 +24,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import ClassVar, Literal, Sequence
 
 import numpy as np
 
@@ -156,11 +156,20 @@ def _pool_into(dest: np.ndarray, first: int, hidden: np.ndarray, word_ids: list[
 class TextContextualConfig(ExtractorConfig):
     layers: int = 4  # how many of the last hidden layers are summed
     pooling: Pooling = "mean"  # how word pieces become one word vector
+    # A Hugging Face text encoder: a local directory or a name in the Hugging Face cache
+    # (workbench.features.checkpoints); "" is the bundled MiniLM.
+    checkpoint: str = ""
+
+    # Caches made before the field existed hold MiniLM features: keep their key.
+    omit_at_default: ClassVar[tuple[str, ...]] = ("checkpoint",)
 
 
 @dataclass(frozen=True)
 class TextStaticConfig(ExtractorConfig):
     pooling: Pooling = "mean"
+    checkpoint: str = ""  # as in TextContextualConfig
+
+    omit_at_default: ClassVar[tuple[str, ...]] = ("checkpoint",)
 
 
 class _MiniLMExtractor(Extractor):
