@@ -202,20 +202,23 @@ def _train(args: argparse.Namespace) -> int:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from workbench import paths
-    from workbench.evaluation.reproduce import reproduce, select_claims, write_ledger
+    from workbench.evaluation.reproduce import reproduce, select_claims, verdict_label, write_ledger
     from workbench.training import BackendOptions, CorpusOptions
 
     claims = select_claims(_names(args.papers), _names(args.claims))
     out = Path(args.out) if args.out else paths.runs_dir() / "reproduce"
     corpus = CorpusOptions(args.corpus, args.root, args.corpus_preset, args.corpus_seed)
     ledger = reproduce(claims, corpus, out, recipe=args.recipe, seeds=args.seeds, folds=args.folds,
-                       backend=BackendOptions(**_backend_kwargs(args)), n_boot=args.n_boot, progress=not args.quiet)
+                       backend=BackendOptions(**_backend_kwargs(args)), n_boot=args.n_boot, progress=not args.quiet,
+                       quick=args.quick)
     pq, page = write_ledger(ledger, out / "ledger")
-    for r in ledger.itertuples():
-        interval = "" if r.verdict == "not run" else f"{r.difference:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
-        print(f"{r.claim:45s} {r.verdict:13s} {interval}")
-    print(f"{len(ledger)} claim(s); runs trained {ledger.attrs['trained']}, reused {ledger.attrs['reused']}; "
-          f"ledger: {page} and {pq}")
+    for r in ledger.to_dict("records"):
+        interval = "" if r["verdict"] == "not run" else f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+        print(f"{r['claim']:45s} {verdict_label(r):21s} {interval}")
+        if r["verdict"] == "not run":
+            print(f"    {r['reason']}")
+    print(f"{len(ledger)} claim(s) in {ledger.attrs['wall_seconds']:.0f} s; runs trained {ledger.attrs['trained']}, "
+          f"reused {ledger.attrs['reused']}; ledger: {page} and {pq}")
     return 0
 
 
@@ -357,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds (default: 0)")
     rp.add_argument("--folds", type=fold_list, default=None, help="fold indices or names (default: all)")
     rp.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap replicates per claim")
+    rp.add_argument("--quick", action="store_true", help="the first seed and folds 0,1 of each protocol only "
+                                                         "(unless --folds); verdicts are marked (quick)")
     rp.add_argument("--out", default=None, help="runs root (default $WORKBENCH_RUNS/reproduce); the ledger goes to "
                                                 "OUT/ledger/")
     rp.add_argument("--quiet", action="store_true", help="no progress bars")

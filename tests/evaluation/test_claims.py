@@ -90,3 +90,57 @@ def test_every_claim_names_declared_variants_of_registered_models():
             assert not cond.variant or cond.variant in card.variants, (c.id, cond)
             assert cond.text_source in ("oracle", "asr")
         assert c.metric in ("ua", "wa", "av_auc")
+
+
+def test_av_auc_from_ranks_equals_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from workbench.evaluation.claims import _auc
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y = rng.integers(0, 2, 60).astype(bool)
+        s = np.round(rng.random(60), 1)  # many ties
+        assert _auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+def test_a_trend_claim_is_the_least_squares_slope_and_scores_the_whole_curve():
+    from workbench.evaluation.claims import _slope_weights
+
+    hops = (1, 3, 5, 7)
+    conds = {h: Condition("amh", f"hops_{h}") for h in (*hops, 9)}
+    claim = Claim("test.trend", "test", "Table 0", "rises", tuple((w, conds[h]) for h, w in _slope_weights(hops, extra=(9,))))
+    acc = {1: 0.5, 3: 0.6, 5: 0.7, 7: 0.8, 9: 0.3}  # 0.05 per hop up to 7; 9 is off the line and weighted 0
+    r = evaluate_claim(claim, {conds[h]: _preds(a, h) for h, a in acc.items()}, CLASSES, n_boot=200)
+    scores = [r.scores[conds[h].label()] for h in hops]
+    assert r.difference == pytest.approx(np.polyfit(hops, scores, 1)[0], abs=1e-9)  # numpy's fit, same numbers
+    assert r.difference == pytest.approx(0.05, abs=0.01) and verdict(r) == "reproduced"
+    lo, hi = r.score_ci[conds[9].label()]
+    assert lo < r.scores[conds[9].label()] < hi and hi < 0.4  # the curve's last point, with its interval
+    assert r.p_value == pytest.approx(2 / 1024)  # all five conditions share the 10 units: paired
+
+
+def test_rankings_that_never_change_refute_a_rank_change_claim():
+    a, b, c = Condition("a"), Condition("b"), Condition("c")
+    claim = Claim("test.rank", "test", "sec. 0", "rankings change", ((1, a), (1, b), (1, c)), statistic="rank_change")
+    r = evaluate_claim(claim, {a: _preds(0.9, 1, seeds=3), b: _preds(0.6, 2, seeds=3), c: _preds(0.3, 3, seeds=3)},
+                       CLASSES, n_boot=200)
+    assert (r.difference, r.ci_low, r.ci_high) == (0.0, 0.0, 0.0) and verdict(r) == "refuted"
+    assert r.n_units == 3  # seeds
+
+
+def test_a_ranking_that_flips_between_seeds_reproduces_a_rank_change_claim():
+    a, b = Condition("a"), Condition("b")
+    claim = Claim("test.rank", "test", "sec. 0", "rankings change", ((1, a), (1, b)), statistic="rank_change")
+    # a is far better in seed 0, b in seed 1: the two seeds order the one pair differently
+    pa = pd.concat([_preds(0.9, 1, seeds=1), _preds(0.4, 2, seeds=1).assign(seed=1)])
+    pb = pd.concat([_preds(0.4, 3, seeds=1), _preds(0.9, 4, seeds=1).assign(seed=1)])
+    r = evaluate_claim(claim, {a: pa, b: pb}, CLASSES, n_boot=200)
+    assert r.difference == 1.0 and r.ci_low > 0 and verdict(r) == "reproduced"
+
+
+def test_a_rank_change_claim_with_one_seed_is_refused():
+    a, b = Condition("a"), Condition("b")
+    claim = Claim("test.rank", "test", "sec. 0", "rankings change", ((1, a), (1, b)), statistic="rank_change")
+    with pytest.raises(ClaimError, match="2 or more seeds"):
+        evaluate_claim(claim, {a: _preds(0.9, 1, seeds=1), b: _preds(0.4, 2, seeds=1)}, CLASSES, n_boot=10)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from workbench.evaluation.claims import Claim, ClaimError, Condition
-from workbench.evaluation.reproduce import plan, reproduce, select_claims, write_ledger
+from workbench.evaluation.reproduce import condition_scores, plan, reproduce, select_claims, write_ledger
 from workbench.training import CorpusOptions
 
 SMOKE = CorpusOptions("synthetic", None, "smoke")
@@ -24,13 +24,14 @@ def test_runs_are_reused_never_trained_twice_and_missing_ones_are_named(tmp_path
                 ((1, Condition("xu_alignment")), (-1, Condition("xu_alignment_concat", protocol="official"))))
     claims = select_claims(claims=SHARED) + [bad]
     first = reproduce(claims, SMOKE, tmp_path, recipe="smoke", folds=[0], n_boot=20, progress=False)
-    assert first.attrs == {"trained": 3, "reused": 0}  # xu_alignment once for both claims
+    assert (first.attrs["trained"], first.attrs["reused"]) == (3, 0)  # xu_alignment once for both claims
     assert first["claim"].tolist() == [*SHARED, "test.needs_official"]
     not_run = first.set_index("claim").loc["test.needs_official"]
     assert not_run.verdict == "not run" and "xu_alignment_concat@official: protocol 'official'" in not_run.reason
     assert first.set_index("claim").loc[SHARED, "verdict"].isin(["reproduced", "refuted", "inconclusive"]).all()
     again = reproduce(claims[:2], SMOKE, tmp_path, recipe="smoke", folds=[0], n_boot=20, progress=False)
-    assert again.attrs == {"trained": 0, "reused": 3}
+    assert (again.attrs["trained"], again.attrs["reused"]) == (0, 3)
+    assert (again["mode"] == "full").all() and again.attrs["wall_seconds"] >= 0
     pq, page = write_ledger(again, tmp_path / "ledger")
     assert pd.read_parquet(pq)["claim"].tolist() == SHARED and "Reproduction ledger" in page.read_text()
 
@@ -57,3 +58,21 @@ def test_a_claim_over_different_class_sets_is_not_run(tmp_path, monkeypatch):
                     progress=False)
     row = led.iloc[0]
     assert row.verdict == "not run" and "different class sets" in row.reason
+
+
+def test_quick_mode_runs_one_seed_on_two_folds_and_marks_its_verdicts(tmp_path):
+    from workbench.evaluation.reproduce import QUICK_FOLDS, verdict_label
+    from workbench.training.results import read_results
+
+    claim = Claim("test.quick", "test", "-", "contextual beats static",
+                  ((1, Condition("pepino_text")), (-1, Condition("pepino_text", "static_text"))), metric="av_auc")
+    led = reproduce([claim], SMOKE, tmp_path, recipe="smoke", seeds=[3, 4], n_boot=20, progress=False, quick=True)
+    runs = read_results(tmp_path)
+    assert sorted(runs["seed"].unique()) == [3] and runs["fold"].nunique() == len(QUICK_FOLDS) == 2
+    assert led.attrs["trained"] == 4 and led.iloc[0]["mode"] == "quick" and led.iloc[0]["seeds"] == 1
+    assert verdict_label(led.iloc[0]).endswith("(quick)")
+    _, page = write_ledger(led, tmp_path / "ledger")
+    assert "Quick mode" in page.read_text()
+    curve = condition_scores(led, "test.quick")
+    assert curve["condition"].tolist() == ["pepino_text", "pepino_text[static_text]"]
+    assert ((curve["ci_low"] <= curve["score"]) & (curve["score"] <= curve["ci_high"])).all()

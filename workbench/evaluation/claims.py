@@ -1,10 +1,17 @@
 """The papers' claims as data, and the statistic and decision rule that give each a verdict.
 
 A :class:`Claim` compares conditions (:class:`Condition`: model, variant, text source,
-protocol, class set) through a signed sum of their scores, e.g. ``+ multimodal - audio-only``
-("multimodal beats audio-only") or, for a leakage claim, ``+ text@random - text@session_script
-- audio@random + audio@session_script`` ("random folds flatter text more than audio"). The
-claim holds when that sum is above zero.
+protocol, class set) through a weighted sum of their scores, e.g. ``+ multimodal - audio-only``
+("multimodal beats audio-only"), for a leakage claim ``+ text@random - text@session_script
+- audio@random + audio@session_script`` ("random folds flatter text more than audio"), or for
+a trend the least-squares slope over a curve (``-0.15 AMH-1 - 0.05 AMH-3 + 0.05 AMH-5 + 0.15
+AMH-7``: UA rises with the hop count). The claim holds when that sum is above zero. A term of
+weight 0 is scored and reported but does not count (the rest of a curve).
+
+A *rank-change* claim (``statistic="rank_change"``) is about a set of systems instead: its
+statistic is how often the seeds rank them differently (the mean, over pairs of seeds, of
+the fraction of system pairs the two seeds order differently: 0 = every seed ranks them the
+same way, 1 = reversed).
 
 The statistic (:func:`evaluate_claim`) is computed from the per-utterance predictions of the
 runs of each condition:
@@ -20,7 +27,12 @@ runs of each condition:
   NaN otherwise;
 - the verdict (:func:`verdict`): *reproduced* when the interval lies above zero, *refuted*
   when below, *inconclusive* when it includes zero, with the smallest difference the run could
-  have detected (80 % power at the 5 % level: 2.8 bootstrap standard errors).
+  have detected (80 % power at the 5 % level: 2.8 bootstrap standard errors). A rank-change
+  statistic cannot go below zero: it is *refuted* when every bootstrap replicate ranks the
+  systems the same way in every seed (interval [0, 0]).
+
+Every condition's score also gets its own bootstrap interval (``ClaimResult.score_ci``), so a
+curve (AMH's hop counts) can be drawn with its uncertainty.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 
 Verdict = Literal["reproduced", "refuted", "inconclusive", "not run"]
+Statistic = Literal["difference", "rank_change"]
 #: z(0.975) + z(0.8): a difference of this many standard errors is found 80 % of the time.
 MDE_FACTOR = 1.959964 + 0.841621
 
@@ -70,10 +83,11 @@ class Claim:
     paper: str
     source: str  # the table or sentence it comes from
     text: str  # the claim in words
-    terms: tuple[tuple[int, Condition], ...]
+    terms: tuple[tuple[float, Condition], ...]
     metric: str = "ua"
     paper_value: float = math.nan  # the paper's own difference, where its tables give one
     note: str = ""
+    statistic: Statistic = "difference"
 
     def conditions(self) -> tuple[Condition, ...]:
         return tuple(c for _, c in self.terms)
@@ -86,6 +100,20 @@ def _vs(claim_id: str, paper: str, source: str, text: str, a: Condition, b: Cond
 
 
 _C = Condition
+
+
+def _slope_weights(xs: Sequence[float], extra: Sequence[float] = ()) -> list[tuple[float, float]]:
+    """(x, weight) such that sum(weight * y) is the least-squares slope of y over ``xs``;
+    ``extra`` points get weight 0 (scored and reported, not counted)."""
+    mean = sum(xs) / len(xs)
+    ss = sum((x - mean) ** 2 for x in xs)
+    return [(x, (x - mean) / ss) for x in xs] + [(x, 0.0) for x in extra]
+
+
+# The systems of Pepino et al.'s Fig. 3 (audio, GloVe and BERT text, EF-CS, EF-PT, EF-WS, LF-PT).
+_PEPINO_FIG3 = (Condition("pepino_audio"), Condition("pepino_text", "static_text"), Condition("pepino_text"),
+                Condition("pepino_early", "cold_start"), Condition("pepino_early", "pretrained"),
+                Condition("pepino_early", "warm_start"), Condition("pepino_late", "pretrained"))
 # Conditions leave protocol and class set to the recipe (each model's own paper's under the
 # `paper` recipe, the CPU demo's otherwise) except where the claim is about the protocol.
 
@@ -113,6 +141,10 @@ CLAIMS: tuple[Claim, ...] = (
             _C("amh", f"hops_{h}"), _C("amh", "hops_1"), paper_value=ua - 0.579)
         for h, ua in [(3, 0.581), (5, 0.581), (7, 0.597), (9, 0.583)]
     ),
+    Claim("yoon2020.hops_rise_to_7", "yoon2020", "Table 2", "UA rises with the number of hops up to 7 "
+          "(least-squares slope per hop over AMH-1, -3, -5, -7; AMH-9 is scored for the curve, weight 0)",
+          tuple((w, _C("amh", f"hops_{h}")) for h, w in _slope_weights((1, 3, 5, 7), extra=(9,))),
+          paper_value=sum(w * ua for (_, w), ua in zip(_slope_weights((1, 3, 5, 7)), (0.579, 0.581, 0.581, 0.597)))),
     # Sun et al. 2021 (Table 3; UA over 10 folds of 8:1:1, 7 classes)
     *(
         _vs(f"sun2021.{v}_lowers", "sun2021", "Table 3", f"MCSAN beats its {v} ablation",
@@ -150,6 +182,9 @@ CLAIMS: tuple[Claim, ...] = (
               metric="av_auc")
         for proto in ("random_kfold", "loso_session")
     ),
+    Claim("pepino2020.rankings_change_with_seed", "pepino2020", "sec. 4.2, Fig. 3", "the ranking of the systems "
+          "changes with the seed", tuple((1, c) for c in _PEPINO_FIG3), metric="av_auc", statistic="rank_change",
+          note="needs 2 or more seeds; the paper shows no numbers ('results not shown due to lack of space')"),
 )
 
 
@@ -177,6 +212,8 @@ class ClaimResult:
     se: float
     n_units: int
     scores: dict[str, float] = field(default_factory=dict)  # condition label -> mean score
+    score_ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # condition label -> 95 % interval
+    statistic: Statistic = "difference"
 
     @property
     def min_detectable(self) -> float:
@@ -190,13 +227,22 @@ def _metric(metric: str, labels: np.ndarray, preds: np.ndarray, probs: np.ndarra
         present = np.unique(labels)
         return float(np.mean([np.mean(preds[labels == c] == c) for c in present]))
     if metric == "av_auc":
-        from sklearn.metrics import roc_auc_score
-
         if probs is None:
             raise ClaimError("av_auc needs class probabilities in the predictions")
-        aucs = [roc_auc_score(labels == c, probs[:, c]) for c in range(n_classes) if 0 < np.sum(labels == c) < len(labels)]
+        aucs = [_auc(labels == c, probs[:, c]) for c in range(n_classes) if 0 < np.sum(labels == c) < len(labels)]
         return float(np.mean(aucs)) if aucs else float("nan")
     raise ClaimError(f"unsupported metric {metric!r}; use ua, wa or av_auc")
+
+
+def _auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC from ranks (Mann-Whitney U; ties count half), sklearn's value without its
+    per-call overhead: the bootstrap calls this ~10^5 times per claim."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(score)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 @dataclass
@@ -242,35 +288,71 @@ def evaluate_claim(claim: Claim, predictions: Mapping[Condition, pd.DataFrame], 
                                  f"condition in fold {key[1]} seed {key[2]} of {key[0]}")
             seen[key], sizes[key] = ids[cond][key], len(u.labels)
 
-    def statistic(resample: Mapping[tuple, np.ndarray] | None) -> tuple[float, dict[str, float]]:
-        total, scores = 0.0, {}
-        for sign, cond in claim.terms:
-            vals = []
-            for key, u in units[cond].items():
+    def scores_of(resample: Mapping[tuple, np.ndarray] | None) -> dict[Condition, dict[tuple, float]]:
+        """Condition -> (protocol, fold, seed) unit -> the metric on that unit's (resampled) test set."""
+        out: dict[Condition, dict[tuple, float]] = {}
+        for cond, us in units.items():
+            out[cond] = {}
+            for key, u in us.items():
                 i = resample[key] if resample is not None else slice(None)
-                vals.append(_metric(claim.metric, u.labels[i], u.preds[i], None if u.probs is None else u.probs[i], k))
-            scores[cond.label()] = float(np.nanmean(vals))
-            total += sign * scores[cond.label()]
-        return total, scores
+                out[cond][key] = _metric(claim.metric, u.labels[i], u.preds[i], None if u.probs is None else u.probs[i], k)
+        return out
 
-    diff, scores = statistic(None)
+    def statistic(per_unit: Mapping[Condition, Mapping[tuple, float]]) -> float:
+        if claim.statistic == "rank_change":
+            return _rank_change(claim, per_unit)
+        return float(sum(w * np.nanmean(list(per_unit[cond].values())) for w, cond in claim.terms))
+
+    if claim.statistic == "rank_change" and len({key[2] for us in units.values() for key in us}) < 2:
+        raise ClaimError(f"claim {claim.id}: a rank change over seeds needs runs of 2 or more seeds")
+    observed = scores_of(None)
+    diff = statistic(observed)
     rng = np.random.default_rng(seed)
-    boots = np.array([statistic({key: rng.integers(0, n, n) for key, n in sizes.items()})[0] for _ in range(n_boot)])
-    boots = boots[np.isfinite(boots)]
-    lo, hi = (np.percentile(boots, [2.5, 97.5]) if len(boots) else (np.nan, np.nan))
-    return ClaimResult(claim.id, float(diff), float(lo), float(hi), _permutation_p(claim, units, k, n_perm, rng),
-                       float(np.std(boots, ddof=1)) if len(boots) > 1 else float("nan"), len(sizes), scores)
+    labels = [cond.label() for cond in claim.conditions()]
+    boots, cond_boots = [], []
+    for _ in range(n_boot):
+        per_unit = scores_of({key: rng.integers(0, n, n) for key, n in sizes.items()})
+        boots.append(statistic(per_unit))
+        cond_boots.append([np.nanmean(list(per_unit[c].values())) for c in claim.conditions()])
+    boots_arr = np.array(boots)
+    boots_arr = boots_arr[np.isfinite(boots_arr)]
+    lo, hi = (np.percentile(boots_arr, [2.5, 97.5]) if len(boots_arr) else (np.nan, np.nan))
+    cb = np.array(cond_boots).reshape(len(cond_boots), len(labels))
+    score_ci = {lab: (float(np.nanpercentile(cb[:, j], 2.5)), float(np.nanpercentile(cb[:, j], 97.5)))
+                for j, lab in enumerate(labels)} if n_boot else {}
+    scores = {cond.label(): float(np.nanmean(list(observed[cond].values()))) for cond in claim.conditions()}
+    p = _permutation_p(claim, units, k, n_perm, rng) if claim.statistic == "difference" else float("nan")
+    n_units = len({key[2] for key in sizes}) if claim.statistic == "rank_change" else len(sizes)
+    return ClaimResult(claim.id, float(diff), float(lo), float(hi), p,
+                       float(np.std(boots_arr, ddof=1)) if len(boots_arr) > 1 else float("nan"), n_units, scores,
+                       score_ci, claim.statistic)
+
+
+def _rank_change(claim: Claim, per_unit: Mapping[Condition, Mapping[tuple, float]]) -> float:
+    """The mean, over pairs of seeds, of the fraction of system pairs the two seeds order
+    differently (a normalised Kendall distance between the seeds' rankings; ties count half).
+    Each system's score in a seed is its mean over that seed's (protocol, fold) units."""
+    conds = claim.conditions()
+    seeds = sorted({key[2] for c in conds for key in per_unit[c]})
+    by_seed = np.array([[np.nanmean([v for key, v in per_unit[c].items() if key[2] == s]) for c in conds]
+                        for s in seeds])
+    pairs = list(itertools.combinations(range(len(conds)), 2))
+    # sign of (system i - system j) in every seed; a pair of seeds disagrees where the signs differ
+    signs = np.stack([np.sign(by_seed[:, i] - by_seed[:, j]) for i, j in pairs], axis=1)
+    dist = [np.mean(np.abs(signs[a] - signs[b]) / 2) for a, b in itertools.combinations(range(len(seeds)), 2)]
+    return float(np.mean(dist))
 
 
 def _permutation_p(claim: Claim, units: Mapping[Condition, Mapping[tuple, _Unit]], k: int, n_perm: int,
                    rng: np.random.Generator) -> float:
-    """Paired permutation over (fold, seed) units: two conditions on the same units only."""
-    if len(claim.terms) != 2 or set(units[claim.terms[0][1]]) != set(units[claim.terms[1][1]]):
+    """Paired sign-flip permutation over (protocol, fold, seed) units of the per-unit weighted
+    sum; only when every condition was run on the same units (NaN otherwise)."""
+    conds = claim.conditions()
+    keys = set(units[conds[0]])
+    if any(set(units[c]) != keys for c in conds):
         return float("nan")
-    (s1, a), (s2, b) = claim.terms
-    d = np.array([s1 * _metric(claim.metric, u.labels, u.preds, u.probs, k)
-                  + s2 * _metric(claim.metric, units[b][key].labels, units[b][key].preds, units[b][key].probs, k)
-                  for key, u in units[a].items()])
+    d = np.array([sum(w * _metric(claim.metric, units[c][key].labels, units[c][key].preds, units[c][key].probs, k)
+                      for w, c in claim.terms) for key in sorted(keys)])
     n = len(d)
     observed = abs(d.mean())
     if n <= 16:  # every sign pattern
@@ -282,9 +364,12 @@ def _permutation_p(claim: Claim, units: Mapping[Condition, Mapping[tuple, _Unit]
 
 
 def verdict(result: ClaimResult) -> Verdict:
-    """*reproduced* (interval above zero), *refuted* (below) or *inconclusive* (includes it)."""
+    """*reproduced* (interval above zero), *refuted* (below; for a rank change: exactly [0, 0])
+    or *inconclusive* (includes zero)."""
     if not (np.isfinite(result.ci_low) and np.isfinite(result.ci_high)):
         return "inconclusive"
+    if result.statistic == "rank_change" and result.ci_high <= 0:
+        return "refuted"  # no replicate of any seed ranks the systems differently
     if result.ci_low > 0:
         return "reproduced"
     if result.ci_high < 0:

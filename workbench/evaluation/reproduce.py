@@ -16,7 +16,8 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +31,11 @@ from workbench.training.results import read_predictions, read_results
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 
 LEDGER_COLUMNS = ["claim", "paper", "source", "text", "metric", "paper_value", "difference", "ci_low", "ci_high",
-                  "p_value", "min_detectable", "n_units", "verdict", "reason", "recipe", "corpus", "seeds", "scores"]
+                  "p_value", "min_detectable", "n_units", "verdict", "reason", "recipe", "corpus", "seeds", "mode",
+                  "scores", "score_ci"]
+#: ``quick`` mode: the first seed only, and these folds of every protocol. Its verdicts rest on
+#: 2 units per condition and are marked ``mode="quick"`` in the ledger.
+QUICK_FOLDS: tuple[int, ...] = (0, 1)
 
 
 def select_claims(papers: Sequence[str] | None = None, claims: Sequence[str] | None = None) -> list[Claim]:
@@ -79,13 +84,25 @@ def _predictions_of(rows: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
     return preds[preds["run_id"].isin(set(rows["run_id"]))]
 
 
+def quick_settings(seeds: Sequence[int], folds: Sequence[int | str] | None) -> tuple[list[int], list[int | str]]:
+    """What ``quick`` mode runs: the first of ``seeds`` and ``folds`` (default :data:`QUICK_FOLDS`)."""
+    return list(seeds)[:1], list(folds) if folds is not None else list(QUICK_FOLDS)
+
+
 def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, out: str | Path, recipe: str = "demo",
               seeds: Sequence[int] = (0,), folds: Sequence[int | str] | None = None,
-              backend: BackendOptions = BackendOptions(), n_boot: int = 1000, progress: bool = True) -> pd.DataFrame:
+              backend: BackendOptions = BackendOptions(), n_boot: int = 1000, progress: bool = True,
+              quick: bool = False) -> pd.DataFrame:
     """Run what the claims need under the runs root ``out`` and return the ledger (one row per
-    claim, :data:`LEDGER_COLUMNS`); ``.attrs`` holds ``trained`` and ``reused`` run counts."""
+    claim, :data:`LEDGER_COLUMNS`); ``.attrs`` holds the ``trained`` and ``reused`` run counts
+    and ``wall_seconds``. ``quick``: one seed and two folds (:func:`quick_settings`), every
+    verdict marked ``mode="quick"``."""
     from workbench.training.crossval import run_crossval
 
+    start = time.perf_counter()
+    if quick:
+        seeds, folds = quick_settings(seeds, folds)
+    mode = "quick" if quick else "full"
     p = plan(claims, recipe, seeds, folds)
     before = set(read_results(out)["run_id"])
     rows: dict[Condition, pd.DataFrame] = {}
@@ -105,7 +122,7 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, out: str | Path, r
     ledger = []
     for claim in p.claims:
         base = dict(claim=claim.id, paper=claim.paper, source=claim.source, text=claim.text, metric=claim.metric,
-                    paper_value=claim.paper_value, recipe=recipe, corpus=corpus.name, seeds=len(seeds))
+                    paper_value=claim.paper_value, recipe=recipe, corpus=corpus.name, seeds=len(seeds), mode=mode)
         missing = [f"{c.label()}: {p.errors[c]}" for c in claim.conditions() if c in p.errors]
         if missing:
             ledger.append({**base, "verdict": "not run", "reason": "; ".join(missing)})
@@ -123,11 +140,25 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, out: str | Path, r
         ledger.append({**base, "difference": result.difference, "ci_low": result.ci_low, "ci_high": result.ci_high,
                        "p_value": result.p_value, "min_detectable": result.min_detectable,
                        "n_units": result.n_units, "verdict": verdict(result), "reason": claim.note,
-                       "scores": json.dumps({k: round(v, 4) for k, v in result.scores.items()})})
+                       "scores": json.dumps({k: round(v, 4) for k, v in result.scores.items()}),
+                       "score_ci": json.dumps({k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in result.score_ci.items()})})
     out_df = pd.DataFrame(ledger).reindex(columns=LEDGER_COLUMNS)
     out_df.attrs["trained"] = int(len(set(all_runs["run_id"]) - before))
     out_df.attrs["reused"] = int(len(set(all_runs["run_id"]) & before))
+    out_df.attrs["wall_seconds"] = round(time.perf_counter() - start, 1)
     return out_df
+
+
+def condition_scores(ledger: pd.DataFrame, claim: str) -> pd.DataFrame:
+    """One claim's conditions in its order, each with its score and 95 % interval (e.g. the
+    whole AMH hop curve of ``yoon2020.hops_rise_to_7``); empty when the claim did not run."""
+    row = ledger[ledger["claim"] == claim]
+    if row.empty or not isinstance(row["scores"].iloc[0], str):
+        return pd.DataFrame(columns=["condition", "score", "ci_low", "ci_high"])
+    scores = json.loads(row["scores"].iloc[0])
+    ci = json.loads(row["score_ci"].iloc[0]) if isinstance(row["score_ci"].iloc[0], str) else {}
+    return pd.DataFrame([dict(condition=k, score=v, ci_low=ci.get(k, [math.nan])[0], ci_high=ci.get(k, [0, math.nan])[1])
+                         for k, v in scores.items()])
 
 
 def write_ledger(ledger: pd.DataFrame, folder: str | Path) -> tuple[Path, Path]:
@@ -138,6 +169,11 @@ def write_ledger(ledger: pd.DataFrame, folder: str | Path) -> tuple[Path, Path]:
     atomic_write(pq, lambda tmp: ledger.to_parquet(tmp, index=False))
     atomic_write(page, lambda tmp: tmp.write_text(ledger_html(ledger), encoding="utf-8"))
     return pq, page
+
+
+def verdict_label(row: Mapping[str, object]) -> str:
+    """The verdict as shown to a reader: a quick-mode verdict says so."""
+    return f"{row['verdict']} (quick)" if row.get("mode") == "quick" and row["verdict"] != "not run" else str(row["verdict"])
 
 
 def _fmt(x: object, digits: int = 3) -> str:
@@ -153,7 +189,11 @@ def ledger_html(ledger: pd.DataFrame) -> str:
              "border-bottom:1px solid #ddd;text-align:left;vertical-align:top}</style>",
              f"<h1>Reproduction ledger</h1><p>{stamp}. Difference = the claim's signed sum of scores "
              "(above zero: the claim holds), 95 % bootstrap interval over utterances, paired permutation p over "
-             "(fold, seed) units.</p>"]
+             "(fold, seed) units. A rank-change claim's statistic is the share of system pairs two seeds order "
+             "differently.</p>"]
+    if (ledger.get("mode") == "quick").any():
+        parts.append(f"<p><b>Quick mode:</b> one seed and folds {list(QUICK_FOLDS)} of each protocol; verdicts marked "
+                     "(quick) rest on 2 units per condition.</p>")
     for paper, group in ledger.groupby("paper", sort=False):
         parts.append(f"<h2>{html.escape(str(paper))}</h2><table><tr><th>claim</th><th>source</th><th>metric</th>"
                      "<th>paper</th><th>run</th><th>95 % interval</th><th>p</th><th>verdict</th><th>notes</th></tr>")
@@ -163,10 +203,11 @@ def ledger_html(ledger: pd.DataFrame) -> str:
                 f"<tr><td>{html.escape(str(r['text']))}<br><small>{html.escape(str(r['claim']))}</small></td>"
                 f"<td>{html.escape(str(r['source']))}</td><td>{r['metric']}</td><td>{_fmt(r['paper_value'])}</td>"
                 f"<td>{_fmt(r['difference'])}</td><td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td>"
-                f"<td>{_fmt(r['p_value'])}</td><td style='color:{colour}'><b>{r['verdict']}</b></td>"
+                f"<td>{_fmt(r['p_value'])}</td><td style='color:{colour}'><b>{verdict_label(r)}</b></td>"
                 f"<td>{html.escape(_fmt(r['reason']))}</td></tr>")
         parts.append("</table>")
     return "\n".join(parts)
 
 
-__all__ = ["LEDGER_COLUMNS", "Plan", "ledger_html", "plan", "reproduce", "select_claims", "spec_for", "write_ledger"]
+__all__ = ["LEDGER_COLUMNS", "QUICK_FOLDS", "Plan", "condition_scores", "ledger_html", "plan", "quick_settings",
+           "reproduce", "select_claims", "spec_for", "verdict_label", "write_ledger"]
