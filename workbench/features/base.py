@@ -116,7 +116,7 @@ def register_extractor(name: str):
 def _import_all() -> None:
     import importlib
 
-    for mod in ("audio", "prosody", "waveform", "text", "visual"):
+    for mod in ("audio", "prosody", "waveform", "text", "visual", "ssl"):
         importlib.import_module(f"workbench.features.{mod}")
 
 

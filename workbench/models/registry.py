@@ -36,7 +36,7 @@ def register_model(name: str, card: ModelCard) -> Callable[[Callable[..., nn.Mod
     return deco
 
 
-_MODEL_MODULES = ("amh", "cma_raw", "mcsan", "mdre", "pepino_fusion", "unimodal", "xu_alignment")
+_MODEL_MODULES = ("amh", "cma_raw", "mcsan", "mdre", "pepino_fusion", "ssl_baseline", "unimodal", "xu_alignment")
 
 
 def _import_all() -> None:

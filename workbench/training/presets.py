@@ -118,6 +118,8 @@ _SPECS = {
     "spectrogram257": FeatureSpec("spectrogram257", normalise="global"),
     "waveform": FeatureSpec("waveform"),
     "visual": FeatureSpec("visual", normalise="global"),
+    # SUPERB's downstream models read the hidden states as they are (no normalisation)
+    "ssl_layers": FeatureSpec("ssl_layers"),
 }
 
 # CPU presets (demo, smoke): changes per extractor. Recurrent encoders cost per frame, so
@@ -138,6 +140,8 @@ _CPU_FEATURES: dict[str, dict[str, Any]] = {
     # not padded to 10 s: the padding frames would be stored only to be cut off again (5x the cache)
     "spectrogram257": dict(config={"pad": False}, pool=2, normalise="speaker"),
     "waveform": dict(config={"pad": False, "max_seconds": 4.0}, normalise="speaker"),
+    # 50 frames/s pooled 2x (25/s, as the pooled MFCC); per-speaker statistics as other audio
+    "ssl_layers": dict(pool=2, normalise="speaker"),
 }
 
 
