@@ -180,7 +180,8 @@ def _train(args: argparse.Namespace) -> int:
 
     spec = RunSpec.create(args.model, args.preset, protocol=args.protocol, folds=args.folds, seeds=args.seeds,
                           model_options=args.model_options, epochs=args.epochs, device=args.device,
-                          text_source=args.text_source, variant=args.variant, label_scheme=args.label_scheme)
+                          text_source=args.text_source, variant=args.variant, label_scheme=args.label_scheme,
+                          text_encoder=args.text_encoder, speech_encoder=args.speech_encoder)
     backend = BackendOptions(**_backend_kwargs(args))
     if args.bundle:
         from workbench.training.bundle import crossval_from_bundle
@@ -339,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--label-scheme", default=None, help="class set, e.g. iemocap7 (default: the preset's)")
     tr.add_argument("--text-source", default="oracle", choices=["oracle", "asr"],
                     help="the text the model reads in training and testing: human transcript or ASR")
+    tr.add_argument("--text-encoder", default=None, metavar="CHECKPOINT_OR_GLOVE",
+                    help="text encoder instead of the bundled MiniLM: a Hugging Face checkpoint (local directory, "
+                         "or a name in the Hugging Face cache such as bert-base-uncased) or a GloVe .txt file "
+                         "(docs/encoders.md)")
+    tr.add_argument("--speech-encoder", default=None, metavar="CHECKPOINT",
+                    help="self-supervised speech checkpoint (local directory or Hugging Face cache name) for "
+                         "models reading ssl_layers features (docs/encoders.md)")
     tr.add_argument("--model-options", type=json_object, default=None,
                     help='model config overrides as JSON, e.g. \'{"hidden": 64}\'')
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")

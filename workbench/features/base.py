@@ -125,6 +125,19 @@ def list_extractors() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def extractor_class(name: str) -> type[Extractor]:
+    """The registered class of extractor ``name`` (its ``source`` and ``config_cls``), nothing built."""
+    _import_all()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown extractor {name!r}; registered: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def takes_checkpoint(name: str) -> bool:
+    """Whether extractor ``name``'s config has a ``checkpoint`` field (it runs a model the user supplies)."""
+    return "checkpoint" in {f.name for f in dataclasses.fields(extractor_class(name).config_cls)}
+
+
 def get_extractor(name: str, **config: Any) -> Extractor:
     """Build a registered extractor; unknown names or config fields raise naming them."""
     _import_all()

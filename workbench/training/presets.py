@@ -20,6 +20,8 @@ still (tests and notebook smoke runs).
 'text_contextual'
 >>> get_preset("pepino_early", "paper", text_features="text_static").features["text"].extractor
 'text_static'
+>>> get_preset("pepino_text", "paper", text_encoder="bert-base-uncased").features["text"].config
+{'checkpoint': 'bert-base-uncased'}
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from workbench.models.card import ModelCard, Variant
@@ -157,9 +160,79 @@ def _features(card: ModelCard, text_features: str | None, variant: Variant | Non
     return {k: _feature_spec(e, cpu) for k, e in extractors.items()}
 
 
+# --------------------------------------------------------------------------- encoders
+def is_glove_file(text_encoder: str) -> bool:
+    """Whether ``text_encoder`` names a GloVe text file (an existing file, or a ``.txt`` path)
+    rather than a Hugging Face checkpoint (a directory or a name)."""
+    path = Path(text_encoder).expanduser()
+    return path.is_file() or path.suffix.lower() == ".txt"
+
+
+def _local(name: str) -> str:
+    """An existing local path made absolute (runs started elsewhere find it); names stay names."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def apply_encoders(preset: TrainPreset, text_encoder: str | None = None,
+                   speech_encoder: str | None = None) -> TrainPreset:
+    """``preset`` with the user's encoders in place of the defaults (None keeps the preset's).
+
+    ``text_encoder``: a Hugging Face text checkpoint (a local directory or a name in the
+    Hugging Face cache, ``bert-base-uncased``) becomes the ``checkpoint`` of the text input's
+    extractor (``text_contextual`` / ``text_static``); a GloVe text file swaps the text input to
+    ``text_glove`` reading it. ``speech_encoder`` becomes the ``checkpoint`` of every audio
+    input whose extractor runs a speech model (``ssl_layers``). An encoder given to a model that
+    reads no such input raises ``ValueError`` naming the model. Existing local paths are made
+    absolute; the checkpoint itself is found only when features are extracted
+    (``workbench.features.checkpoints``). ``notes`` name the encoders.
+    """
+    from workbench.features.base import extractor_class, takes_checkpoint
+
+    card = get_card(preset.model)
+    reads = set(card.model_inputs(preset.model_config))
+    features = dict(preset.features)
+    what = f"model {preset.model!r}" + (f" (variant {preset.variant})" if preset.variant else "")
+    notes = []
+    if text_encoder:
+        if "text" not in reads or "text" not in features:
+            raise ValueError(f"{what} reads no text, so text_encoder={text_encoder!r} has nothing to replace; "
+                             "give a text encoder only to a model with a text input")
+        spec = features["text"]
+        if is_glove_file(text_encoder):
+            if not Path(text_encoder).expanduser().is_file():
+                raise ValueError(f"{what}: text_encoder={text_encoder!r}: GloVe file does not exist")
+            path = _local(text_encoder)
+            features["text"] = dataclasses.replace(spec, extractor="text_glove", config={"path": path})
+            notes.append(f"text encoder: GloVe vectors from {Path(path).name}")
+        else:
+            if not takes_checkpoint(spec.extractor):
+                raise ValueError(f"{what}: text_encoder={text_encoder!r}: its text input uses {spec.extractor!r}, "
+                                 "which takes no checkpoint; choose text_features='text_contextual' or 'text_static'")
+            features["text"] = dataclasses.replace(spec, config={**spec.config, "checkpoint": _local(text_encoder)})
+            notes.append(f"text encoder: {text_encoder} ({spec.extractor})")
+    if speech_encoder:
+        speech = [k for k in sorted(reads) if k in features and extractor_class(features[k].extractor).source == "audio"
+                  and takes_checkpoint(features[k].extractor)]
+        if not speech:
+            audio = sorted(f"{k}: {features[k].extractor}" for k in reads if k in features
+                           and extractor_class(features[k].extractor).source == "audio")
+            raise ValueError(f"{what} has no self-supervised speech input (its audio inputs: {audio or 'none'}), "
+                             f"so speech_encoder={speech_encoder!r} has nothing to replace; give it to a model whose audio "
+                             "input is a self-supervised speech extractor")
+        for k in speech:
+            features[k] = dataclasses.replace(features[k], config={**features[k].config,
+                                                                   "checkpoint": _local(speech_encoder)})
+        notes.append(f"speech encoder: {speech_encoder}")
+    if not notes:
+        return preset
+    return preset.replace(features=features, notes=_join(preset.notes, *notes))
+
+
 # --------------------------------------------------------------------------- presets
 def get_preset(model: str, name: str = "paper", text_features: str | None = None,
-               variant: str | None = None) -> TrainPreset:
+               variant: str | None = None, text_encoder: str | None = None,
+               speech_encoder: str | None = None) -> TrainPreset:
     """The training preset ``name`` (``paper``, ``demo`` or ``smoke``) for registered ``model``,
     built from the model's card (``workbench.models.card``).
 
@@ -170,6 +243,7 @@ def get_preset(model: str, name: str = "paper", text_features: str | None = None
     ``text_features`` replaces the text extractor the card declares (None keeps it): the
     cards of papers that used GloVe declare ``text_static`` (static word vectors), those that
     used BERT ``text_contextual`` (see ``workbench.features.text``).
+    ``text_encoder`` / ``speech_encoder``: the user's encoders (:func:`apply_encoders`).
     ``variant`` names one of the card's variants (None: the card's ``default_variant``, if any):
     its training settings replace the recipe's
     (the CPU presets derive from the result), its config overrides go on top of the preset's
@@ -192,16 +266,18 @@ def get_preset(model: str, name: str = "paper", text_features: str | None = None
     base = TrainPreset(name="paper", model=model, features=_features(card, text_features, var, cpu=False),
                        model_config=overrides, variant=variant or "", **paper)
     if name == "paper":
-        return base
+        return apply_encoders(base, text_encoder, speech_encoder)
     common = dict(features=_features(card, text_features, var, cpu=True), early_stopping_patience=None,
                   batch_size=32, warmup_steps=0, lr=max(base.lr, 1e-3) * 2, grad_clip=1.0,
                   # paper 10-fold protocols are 10 trainings; on CPU the demo uses leave-one-session-out
                   protocol="loso_session" if base.protocol == "tenfold_811" else base.protocol)
     if name == "demo":
-        return base.replace(name="demo", epochs=6, model_config={**card.demo, **overrides},
-                            notes=_join(f"CPU demo of: {base.source}", tag), **common)
-    return base.replace(name="smoke", epochs=2, model_config={**card.smoke, **overrides}, max_train_utterances=96,
-                        notes=_join(f"smoke test of: {base.source}", tag), **common)
+        cpu = base.replace(name="demo", epochs=6, model_config={**card.demo, **overrides},
+                           notes=_join(f"CPU demo of: {base.source}", tag), **common)
+    else:
+        cpu = base.replace(name="smoke", epochs=2, model_config={**card.smoke, **overrides}, max_train_utterances=96,
+                           notes=_join(f"smoke test of: {base.source}", tag), **common)
+    return apply_encoders(cpu, text_encoder, speech_encoder)
 
 
 def _join(*notes: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from workbench.corpus.manifest import Manifest
 from workbench.errors import WorkbenchError
-from workbench.training.presets import TrainPreset, get_preset
+from workbench.training.presets import TrainPreset, apply_encoders, get_preset
 
 
 class SpecError(WorkbenchError, ValueError):
@@ -55,22 +55,32 @@ class RunSpec:
                protocol_options: Mapping[str, Any] | None = None, folds: Sequence[int | str] | None = None,
                seeds: Sequence[int] = (0,), model_options: Mapping[str, Any] | None = None,
                epochs: int | None = None, device: str = "auto", text_source: str = "oracle",
-               variant: str | None = None, label_scheme: str | None = None) -> "RunSpec":
+               variant: str | None = None, label_scheme: str | None = None, text_encoder: str | None = None,
+               speech_encoder: str | None = None) -> "RunSpec":
         """Resolve ``preset`` (a name or a :class:`TrainPreset`) for ``model`` and ``variant``
         (one the model's card declares; None: the default configuration); ``epochs`` overrides
-        the preset's; ``protocol`` and ``label_scheme`` default to the preset's."""
+        the preset's; ``protocol`` and ``label_scheme`` default to the preset's.
+        ``text_encoder`` (a Hugging Face text checkpoint, name or directory, or a GloVe file)
+        and ``speech_encoder`` (a self-supervised speech checkpoint) replace the preset's
+        encoders (:func:`~workbench.training.presets.apply_encoders`); one given to a model
+        without such an input is a :class:`SpecError`."""
         if text_source not in TEXT_SOURCES:
             raise SpecError(f"text_source must be one of {TEXT_SOURCES}, got {text_source!r}")
         if isinstance(preset, TrainPreset):
             if variant is not None and variant != preset.variant:
                 raise SpecError(f"variant {variant!r} given with a preset built for variant {preset.variant!r}; "
                                 "build the preset with get_preset(..., variant=...)")
-            settings = preset
+            try:
+                settings = apply_encoders(preset, text_encoder, speech_encoder)
+            except ValueError as e:
+                raise SpecError(str(e)) from e
         else:
             try:
-                settings = get_preset(model, preset, variant=variant)
+                settings = get_preset(model, preset, variant=variant, text_encoder=text_encoder,
+                                      speech_encoder=speech_encoder)
             except ValueError as e:
-                raise SpecError(f"model {model!r}: {e}") from e
+                msg = str(e)  # encoder errors name the model already
+                raise SpecError(msg if msg.startswith(f"model {model!r}") else f"model {model!r}: {msg}") from e
         if label_scheme is not None:
             from workbench.corpus.labels import SCHEMES
 
