@@ -96,3 +96,15 @@ def test_claims_forest_has_one_trace_per_verdict_and_the_paper_values():
     rep = fig.data[0]
     assert list(rep.error_x.array) == pytest.approx([0.1]) and list(rep.error_x.arrayminus) == pytest.approx([0.05])
     assert list(fig.data[3].y) == ["c", "a"]  # reversed: the first claim is drawn on top
+
+
+def test_condition_curve_draws_each_score_with_its_interval_in_claim_order():
+    from workbench.viz.results import condition_curve
+
+    scores = pd.DataFrame({"condition": ["amh[hops_1]", "amh[hops_3]", "amh[hops_9]"], "score": [0.5, 0.6, 0.55],
+                           "ci_low": [0.45, 0.58, 0.5], "ci_high": [0.52, 0.7, 0.6]})
+    fig = condition_curve(scores, "hops", "ua")
+    (trace,) = fig.data
+    assert list(trace.x) == ["amh[hops_1]", "amh[hops_3]", "amh[hops_9]"]
+    assert list(trace.error_y.array) == pytest.approx([0.02, 0.1, 0.05])
+    assert list(trace.error_y.arrayminus) == pytest.approx([0.05, 0.02, 0.05])

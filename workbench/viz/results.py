@@ -202,3 +202,15 @@ def claims_forest(ledger: pd.DataFrame, title: str = "The papers' claims, rerun"
     fig.update_layout(title=title, xaxis_title="difference (claim holds above 0)",
                       height=max(300, 26 * len(rows) + 120), margin=dict(l=280))
     return fig
+
+
+def condition_curve(scores: pd.DataFrame, title: str, metric: str = "") -> go.Figure:
+    """The conditions of one claim in its order (e.g. AMH's hop counts), each score with its
+    95 % bootstrap interval: the whole curve, not only the claim's summary number.
+    ``scores``: :func:`workbench.evaluation.reproduce.condition_scores`."""
+    fig = go.Figure(go.Scatter(
+        x=scores["condition"], y=scores["score"], mode="lines+markers",
+        error_y=dict(type="data", symmetric=False, array=scores["ci_high"] - scores["score"],
+                     arrayminus=scores["score"] - scores["ci_low"])))
+    fig.update_layout(title=title, yaxis_title=metric or "score", height=360)
+    return fig
