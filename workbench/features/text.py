@@ -84,10 +84,19 @@ def load_minilm(device: str | None = None):
     return enc.tokenizer, enc.model
 
 
+#: Files one of which holds a tokenizer's vocabulary (fast JSON, WordPiece, BPE, SentencePiece).
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "*.model")
+
+
 def _load_fast_tokenizer(path: Path, name: str) -> Any:
     """The checkpoint's fast tokenizer; ``word_ids()`` (pieces -> words) exists only on those."""
     from transformers import AutoTokenizer
 
+    # Without vocabulary files transformers builds an empty tokenizer (every word [UNK]).
+    if not any(any(path.glob(pattern)) for pattern in _TOKENIZER_FILES):
+        raise TextEncoderError(f"text encoder {name!r}: {path} holds no tokenizer files "
+                               f"({', '.join(_TOKENIZER_FILES)}); save the tokenizer next to the weights "
+                               "(tokenizer.save_pretrained)")
     try:
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as e:  # no tokenizer files, or files of an unknown kind
