@@ -170,27 +170,34 @@ def load_text_encoder(checkpoint: str = "", device: str | None = None) -> TextEn
         return _MODELS[key]
 
 
+_DIMS: dict[tuple[str, str, int], tuple[int, int]] = {}
+
+
 def text_encoder_dims(checkpoint: str = "") -> tuple[int, int]:
     """(hidden size, input embedding size) of ``checkpoint`` from its config, without loading
     weights: the feature cache asks for an extractor's dimension before it knows whether
-    anything must be extracted."""
+    anything must be extracted (and once per utterance after). Memoised per checkpoint
+    directory, weights and config file: reading a config costs transformers ~0.25 s."""
     if not checkpoint:
         return MINILM_DIM, MINILM_DIM
-    from transformers import AutoConfig
-
     from workbench.features.checkpoints import resolve_checkpoint
 
-    path = resolve_checkpoint(checkpoint).path
-    try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
-    except Exception as e:
-        raise TextEncoderError(f"text encoder {checkpoint!r}: {path}/config.json is not a model config "
-                               f"({type(e).__name__})") from e
-    hidden = getattr(config, "hidden_size", None)
-    if not isinstance(hidden, int):
-        raise TextEncoderError(f"checkpoint {checkpoint!r} ({config.model_type}) is not a text encoder: its "
-                               "config has no hidden_size")
-    return hidden, int(getattr(config, "embedding_size", None) or hidden)
+    cp = resolve_checkpoint(checkpoint)
+    key = (str(cp.path), cp.weights_hash, (cp.path / "config.json").stat().st_mtime_ns)
+    if key not in _DIMS:
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(cp.path, local_files_only=True)
+        except Exception as e:
+            raise TextEncoderError(f"text encoder {checkpoint!r}: {cp.path}/config.json is not a model config "
+                                   f"({type(e).__name__})") from e
+        hidden = getattr(config, "hidden_size", None)
+        if not isinstance(hidden, int):
+            raise TextEncoderError(f"checkpoint {checkpoint!r} ({config.model_type}) is not a text encoder: its "
+                                   "config has no hidden_size")
+        _DIMS[key] = (hidden, int(getattr(config, "embedding_size", None) or hidden))
+    return _DIMS[key]
 
 
 def is_empty_text(text: str | None) -> bool:
@@ -311,6 +318,9 @@ class TextStaticConfig(ExtractorConfig):
 
 class _EncoderExtractor(Extractor):
     source = "text"
+    # In this process, many texts per call: worker processes would each load the model (and
+    # import transformers), which costs more than encoding a corpus's transcripts.
+    batched = True
     _kind: Literal["contextual", "static"]
 
     def __init__(self, config: ExtractorConfig | None = None, device: str | None = None,
