@@ -229,7 +229,7 @@ def browser() -> Iterator[object]:
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
     exe = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
     if not Path(exe).exists():
-        pytest.fail(f"Chromium not found at {exe}: apt-get install -y chromium (make e2e does)")
+        pytest.fail(f"Chromium not found at {exe}: apt-get install -y chromium (.ci/run does on CI)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, timeout=60_000)
         try:

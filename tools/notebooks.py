@@ -1,12 +1,14 @@
 """Notebook hygiene: committed notebooks carry no outputs but keep their tags.
 
-``python -m workbench.notebooks check notebooks``   fail if any notebook has outputs or lacks
-                                                    a ``parameters`` cell
-``python -m workbench.notebooks scrub notebooks``   strip outputs/execution counts in place
-``python -m workbench.notebooks reference GRID DIR`` execute each notebook of a grid with its
-                                                    parameters and keep only the outputs of
-                                                    cells marked ``# NBVAL_CHECK_OUTPUT``: the
-                                                    reference copies nbval compares against
+Developer tool (not part of the library), run from the repository root:
+
+``python tools/notebooks.py check notebooks``      fail if any notebook has outputs or lacks a
+                                                  ``parameters`` cell
+``python tools/notebooks.py scrub notebooks``      strip outputs/execution counts in place
+``python tools/notebooks.py reference GRID DIR``   execute each notebook of a grid with its
+                                                  parameters and keep only the outputs of cells
+                                                  marked ``# NBVAL_CHECK_OUTPUT``: the reference
+                                                  copies nbval compares against
 
 Errors follow the ``workbench`` command's policy (:func:`workbench.cli.run_reporting_errors`):
 a grid mistake is one line on stderr and exit 1, Ctrl-C exits 130. Notebooks are rewritten
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.cli import run_reporting_errors
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    return run_reporting_errors(lambda: _main(argv), prog="python -m workbench.notebooks")
+    return run_reporting_errors(lambda: _main(argv), prog="python tools/notebooks.py")
 
 
 def _main(argv: list[str]) -> int:

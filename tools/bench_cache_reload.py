@@ -5,7 +5,7 @@ recompute with a warm hash memo, then loads the store in ``--repeats`` fresh pro
 first load in a process verifies the store's checksums; later loads do not) and prints both
 times per process. Usage::
 
-    python scripts/bench_cache_reload.py --cache /tmp/reload-cache --preset demo
+    python tools/bench_cache_reload.py --cache /tmp/reload-cache --preset demo
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ utterance is predicted by a model trained without its script (Pepino et al.'s se
 folds); improvised test utterances use the (a) model in both. Prints UA (mean per-class
 recall) per setting. Usage::
 
-    python scripts/calibrate_synthetic.py --out runs/calib --preset demo
+    python tools/calibrate_synthetic.py --out runs/calib --preset demo
 """
 
 from __future__ import annotations
