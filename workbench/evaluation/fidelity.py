@@ -21,7 +21,15 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import WorkbenchError
-from workbench.evaluation.papers import PAPER_SETUP, PAPERS, RESULTS, TEXT_EXTRACTORS, PaperResult
+from workbench.evaluation.papers import (
+    PAPER_SETUP,
+    PAPERS,
+    RESULTS,
+    PaperResult,
+    describe_text_encoder,
+    exact_text_encoder,
+    text_encoder_difference,
+)
 from workbench.models.registry import get_card
 from workbench.training.presets import get_preset
 from workbench.training.spec import RunSpec
@@ -71,8 +79,47 @@ def spec_for_row(row: PaperResult, preset: str = "paper", **spec_options: Any) -
                           label_scheme=row.label_scheme, text_source=row.text_source or "oracle", **spec_options)
 
 
-def _command(row: PaperResult) -> str:
+def _recipe(row: PaperResult, text_encoder: str | None = None):
+    """The paper recipe of ``row``'s model and variant, with ``text_encoder`` when the row reads text."""
+    return get_preset(row.model, "paper", variant=row.variant or None,  # type: ignore[arg-type]
+                      text_encoder=text_encoder if _reads_text(row) else None)
+
+
+def _reads_text(row: PaperResult) -> bool:
     recipe = get_preset(row.model, "paper", variant=row.variant or None)  # type: ignore[arg-type]
+    return "text" in get_card(row.model).model_inputs(recipe.model_config)  # type: ignore[arg-type]
+
+
+def _glove_dim(path: str) -> int | None:
+    """The vector size of a GloVe text file from its first vector line (None if unreadable)."""
+    try:
+        with open(Path(path).expanduser(), encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2 and all(p.isdigit() for p in parts):
+                    continue  # word2vec header
+                return len(parts) - 1 if parts else None
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _text_input(row: PaperResult, text_encoder: str | None) -> dict[str, Any] | None:
+    """The text feature spec a run of ``row`` reads (as a run stores it), None without text."""
+    if not _reads_text(row):
+        return None
+    spec = _recipe(row, text_encoder).features["text"]
+    dim = _glove_dim(spec.config["path"]) if spec.extractor == "text_glove" else None
+    return {"extractor": spec.extractor, "config": dict(spec.config), "dim": dim}
+
+
+def _text_is_exact(row: PaperResult, text_encoder: str | None) -> bool:
+    text = _text_input(row, text_encoder)
+    return text is not None and bool(row.text_encoder) and text_encoder_difference(row.text_encoder, text) is None
+
+
+def _command(row: PaperResult, text_encoder: str | None = None) -> str:
+    recipe = _recipe(row)
     parts = [f"workbench train {row.model} --preset paper"]
     if row.variant:
         parts.append(f"--variant {row.variant}")
@@ -82,17 +129,21 @@ def _command(row: PaperResult) -> str:
         parts.append(f"--label-scheme {row.label_scheme}")
     if row.text_source == "asr":
         parts.append("--text-source asr")
+    if text_encoder and _reads_text(row):
+        parts.append(f"--text-encoder {text_encoder}")
     parts.append(f"--corpus {CORPORA.get(row.corpus, row.corpus)} --root ...")
     return " ".join(parts)
 
 
-def _substitutions(row: PaperResult) -> list[str]:
-    recipe = get_preset(row.model, "paper", variant=row.variant or None)  # type: ignore[arg-type]
+def _substitutions(row: PaperResult, text_encoder: str | None = None) -> list[str]:
+    recipe = _recipe(row, text_encoder)
     reads = get_card(row.model).model_inputs(recipe.model_config)  # type: ignore[arg-type]
     out = []
-    if "text" in reads and row.text_encoder:
-        extractor = recipe.features["text"].extractor
-        out.append(f"{TEXT_EXTRACTORS.get(extractor, extractor)} for {row.text_encoder}")
+    text = _text_input(row, text_encoder)
+    if text is not None and row.text_encoder and text_encoder_difference(row.text_encoder, text) is not None:
+        exact = exact_text_encoder(row.text_encoder)
+        hint = f" (exact with `--text-encoder {exact}`)" if exact and not text_encoder else ""
+        out.append(f"{describe_text_encoder(text)} for {row.text_encoder}{hint}")
     if any(k in reads for k in ("video", "visual")):
         out.append(VIDEO_STAND_IN)
     if row.text_source == "asr":
@@ -100,9 +151,25 @@ def _substitutions(row: PaperResult) -> list[str]:
     return out
 
 
-def _deviations(row: PaperResult) -> list[str]:
-    recipe = get_preset(row.model, "paper", variant=row.variant or None)  # type: ignore[arg-type]
-    out = [n.strip() for n in recipe.notes.split(";") if n.strip() and not n.strip().startswith("variant ")]
+def _split_notes(notes: str) -> list[str]:
+    """A preset's notes, split at the ``;`` between notes (not at one inside parentheses)."""
+    out, depth, start = [], 0, 0
+    for i, c in enumerate(notes):
+        depth += (c == "(") - (c == ")")
+        if c == ";" and depth <= 0:
+            out.append(notes[start:i])
+            start = i + 1
+    return [n.strip() for n in [*out, notes[start:]] if n.strip()]
+
+
+def _deviations(row: PaperResult, text_encoder: str | None = None) -> list[str]:
+    recipe = _recipe(row, text_encoder)
+    exact_text = _text_is_exact(row, text_encoder)
+    out = [n for n in _split_notes(recipe.notes) if not n.startswith("variant ")
+           # the encoders chosen are listed under substitutions (or are the paper's)
+           and not n.startswith(("text encoder:", "speech encoder:"))
+           # the card's note on the MiniLM stand-in is moot when the run reads the paper's encoder
+           and not (exact_text and "MiniLM" in n)]
     if recipe.protocol != row.protocol or recipe.label_scheme != row.label_scheme:
         out.append(f"the model's own recipe is {recipe.protocol}/{recipe.label_scheme}; this row was run by "
                    f"{row.paper} under {row.protocol}/{row.label_scheme}")
@@ -112,10 +179,15 @@ def _deviations(row: PaperResult) -> list[str]:
     return out
 
 
-def fidelity_table() -> pd.DataFrame:
+def fidelity_table(text_encoder: str | None = None) -> pd.DataFrame:
     """One row per paper row: ``paper, table, system, modalities, text_source, corpus, model,
     variant, runs_as, substitutions, deviations`` (``runs_as`` holds the reason where nothing
-    runs the row). :class:`FidelityError` for a row with neither a variant nor a reason."""
+    runs the row). :class:`FidelityError` for a row with neither a variant nor a reason.
+
+    ``text_encoder`` (a text checkpoint or a GloVe file, as ``workbench train --text-encoder``)
+    is what rows that read text run with: the MiniLM substitution is then gone from rows whose
+    paper used that encoder (BERT-base uncased, or GloVe of the paper's size), and listed as
+    what it is for the others."""
     rows = []
     for r in RESULTS:
         base = dict(paper=r.paper, table=r.table, system=r.paper_model, modalities=r.modalities,
@@ -127,8 +199,9 @@ def fidelity_table() -> pd.DataFrame:
             rows.append({**base, "runs_as": f"not run: {r.reason}", "substitutions": "", "deviations": ""})
             continue
         spec_for_row(r)  # raises for an undeclared variant
-        rows.append({**base, "runs_as": _command(r), "substitutions": "; ".join(_substitutions(r)),
-                     "deviations": "; ".join(_deviations(r))})
+        rows.append({**base, "runs_as": _command(r, text_encoder),
+                     "substitutions": "; ".join(_substitutions(r, text_encoder)),
+                     "deviations": "; ".join(_deviations(r, text_encoder))})
     return pd.DataFrame(rows)
 
 
@@ -136,9 +209,10 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown() -> str:
-    """The text of ``docs/fidelity.md``: every paper row and how the workbench runs it."""
-    t = fidelity_table()
+def render_markdown(text_encoder: str | None = None) -> str:
+    """The text of ``docs/fidelity.md``: every paper row and how the workbench runs it
+    (with ``text_encoder``: as runs with that text encoder would, see :func:`fidelity_table`)."""
+    t = fidelity_table(text_encoder)
     n_run = int((t["model"] != "").sum())
     lines = [
         "# Paper fidelity: every row of the five papers' tables",
@@ -152,7 +226,9 @@ def render_markdown() -> str:
         "`--root ...` is your copy of the corpus; on the built-in synthetic corpus drop `--corpus/--root`.",
         "Substitutions are what the workbench reads instead of the paper's inputs (it ships no",
         "GloVe, BERT or ResNet weights and no cloud ASR); deviations are settings the paper does not",
-        "state (ours) or that differ from it, as each model card records them.",
+        "state (ours) or that differ from it, as each model card records them. With your own copy of",
+        "the paper's text encoder (`--text-encoder bert-base-uncased` or a GloVe file, see",
+        "docs/encoders.md) the word-embedding substitution is gone from the rows of that paper.",
         "",
     ]
     for paper, group in t.groupby("paper", sort=False):
@@ -169,10 +245,17 @@ def render_markdown() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    text = render_markdown()
-    if args:
-        Path(args[0]).write_text(text, encoding="utf-8")
+    """``python -m workbench.evaluation.fidelity [OUT.md] [--text-encoder X]`` (stdout without OUT)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m workbench.evaluation.fidelity")
+    parser.add_argument("out", nargs="?", default=None, help="markdown file to write (default: print)")
+    parser.add_argument("--text-encoder", default=None,
+                        help="the table for runs with this text encoder (checkpoint or GloVe file)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    text = render_markdown(args.text_encoder)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
     else:
         print(text)
     return 0

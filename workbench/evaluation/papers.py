@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -284,6 +287,93 @@ TEXT_EXTRACTORS: dict[str, str] = {
     "text_static": "MiniLM-L6 input-embedding table (static word vectors)",
 }
 
+#: The config of BERT-base (Devlin et al. 2019), the BERT the papers used; uncased is
+#: recognised by its tokenizer (``is_bert_base_uncased``).
+BERT_BASE_CONFIG: dict[str, object] = dict(model_type="bert", hidden_size=768, num_hidden_layers=12,
+                                           vocab_size=30522)
+BERT_BASE_NAME = "bert-base-uncased"
+
+
+def _lowercases(path: Path) -> bool:
+    """Whether the tokenizer saved in ``path`` lower-cases its input (an uncased model)."""
+    tok_config = path / "tokenizer_config.json"
+    if tok_config.is_file():
+        lower = json.loads(tok_config.read_text(encoding="utf-8")).get("do_lower_case")
+        if lower is not None:
+            return bool(lower)
+    tok_json = path / "tokenizer.json"
+    if tok_json.is_file():
+        normalizer = json.loads(tok_json.read_text(encoding="utf-8")).get("normalizer") or {}
+        return bool(normalizer.get("lowercase"))
+    return False
+
+
+def is_bert_base_uncased(checkpoint: str) -> bool:
+    """Whether text checkpoint ``checkpoint`` is BERT-base uncased: by its config and tokenizer
+    when it is on this machine (a directory, or a name in the Hugging Face cache), else by its
+    name (``bert-base-uncased``, ``google-bert/bert-base-uncased``), as for results of a run
+    made elsewhere. Nothing is downloaded."""
+    from workbench.features.checkpoints import CheckpointError, checkpoint_path
+
+    try:
+        path = checkpoint_path(checkpoint, allow_download=False)
+    except CheckpointError:
+        return Path(str(checkpoint).rstrip("/")).name.lower() == BERT_BASE_NAME
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+    return all(config.get(k) == v for k, v in BERT_BASE_CONFIG.items()) and _lowercases(path)
+
+
+def describe_text_encoder(text: Mapping[str, Any]) -> str:
+    """What a run's text input (its stored feature spec: ``extractor``, ``config``, ``dim``) read."""
+    extractor = str(text.get("extractor", ""))
+    config = dict(text.get("config") or {})
+    dim = text.get("dim")
+    if extractor == "text_glove":
+        name = Path(str(config.get("path", "?"))).name
+        return f"GloVe vectors from {name}" + (f" ({dim}-d)" if dim else "")
+    checkpoint = config.get("checkpoint")
+    if checkpoint and extractor == "text_contextual":
+        return f"{checkpoint} contextual word embeddings (sum of the last {config.get('layers', 4)} layers)"
+    if checkpoint and extractor == "text_static":
+        return f"{checkpoint} input-embedding table (static word vectors)"
+    return TEXT_EXTRACTORS.get(extractor, extractor)
+
+
+def text_encoder_difference(paper_encoder: str, text: Mapping[str, Any] | None) -> str | None:
+    """How a run's text input (stored feature spec) differs from the paper's text encoder, or
+    None when it is the paper's: BERT-base uncased (:func:`is_bert_base_uncased`) as
+    ``text_contextual`` summing the paper's number of layers for a BERT paper; a GloVe file
+    (``text_glove``, of the paper's dimension when it names one: GloVe-300) for a GloVe paper."""
+    if not paper_encoder or not text or not text.get("extractor"):
+        return None
+    extractor = str(text["extractor"])
+    config = dict(text.get("config") or {})
+    if "bert" in paper_encoder.lower():
+        layers = re.search(r"last (\d+) layers", paper_encoder)
+        same = (extractor == "text_contextual" and bool(config.get("checkpoint"))
+                and (layers is None or int(config.get("layers", 4)) == int(layers.group(1)))
+                and is_bert_base_uncased(str(config["checkpoint"])))
+    elif "glove" in paper_encoder.lower():
+        dim = re.search(r"glove-(\d+)", paper_encoder.lower())
+        same = extractor == "text_glove" and (dim is None or text.get("dim") in (None, int(dim.group(1))))
+    else:
+        same = False
+    return None if same else f"text encoder: {describe_text_encoder(text)} stand in for {paper_encoder}"
+
+
+def exact_text_encoder(paper_encoder: str) -> str:
+    """The ``--text-encoder`` value that runs a paper's text encoder exactly ("" if none does)."""
+    low = paper_encoder.lower()
+    if "bert" in low:
+        return BERT_BASE_NAME
+    dim = re.search(r"glove-(\d+)", low)
+    if dim:
+        return f"<a {dim.group(1)}-d GloVe .txt file>"
+    return "<a GloVe .txt file>" if "glove" in low else ""
+
 
 def _config(run: pd.Series) -> dict:
     raw = run.get("config_json")
@@ -298,8 +388,9 @@ def _config(run: pd.Series) -> dict:
 def differences(run: pd.Series, paper: pd.Series) -> list[str]:
     """Everything that keeps a run (an aggregated row) from being the paper's experiment:
     corpus (a synthetic corpus is always listed: it is a stand-in, not IEMOCAP), protocol,
-    label scheme, text source, the text encoder that stands in for the paper's, the ASR
-    engine, a CPU-sized training preset, the number of seeds. Empty: the same setting.
+    label scheme, text source, the text encoder that stands in for the paper's (none when the
+    run read the paper's BERT or GloVe: :func:`text_encoder_difference`), the ASR engine, a
+    CPU-sized training preset, the number of seeds. Empty: the same setting.
     """
     out = []
     corpus = _norm(run.get("corpus"))
@@ -314,9 +405,9 @@ def differences(run: pd.Series, paper: pd.Series) -> list[str]:
         if ours != theirs:
             out.append(f"{name}: {run.get(col) if ours else '?'} vs {paper[col] or '?'}")
     config = _config(run)
-    text = config.get("features", {}).get("text", {}).get("extractor")
-    if paper.get("text_encoder") and text:
-        out.append(f"text encoder: {TEXT_EXTRACTORS.get(text, text)} stand in for {paper['text_encoder']}")
+    text_diff = text_encoder_difference(str(paper.get("text_encoder") or ""), config.get("features", {}).get("text"))
+    if text_diff:
+        out.append(text_diff)
     setup = PAPER_SETUP.get(str(paper["paper"]), {})
     if _norm(paper["text_source"]) == "asr" and _norm(run.get("text_source")) == "asr":
         out.append(f"ASR: {config.get('asr_engine', 'pocketsphinx')} vs {setup.get('asr') or '?'}")
@@ -450,3 +541,39 @@ def side_by_side(results: pd.DataFrame, papers: pd.DataFrame | None = None) -> p
     cols = ["model", "variant", "text_source", "protocol", "n_runs", "run_ua", "run_wa", "run_spread", "unit",
             "paper", "table", "paper_model", "paper_ua", "paper_wa", "paper_spread", "differs"]
     return pd.DataFrame(out).reindex(columns=cols)
+
+
+def _plus_minus(centre: float, spread: float, digits: int) -> str:
+    if centre is None or not np.isfinite(centre):
+        return ""
+    return f"{centre:.{digits}f} ± {spread:.{digits}f}" if spread is not None and np.isfinite(spread) \
+        else f"{centre:.{digits}f}"
+
+
+def compact_comparison(side: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """:func:`side_by_side` trimmed to what a reader compares: the system (``model[variant]``),
+    protocol and text, UA of the run and of the paper as ``centre ± spread`` strings in the
+    paper's unit, WA of both, where the paper number comes from (``paper, table``), the unit,
+    and what still differs. The numbers are side_by_side's, only formatted (``digits``)."""
+    def num(row: pd.Series, col: str) -> float:
+        v = row.get(col)
+        return float(v) if v is not None and pd.notna(v) else float("nan")
+
+    rows = []
+    for _, r in side.iterrows():
+        variant = r.get("variant") or ""
+        paper = r.get("paper")
+        rows.append({
+            "system": f"{r['model']}[{variant}]" if variant else r["model"],
+            "protocol": r.get("protocol", ""),
+            "text": r.get("text_source", "") or "",
+            "UA run": _plus_minus(num(r, "run_ua"), num(r, "run_spread"), digits),
+            "UA paper": _plus_minus(num(r, "paper_ua"), num(r, "paper_spread"), digits),
+            "WA run": _plus_minus(num(r, "run_wa"), float("nan"), digits),
+            "WA paper": _plus_minus(num(r, "paper_wa"), float("nan"), digits),
+            "paper": f"{paper}, {r.get('table')}" if isinstance(paper, str) and paper else "",
+            "unit": r.get("unit", ""),
+            "differs": r.get("differs") if isinstance(r.get("differs"), str) else "",
+        })
+    return pd.DataFrame(rows, columns=["system", "protocol", "text", "UA run", "UA paper", "WA run", "WA paper",
+                                       "paper", "unit", "differs"])

@@ -151,13 +151,8 @@ def _from_hf_cache(name: str, allow_download: bool) -> Path:
                               "local directory written by save_pretrained") from e
 
 
-def resolve_checkpoint(name_or_path: str, allow_download: bool | None = None) -> Checkpoint:
-    """Find checkpoint ``name_or_path`` on disk (see the module docstring) and hash its weights.
-
-    ``allow_download`` None follows ``$WORKBENCH_ALLOW_DOWNLOADS`` (off unless set).
-    Raises :class:`CheckpointError` naming the checkpoint when it is missing, not a directory,
-    or holds no weights.
-    """
+def checkpoint_path(name_or_path: str, allow_download: bool | None = None) -> Path:
+    """The directory of checkpoint ``name_or_path`` (see :func:`resolve_checkpoint`), weights not hashed."""
     name = str(name_or_path).strip()
     if not name:
         raise CheckpointError("checkpoint is empty; give a local directory or a Hugging Face checkpoint name")
@@ -172,6 +167,18 @@ def resolve_checkpoint(name_or_path: str, allow_download: bool | None = None) ->
         path = _from_hf_cache(name, downloads_allowed(allow_download))
     if not (path / "config.json").is_file():
         raise CheckpointError(f"checkpoint {name!r} ({path}) has no config.json; save the model with save_pretrained")
+    return path
+
+
+def resolve_checkpoint(name_or_path: str, allow_download: bool | None = None) -> Checkpoint:
+    """Find checkpoint ``name_or_path`` on disk (see the module docstring) and hash its weights.
+
+    ``allow_download`` None follows ``$WORKBENCH_ALLOW_DOWNLOADS`` (off unless set).
+    Raises :class:`CheckpointError` naming the checkpoint when it is missing, not a directory,
+    or holds no weights.
+    """
+    path = checkpoint_path(name_or_path, allow_download)
+    name = str(name_or_path).strip()
     return Checkpoint(name=name, path=path, weights_hash=weights_hash(path, name))
 
 
