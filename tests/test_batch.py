@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -263,3 +264,111 @@ def test_summary_rows_of_variant_cells_count_only_their_variant():
              for v in ("small", "large")]
     s = summary_table(cells, table)
     assert s["runs"].tolist() == [1, 1] and s["ua"].tolist() == [0.4, 0.8]
+
+
+# ------------------------------------------------------------------ one shared plotly.js per run folder
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+FIGURE_CELL = (
+    "import plotly.graph_objects as go\n"
+    "from workbench.viz import init_notebook\n"
+    "init_notebook()\n"
+    "go.Figure(go.Bar(y=[1, x, 3], name='bars'))"
+)
+
+
+def _library_fragments() -> list[str]:
+    """Pieces of the installed plotly.js that any inline copy would contain (its start, middle, end)."""
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs()
+    mid = len(js) // 2
+    return [js[:300], js[mid:mid + 300], js[-300:]]
+
+
+def test_batch_html_pages_load_one_shared_plotly_js_and_embed_no_copy(tmp_path, monkeypatch):
+    from plotly.offline import get_plotlyjs
+
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "fig.ipynb", FIGURE_CELL)
+    write_notebook(tmp_path / "text.ipynb", "print('no figure here', x)")
+    (tmp_path / "grid.yaml").write_text(
+        "runs:\n  - notebook: fig.ipynb\n    grid: {x: [2, 7]}\n  - notebook: text.ipynb\n    parameters: {x: 1}\n")
+    out = tmp_path / "runs"
+    results = run_grid(load_grid(tmp_path / "grid.yaml"), out, html=True)
+    assert [r.status for r in results] == ["ok", "ok", "ok"], [r.error for r in results]
+
+    # one copy of the library in the folder, the installed package's, beside index.html
+    scripts = sorted(p.name for p in out.rglob("*.js"))
+    assert scripts == ["plotly.min.js"]
+    assert (out / "plotly.min.js").read_text(encoding="utf-8") == get_plotlyjs()
+    assert (out / "index.html").is_file()
+
+    fragments = _library_fragments()
+    pages = sorted(out.glob("*.html"))
+    assert [p.name for p in pages] == ["fig__x=2.html", "fig__x=7.html", "index.html", "text.html"]
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert len(html.encode()) < 1_000_000, f"{page.name}: {len(html.encode())} bytes"
+        assert not any(f in html for f in fragments), f"{page.name} holds plotly.js inline"
+        if page.name == "index.html":
+            continue
+        # the shared copy is loaded once, by a relative src, before any other script (require.js)
+        srcs = re.findall(r'<script[^>]*\bsrc="([^"]*)"', html)
+        assert srcs[0] == "plotly.min.js" and srcs.count("plotly.min.js") == 1, srcs
+        assert html.index('src="plotly.min.js"') < html.index("<script", html.index('src="plotly.min.js"') + 1)
+
+    # the figure page draws the figure: a div and its Plotly.newPlot call with the cell's data
+    fig_html = (out / "fig__x=7.html").read_text(encoding="utf-8")
+    assert fig_html.count("Plotly.newPlot(") == 1
+    assert re.search(r'"y":\[1,7,3\]', fig_html) and 'class="plotly-graph-div"' in fig_html
+    assert "Plotly.newPlot(" not in (out / "text.html").read_text(encoding="utf-8")
+
+    # the executed notebook: only the mimetype JupyterLab draws, no HTML copy, no library
+    nb = nbformat.read(out / "fig__x=7.ipynb", as_version=4)
+    outputs = [o for c in nb.cells for o in c.get("outputs", []) if o.get("data")]
+    figures = [o for o in outputs if PLOTLY_MIME in o["data"]]
+    assert len(figures) == 1 and figures[0]["data"][PLOTLY_MIME]["data"][0]["y"] == [1, 7, 3]
+    assert set(figures[0]["data"]) == {PLOTLY_MIME}
+    raw = (out / "fig__x=7.ipynb").read_text(encoding="utf-8")
+    assert len(raw.encode()) < 200_000 and not any(f in raw for f in fragments)
+
+
+def test_plotly_js_is_rewritten_only_when_it_differs(tmp_path):
+    from workbench.batch import PLOTLY_JS, write_plotly_js
+
+    dest = write_plotly_js(tmp_path)
+    assert dest == tmp_path / PLOTLY_JS
+    mtime = dest.stat().st_mtime_ns
+    assert write_plotly_js(tmp_path).stat().st_mtime_ns == mtime  # same content: left as it is
+    dest.write_text("stale", encoding="utf-8")
+    write_plotly_js(tmp_path)
+    assert dest.read_text(encoding="utf-8").startswith("/**") and dest.stat().st_size > 1_000_000
+
+
+def test_html_export_drops_inline_plotly_js_and_draws_mimetype_only_figures(tmp_path):
+    """Notebooks shown with plotly's ``notebook`` renderer (the library displayed inline) or with
+    no init_notebook (the mimetype alone) still export to pages with every figure and no copy."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from workbench.batch import CellResult, export_html
+
+    fig = go.Figure(go.Scatter(x=[0, 1, 2], y=[5, 3, 8], name="line")).to_dict()
+    from plotly.offline import get_plotlyjs
+
+    # what the notebook renderer displays once per notebook, then each figure with a copy as well
+    js_output = nbformat.v4.new_output("display_data", data={"text/html": f"<script>{get_plotlyjs()}</script>"})
+    notebook_renderer = nbformat.v4.new_output("display_data", data={
+        PLOTLY_MIME: fig, "text/html": pio.to_html(fig, include_plotlyjs=True, full_html=False)})
+    mimetype_only = nbformat.v4.new_output("display_data", data={PLOTLY_MIME: fig})
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("show()", outputs=[js_output, notebook_renderer, mimetype_only])]
+    path = tmp_path / "legacy.ipynb"
+    nbformat.write(nb, path)
+    assert path.stat().st_size > 6_000_000  # two copies of the library went in
+
+    export_html([CellResult("legacy", "legacy.ipynb", path, "ok", 1.0)], tmp_path)
+    html = (tmp_path / "legacy.html").read_text(encoding="utf-8")
+    assert len(html.encode()) < 1_000_000 and not any(f in html for f in _library_fragments())
+    assert html.count("Plotly.newPlot(") == 2 and html.count('"y":[5,3,8]') == 2
+    assert nbformat.read(path, as_version=4) == nb  # the notebook itself is not rewritten

@@ -278,17 +278,95 @@ def run_cell(cell: GridCell, out_dir: str | Path, kernel: str = "python3", timeo
     return CellResult(cell.name, str(cell.notebook), final, status, time.perf_counter() - t0, error, cell.parameters)
 
 
-def export_html(results: list[CellResult], out_dir: Path) -> Path:
-    """One HTML page per executed notebook plus an index linking them with their status."""
+#: plotly.js for every HTML page of a run folder: one copy beside ``index.html``.
+PLOTLY_JS = "plotly.min.js"
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+# The notebook pages load the run folder's plotly.js before anything else in <head>: before
+# require.js (which nbconvert's page loads), since plotly.js under a page where AMD's ``define``
+# exists registers as a module instead of setting ``window.Plotly`` the figures call.
+_PAGE_TEMPLATE = "workbench_batch.html.j2"
+_PAGE_TEMPLATE_SOURCE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}
+<script src="{{ resources.workbench_plotly_js }}"></script>
+{{ super() }}
+{%- endblock html_head_js -%}
+"""
+
+
+def write_plotly_js(out_dir: Path) -> Path:
+    """Write the installed plotly package's plotly.js into ``out_dir`` (no CDN: pages render
+    offline); an identical copy already there is left as it is."""
+    from plotly.offline import get_plotlyjs
+
+    js = get_plotlyjs()
+    dest = out_dir / PLOTLY_JS
+    if not (dest.is_file() and dest.stat().st_size == len(js.encode()) and dest.read_text(encoding="utf-8") == js):
+        atomic_write(dest, lambda p: p.write_text(js, encoding="utf-8"))
+    return dest
+
+
+def html_exporter() -> Any:
+    """nbconvert's HTML exporter (lab template) whose pages first load ``resources['workbench_plotly_js']``
+    and draw plotly figures (:func:`figures_as_html`)."""
+    import jinja2
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter()
+    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({_PAGE_TEMPLATE: _PAGE_TEMPLATE_SOURCE})],
+                            template_file=_PAGE_TEMPLATE)
+    exporter.register_preprocessor(lambda nb, resources: (figures_as_html(nb), resources), enabled=True)
+    return exporter
+
+
+def _holds_plotly_js(html: str) -> bool:
+    # plotly.js starts with a "* plotly.js vX.Y.Z" licence comment and is megabytes long
+    return len(html) > 1_000_000 and "* plotly.js v" in html
+
+
+def figures_as_html(nb: Any) -> Any:
+    """Make ``nb``'s plotly figures drawable in an HTML export, in place, and return it.
+
+    Each output holding a plotly figure as its JSON mimetype (what JupyterLab draws) gains an
+    HTML figure div with its ``Plotly.newPlot`` call, which needs plotly.js on the page but holds
+    no copy of it; an output that is a copy of plotly.js (what plotly's ``notebook`` renderer
+    displays in each notebook) is dropped, the HTML beside a figure's mimetype replaced.
+    """
+    from plotly.io import to_html
+
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if _holds_plotly_js(data.get("text/html", "")):
+                if PLOTLY_MIME not in data:
+                    continue
+                del data["text/html"]
+            if PLOTLY_MIME in data and "Plotly.newPlot(" not in data.get("text/html", ""):
+                data["text/html"] = to_html(dict(data[PLOTLY_MIME]), include_plotlyjs=False, include_mathjax=False,
+                                            full_html=False, default_width="100%", default_height=525, validate=False)
+            kept.append(out)
+        cell.outputs = kept
+    return nb
+
+
+def export_html(results: list[CellResult], out_dir: Path) -> Path:
+    """One HTML page per executed notebook plus an index linking them with their status.
+
+    The pages draw each plotly figure from a div and its ``Plotly.newPlot`` call
+    (:func:`figures_as_html`) and load plotly.js by a relative ``<script src>`` from the one copy
+    written beside ``index.html``: a run folder holds the 4.7 MB library once, not once per
+    notebook, and its pages render with no network."""
+    exporter = html_exporter()
     rows = []
+    plotly_js = write_plotly_js(out_dir)
     for r in results:
         link = ""
         if r.output.is_file():
-            body, _ = exporter.from_filename(str(r.output))
             html_path = r.output.with_suffix(".html")
+            src = Path(os.path.relpath(plotly_js, html_path.parent)).as_posix()
+            body, _ = exporter.from_filename(str(r.output), resources={"workbench_plotly_js": src})
             atomic_write(html_path, lambda p, b=body: p.write_text(b, encoding="utf-8"))
             link = f'<a href="{html_path.name}">{r.name}</a>'
         rows.append(f"<tr><td>{link or r.name}</td><td>{r.status}</td><td>{r.seconds:.1f}</td><td>{r.error}</td></tr>")
