@@ -114,8 +114,7 @@ def train(args: argparse.Namespace) -> None:
         audio = preset.features["audio"]
         features = dict(preset.features, audio=dataclasses.replace(
             audio, config={**audio.config, "checkpoint": str(ckpt), "layers": layers}))
-        spec = RunSpec.create(model, preset.replace(features=features), folds=folds, device="cpu",
-                              model_options={"n_layers": len(layers)})
+        spec = RunSpec.create(model, preset.replace(features=features), folds=folds, device="cpu")
         t0 = time.perf_counter()
         rows = run_crossval(spec, CorpusOptions("synthetic", preset=args.corpus_preset), out=args.work / "runs",
                             progress=False)

@@ -64,6 +64,24 @@ def test_feature_size_must_split_into_the_declared_layers() -> None:
         create_model("ssl_baseline", fusion=True)
 
 
+def test_training_takes_the_layer_count_from_the_features() -> None:
+    from types import SimpleNamespace
+
+    from workbench.training.build import build_model
+    from workbench.training.presets import get_preset
+
+    feats = {"audio": SimpleNamespace(dim=4 * 24, frame_seconds=0.04, n_layers=4),
+             "text": SimpleNamespace(dim=12, frame_seconds=None)}
+    for model in ("ssl_baseline", "ssl_fusion"):
+        net, config = build_model(model, get_preset(model, "demo"), None, feats, n_classes=4)
+        assert (config["audio_dim"], config["n_layers"], config["frame_seconds"]) == (96, 4, 0.04)
+        assert net.projection.in_features == 24 and net.layer_logits.shape == (4,)
+    # features without a layer count (any other extractor) are one block
+    _, config = build_model("ssl_baseline", get_preset("ssl_baseline", "demo"), None,
+                            {"audio": SimpleNamespace(dim=17, frame_seconds=0.01)}, n_classes=4)
+    assert config["n_layers"] == 1
+
+
 def test_paper_recipe_is_superbs_emotion_recipe() -> None:
     recipe = get_card("ssl_baseline").recipes["paper"]
     assert (recipe["optimizer"], recipe["lr"], recipe["batch_size"], recipe["grad_clip"]) == ("adam", 1e-4, 32, 1.0)
@@ -83,8 +101,7 @@ def test_smoke_preset_trains_one_fold_from_a_tiny_speech_checkpoint(tmp_path) ->
     if not (paths.data_dir() / "synthetic-smoke-seed0" / "IEMOCAP_full_release" / "SYNTHETIC_README.txt").is_file():
         pytest.skip("smoke corpus not generated (make corpus-smoke)")
     ckpt = tiny_speech_model(tmp_path / "w2v")
-    spec = RunSpec.create("ssl_baseline", "smoke", folds=[0], device="cpu", epochs=1, speech_encoder=str(ckpt),
-                          model_options={"n_layers": 3})
+    spec = RunSpec.create("ssl_baseline", "smoke", folds=[0], device="cpu", epochs=1, speech_encoder=str(ckpt))
     audio = spec.settings.features["audio"]
     assert audio.extractor == "ssl_layers" and audio.config["checkpoint"] == str(ckpt.resolve())
     cache = FeatureCache(tmp_path / "cache")
@@ -93,7 +110,8 @@ def test_smoke_preset_trains_one_fold_from_a_tiny_speech_checkpoint(tmp_path) ->
     assert len(rows) == 1 and 0.0 <= float(rows["ua"].iloc[0]) <= 1.0
     stores = list((tmp_path / "cache" / "ssl_layers").iterdir())
     assert len(stores) == 1 and (stores[0] / "index.json").is_file()
-    # the run recorded the model it built: 3 hidden states of 32 at 20 ms, pooled 2x by the CPU preset
+    # the run recorded the model it built from the features: 3 hidden states of 32 at 20 ms, pooled 2x
+    # by the CPU preset
     import json
 
     config = json.loads(next((tmp_path / "runs").rglob("config.json")).read_text())

@@ -41,7 +41,9 @@ class ModelCard:
       settings, with ``source`` citing the paper section and ``notes`` for what is ours.
     - ``demo`` / ``smoke``: model config overrides that fit a CPU (demo) or a test (smoke).
     - ``dims``: input -> config field that receives its feature size; ``frame_periods``:
-      input -> config field that receives its frame period in seconds.
+      input -> config field that receives its frame period in seconds; ``layer_counts``: input
+      -> config field that receives the number of equal blocks (encoder layers) each of its
+      frames concatenates (the extractor's ``n_layers``; 1 for features without layers).
     - ``variants``: name -> :class:`Variant`; ``default_variant`` names the one that *is* the
       default configuration (e.g. AMH's ``hops_7``), so a run without a variant is recorded,
       and compared with the papers, as that variant ("" when none is).
@@ -60,6 +62,7 @@ class ModelCard:
     smoke: Mapping[str, Any] = field(default_factory=dict)
     dims: Mapping[str, str] = field(default_factory=dict)
     frame_periods: Mapping[str, str] = field(default_factory=dict)
+    layer_counts: Mapping[str, str] = field(default_factory=dict)
     variants: Mapping[str, Variant] = field(default_factory=dict)
     default_variant: str = ""
     branches: Mapping[str, str] = field(default_factory=dict)

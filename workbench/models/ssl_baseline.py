@@ -24,14 +24,14 @@ Registered names:
   speech only.
 
 How the model knows the number of layers: ``ssl_layers`` stores ``n_layers`` hidden states of
-size ``hidden`` concatenated per frame, ``audio_dim = n_layers * hidden``. ``audio_dim`` comes
-from the features (the card's ``dims``); ``n_layers`` is a config field (13 by default: every
-hidden state of a base-size model, 12 transformer layers plus the CNN output) that must equal
-the number of layers the extractor stores (``SslLayers.n_layers``): the model splits each frame
-into ``n_layers`` blocks of ``audio_dim / n_layers``, and says so in one line when
-``audio_dim`` is not a multiple of ``n_layers``. A run that stores another count (a layer
-subset, a large model's 25 hidden states, the 3 of the tiny test model) sets ``n_layers`` in
-its model options.
+size ``hidden`` concatenated per frame, ``audio_dim = n_layers * hidden``, and the model splits
+each frame into ``n_layers`` blocks of ``audio_dim / n_layers``. Both numbers come from the
+features when training builds the model: ``audio_dim`` through the card's ``dims``,
+``n_layers`` through its ``layer_counts`` (the extractor's ``SslLayers.n_layers``: a layer
+subset, a large model's 25 hidden states, the tiny test model's 3), so any checkpoint and
+layer choice builds the matching model. The config defaults (13 x 768: every hidden state of
+a base-size model, 12 transformer layers plus the CNN output) serve direct ``create_model``
+calls; ``audio_dim`` not a multiple of ``n_layers`` is a one-line error.
 
 Outputs: ``attentions["layer_weights"]`` (B, n_layers), the softmax layer weights (the same
 for every utterance: they are parameters), ``attentions["frame_pool"]`` (B, T) with attentive
@@ -65,8 +65,8 @@ class SslBaselineConfig:
     """SUPERB's ER downstream model where its recipe states it, else marked as ours.
 
     ``audio_dim``: the ``ssl_layers`` feature size, ``n_layers * hidden`` (13 x 768 for every
-    hidden state of a base-size model). ``n_layers``: hidden states stored (see the module
-    docstring). ``proj_dim`` 256: s3prl's ``projector_dim``. ``pooling``: ``mean`` (SUPERB) or
+    hidden state of a base-size model). ``n_layers``: hidden states stored, set from the
+    features by training (see the module docstring). ``proj_dim`` 256: s3prl's ``projector_dim``. ``pooling``: ``mean`` (SUPERB) or
     ``attentive``. ``layer_norm``: normalise each layer's vectors before the weighted sum
     (s3prl's featurizer option, off by default there and here). ``classifier_hidden``: 0 =
     SUPERB's linear classifier; > 0 one ReLU hidden layer of that size. ``dropout`` before the
@@ -92,8 +92,8 @@ class SslBaselineConfig:
         name = "ssl_fusion" if self.fusion else "ssl_baseline"
         if self.n_layers < 1 or self.audio_dim % self.n_layers:
             raise ValueError(f"model {name!r}: audio_dim {self.audio_dim} is not a multiple of n_layers "
-                             f"{self.n_layers}; set n_layers to the number of hidden states the ssl_layers "
-                             "extractor stores (its n_layers: len(layers), or every layer of the checkpoint)")
+                             f"{self.n_layers}; n_layers is the number of hidden states the ssl_layers extractor "
+                             "stores (its n_layers; training sets it from the features)")
         for field, value in (("pooling", self.pooling), ("text_pooling", self.text_pooling)):
             if value not in ("mean", "attentive"):
                 raise ValueError(f"model {name!r}: {field} must be 'mean' or 'attentive', got {value!r}")
@@ -209,6 +209,7 @@ _AUDIO_CARD = ModelCard(
     smoke=dict(proj_dim=32),
     dims={"audio": "audio_dim"},
     frame_periods={"audio": "frame_seconds"},
+    layer_counts={"audio": "n_layers"},
     variants=_VARIANTS,
 )
 
@@ -220,6 +221,7 @@ _FUSION_CARD = ModelCard(
     smoke=dict(proj_dim=32, classifier_hidden=32),
     dims={"audio": "audio_dim", "text": "text_dim"},
     frame_periods={"audio": "frame_seconds"},
+    layer_counts={"audio": "n_layers"},
     variants={"attentive": _VARIANTS["attentive"]},
 )
 

@@ -42,8 +42,8 @@ def model_inputs_of(model: str, preset: TrainPreset, model_options: Mapping[str,
 def build_config(model: str, preset: TrainPreset, model_options: Mapping[str, Any] | None,
                  features: Mapping[str, FeatureShape] | None, n_classes: int) -> dict[str, Any]:
     """The keyword config of ``model``: preset overrides, then ``model_options``, then
-    ``n_classes`` and the feature sizes and frame periods of the inputs it reads (into the
-    fields its card names). JSON-able: tuples become lists, as a stored config reads back."""
+    ``n_classes`` and the feature sizes, frame periods and layer counts of the inputs it reads
+    (into the fields its card names). JSON-able: tuples become lists, as a stored config reads back."""
     base = {**preset.model_config, **dict(model_options or {})}
     card = get_card(model)
     reads = card.model_inputs(base)
@@ -52,6 +52,8 @@ def build_config(model: str, preset: TrainPreset, model_options: Mapping[str, An
     derived.update({fld: given[k].dim for k, fld in card.dims.items() if k in given})
     derived.update({fld: given[k].frame_seconds for k, fld in card.frame_periods.items()
                     if k in given and given[k].frame_seconds is not None})
+    # features that declare no layers (every extractor but the speech encoders') are one block
+    derived.update({fld: int(getattr(given[k], "n_layers", 1)) for k, fld in card.layer_counts.items() if k in given})
     return json.loads(json.dumps({**base, **derived}))
 
 

@@ -61,7 +61,8 @@ def save_bundle(path: str | Path, manifest: Manifest, features: Mapping[str, Inp
         arrays[f"{name}/lengths"] = np.array([p.shape[0] for p in parts], dtype=np.int64)
         if f.valid_lengths is not None:
             arrays[f"{name}/valid"] = np.array([f.valid_lengths[i] for i in ids], dtype=np.int64)
-        header["inputs"][name] = {"spec": f.spec.to_dict(), "frame_seconds": f.frame_seconds, "dim": f.dim}
+        header["inputs"][name] = {"spec": f.spec.to_dict(), "frame_seconds": f.frame_seconds, "dim": f.dim,
+                                  "n_layers": f.n_layers}
     arrays["header"] = np.array(json.dumps(header))
 
     def write(tmp: Path) -> None:
@@ -92,7 +93,7 @@ def load_bundle(path: str | Path) -> tuple[Manifest, dict[str, InputFeatures], d
                 data = dict(zip(ids, np.split(values, np.cumsum(lengths)[:-1]) if len(ids) else []))
                 valid = dict(zip(ids, (int(v) for v in z[f"{name}/valid"]))) if f"{name}/valid" in z else None
                 features[name] = InputFeatures(FeatureSpec(**info["spec"]), data, info["frame_seconds"],
-                                               int(info["dim"]), valid)
+                                               int(info["dim"]), valid, n_layers=int(info.get("n_layers", 1)))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         if isinstance(e, BundleError):
             raise

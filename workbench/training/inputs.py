@@ -43,7 +43,8 @@ class InputError(WorkbenchError, ValueError):
 @dataclass
 class InputFeatures:
     """Features of one model input for a whole manifest, after pooling (not yet normalised).
-    ``dim`` is the size the model reads: twice the stored arrays' with ``spec.deltas``."""
+    ``dim`` is the size the model reads: twice the stored arrays' with ``spec.deltas``.
+    ``n_layers``: equal blocks each frame concatenates (encoder layers of ``ssl_layers``; 1 else)."""
 
     spec: FeatureSpec
     data: Mapping[str, np.ndarray]
@@ -51,6 +52,7 @@ class InputFeatures:
     dim: int
     valid_lengths: Mapping[str, int] | None = None
     skipped: Mapping[str, str] = field(default_factory=dict)  # id -> why extraction skipped it
+    n_layers: int = 1
 
 
 def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequence[str], cache: Any = None,
@@ -68,11 +70,13 @@ def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequenc
             raise InputError(f"preset {preset.name!r} of model {preset.model!r} names no feature extractor for "
                              f"input {name!r}; it has {sorted(preset.features)}")
         spec = preset.features[name]
-        fs = cache.get(get_extractor(spec.extractor, **spec.config), manifest, progress=progress)
+        ext = get_extractor(spec.extractor, **spec.config)
+        fs = cache.get(ext, manifest, progress=progress)
         valid = {i: int(v) for i, v in zip(fs.ids, fs.valid_lengths)} if name == "waveform" else None
         data = fs if name == "waveform" else _unpadded(fs)
         dim = fs.dim * 2 if spec.deltas else fs.dim  # deltas are appended after normalisation
-        out[name] = _pooled(InputFeatures(spec, data, fs.frame_seconds, dim, valid, fs.skipped))
+        layers = int(getattr(ext, "n_layers", 1)) * (2 if spec.deltas else 1)
+        out[name] = _pooled(InputFeatures(spec, data, fs.frame_seconds, dim, valid, fs.skipped, layers))
     return out
 
 
@@ -93,7 +97,7 @@ def _pooled(f: InputFeatures) -> InputFeatures:
     if f.frame_seconds is None:
         raise InputError(f"feature {f.spec.extractor!r} has word steps; pool={k} applies to frames only")
     data = {i: pool_frames(np.asarray(a), k) for i, a in f.data.items()}
-    return InputFeatures(f.spec, data, f.frame_seconds * k, f.dim, None, f.skipped)
+    return InputFeatures(f.spec, data, f.frame_seconds * k, f.dim, None, f.skipped, f.n_layers)
 
 
 def check_features(features: Mapping[str, InputFeatures], ids: Sequence[str]) -> None:
