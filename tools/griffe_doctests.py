@@ -33,7 +33,7 @@ def fence_doctests(text: str) -> str:
         out.append(line)
     if in_doctest:
         out.append(f"{indent}```")
-    return "\n".join(out)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
 class FenceDoctests(griffe.Extension):
