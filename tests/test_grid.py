@@ -111,7 +111,7 @@ def test_the_full_study_runs_every_model_under_its_own_papers_set_up():
     cells = load_grid(Path(__file__).resolve().parents[1] / "grids" / "full.yaml")
     assert not [c.problems for c in cells if c.problems]
     train = [c.parameters for c in cells if c.notebook.name == "04_train.ipynb"]
-    own = {p["model"]: p for p in train if p.get("train_preset") == "paper" and p.get("protocol") is None
+    own = {p["model"]: p for p in train if p.get("recipe") == "paper" and p.get("protocol") is None
            and p.get("text_source", "oracle") == "oracle"}
     assert set(own) == set(list_models())
     for model, p in own.items():

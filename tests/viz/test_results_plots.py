@@ -108,3 +108,29 @@ def test_condition_curve_draws_each_score_with_its_interval_in_claim_order():
     assert list(trace.x) == ["amh[hops_1]", "amh[hops_3]", "amh[hops_9]"]
     assert list(trace.error_y.array) == pytest.approx([0.02, 0.1, 0.05])
     assert list(trace.error_y.arrayminus) == pytest.approx([0.05, 0.02, 0.05])
+
+
+def test_confusion_grid_puts_every_system_on_one_scale():
+    from workbench.viz.results import confusion_grid
+
+    preds = {"a": (Y, P), "b": (Y[::-1], P), "c[small]": (Y, Y)}
+    norm = {k: confusion(y, p, CLASSES, normalise=True) for k, (y, p) in preds.items()}
+    counts = {k: confusion(y, p, CLASSES) for k, (y, p) in preds.items()}
+    fig = confusion_grid(norm, counts, cols=2)
+    assert [t.name for t in fig.data] == ["a", "b", "c[small]"]
+    assert [a.text for a in fig.layout.annotations] == ["a", "b", "c[small]"]  # panel titles
+    for trace, name in zip(fig.data, norm):
+        assert np.allclose(np.asarray(trace.z, float), norm[name].to_numpy(float))
+        assert np.array_equal(np.asarray(trace.customdata), counts[name].to_numpy())
+        assert trace.coloraxis == "coloraxis" and list(trace.x) == CLASSES
+    # 3 panels, 2 a row: 2 rows; the third panel sits in row 2, column 1
+    assert fig.data[2].xaxis == "x3" and fig.layout.yaxis3.domain[1] < fig.layout.yaxis.domain[0]
+    assert fig.layout.coloraxis.cmin == 0 and fig.layout.coloraxis.cmax == 1
+    assert fig.data[2].text[0] == ["1.00", "0.00", "0.00", "0.00"]
+    assert fig.layout.yaxis.autorange == "reversed" and fig.layout.yaxis.title.text == "true"
+    # counts alone: the scale runs to the largest count of any panel
+    raw = confusion_grid(counts)
+    assert raw.layout.coloraxis.cmax == max(float(c.to_numpy().max()) for c in counts.values())
+    assert "counts" in raw.layout.title.text and raw.data[0].customdata is None
+    with pytest.raises(ValueError, match="no confusion matrices"):
+        confusion_grid({})

@@ -132,3 +132,30 @@ def repeated_transcripts(manifest: Manifest, top: int = 20) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     df = pd.DataFrame(rows, columns=cols).sort_values(["count", "sessions", "text"], ascending=[False, False, True])
     return df.head(top).reset_index(drop=True)
+
+
+def sample_utterances(manifest: Manifest, n: int | None, seed: int = 0) -> Manifest:
+    """``n`` utterances drawn at random without replacement (the same ids for the same
+    ``seed``), in id order; the whole manifest when ``n`` is None or not smaller than it."""
+    if n is None or n >= len(manifest):
+        return manifest
+    if n < 0:
+        raise ValueError(f"sample size must be None or at least 0, got {n}")
+    rng = np.random.default_rng(seed)
+    return manifest.subset(sorted(rng.choice(manifest.ids, size=n, replace=False)))
+
+
+def spread_utterances(manifest: Manifest, n: int | None) -> Manifest:
+    """``n`` utterances spread evenly over the manifest's order (every k-th, k = len // n), so a
+    small sample still covers every session; the whole manifest when ``n`` is None.
+
+    >>> from workbench.testing import make_manifest
+    >>> m = make_manifest(sessions=2, seed=0)
+    >>> [m.ids.index(i) for i in spread_utterances(m, 4).ids], len(m)
+    ([0, 15, 30, 45], 60)
+    """
+    if n is None:
+        return manifest
+    if n < 0:
+        raise ValueError(f"sample size must be None or at least 0, got {n}")
+    return manifest.subset(manifest.ids[:: max(1, len(manifest) // max(n, 1))][:n])

@@ -1,7 +1,8 @@
 """Result figures (notebook 05): confusion matrices, per-class recall, model intervals, and
 the fold-leakage experiment in the style of Pepino et al. 2020, Fig. 2.
 
-Confusion matrices come both as a plotly heatmap (interactive, hover shows counts) and as a
+Confusion matrices come as a plotly heatmap (interactive, hover shows counts), as one grid of
+small multiples for every system (:func:`confusion_grid`, what notebook 05 shows) and as a
 seaborn heatmap on a matplotlib Figure (static, for papers). Nothing here computes metrics:
 inputs are the tables of :mod:`workbench.evaluation`.
 
@@ -14,10 +15,14 @@ inputs are the tables of :mod:`workbench.evaluation`.
 
 from __future__ import annotations
 
+import math
+from typing import Mapping
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
+from plotly.subplots import make_subplots
 
 from workbench.evaluation.leakage_experiment import PROTOCOL_LABELS
 
@@ -60,6 +65,42 @@ def confusion_heatmap(cm: pd.DataFrame, title: str | None = None) -> go.Figure:
         height=_HEIGHT,
         width=_HEIGHT + 80,
     )
+    return fig
+
+
+def confusion_grid(matrices: Mapping[str, pd.DataFrame], counts: Mapping[str, pd.DataFrame] | None = None,
+                   cols: int = 3, title: str | None = None, panel: int = 250) -> go.Figure:
+    """Every system's confusion matrix (rows true, columns predicted) as one grid of small
+    multiples on one colour scale, one panel per entry of ``matrices`` (titled with its key,
+    in order), ``cols`` panels a row. Row-normalised matrices share the 0-1 scale (cells show
+    2 decimals); counts share 0 to the largest count. ``counts`` (same keys) adds each cell's
+    count to its hover text. ``panel`` is a panel's size in pixels.
+    ``matrices``: e.g. :func:`workbench.evaluation.collect.system_confusions`."""
+    names = list(matrices)
+    if not names:
+        raise ValueError("confusion_grid: no confusion matrices to draw")
+    cols = max(1, min(cols, len(names)))
+    rows = math.ceil(len(names) / cols)
+    norm = all(_is_normalised(cm) for cm in matrices.values())
+    top = 1.0 if norm else max(float(cm.to_numpy(dtype=float).max()) for cm in matrices.values())
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.3 / cols,
+                        vertical_spacing=0.35 / rows)
+    for i, name in enumerate(names):
+        cm = matrices[name]
+        row, col = divmod(i, cols)
+        n = counts.get(name) if counts is not None else None
+        hover = "true %{y}<br>predicted %{x}: %{text}" + (" (%{customdata} utterances)" if n is not None else "")
+        fig.add_trace(go.Heatmap(
+            z=cm.to_numpy(dtype=float), x=[str(c) for c in cm.columns], y=[str(c) for c in cm.index],
+            text=_cell_text(cm), texttemplate="%{text}", coloraxis="coloraxis", name=name,
+            customdata=None if n is None else n.reindex(index=cm.index, columns=cm.columns).to_numpy(),
+            hovertemplate=hover + f"<extra>{name}</extra>"), row=row + 1, col=col + 1)
+        fig.update_yaxes(autorange="reversed", title_text="true" if col == 0 else None, row=row + 1, col=col + 1)
+        fig.update_xaxes(title_text="predicted" if row == rows - 1 else None, row=row + 1, col=col + 1)
+    fig.update_layout(
+        title=title or ("Confusion matrices (row-normalised: the diagonal is each class's recall)" if norm
+                        else "Confusion matrices (counts)"),
+        coloraxis=dict(colorscale="Blues", cmin=0, cmax=top), height=panel * rows + 140, width=panel * cols + 160)
     return fig
 
 

@@ -1,0 +1,102 @@
+"""What notebook 05 evaluates: the results of one runs root (gaps filled first when asked),
+the protocol its per-model sections use, and one confusion matrix per system.
+
+:func:`train_for_evaluation` cross-validates the named models that have no rows yet under the
+three fold protocols of Pepino et al.'s leakage experiment (random, leave-one-session-out,
+session+script), Pepino's own Fig. 2 models in both sizes, so every section of the notebook
+(the model table, the paper comparison, Fig. 2) has something to show.
+:func:`load_results` reads the results and predictions tables of a runs root, optionally only
+some models and only each model's newest configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.evaluation.aggregate import latest_configurations, pooled_confusion
+from workbench.evaluation.leakage_experiment import FIG2_MODELS, FIG2_SIZES, PROTOCOLS
+from workbench.training.presets import TrainPreset
+from workbench.training.results import read_predictions, read_results, results_dir
+from workbench.training.runs_root import train_missing
+from workbench.training.spec import CorpusOptions
+
+
+class ResultsNotFoundError(WorkbenchError, FileNotFoundError):
+    """A runs root without the results asked for; the message names the folder and the parameter."""
+
+
+def train_for_evaluation(
+    models: Sequence[str],
+    corpus: CorpusOptions,
+    runs_root: str | Path,
+    recipe: str | TrainPreset = "demo",
+    folds: Sequence[int | str] | None = (0,),
+    seeds: Sequence[int] = (0,),
+    sizes: Sequence[str] = FIG2_SIZES,
+    progress: bool = False,
+    **crossval: Any,
+) -> pd.DataFrame:
+    """:func:`~workbench.training.runs_root.train_missing` for notebook 05: each of ``models``
+    without rows in ``runs_root`` is cross-validated with ``recipe`` under the leakage
+    experiment's three protocols (:data:`~workbench.evaluation.leakage_experiment.PROTOCOLS`);
+    Pepino's ``pepino_audio``/``pepino_text`` in each of ``sizes`` (the variants of Fig. 2).
+    Returns the rows trained."""
+    variants = {m: tuple(sizes) for m in FIG2_MODELS}
+    return train_missing(models, corpus, runs_root, recipe, protocols=PROTOCOLS, variants=variants, folds=folds,
+                         seeds=seeds, progress=progress, **crossval)
+
+
+def load_results(runs_root: str | Path, models: Sequence[str] | None = None,
+                 latest_only: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(results, predictions)`` of the runs folder ``runs_root``: only ``models`` when given,
+    only each model's newest configuration with ``latest_only``
+    (:func:`~workbench.evaluation.aggregate.latest_configurations`; ``results.attrs["left_out"]``
+    counts the older runs left out), predictions only of the runs kept. A missing or (after the
+    filters) empty table is a :class:`ResultsNotFoundError` naming ``runs_root``."""
+    path = results_dir(runs_root) / "results.parquet"
+    if not path.is_file():
+        raise ResultsNotFoundError(f"no results table at {path}: train models first (notebook 04, `workbench train`), "
+                                   "name them in train_missing, or set runs_root to a runs folder that has one")
+    table = read_results(runs_root)
+    if models is not None:
+        table = table[table["model"].isin(list(models))]
+    left_out = 0
+    if latest_only:
+        kept = latest_configurations(table)
+        left_out = len(table) - len(kept)
+        table = kept
+    if table.empty:
+        raise ResultsNotFoundError(f"{path} has no rows for models {list(models) if models is not None else 'any'}; "
+                                   "check models, or name them in train_missing")
+    table = table.reset_index(drop=True)
+    table.attrs["left_out"] = left_out
+    preds = read_predictions(runs_root)
+    preds = preds[preds["run_id"].isin(set(table["run_id"]))].reset_index(drop=True)
+    return table, preds
+
+
+def main_protocol(results: pd.DataFrame, protocol: str | None = None) -> str:
+    """``protocol`` when given, else the protocol with the most runs in ``results`` (a tie goes
+    to the first name in alphabetical order, so the choice never depends on row order).
+
+    >>> main_protocol(pd.DataFrame({"protocol": ["b", "a", "b", "a", "c"]}))
+    'a'
+    """
+    if protocol is not None:
+        return protocol
+    counts = results["protocol"].value_counts()
+    return str(sorted(counts[counts == counts.max()].index)[0])
+
+
+def system_confusions(predictions: pd.DataFrame, classes: Sequence[str], normalise: bool = True,
+                      by: str = "model") -> dict[str, pd.DataFrame]:
+    """One pooled confusion matrix (every fold and seed; rows true, columns predicted) per
+    value of ``by`` in ``predictions``, in sorted order; row-normalised with ``normalise``.
+    Pass predictions through :func:`~workbench.evaluation.aggregate.name_systems` first so a
+    model trained in several variants gives one matrix per variant."""
+    return {str(name): pooled_confusion(part, classes, normalise=normalise)
+            for name, part in predictions.groupby(by, sort=True)}
