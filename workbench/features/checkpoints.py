@@ -80,7 +80,7 @@ def _looks_like_path(name: str) -> bool:
 
 def _how_to_provide(name: str) -> str:
     return (f"either give a local directory written by save_pretrained, or put {name!r} in the Hugging Face "
-            f"cache beforehand (e.g. `huggingface-cli download {name}` on a machine with network, then copy "
+            f"cache beforehand (e.g. `hf download {name}` on a machine with network, then copy "
             f"$HF_HOME) or opt in to downloads with {ALLOW_DOWNLOADS_ENV}=1")
 
 
