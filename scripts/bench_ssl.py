@@ -15,7 +15,7 @@ Three parts, each printing one JSON line per measurement:
 
     python scripts/bench_ssl.py speed --device cpu
     python scripts/bench_ssl.py memory
-    python scripts/bench_ssl.py train --layers 0,4,8,12 --folds 0,1 [--corpus-preset smoke] [--kind tiny]
+    python scripts/bench_ssl.py train --layers 0,4,8,12 --folds 0,1 [--corpus-preset smoke] [--kind tiny] [--subset 0.25]
 
 Checkpoints are written under ``--work`` (default ``/tmp/ssl_bench``); nothing is downloaded.
 """
@@ -109,6 +109,17 @@ def train(args: argparse.Namespace) -> None:
     ckpt = _checkpoint(args.work, args.kind)
     layers = [int(i) for i in args.layers.split(",")]
     folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+    corpus = CorpusOptions("synthetic", preset=args.corpus_preset)
+    manifest = corpus.load("iemocap4")
+    if args.subset < 1.0:
+        # every n-th utterance of each (session, label): all sessions and classes stay, in proportion
+        rng = np.random.default_rng(0)
+        groups: dict[tuple[str, str], list[str]] = {}
+        for u in manifest:
+            groups.setdefault((u.session, u.label), []).append(u.id)
+        keep = {i for ids in groups.values() for i in rng.permutation(ids)[: max(1, round(args.subset * len(ids)))]}
+        manifest = manifest.filter(lambda u: u.id in keep)
+    audio_s = sum(u.duration for u in manifest)
     for model in args.models.split(","):
         preset = get_preset(model, "demo")
         audio = preset.features["audio"]
@@ -116,13 +127,13 @@ def train(args: argparse.Namespace) -> None:
             audio, config={**audio.config, "checkpoint": str(ckpt), "layers": layers}))
         spec = RunSpec.create(model, preset.replace(features=features), folds=folds, device="cpu")
         t0 = time.perf_counter()
-        rows = run_crossval(spec, CorpusOptions("synthetic", preset=args.corpus_preset), out=args.work / "runs",
-                            progress=False)
+        rows = run_crossval(spec, corpus, manifest=manifest, out=args.work / "runs", progress=False)
         wall = time.perf_counter() - t0
         ua = rows["ua"].astype(float)
         store = paths.cache_dir() / "ssl_layers"
         size = sum(f.stat().st_size for f in store.rglob("*.npy")) if store.is_dir() else 0
         print(json.dumps({"measure": "train", "model": model, "preset": "demo", "corpus": args.corpus_preset,
+                          "utterances": len(manifest), "audio_s": round(audio_s, 1), "subset": args.subset,
                           "checkpoint": args.kind, "layers": layers, "ssl_store_mib": round(size / 2**20, 1),
                           "folds": sorted(rows["fold"].astype(str).unique().tolist()), "ua_mean": round(float(ua.mean()), 4),
                           "ua_per_fold": [round(float(u), 4) for u in ua], "wall_s": round(wall, 1)}), flush=True)
@@ -142,6 +153,7 @@ def main() -> None:
     ap.add_argument("--folds", default="")
     ap.add_argument("--models", default="ssl_baseline,ssl_fusion")
     ap.add_argument("--corpus-preset", default="demo")
+    ap.add_argument("--subset", type=float, default=1.0, help="train: fraction of the corpus kept per session and class")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     {"speed": speed, "memory": memory, "memory-child": _memory_child, "train": train}[args.part](args)

@@ -70,6 +70,23 @@ def test_selected_layers_equal_the_models_hidden_states(tmp_path, ckpts, arch):
     np.testing.assert_allclose(out[:, 32:], ref[0], atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("norm", ["group", "layer"])
+def test_only_the_layers_up_to_the_deepest_selected_run(tmp_path, norm):
+    """A subset of early layers runs a truncated encoder, with the full model's hidden states
+    (also where a stable-layer-norm encoder normalises its last output)."""
+    from workbench.features.ssl import load_speech_encoder
+
+    path = tiny_speech_model(tmp_path / norm, "wav2vec2", feat_extract_norm=norm, layers=4)
+    y = signal(1.6, seed=4)
+    ref = hf_hidden_states(path, y)
+    assert len(ref) == 5
+    for layers, runs in (([1], 1 if norm == "group" else 2), ([2, 0], 2 if norm == "group" else 3), ([4, 3], 4)):
+        ext = get_extractor("ssl_layers", checkpoint=str(path), layers=layers, device="cpu")
+        out = ext.compute([y])[0]
+        np.testing.assert_allclose(out, np.concatenate([ref[i] for i in layers], axis=1), atol=1e-5, rtol=1e-4)
+        assert len(load_speech_encoder(ext.info, "cpu", runs).encoder.layers) == runs
+
+
 def test_all_layers_by_default_and_short_clips_get_one_frame(tmp_path, ckpts):
     ext = get_extractor("ssl_layers", checkpoint=str(ckpts["wav2vec2"]), device="cpu")
     assert ext.layers == (0, 1, 2) and ext.n_layers == 3 and ext.dim == 96
@@ -159,6 +176,7 @@ def test_cache_hits_for_the_same_weights_and_not_for_changed_ones(tmp_path, ckpt
     cache = FeatureCache(tmp_path / "cache")
     before = get_extractor("ssl_layers", checkpoint=str(path), device="cpu")
     first = cache.get(before, utts, progress=False)
+    store_before = cache.store_dir(before)
     a = np.array(first[utts[0].id])
     calls = []
     real = ssl.SslLayers.compute
@@ -168,7 +186,7 @@ def test_cache_hits_for_the_same_weights_and_not_for_changed_ones(tmp_path, ckpt
     # other weights saved under the same directory: a new store, new features
     tiny_speech_model(path, "wav2vec2", seed=1)
     ext = get_extractor("ssl_layers", checkpoint=str(path), device="cpu")
-    assert cache.store_dir(ext) != cache.store_dir(before)
+    assert cache.store_dir(ext) != store_before
     changed = cache.get(ext, utts, progress=False)
     assert sum(calls) == 3 and not np.allclose(changed[utts[0].id], a, atol=1e-3)
     assert len(list((tmp_path / "cache" / "ssl_layers").iterdir())) == 2

@@ -28,6 +28,8 @@ How the audio becomes frames:
   one pass over the whole utterance because attention then sees all of it (and a ``group``
   normalised front end, wav2vec 2.0 base / HuBERT base, normalises over the whole input);
   the chunking is what keeps memory bounded on long utterances (attention is quadratic);
+- only the transformer layers up to the deepest selected one run (hidden state k is the output
+  of layer k), so a subset of early layers also costs less to extract;
 - with a GPU the model runs there. Checkpoints whose feature extractor asks for an attention
   mask (front end normalised per frame: the large models, WavLM large) run padded batches of
   similar length with the mask, which leaves each utterance's frames unchanged; the others
@@ -113,6 +115,7 @@ class SpeechEncoderInfo:
     receptive_field: int  # samples one frame sees
     do_normalize: bool
     attention_mask: bool  # batch padded inputs with a mask (front end normalised per frame)
+    final_norm: bool  # the last hidden state is layer-normalised after the last layer (stable layer norm)
 
     @property
     def frame_seconds(self) -> float:
@@ -170,15 +173,27 @@ def speech_encoder_info(checkpoint: str) -> SpeechEncoderInfo:
         n_hidden_states=int(cfg.num_hidden_layers) + 1, sample_rate=int(fe.get("sampling_rate", 16000)),
         stride=stride, receptive_field=field, do_normalize=bool(fe.get("do_normalize", True)),
         attention_mask=bool(fe.get("return_attention_mask", False)),
+        final_norm=bool(getattr(cfg, "do_stable_layer_norm", True)),
     )
     with _LOCK:
         _INFO[key] = info
     return info
 
 
-def load_speech_encoder(info: SpeechEncoderInfo, device: str):
-    """The checkpoint's ``AutoModel`` in eval mode on ``device``, loaded once per process."""
-    key = (str(info.checkpoint.path), info.checkpoint.weights_hash, device)
+def layers_to_run(info: SpeechEncoderInfo, deepest: int) -> int:
+    """Transformer layers needed for hidden states ``0..deepest``: hidden state k is the output of
+    layer k, so the layers after it need not run. Where the encoder layer-normalises its last
+    output (``do_stable_layer_norm``) hidden state k < the last is the raw output of layer k,
+    which only a model with at least k + 1 layers returns unnormalised."""
+    n = info.n_hidden_states - 1
+    return min(n, deepest + 1) if info.final_norm else min(n, deepest)
+
+
+def load_speech_encoder(info: SpeechEncoderInfo, device: str, keep_layers: int | None = None):
+    """The checkpoint's ``AutoModel`` in eval mode on ``device``, loaded once per process; with
+    ``keep_layers`` only its first transformer layers (see :func:`layers_to_run`)."""
+    keep = info.n_hidden_states - 1 if keep_layers is None else keep_layers
+    key = (str(info.checkpoint.path), info.checkpoint.weights_hash, device, keep)
     with _LOCK:
         if key not in _MODELS:
             from transformers import AutoModel
@@ -193,6 +208,10 @@ def load_speech_encoder(info: SpeechEncoderInfo, device: str):
             if getattr(model, "main_input_name", "") != "input_values":
                 raise CheckpointError(f"checkpoint {info.checkpoint.name!r} loads as {type(model).__name__}, which "
                                       f"does not read raw audio; extractor {_NAME!r} needs a speech encoder")
+            blocks = getattr(getattr(model, "encoder", None), "layers", None)
+            if blocks is not None and keep < len(blocks):
+                # hidden states past the deepest requested one are never used: do not compute them
+                model.encoder.layers = type(blocks)(list(blocks)[:keep])
             _MODELS[key] = model.to(device).eval()
         return _MODELS[key]
 
@@ -320,13 +339,13 @@ class SslLayers(Extractor):
 
         info, cfg = self.info, self.config
         device = resolve_device(cfg.device)
-        model = load_speech_encoder(info, device)
+        layers = list(self.layers)
+        model = load_speech_encoder(info, device, layers_to_run(info, max(layers)))
         chunk = max(1, round(cfg.chunk_seconds / info.frame_seconds))
         context = round(cfg.chunk_context_seconds / info.frame_seconds)
         waves = [normalise_waveform(y) if info.do_normalize else np.asarray(y, np.float32) for y in ys]
         pieces = [_Piece(i, *p) for i, y in enumerate(waves) for p in plan_chunks(len(y), info, chunk, context)]
         out = [np.empty((info.frames(len(y)), self.dim), np.float32) for y in waves]
-        layers = list(self.layers)
         # Padded batches only where the checkpoint takes an attention mask (see the module doc).
         batch = cfg.batch_size if info.attention_mask else 1
         order = sorted(range(len(pieces)), key=lambda k: pieces[k].end - pieces[k].start)
@@ -348,5 +367,5 @@ class SslLayers(Extractor):
         return out
 
 
-__all__ = ["SslConfigError", "SslLayers", "SslLayersConfig", "SpeechEncoderInfo", "load_speech_encoder",
+__all__ = ["SslConfigError", "SslLayers", "SslLayersConfig", "SpeechEncoderInfo", "layers_to_run", "load_speech_encoder",
            "normalise_waveform", "plan_chunks", "speech_encoder_info"]

@@ -5,7 +5,7 @@ feature extractor's ``preprocessor_config.json``).
 
 - :func:`tiny_speech_model`: 2 transformer layers of hidden size 32 over a narrow (8-channel)
   convolutional front end with the standard kernels and strides, so the frame period is the
-  real models' 320 samples (20 ms at 16 kHz); about 40k parameters, a fraction of a second to
+  real models' 320 samples (20 ms at 16 kHz); about 23k parameters, a fraction of a second to
   build.
 - :func:`random_base_speech_model`: the base-size architecture (12 layers, hidden 768, the
   512-channel front end; ~95M parameters, ~380 MB saved) for speed and memory measurements.
@@ -57,12 +57,13 @@ def _save(model_config, out_dir: str | Path, seed: int) -> Path:
 
 
 def tiny_speech_model(out_dir: str | Path, arch: Arch = "wav2vec2", seed: int = 0,
-                      feat_extract_norm: Literal["group", "layer"] = "group") -> Path:
-    """A 2-layer, hidden-32 speech encoder of ``arch`` with random weights saved in ``out_dir``.
+                      feat_extract_norm: Literal["group", "layer"] = "group", layers: int = 2) -> Path:
+    """A ``layers``-layer (2), hidden-32 speech encoder of ``arch`` with random weights saved in ``out_dir``.
 
     ``feat_extract_norm`` is the front end's first normalisation: ``"group"`` (over time, as
-    wav2vec 2.0 base / HuBERT base) or ``"layer"`` (per frame, as the large models)."""
-    cfg = _config(arch, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+    wav2vec 2.0 base / HuBERT base) or ``"layer"`` (per frame, as the large models, which also
+    normalise before each transformer block: ``do_stable_layer_norm``)."""
+    cfg = _config(arch, hidden_size=32, num_hidden_layers=layers, num_attention_heads=2, intermediate_size=64,
                   conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
                   feat_extract_norm=feat_extract_norm, do_stable_layer_norm=feat_extract_norm == "layer",
                   hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
