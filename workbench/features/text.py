@@ -156,7 +156,10 @@ def load_text_encoder(checkpoint: str = "", device: str | None = None) -> TextEn
         key = (checkpoint_identity(checkpoint), device)
     with _LOCK:
         if key not in _MODELS:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local: never reach a hub
+            from workbench.features.checkpoints import downloads_allowed
+
+            if not downloads_allowed():  # models are local: never reach a hub (unless the user opted in)
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
             if checkpoint:
                 _MODELS[key] = _load_checkpoint(checkpoint, device)
             else:
