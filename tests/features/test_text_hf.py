@@ -154,5 +154,5 @@ def test_a_slow_only_tokenizer_is_refused(tmp_path):
 
 
 def test_layers_beyond_the_checkpoint(bert):
-    with pytest.raises(ValueError, match=r"layers must be in 1\.\.4.*got 5"):
+    with pytest.raises(TextEncoderError, match=r"layers must be in 1\.\.4.*got 5"):
         embed_words(["the cat"], layers=5, checkpoint=bert, device="cpu")

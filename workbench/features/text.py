@@ -230,8 +230,8 @@ def embed_words(texts: Sequence[str], kind: Literal["contextual", "static"] = "c
     :func:`split_words`, and ``word_ids()`` maps them back, so a word split into several pieces
     is still one row (``pooling="mean"`` averages the pieces, ``"first"`` takes the first).
     ``contextual`` sums the last ``layers`` hidden states; ``static`` takes rows of the input
-    embedding table. Texts longer than the model's 512 positions are cut into consecutive
-    windows of whole words, each encoded on its own. Texts without words give one zero row.
+    embedding table. Texts longer than the model's positions (at most 512) are cut into
+    consecutive windows of whole words, each encoded on its own. Texts without words give one zero row.
     ``dim`` is the encoder's hidden size (``contextual``) or input embedding size (``static``).
     """
     import torch
@@ -244,8 +244,8 @@ def embed_words(texts: Sequence[str], kind: Literal["contextual", "static"] = "c
     tok, model = encoder.tokenizer, encoder.model
     n_layers = encoder.n_layers
     if kind == "contextual" and not 1 <= layers <= n_layers:
-        raise ValueError(f"layers must be in 1..{n_layers} (text encoder {checkpoint or 'MiniLM'!r} "
-                         f"has {n_layers}), got {layers}")
+        raise TextEncoderError(f"layers must be in 1..{n_layers} (text encoder {checkpoint or 'MiniLM'!r} "
+                               f"has {n_layers}), got {layers}")
     dev = next(model.parameters()).device
     positions = int(getattr(model.config, "max_position_embeddings", 512) or 512)
     # [CLS] ... [SEP] or the encoder's own special tokens; RoBERTa-style position tables
