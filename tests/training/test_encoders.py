@@ -42,6 +42,18 @@ def test_a_checkpoint_becomes_the_text_extractors_checkpoint(bert):
     assert get_preset("pepino_text", "paper") == get_preset("pepino_text", "paper", text_encoder=None)
 
 
+def test_the_weights_hash_is_part_of_the_settings_so_of_the_run_id(tmp_path):
+    """A directory overwritten with other weights is another run, not the old result."""
+    from workbench.testing.hf_checkpoints import tiny_bert
+
+    d = str(tiny_bert(tmp_path / "enc", seed=0))
+    before = get_preset("pepino_text", "smoke", text_encoder=d)
+    assert "weights sha1 " in before.notes
+    tiny_bert(tmp_path / "enc", seed=1)
+    after = get_preset("pepino_text", "smoke", text_encoder=d)
+    assert after.features == before.features and after.to_dict() != before.to_dict()
+
+
 def test_a_glove_file_swaps_the_text_input_to_text_glove(glove):
     p = get_preset("xu_alignment", "paper", text_encoder=glove)
     assert p.features["text"].extractor == "text_glove" and p.features["text"].config == {"path": glove}

@@ -174,6 +174,21 @@ def _local(name: str) -> str:
     return str(path.resolve()) if path.exists() else name
 
 
+def _weights(checkpoint: str) -> str:
+    """``", weights sha1 <8 hex>"`` of a checkpoint found on this machine, else "".
+
+    The preset's notes go into a run's config and hence its run id: a checkpoint directory
+    overwritten with other weights gives new runs instead of the old results. A checkpoint
+    not found here fails later, at extraction, with the error that says how to provide it.
+    """
+    from workbench.features.checkpoints import CheckpointError, resolve_checkpoint
+
+    try:
+        return f", weights sha1 {resolve_checkpoint(checkpoint).weights_hash[:8]}"
+    except CheckpointError:
+        return ""
+
+
 def apply_encoders(preset: TrainPreset, text_encoder: str | None = None,
                    speech_encoder: str | None = None) -> TrainPreset:
     """``preset`` with the user's encoders in place of the defaults (None keeps the preset's).
@@ -184,8 +199,9 @@ def apply_encoders(preset: TrainPreset, text_encoder: str | None = None,
     ``text_glove`` reading it. ``speech_encoder`` becomes the ``checkpoint`` of every audio
     input whose extractor runs a speech model (``ssl_layers``). An encoder given to a model that
     reads no such input raises ``ValueError`` naming the model. Existing local paths are made
-    absolute; the checkpoint itself is found only when features are extracted
-    (``workbench.features.checkpoints``). ``notes`` name the encoders.
+    absolute. ``notes`` name the encoders and, for a checkpoint found on this machine, a
+    prefix of its weights' hash (so the run id changes with the weights); a checkpoint found
+    nowhere fails when features are extracted (``workbench.features.checkpoints``).
     """
     from workbench.features.base import extractor_class, takes_checkpoint
 
@@ -210,7 +226,7 @@ def apply_encoders(preset: TrainPreset, text_encoder: str | None = None,
                 raise ValueError(f"{what}: text_encoder={text_encoder!r}: its text input uses {spec.extractor!r}, "
                                  "which takes no checkpoint; choose text_features='text_contextual' or 'text_static'")
             features["text"] = dataclasses.replace(spec, config={**spec.config, "checkpoint": _local(text_encoder)})
-            notes.append(f"text encoder: {text_encoder} ({spec.extractor})")
+            notes.append(f"text encoder: {text_encoder} ({spec.extractor}{_weights(text_encoder)})")
     if speech_encoder:
         speech = [k for k in sorted(reads) if k in features and extractor_class(features[k].extractor).source == "audio"
                   and takes_checkpoint(features[k].extractor)]
@@ -223,7 +239,8 @@ def apply_encoders(preset: TrainPreset, text_encoder: str | None = None,
         for k in speech:
             features[k] = dataclasses.replace(features[k], config={**features[k].config,
                                                                    "checkpoint": _local(speech_encoder)})
-        notes.append(f"speech encoder: {speech_encoder}")
+        weights = _weights(speech_encoder)
+        notes.append(f"speech encoder: {speech_encoder}" + (f" ({weights[2:]})" if weights else ""))
     if not notes:
         return preset
     return preset.replace(features=features, notes=_join(preset.notes, *notes))
