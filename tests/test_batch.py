@@ -89,22 +89,27 @@ def test_failed_notebook_never_sits_under_its_final_name(grid, tmp_path):
 def test_summary_reads_key_metrics_of_matching_runs():
     from workbench.batch import CellResult
 
+    # the notebooks' parameter names select on the results columns that keep their old names:
+    # corpus_size -> corpus_preset, recipe -> train_preset
     cells = [
-        CellResult("train__model=a", "nb", Path("x"), "ok", 1.0, "", {"model": "a", "preset": "demo"}),
+        CellResult("train__model=a", "nb", Path("x"), "ok", 1.0, "", {"model": "a", "corpus_size": "demo"}),
         CellResult("train__model=b", "nb", Path("y"), "ok", 2.0, "", {"model": "b", "protocol": "p2"}),
-        CellResult("explore", "nb", Path("z"), "failed", 3.0, "boom", {"preset": "demo"}),
+        CellResult("explore", "nb", Path("z"), "failed", 3.0, "boom", {"corpus_size": "demo"}),
+        CellResult("train__model=a_paper", "nb", Path("w"), "ok", 1.0, "", {"model": "a", "recipe": "paper"}),
     ]
     table = pd.DataFrame({
         "model": ["a", "a", "a", "b", "b"],
         "corpus_preset": ["demo", "demo", "smoke", "demo", "demo"],
+        "train_preset": ["demo", "paper", "paper", "demo", "demo"],
         "protocol": ["p1", "p2", "p1", "p1", "p2"],
         "wa": [0.5, 0.7, 0.9, 0.1, 0.3], "ua": [0.4, 0.6, 0.9, 0.2, 0.35], "macro_f1": [0.3, 0.5, 0.9, 0.1, 0.25],
     })
     s = summary_table(cells, table)
-    assert s["runs"].tolist()[:2] == [2, 1] and pd.isna(s["runs"].iloc[2])
+    assert s["runs"].tolist()[:2] == [2, 1] and pd.isna(s["runs"].iloc[2]) and s["runs"].iloc[3] == 2
     # demo rows of model a only; means of floats, so compared with a tolerance
     assert s.loc[0, ["wa", "ua", "macro_f1"]].tolist() == pytest.approx([0.6, 0.5, 0.4])
     assert s.loc[1, "ua"] == pytest.approx(0.35) and s.loc[2, "error"] == "boom"
+    assert s.loc[3, ["wa", "ua", "macro_f1"]].tolist() == pytest.approx([0.8, 0.75, 0.7])  # a's paper rows
 
 
 # --------------------------------------------------------------------------- hardening

@@ -98,7 +98,7 @@ def test_a_misspelt_grid_key_is_one_line(tmp_path, capsys):
     (["bench", "features", "--batch-size", "0"], "--batch-size"),
     (["bench", "train", "--epochs", "-2"], "--epochs"),
     (["bench", "train", "--utterances", "-1"], "--utterances"),
-    (["corpus", "synth", "--out", "c", "--seed", "-1"], "--seed"),
+    (["corpus", "synth", "--out", "c", "--corpus-seed", "-1"], "--corpus-seed"),
 ])
 def test_impossible_numbers_are_argparse_errors_naming_the_option(stub_commands, capsys, argv, option):
     with pytest.raises(SystemExit) as exit_:
@@ -148,10 +148,62 @@ def test_a_variant_for_another_corpus_is_one_line(tmp_path, capsys):
     """Before: mcsan's MELD recipe on the synthetic corpus ended in a raw ValueError traceback."""
     from workbench.cli import main
 
-    argv = ["train", "mcsan", "--variant", "meld", "--preset", "smoke", "--corpus-preset", "smoke",
-            "--out", str(tmp_path), "--quiet"]
+    argv = ["train", "mcsan", "--variant", "meld", "--recipe", "smoke", "--corpus-size", "smoke",
+            "--runs-root", str(tmp_path), "--quiet"]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("workbench: error: label scheme 'meld7' keeps none of the")
-    assert main(["train", "amh", "--variant", "hops_99", "--out", str(tmp_path)]) == 1
+    assert main(["train", "amh", "--variant", "hops_99", "--runs-root", str(tmp_path)]) == 1
     assert "model 'amh': unknown variant 'hops_99'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- one vocabulary (issue 22)
+@pytest.mark.parametrize("argv, old, new, dest, value", [
+    (["train", "amh", "--preset", "smoke"], "--preset", "--recipe", "recipe", "smoke"),
+    (["train", "amh", "--corpus-preset", "full"], "--corpus-preset", "--corpus-size", "corpus_size", "full"),
+    (["bundle", "amh", "--out", "b.npz", "--preset", "paper"], "--preset", "--recipe", "recipe", "paper"),
+    (["bench", "train", "--preset", "demo"], "--preset", "--recipe", "recipe", "demo"),
+    (["bench", "features", "--preset", "demo"], "--preset", "--corpus-size", "corpus_size", "demo"),
+    (["bench", "features", "--seed", "4"], "--seed", "--corpus-seed", "corpus_seed", 4),
+    (["corpus", "synth", "--out", "c", "--preset", "full"], "--preset", "--corpus-size", "corpus_size", "full"),
+    (["corpus", "synth", "--out", "c", "--seed", "7"], "--seed", "--corpus-seed", "corpus_seed", 7),
+])
+def test_old_option_names_still_work_with_a_notice(stub_commands, capsys, argv, old, new, dest, value):
+    assert main(argv) == 0
+    assert getattr(stub_commands[-1], dest) == value
+    assert _stderr_lines(capsys) == [f"workbench: {old} is deprecated; use {new}"]
+    new_argv = [new if a == old else a for a in argv]
+    assert main(new_argv) == 0 and getattr(stub_commands[-1], dest) == value
+    assert _stderr_lines(capsys) == []
+
+
+def test_old_option_names_are_hidden_and_keep_their_choices(capsys):
+    parser = cli.build_parser()
+    for argv, shown in ((["train", "--help"], ("--recipe", "--corpus-size", "--corpus-seed", "--runs-root")),
+                        (["bench", "features", "--help"], ("--corpus-size", "--corpus-seed")),
+                        (["corpus", "synth", "--help"], ("--corpus-size", "--corpus-seed"))):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        text = capsys.readouterr().out
+        assert all(option in text for option in shown), text
+        assert "--preset" not in text and "--corpus-preset" not in text and "--seed " not in text
+        assert "--out" not in text or argv[0] == "corpus"  # corpus synth --out is its output folder
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "amh", "--preset", "huge"])
+    assert exit_.value.code == 2 and "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_runs_root_resolves_under_workbench_runs_and_old_out_is_a_plain_path(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
+    parse = cli.build_parser().parse_args
+    assert cli._runs_root(parse(["train", "amh"])) == tmp_path / "runs"
+    assert cli._runs_root(parse(["train", "amh", "--runs-root", "mine"])) == tmp_path / "runs" / "mine"
+    assert cli._runs_root(parse(["train", "amh", "--runs-root", str(tmp_path / "x")])) == tmp_path / "x"
+    assert cli._runs_root(parse(["reproduce"])) == tmp_path / "runs" / "reproduce"
+    assert cli._runs_root(parse(["reproduce", "--runs-root", "r2"])) == tmp_path / "runs" / "r2"
+    # --out (deprecated) keeps its old meaning: a path as given, relative to the working directory
+    assert cli._runs_root(parse(["train", "amh", "--out", "old"])) == cli.Path("old")
+    assert cli._runs_root(parse(["reproduce", "--out", "old"])) == cli.Path("old")
+    assert "--out is deprecated; use --runs-root" in capsys.readouterr().err
+    with pytest.raises(WorkbenchError, match="give only --runs-root"):
+        cli._runs_root(parse(["train", "amh", "--out", "old", "--runs-root", "new"]))

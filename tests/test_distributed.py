@@ -101,8 +101,8 @@ def _crossval(data, out, **backend):
 
     manifest, features = data
     spec = RunSpec.create("unimodal_audio", _preset(), folds=[0, 2], seeds=[0, 1])
-    return run_crossval(spec, CorpusOptions("dummy", preset="test"), BackendOptions(**backend), manifest=manifest,
-                        features=features, out=out, progress=False)
+    return run_crossval(spec, CorpusOptions("dummy", size="test"), BackendOptions(**backend), manifest=manifest,
+                        features=features, runs_root=out, progress=False)
 
 
 def _attempt(marker, key: str) -> int:

@@ -202,7 +202,7 @@ def test_default_corpus_leaks_scripts_under_loso_session_only(tmp_path_factory):
 
     ready = paths.data_dir() / "synthetic-smoke-seed0" / "IEMOCAP_full_release" / "SYNTHETIC_README.txt"
     data_dir = paths.data_dir() if ready.is_file() else tmp_path_factory.mktemp("synthetic")
-    m = load_corpus(corpus="synthetic", preset="smoke", seed=0, label_scheme="iemocap4", data_dir=data_dir)
+    m = load_corpus(corpus="synthetic", corpus_size="smoke", corpus_seed=0, label_scheme="iemocap4", data_dir=data_dir)
     assert speaker_rule_check(m).ok
     loso = leakage_report(m, make_folds(m, "loso_session"))
     pepino = leakage_report(m, make_folds(m, "session_script"))

@@ -511,16 +511,17 @@ def _interrupted(todo: list[tuple[GridCell, str]], done: set[str], out_dir: Path
 
 
 # --------------------------------------------------------------------------- summaries
-# parameter of a grid cell -> column of the results table it selects on
+# parameter of a grid cell (the notebooks' names) -> column of the results table it selects on;
+# the columns keep their names from before the parameters were renamed (stored tables have them)
 _RESULT_KEYS = {"model": "model", "variant": "variant", "text_source": "text_source", "label_scheme": "label_scheme",
-                "protocol": "protocol", "preset": "corpus_preset", "corpus": "corpus"}
+                "protocol": "protocol", "corpus_size": "corpus_preset", "recipe": "train_preset", "corpus": "corpus"}
 KEY_METRICS = ("wa", "ua", "macro_f1")
 
 
 def summary_table(results: list[CellResult], results_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per grid cell: status, seconds, error and, for cells that name a ``model``, the
-    number of matching rows of the results table (same model, and protocol / corpus preset
-    when the cell sets them) with their mean WA, UA and macro-F1."""
+    number of matching rows of the results table (same model, and protocol / corpus /
+    ``corpus_size`` / ``recipe`` ... when the cell sets them) with their mean WA, UA and macro-F1."""
     rows = []
     for r in results:
         row: dict[str, Any] = {"notebook": r.name, "status": r.status, "seconds": round(r.seconds, 1)}

@@ -6,6 +6,13 @@ not exist, is not readable, is a folder or is not one) prints one line,
 subcommand) re-raises it with its traceback instead. Ctrl-C prints ``interrupted`` and exits
 130. Anything else is a bug and keeps its traceback. Impossible numbers (``--epochs -1``,
 ``--jobs 0``) are refused by argparse, naming the option, with exit code 2.
+
+Parameter names are those of the notebooks and the Python API: ``--corpus-size`` (smoke, demo,
+full: the synthetic corpus) and ``--corpus-seed``, ``--recipe`` (paper, demo, smoke: the
+training recipe), ``--runs-root`` (a runs folder; a relative name is a folder under
+``$WORKBENCH_RUNS``). The names before the rename (``--corpus-preset``, ``--preset``,
+``--seed``, ``--out`` of train and reproduce) still work, hidden from ``--help``, with a
+one-line deprecation notice on stderr.
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from workbench.errors import WorkbenchError
+
+SIZES = ["smoke", "demo", "full"]  # sizes of the synthetic corpus (workbench.corpus.synthetic.PRESETS)
+RECIPES = ["paper", "demo", "smoke"]  # training recipes (workbench.training.presets)
 
 #: Exceptions that are the user's to fix: printed as one line, no traceback.
 USER_ERRORS = (WorkbenchError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
@@ -87,10 +97,44 @@ def json_object(text: str) -> dict:
     return value
 
 
+class _DeprecatedAlias(argparse.Action):
+    """An option's name before the rename: stores into the new option's ``dest`` and says on
+    stderr which name to use instead. Hidden from ``--help``."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"workbench: {option_string} is deprecated; use {self.new}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _alias(p: argparse.ArgumentParser | Any, old: str, new: str, dest: str | None = None, **kwargs: Any) -> None:
+    """Accept ``old`` (hidden, deprecated) for the option ``new``; ``dest`` defaults to ``new``'s."""
+    p.add_argument(old, action=_DeprecatedAlias, new=new, dest=dest or new.lstrip("-").replace("-", "_"), **kwargs)
+
+
+def _runs_root(args: argparse.Namespace) -> Path:
+    """The runs folder of ``--runs-root`` (:func:`~workbench.training.runs_root.resolve_runs_root`:
+    relative names go under ``$WORKBENCH_RUNS``), or of the deprecated ``--out``, a path taken
+    as given as it always was."""
+    from workbench.training.runs_root import resolve_runs_root
+
+    legacy = getattr(args, "legacy_out", None)
+    if legacy is None:
+        return resolve_runs_root(args.runs_root)
+    if args.runs_root != args.runs_root_default:
+        raise WorkbenchError("--out is the deprecated name of --runs-root; give only --runs-root")
+    return Path(legacy)
+
+
 def _corpus_synth(args: argparse.Namespace) -> int:
     from workbench.corpus.synthetic import generate_corpus
 
-    root = generate_corpus(args.out, preset=args.preset, seed=args.seed, progress=not args.quiet)
+    root = generate_corpus(args.out, corpus_size=args.corpus_size, corpus_seed=args.corpus_seed,
+                           progress=not args.quiet)
     print(root)
     return 0
 
@@ -132,7 +176,8 @@ def _bench_features(args: argparse.Namespace) -> int:
     else:
         from workbench.corpus import load_corpus
 
-        manifest = load_corpus(args.corpus, root=args.root, preset=args.preset, seed=args.seed)
+        manifest = load_corpus(args.corpus, root=args.root, corpus_size=args.corpus_size,
+                               corpus_seed=args.corpus_seed)
     if args.limit:
         manifest = manifest.subset(manifest.ids[: args.limit])
     result = bench_features(manifest, device=args.device, batch_size=args.batch_size, opensmile=not args.no_opensmile)
@@ -156,11 +201,11 @@ def _bench_train(args: argparse.Namespace) -> int:
     if args.lengths_from:
         from workbench.corpus import load_corpus
 
-        lengths = load_corpus("synthetic", preset=args.lengths_from, label_scheme="iemocap4")
+        lengths = load_corpus("synthetic", corpus_size=args.lengths_from, label_scheme="iemocap4")
     bucketing = {"both": (True, False), "on": (True,), "off": (False,)}[args.bucketing]
     frames = []
     for model in models:  # one model at a time, so a long run shows (and keeps) partial results
-        frame = bench_training([model], preset=args.preset, n_utterances=args.utterances or IEMOCAP4_UTTERANCES,
+        frame = bench_training([model], recipe=args.recipe, n_utterances=args.utterances or IEMOCAP4_UTTERANCES,
                                epochs=args.epochs, bucketing=bucketing, device=args.device, lengths_from=lengths,
                                batch_size=args.batch_size, progress=not args.quiet)
         frames.append(frame)
@@ -178,19 +223,20 @@ def _bench_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from workbench.training import BackendOptions, CorpusOptions, RunSpec, run_crossval
 
-    spec = RunSpec.create(args.model, args.preset, protocol=args.protocol, folds=args.folds, seeds=args.seeds,
+    spec = RunSpec.create(args.model, args.recipe, protocol=args.protocol, folds=args.folds, seeds=args.seeds,
                           model_options=args.model_options, epochs=args.epochs, device=args.device,
                           text_source=args.text_source, variant=args.variant, label_scheme=args.label_scheme,
                           text_encoder=args.text_encoder, speech_encoder=args.speech_encoder)
     backend = BackendOptions(**_backend_kwargs(args))
+    runs_root = _runs_root(args)
     if args.bundle:
         from workbench.training.bundle import crossval_from_bundle
 
-        rows = crossval_from_bundle(args.bundle, spec, backend, out=args.out, rerun=args.rerun,
+        rows = crossval_from_bundle(args.bundle, spec, backend, runs_root=runs_root, rerun=args.rerun,
                                     progress=not args.quiet)
     else:
-        corpus = CorpusOptions(args.corpus, args.root, args.corpus_preset, args.corpus_seed)
-        rows = run_crossval(spec, corpus, backend, out=args.out, rerun=args.rerun, progress=not args.quiet)
+        corpus = CorpusOptions(args.corpus, args.root, args.corpus_size, args.corpus_seed)
+        rows = run_crossval(spec, corpus, backend, runs_root=runs_root, rerun=args.rerun, progress=not args.quiet)
     cols = ["run_id", "n_train", "n_test", "epochs_run", "wa", "ua", "macro_f1", "train_seconds"]
     if len(rows):
         print(rows[cols].to_string(index=False))
@@ -202,13 +248,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from workbench import paths
     from workbench.evaluation.reproduce import reproduce, select_claims, verdict_label, write_ledger
     from workbench.training import BackendOptions, CorpusOptions
 
     claims = select_claims(_names(args.papers), _names(args.claims))
-    out = Path(args.out) if args.out else paths.runs_dir() / "reproduce"
-    corpus = CorpusOptions(args.corpus, args.root, args.corpus_preset, args.corpus_seed)
+    out = _runs_root(args)
+    corpus = CorpusOptions(args.corpus, args.root, args.corpus_size, args.corpus_seed)
     ledger = reproduce(claims, corpus, out, recipe=args.recipe, seeds=args.seeds, folds=args.folds,
                        backend=BackendOptions(**_backend_kwargs(args)), n_boot=args.n_boot, progress=not args.quiet,
                        quick=args.quick)
@@ -231,8 +276,8 @@ def _bundle(args: argparse.Namespace) -> int:
     from workbench.training import CorpusOptions
     from workbench.training.bundle import export_bundle
 
-    corpus = CorpusOptions(args.corpus, args.root, args.corpus_preset, args.corpus_seed)
-    path = export_bundle(args.model, args.out, preset=args.preset, corpus=corpus, progress=not args.quiet,
+    corpus = CorpusOptions(args.corpus, args.root, args.corpus_size, args.corpus_seed)
+    path = export_bundle(args.model, args.out, recipe=args.recipe, corpus=corpus, progress=not args.quiet,
                          compress=args.compress, text_source=args.text_source)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
@@ -246,8 +291,20 @@ def _backend_kwargs(args: argparse.Namespace) -> dict:
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="synthetic", help="synthetic or iemocap")
     p.add_argument("--root", default=None, help="corpus root (real corpora)")
-    p.add_argument("--corpus-preset", default="demo", choices=["smoke", "demo", "full"])
-    p.add_argument("--corpus-seed", type=non_negative_int, default=0)
+    p.add_argument("--corpus-size", default="demo", choices=SIZES, help="size of the synthetic corpus")
+    _alias(p, "--corpus-preset", "--corpus-size", choices=SIZES)
+    p.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of the synthetic corpus")
+
+
+def _add_recipe(p: argparse.ArgumentParser, default: str, help: str) -> None:
+    p.add_argument("--recipe", default=default, choices=RECIPES, help=help)
+    _alias(p, "--preset", "--recipe", choices=RECIPES)
+
+
+def _add_runs_root(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
+    p.add_argument("--runs-root", default=default, help=help)
+    p.set_defaults(runs_root_default=default)  # to tell an explicit --runs-root from the default
+    _alias(p, "--out", "--runs-root", dest="legacy_out")
 
 
 def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -278,9 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     corpus = sub.add_parser("corpus", help="generate or prepare corpora")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
     synth = corpus_sub.add_parser("synth", help="generate the built-in synthetic corpus")
-    synth.add_argument("--preset", default="demo", choices=["smoke", "demo", "full"])
+    synth.add_argument("--corpus-size", default="demo", choices=SIZES,
+                       help="smoke (~200 utterances), demo (~2,000) or full (~10,000)")
+    _alias(synth, "--preset", "--corpus-size", choices=SIZES)
     synth.add_argument("--out", required=True, help="output directory")
-    synth.add_argument("--seed", type=non_negative_int, default=0)
+    synth.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of every random choice")
+    _alias(synth, "--seed", "--corpus-seed", type=non_negative_int)
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_corpus_synth)
 
@@ -298,8 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     bf = bench_sub.add_parser("features", help="MFCC (batched torch vs librosa), openSMILE and cache reload rates")
     bf.add_argument("--corpus", default="synthetic", help="corpus for workbench.corpus.load_corpus")
     bf.add_argument("--root", default=None, help="corpus root (real corpora)")
-    bf.add_argument("--preset", default="smoke", choices=["smoke", "demo", "full"])
-    bf.add_argument("--seed", type=non_negative_int, default=0)
+    bf.add_argument("--corpus-size", default="smoke", choices=SIZES, help="size of the synthetic corpus")
+    _alias(bf, "--preset", "--corpus-size", choices=SIZES)
+    bf.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of the synthetic corpus")
+    _alias(bf, "--seed", "--corpus-seed", type=non_negative_int)
     bf.add_argument("--manifest", default=None, help="a manifest file (.jsonl/.parquet) instead of a corpus")
     bf.add_argument("--wav-dir", default=None, help="every .wav under this folder instead of a corpus")
     bf.add_argument("--limit", type=non_negative_int, default=0, help="first N utterances only (0: all)")
@@ -312,15 +374,16 @@ def build_parser() -> argparse.ArgumentParser:
     bt = bench_sub.add_parser("train", help="training throughput per model, with and without length bucketing, "
                               "on an IEMOCAP-sized fold of random features (workbench/training/bench.py)")
     bt.add_argument("--models", default="", help="comma-separated model names (default: every registered model)")
-    bt.add_argument("--preset", default="paper", choices=["paper", "demo", "smoke"], help="training preset")
+    _add_recipe(bt, "paper", "training recipe")
     bt.add_argument("--epochs", type=positive_int, default=None,
-                    help="override the preset's epochs (early stopping is off)")
+                    help="override the recipe's epochs (early stopping is off)")
     bt.add_argument("--utterances", type=non_negative_int, default=0,
                     help="corpus size (default: IEMOCAP's 4-class 5,531)")
-    bt.add_argument("--lengths-from", default=None, choices=["smoke", "demo", "full"],
-                    help="take durations and word counts from this synthetic corpus (default: IEMOCAP-like)")
+    bt.add_argument("--lengths-from", default=None, choices=SIZES,
+                    help="take durations and word counts from the synthetic corpus of this size "
+                         "(default: IEMOCAP-like)")
     bt.add_argument("--bucketing", default="both", choices=["both", "on", "off"])
-    bt.add_argument("--batch-size", type=positive_int, default=None, help="override the preset's batch size")
+    bt.add_argument("--batch-size", type=positive_int, default=None, help="override the recipe's batch size")
     bt.add_argument("--device", default="auto", help="auto, cpu or cuda")
     bt.add_argument("--csv", default=None, help="write the rows to this CSV (rewritten after each model)")
     bt.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -328,16 +391,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="cross-validate one model (folds x seeds) into the results table")
     tr.add_argument("model", help="registered model name (workbench.models.list_models())")
-    tr.add_argument("--preset", default="demo", choices=["paper", "demo", "smoke"], help="training preset")
+    _add_recipe(tr, "demo", "training recipe: paper (each paper's set-up; GPU-sized), demo (CPU-sized) or smoke")
     _add_corpus_options(tr)
-    tr.add_argument("--protocol", default=None, help="fold protocol (default: the preset's)")
+    tr.add_argument("--protocol", default=None, help="fold protocol (default: the recipe's)")
     tr.add_argument("--folds", type=fold_list, default=None,
                     help="comma-separated fold indices or names (default: all)")
     tr.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds (default: 0)")
-    tr.add_argument("--epochs", type=positive_int, default=None, help="override the preset's epochs")
+    tr.add_argument("--epochs", type=positive_int, default=None, help="override the recipe's epochs")
     tr.add_argument("--variant", default=None,
                     help="one of the model's declared variants (workbench.training.list_variants(MODEL))")
-    tr.add_argument("--label-scheme", default=None, help="class set, e.g. iemocap7 (default: the preset's)")
+    tr.add_argument("--label-scheme", default=None, help="class set, e.g. iemocap7 (default: the recipe's)")
     tr.add_argument("--text-source", default="oracle", choices=["oracle", "asr"],
                     help="the text the model reads in training and testing: human transcript or ASR")
     tr.add_argument("--text-encoder", default=None, metavar="CHECKPOINT_OR_GLOVE",
@@ -350,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--model-options", type=json_object, default=None,
                     help='model config overrides as JSON, e.g. \'{"hidden": 64}\'')
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    tr.add_argument("--out", default=None, help="runs root (default $WORKBENCH_RUNS)")
+    _add_runs_root(tr, None, "runs folder for run directories and the results table (default $WORKBENCH_RUNS; "
+                             "a relative name is a folder under it)")
     tr.add_argument("--rerun", action="store_true", help="retrain runs already in the results table")
     tr.add_argument("--bundle", default=None,
                     help="train on a file from `workbench bundle` instead of the corpus and feature cache")
@@ -362,16 +426,16 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--papers", default=None, help="comma-separated papers (xu2019, yoon2020, sun2021, krishna2020, "
                                                      "pepino2020; default: all claims)")
     rp.add_argument("--claims", default=None, help="comma-separated claim ids (workbench.evaluation.claims.CLAIMS)")
-    rp.add_argument("--recipe", default="demo", choices=["paper", "demo", "smoke"],
-                    help="training preset of every run: paper (GPU), demo (CPU), smoke (tests)")
+    rp.add_argument("--recipe", default="demo", choices=RECIPES,
+                    help="training recipe of every run: paper (GPU), demo (CPU), smoke (tests)")
     _add_corpus_options(rp)
     rp.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds (default: 0)")
     rp.add_argument("--folds", type=fold_list, default=None, help="fold indices or names (default: all)")
     rp.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap replicates per claim")
     rp.add_argument("--quick", action="store_true", help="the first seed and folds 0,1 of each protocol only "
                                                          "(unless --folds); verdicts are marked (quick)")
-    rp.add_argument("--out", default=None, help="runs root (default $WORKBENCH_RUNS/reproduce); the ledger goes to "
-                                                "OUT/ledger/")
+    _add_runs_root(rp, "reproduce", "runs folder of the experiments, the ledger in its ledger/ (default: reproduce; "
+                                     "a relative name is a folder under $WORKBENCH_RUNS)")
     rp.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_options(rp, "trainings")
     rp.set_defaults(func=_reproduce)
@@ -380,8 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "on a machine without the corpus or the extractors")
     bu.add_argument("model", help="registered model name")
     bu.add_argument("--out", required=True, help="bundle file to write (.npz)")
-    bu.add_argument("--preset", default="demo", choices=["paper", "demo", "smoke"],
-                    help="training preset whose features to export (train with the same preset)")
+    _add_recipe(bu, "demo", "training recipe whose features to export (train with the same recipe)")
     _add_corpus_options(bu)
     bu.add_argument("--compress", action="store_true", help="deflate the arrays: a smaller file to copy, slower to write")
     bu.add_argument("--text-source", default="oracle", choices=["oracle", "asr"],

@@ -4,7 +4,7 @@ A grid file is YAML::
 
     defaults:                 # parameters given to every notebook that declares them
       corpus: synthetic
-      preset: smoke
+      corpus_size: smoke
     runs:
       - notebook: notebooks/01_explore.ipynb
       - notebook: notebooks/04_train.ipynb

@@ -37,7 +37,7 @@ TINY = SynthConfig(n_sessions=2, dialogs=(("F", "impro05a"), ("M", "script01_1")
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    return generate_corpus(tmp_path_factory.mktemp("a"), seed=3, progress=False, config=TINY)
+    return generate_corpus(tmp_path_factory.mktemp("a"), corpus_seed=3, progress=False, config=TINY)
 
 
 def _eval_blocks(path: Path) -> list[list[str]]:
@@ -199,7 +199,7 @@ def test_visual_descriptors(tiny: Path) -> None:
 def test_deterministic_bytes(tiny: Path, tmp_path: Path) -> None:
     # Another worker count and a process that has already used espeak: same bytes.
     espeak.synthesize("Warm up the engine in this process.", "en-us+m3")
-    again = generate_corpus(tmp_path, seed=3, progress=False,
+    again = generate_corpus(tmp_path, corpus_seed=3, progress=False,
                             config=dataclasses.replace(TINY, workers=2))
     files_a = sorted(p.relative_to(tiny) for p in tiny.rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
@@ -247,8 +247,14 @@ def test_refuses_to_overwrite_a_real_corpus(tmp_path: Path) -> None:
     (tmp_path / "IEMOCAP_full_release" / "Session1").mkdir(parents=True)
     with pytest.raises(FileExistsError, match="not a synthetic corpus"):
         generate_corpus(tmp_path, config=TINY, progress=False)
-    with pytest.raises(ValueError, match="unknown preset"):
-        generate_corpus(tmp_path / "x", preset="huge", progress=False)
+    with pytest.raises(ValueError, match="unknown corpus_size 'huge'"):
+        generate_corpus(tmp_path / "x", corpus_size="huge", progress=False)
+    # the keyword before the rename still works, with a warning naming the new one
+    with pytest.warns(DeprecationWarning, match=r"generate_corpus\(preset=...\) is deprecated; use corpus_size="):
+        with pytest.raises(ValueError, match="unknown corpus_size 'huge'"):
+            generate_corpus(tmp_path / "x", preset="huge", progress=False)
+    with pytest.raises(TypeError, match="both preset= .deprecated. and corpus_size="):
+        generate_corpus(tmp_path / "x", preset="smoke", corpus_size="smoke", progress=False)
 
 
 def test_reconcile_words_rules() -> None:

@@ -213,7 +213,7 @@ def assert_audio_is(src: str, utt) -> None:
 def manifest():
     from workbench.corpus import load_corpus
 
-    return load_corpus("synthetic", preset="smoke", seed=0)
+    return load_corpus("synthetic", corpus_size="smoke", corpus_seed=0)
 
 
 # ------------------------------------------------------------------ tests

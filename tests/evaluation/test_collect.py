@@ -80,7 +80,7 @@ def test_system_confusions_count_what_a_crosstab_counts():
 def test_train_for_evaluation_covers_the_leakage_protocols_and_pepinos_sizes(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(collect, "train_missing", lambda *a, **k: calls.append((a, k)) or pd.DataFrame())
-    corpus = CorpusOptions("synthetic", preset="smoke")
+    corpus = CorpusOptions("synthetic", size="smoke")
     train_for_evaluation(["unimodal_text", "pepino_audio"], corpus, tmp_path, recipe="smoke", folds=[0], seeds=[1],
                          sizes=["small"])
     (args, kwargs), = calls

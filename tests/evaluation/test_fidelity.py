@@ -22,7 +22,7 @@ def test_a_row_runs_with_its_variant_protocol_classes_and_text():
     spec = spec_for_row(find_row("yoon2020", "AMH-3"))
     assert (spec.model, spec.settings.variant, spec.protocol, spec.settings.label_scheme) == (
         "amh", "hops_3", "tenfold_811", "iemocap7")
-    spec = spec_for_row(find_row("xu2019", "Proposed", text_source="asr"), preset="smoke")
+    spec = spec_for_row(find_row("xu2019", "Proposed", text_source="asr"), recipe="smoke")
     assert (spec.model, spec.text_source, spec.settings.name) == ("xu_alignment", "asr", "smoke")
     # Sun et al. rerun Xu et al.'s model under their own 7-class 10-fold set-up
     spec = spec_for_row(find_row("sun2021", "Xu et al. [17]"))

@@ -116,7 +116,7 @@ def test_run_leakage_experiment_trains_and_scores_merged_folds(tmp_path):
     from workbench.training import CorpusOptions
 
     results, preds = run_leakage_experiment(
-        CorpusOptions("synthetic", preset="smoke"), tmp_path, preset="smoke", models=("pepino_audio",),
+        CorpusOptions("synthetic", size="smoke"), tmp_path, recipe="smoke", models=("pepino_audio",),
         variants=("small",), protocols=("loso_session", "session_script"), folds=[0, 1], seeds=(0,), progress=False)
     assert len(results) == 4 and set(results["variant"]) == {"small"}
     merged = merged_fold_metrics(results, preds)
@@ -126,6 +126,6 @@ def test_run_leakage_experiment_trains_and_scores_merged_folds(tmp_path):
     assert merged["av_auc"].between(0, 1).all()
     # a second call reuses the finished runs
     again, _ = run_leakage_experiment(
-        CorpusOptions("synthetic", preset="smoke"), tmp_path, preset="smoke", models=("pepino_audio",),
+        CorpusOptions("synthetic", size="smoke"), tmp_path, recipe="smoke", models=("pepino_audio",),
         variants=("small",), protocols=("loso_session", "session_script"), folds=[0, 1], seeds=(0,), progress=False)
     assert sorted(again["created"]) == sorted(results["created"])

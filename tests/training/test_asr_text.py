@@ -146,7 +146,7 @@ def independent_wer(corpus: Manifest, ids) -> float:
 # --------------------------------------------------------------------------- tests
 def test_an_asr_run_trains_and_tests_on_asr_text_and_says_so(corpus, fakes, tmp_path):
     with pytest.warns(TextSourceWarning, match=r"1 of \d+ transcript\(s\) are empty.*kept"):
-        rows = run_crossval(xu_spec("asr"), manifest=corpus, cache=fakes.cache, out=tmp_path / "runs", progress=False)
+        rows = run_crossval(xu_spec("asr"), manifest=corpus, cache=fakes.cache, runs_root=tmp_path / "runs", progress=False)
     assert fake_asr.calls == len(corpus)
     # Features were made from the ASR transcripts.
     (given,) = fakes.manifests
@@ -191,7 +191,7 @@ def test_an_asr_run_trains_and_tests_on_asr_text_and_says_so(corpus, fakes, tmp_
 
 
 def test_an_oracle_run_reads_the_human_transcript(corpus, fakes, tmp_path):
-    rows = run_crossval(xu_spec("oracle"), manifest=corpus, cache=fakes.cache, out=tmp_path / "runs", progress=False)
+    rows = run_crossval(xu_spec("oracle"), manifest=corpus, cache=fakes.cache, runs_root=tmp_path / "runs", progress=False)
     assert fake_asr.calls == 0
     (given,) = fakes.manifests
     assert [u.text for u in given] == [u.text for u in corpus]
@@ -206,9 +206,9 @@ def test_the_row_cannot_claim_a_text_source_the_model_did_not_read(corpus, fakes
     feats = fake_load_input_features([])(corpus, None, ("audio", "text"))
     # Features made from oracle text do not become an ASR run, nor the other way round.
     with pytest.raises(CrossValError, match="text_source='asr'.*'oracle' text"):
-        run_crossval(xu_spec("asr"), manifest=corpus, features=feats, out=tmp_path / "r", progress=False)
+        run_crossval(xu_spec("asr"), manifest=corpus, features=feats, runs_root=tmp_path / "r", progress=False)
     with pytest.raises(CrossValError, match="text_source='oracle'.*'asr' text"):
-        run_crossval(xu_spec("oracle"), manifest=asr, features=feats, out=tmp_path / "r", progress=False)
+        run_crossval(xu_spec("oracle"), manifest=asr, features=feats, runs_root=tmp_path / "r", progress=False)
     # train_fold reads the source off the manifest: a spec that says otherwise is refused.
     from workbench.protocols import make_folds
 
@@ -219,7 +219,7 @@ def test_the_row_cannot_claim_a_text_source_the_model_did_not_read(corpus, fakes
     # An ASR manifest with features made from it trains as given (no decoding).
     fake_asr.calls = 0
     asr_feats = fake_load_input_features([])(asr, None, ("audio", "text"))
-    rows = run_crossval(xu_spec("asr"), manifest=asr, features=asr_feats, out=tmp_path / "r", progress=False)
+    rows = run_crossval(xu_spec("asr"), manifest=asr, features=asr_feats, runs_root=tmp_path / "r", progress=False)
     assert fake_asr.calls == 0 and rows.iloc[0]["text_source"] == "asr"
 
 
@@ -244,7 +244,7 @@ def test_texts_for_round_trip_and_bad_sources(corpus, fakes, tmp_path):
 
 def test_the_cli_refuses_an_unknown_text_source(capsys):
     with pytest.raises(SystemExit) as e:
-        main(["train", "xu_alignment", "--preset", "smoke", "--text-source", "whisper"])
+        main(["train", "xu_alignment", "--recipe", "smoke", "--text-source", "whisper"])
     assert e.value.code == 2
     assert "--text-source: invalid choice: 'whisper'" in capsys.readouterr().err
 
@@ -253,11 +253,11 @@ def test_a_bundle_holds_one_text_source(corpus, fakes, tmp_path):
     feats = fake_load_input_features([])(corpus, None, ("audio", "text"))
     path = save_bundle(tmp_path / "b.npz", corpus, feats, {"model": "xu_alignment", "corpus": "dummy"})
     with pytest.raises(BundleError, match="holds 'oracle' text.*text_source='asr'"):
-        crossval_from_bundle(path, xu_spec("asr"), out=tmp_path / "r", progress=False)
+        crossval_from_bundle(path, xu_spec("asr"), runs_root=tmp_path / "r", progress=False)
     asr, _ = texts_for(corpus, "asr", cache_path=tmp_path / "asr.parquet", progress=False, warn=False)
     path = save_bundle(tmp_path / "a.npz", asr, fake_load_input_features([])(asr, None, ("audio", "text")),
                        {"model": "xu_alignment", "corpus": "dummy"})
-    rows = crossval_from_bundle(path, xu_spec("asr"), out=tmp_path / "r", progress=False)
+    rows = crossval_from_bundle(path, xu_spec("asr"), runs_root=tmp_path / "r", progress=False)
     assert rows.iloc[0]["text_source"] == "asr"
     assert rows.iloc[0]["test_wer"] == pytest.approx(independent_wer(corpus, fakes.folds[-1].test.ids), abs=1e-12)
 

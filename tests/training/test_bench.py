@@ -56,8 +56,8 @@ def test_random_features_have_the_pooled_shapes_of_the_preset() -> None:
 
 
 def test_a_tiny_benchmark_trains_with_and_without_bucketing(tmp_path) -> None:
-    frame = bench_training(["pepino_text"], preset="smoke", n_utterances=80, epochs=1, bucketing=(True, False),
-                           device="cpu", out=tmp_path)
+    frame = bench_training(["pepino_text"], recipe="smoke", n_utterances=80, epochs=1, bucketing=(True, False),
+                           device="cpu", runs_root=tmp_path)
     assert frame["bucketing"].tolist() == [True, False]
     assert (frame["n_train"] > 0).all() and (frame["epochs"] == 1).all()
     assert (frame["utts_per_second"] > 0).all() and (frame["train_seconds"] > 0).all()
@@ -70,7 +70,7 @@ def test_cli_writes_one_row_per_model_and_bucketing(tmp_path, capsys) -> None:
     from workbench.cli import main
 
     csv = tmp_path / "bench.csv"
-    assert main(["bench", "train", "--models", "pepino_audio", "--preset", "smoke", "--epochs", "1",
+    assert main(["bench", "train", "--models", "pepino_audio", "--recipe", "smoke", "--epochs", "1",
                  "--utterances", "60", "--device", "cpu", "--quiet", "--csv", str(csv)]) == 0
     rows = pd.read_csv(csv)
     assert rows[["model", "bucketing"]].values.tolist() == [["pepino_audio", True], ["pepino_audio", False]]

@@ -49,10 +49,10 @@ def test_training_on_a_bundle_gives_the_rows_of_training_on_its_features(tmp_pat
 
     path, m, feats = _bundle(tmp_path, "pepino_text", preset="smoke", n=80)
     direct = run_crossval(RunSpec.create("pepino_text", "smoke", folds=[0], device="cpu"),
-                          CorpusOptions("stand_in", preset="test"), manifest=m, features=feats,
-                          out=tmp_path / "direct", progress=False)
-    assert main(["train", "pepino_text", "--preset", "smoke", "--bundle", str(path), "--folds", "0",
-                 "--out", str(tmp_path / "bundle"), "--device", "cpu", "--quiet"]) == 0
+                          CorpusOptions("stand_in", size="test"), manifest=m, features=feats,
+                          runs_root=tmp_path / "direct", progress=False)
+    assert main(["train", "pepino_text", "--recipe", "smoke", "--bundle", str(path), "--folds", "0",
+                 "--runs-root", str(tmp_path / "bundle"), "--device", "cpu", "--quiet"]) == 0
     from workbench.training.results import read_results
 
     via = read_results(tmp_path / "bundle")
@@ -62,14 +62,14 @@ def test_training_on_a_bundle_gives_the_rows_of_training_on_its_features(tmp_pat
 
 def test_a_bundle_of_another_preset_or_model_is_refused(tmp_path) -> None:
     path, _, _ = _bundle(tmp_path, "xu_alignment", preset="demo")
-    with pytest.raises(BundleError, match=r"input 'audio' was made with .*preset 'paper'.*export the bundle"):
-        crossval_from_bundle(path, RunSpec.create("xu_alignment", "paper"), out=tmp_path, progress=False)
+    with pytest.raises(BundleError, match=r"input 'audio' was made with .*recipe 'paper'.*export the bundle with that recipe"):
+        crossval_from_bundle(path, RunSpec.create("xu_alignment", "paper"), runs_root=tmp_path, progress=False)
     text_only, _, _ = _bundle(tmp_path, "pepino_text", preset="demo")
     with pytest.raises(BundleError, match=r"no features for input 'audio' of model 'unimodal_audio'.*'pepino_text'"):
-        crossval_from_bundle(text_only, RunSpec.create("unimodal_audio", "demo"), out=tmp_path, progress=False)
+        crossval_from_bundle(text_only, RunSpec.create("unimodal_audio", "demo"), runs_root=tmp_path, progress=False)
     no_spec = get_preset("pepino_text", "demo").replace(features={})
-    with pytest.raises(BundleError, match=r"preset 'demo' of model 'pepino_text' names no features for input 'text'"):
-        crossval_from_bundle(text_only, RunSpec.create("pepino_text", no_spec), out=tmp_path, progress=False)
+    with pytest.raises(BundleError, match=r"recipe 'demo' of model 'pepino_text' names no features for input 'text'"):
+        crossval_from_bundle(text_only, RunSpec.create("pepino_text", no_spec), runs_root=tmp_path, progress=False)
     assert not (tmp_path / "train").exists()  # refused before any run directory
 
 
@@ -91,7 +91,7 @@ def test_export_from_the_smoke_corpus_trains_like_the_corpus(tmp_path) -> None:
     if not (paths.data_dir() / "synthetic-smoke-seed0" / "IEMOCAP_full_release" / "SYNTHETIC_README.txt").is_file():
         pytest.skip("smoke corpus not generated (make corpus-smoke)")
     cache = FeatureCache(tmp_path / "cache")
-    path = export_bundle("unimodal_audio", tmp_path / "b.npz", preset="smoke", corpus=CorpusOptions(preset="smoke"),
+    path = export_bundle("unimodal_audio", tmp_path / "b.npz", recipe="smoke", corpus=CorpusOptions(size="smoke"),
                          cache=cache, progress=False)
     m, feats, header = load_bundle(path)
     assert (header["corpus"], header["corpus_preset"], header["preset"]) == ("synthetic", "smoke", "smoke")
@@ -99,8 +99,8 @@ def test_export_from_the_smoke_corpus_trains_like_the_corpus(tmp_path) -> None:
     u = m[m.ids[0]]
     assert abs(feats["audio"].data[u.id].shape[0] - u.duration / 0.04) <= 2
     spec = RunSpec.create("unimodal_audio", "smoke", folds=[0], device="cpu", epochs=1)
-    a = run_crossval(spec, CorpusOptions("synthetic", preset="smoke"), cache=cache, out=tmp_path / "a", progress=False)
-    b = crossval_from_bundle(path, spec, out=tmp_path / "b", progress=False)
+    a = run_crossval(spec, CorpusOptions("synthetic", size="smoke"), cache=cache, runs_root=tmp_path / "a", progress=False)
+    b = crossval_from_bundle(path, spec, runs_root=tmp_path / "b", progress=False)
     assert a[["run_id", "ua", "wa", "macro_f1"]].to_dict("records") == b[["run_id", "ua", "wa", "macro_f1"]].to_dict("records")
 
 
@@ -114,7 +114,7 @@ def test_notebook_04_trains_from_a_bundle(tmp_path) -> None:
     notebook = paths.project_root() / "notebooks" / "04_train.ipynb"
     pm.execute_notebook(str(notebook), str(tmp_path / "04_train.ipynb"), kernel_name="python3", progress_bar=False,
                         parameters=dict(bundle=str(path), model="pepino_text", protocol=None, device="cpu",
-                                        out=str(tmp_path / "runs")))
+                                        runs_root=str(tmp_path / "runs")))
     res = read_results(tmp_path / "runs")
     assert res[["model", "corpus", "corpus_preset", "protocol", "train_preset"]].values.tolist() == [
         ["pepino_text", "stand_in", "test", "session_script", "smoke"]]

@@ -26,7 +26,7 @@ from workbench.training.trainer import predict
 
 def _run(manifest, features, out, tiny_preset, model="unimodal_audio", preset=None, rerun=False, **spec):
     spec = RunSpec.create(model, preset or tiny_preset(), **spec)
-    return run_crossval(spec, CorpusOptions("dummy", preset="test"), manifest=manifest, features=features, out=out,
+    return run_crossval(spec, CorpusOptions("dummy", size="test"), manifest=manifest, features=features, runs_root=out,
                         rerun=rerun, progress=False)
 
 
@@ -242,3 +242,36 @@ def test_rows_record_the_variant(manifest, features, tmp_path, tiny_preset):
     rows = _run(manifest, features, tmp_path, tiny_preset, preset=preset)
     assert rows["variant"].tolist() == ["some_variant"] * len(rows)
     assert read_results(tmp_path)["variant"].eq("some_variant").all()
+
+
+def test_the_parameter_rename_keeps_run_ids(manifest, features, tmp_path, tiny_preset):
+    """Issue 22 renamed CorpusOptions.preset to size, out= to runs_root= and preset= to recipe=;
+    the hashed configuration still records ``corpus_preset``, so run ids of existing runs stay.
+    The literal was computed with the code before the rename (same manifest, features, preset).
+    A deliberate change of what a run's configuration holds changes it: update it then."""
+    spec = RunSpec.create("unimodal_audio", tiny_preset(epochs=1), folds=[0])
+    new = run_crossval(spec, CorpusOptions("dummy", None, "test", 3), manifest=manifest, features=features,
+                       runs_root=tmp_path / "new", progress=False).iloc[0]
+    assert new["run_id"] == "unimodal_audio-acfdf5ab-dummy-loso_session-Ses01-s0"
+    with pytest.warns(DeprecationWarning) as caught:
+        old_spec = RunSpec.create("unimodal_audio", preset=tiny_preset(epochs=1), folds=[0])
+        old = run_crossval(old_spec, CorpusOptions("dummy", preset="test", seed=3), manifest=manifest,
+                           features=features, out=tmp_path / "old", progress=False).iloc[0]
+    assert sorted(str(w.message) for w in caught) == [
+        "CorpusOptions(preset=...) is deprecated; use size=...", "RunSpec.create(preset=...) is deprecated; use recipe=...",
+        "run_crossval(out=...) is deprecated; use runs_root=..."]
+    assert old["run_id"] == new["run_id"] and (tmp_path / "old" / "train" / old["run_id"]).is_dir()
+    config = json.loads((tmp_path / "new" / "train" / new["run_id"] / "config.json").read_text())
+    assert config["corpus_preset"] == "test" and config["corpus_options"] == {"name": "dummy", "root": None,
+                                                                              "size": "test", "seed": 3}
+
+
+def test_corpus_options_read_the_config_of_runs_before_the_rename():
+    old = {"name": "synthetic", "root": "/data/x", "preset": "smoke", "seed": 2}  # config.json before issue 22
+    assert CorpusOptions.from_dict(old) == CorpusOptions("synthetic", "/data/x", "smoke", 2)
+    assert CorpusOptions.from_dict(CorpusOptions("iemocap", "/r", "full", 1).to_dict()) == CorpusOptions("iemocap", "/r",
+                                                                                                      "full", 1)
+    with pytest.raises(SpecError, match=r"unknown key\(s\) \['sise'\]"):
+        CorpusOptions.from_dict({"name": "synthetic", "sise": "demo"})
+    with pytest.warns(DeprecationWarning, match=r"CorpusOptions.preset is deprecated; use .size"):
+        assert CorpusOptions(size="full").preset == "full"

@@ -94,7 +94,7 @@ def test_workbench_train_passes_the_encoders(monkeypatch, bert, capsys):
 
     seen = []
     monkeypatch.setattr(workbench.training, "run_crossval", lambda spec, *a, **k: seen.append(spec) or pd.DataFrame())
-    assert main(["train", "pepino_text", "--preset", "smoke", "--text-encoder", bert]) == 0
+    assert main(["train", "pepino_text", "--recipe", "smoke", "--text-encoder", bert]) == 0
     assert seen[-1].settings.features["text"].config == {"checkpoint": bert}
     assert main(["train", "unimodal_audio", "--text-encoder", bert]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
@@ -115,7 +115,7 @@ def test_pepino_text_trains_on_a_tiny_bert_and_records_it(bert, tmp_path):
     _smoke_corpus_or_skip()
     cache = FeatureCache(tmp_path / "cache")
     spec = RunSpec.create("pepino_text", "smoke", text_encoder=bert, folds=[0], epochs=1, device="cpu")
-    rows = run_crossval(spec, CorpusOptions("synthetic", preset="smoke"), cache=cache, out=tmp_path / "runs",
+    rows = run_crossval(spec, CorpusOptions("synthetic", size="smoke"), cache=cache, runs_root=tmp_path / "runs",
                         progress=False)
     assert len(rows) == 1 and 0.0 <= float(rows["ua"].iloc[0]) <= 1.0
     config = json.loads(rows["config_json"].iloc[0])
@@ -134,7 +134,7 @@ def test_a_glove_file_trains_through_text_glove(glove, tmp_path):
     _smoke_corpus_or_skip()
     spec = RunSpec.create("pepino_text", "smoke", variant="static_text", text_encoder=glove, folds=[0], epochs=1,
                           device="cpu")
-    rows = run_crossval(spec, CorpusOptions("synthetic", preset="smoke"), cache=FeatureCache(tmp_path / "cache"),
-                        out=tmp_path / "runs", progress=False)
+    rows = run_crossval(spec, CorpusOptions("synthetic", size="smoke"), cache=FeatureCache(tmp_path / "cache"),
+                        runs_root=tmp_path / "runs", progress=False)
     config = json.loads(rows["config_json"].iloc[0])
     assert config["features"]["text"]["extractor"] == "text_glove" and config["model_config"]["text_dim"] == 5

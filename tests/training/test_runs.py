@@ -26,7 +26,7 @@ def speaker_run(manifest, features, tmp_path, tiny_preset):
     audio = features["audio"]
     feats = {**features, "audio": dataclasses.replace(audio, spec=dataclasses.replace(audio.spec, normalise="speaker"))}
     spec = RunSpec.create("unimodal_audio", tiny_preset(protocol="random_kfold"), folds=[0], seeds=[3])
-    row = run_crossval(spec, CorpusOptions("dummy", preset="test"), manifest=manifest, features=feats, out=tmp_path,
+    row = run_crossval(spec, CorpusOptions("dummy", size="test"), manifest=manifest, features=feats, runs_root=tmp_path,
                        progress=False).iloc[0]
     return row, feats, spec
 

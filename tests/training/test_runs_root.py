@@ -13,7 +13,7 @@ from workbench.training.results import read_results
 from workbench.training.runs_root import counterpart, models_without_rows, resolve_runs_root, train_missing
 from workbench.training.spec import CorpusOptions, RunSpec
 
-CORPUS = CorpusOptions("dummy", preset="test")
+CORPUS = CorpusOptions("dummy", size="test")
 
 
 def test_runs_root_none_absolute_and_relative(monkeypatch, tmp_path):
@@ -27,7 +27,7 @@ def test_runs_root_none_absolute_and_relative(monkeypatch, tmp_path):
 def test_train_missing_trains_only_models_without_rows(manifest, features, tmp_path, tiny_preset):
     recipe = tiny_preset(epochs=1)
     run_crossval(RunSpec.create("unimodal_audio", recipe, folds=[0]), CORPUS, manifest=manifest, features=features,
-                 out=tmp_path, progress=False)
+                 runs_root=tmp_path, progress=False)
     assert models_without_rows(tmp_path, ["unimodal_audio", "unimodal_text", "unimodal_text"]) == ["unimodal_text"]
     rows = train_missing(["unimodal_audio", "unimodal_text"], CORPUS, tmp_path, recipe,
                          protocols=("loso_session", "random_kfold"), folds=[0], seeds=[0, 1],
@@ -49,7 +49,7 @@ def test_counterpart_rebuilds_the_same_run_from_its_config(manifest, features, t
     """A run's config.json, turned back into a spec, names the same run: with the same text
     source the counterpart is the run itself, reused rather than trained again."""
     rows = run_crossval(RunSpec.create("unimodal_audio", tiny_preset(epochs=1), folds=[1], seeds=[3]), CORPUS,
-                        manifest=manifest, features=features, out=tmp_path, progress=False)
+                        manifest=manifest, features=features, runs_root=tmp_path, progress=False)
     run_dir = rows.iloc[0]["run_dir"]
     config = json.loads((Path(run_dir) / "config.json").read_text())
     created = read_results(tmp_path)["created"].tolist()

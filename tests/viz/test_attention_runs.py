@@ -13,7 +13,7 @@ from workbench.training.results import append_rows, results_dir
 from workbench.training.spec import CorpusOptions
 from workbench.viz.attention_runs import RunNotFoundError, choose_run
 
-SMOKE = CorpusOptions("synthetic", preset="smoke")
+SMOKE = CorpusOptions("synthetic", size="smoke")
 
 
 def _add(root: Path, run_id: str, created: str, corpus_preset: str = "smoke", text_source: str = "oracle",

@@ -8,40 +8,45 @@ from typing import Any
 from workbench import paths
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, renamed_keywords
 
 
 class CorpusChoiceError(WorkbenchError, ValueError):
     """An unknown corpus, a missing root, or a label scheme that keeps none of a corpus's utterances."""
 
 
-def synthetic_root(preset: str = "smoke", seed: int = 0, data_dir: str | Path | None = None) -> Path:
-    """Where the built-in corpus for (preset, seed) lives; generated on first use."""
+@renamed_keywords(preset="corpus_size", seed="corpus_seed")
+def synthetic_root(corpus_size: str = "smoke", corpus_seed: int = 0, data_dir: str | Path | None = None) -> Path:
+    """Where the built-in corpus of size ``corpus_size`` (smoke, demo or full) and seed
+    ``corpus_seed`` lives; generated on first use."""
     from workbench.corpus.synthetic import generate_corpus
 
-    out = Path(data_dir or paths.data_dir()) / f"synthetic-{preset}-seed{seed}"
+    out = Path(data_dir or paths.data_dir()) / f"synthetic-{corpus_size}-seed{corpus_seed}"
     root = out / "IEMOCAP_full_release"
     if not (root / "SYNTHETIC_README.txt").is_file():
-        generate_corpus(out, preset=preset, seed=seed, progress=True)
+        generate_corpus(out, corpus_size=corpus_size, corpus_seed=corpus_seed, progress=True)
     return root
 
 
 CORPORA = ("synthetic", "iemocap", "meld", "msp_podcast", "csv")
 
 
+@renamed_keywords(preset="corpus_size", seed="corpus_seed")
 def load_corpus(
     corpus: str = "synthetic",
     root: str | Path | None = None,
-    preset: str = "smoke",
-    seed: int = 0,
+    corpus_size: str = "smoke",
+    corpus_seed: int = 0,
     label_scheme: str | None = None,
     data_dir: str | Path | None = None,
     **options: Any,
 ) -> Manifest:
     """Load a corpus into a Manifest, optionally keeping only the classes of ``label_scheme``.
 
-    ``corpus="synthetic"`` generates (once) and reads the built-in default corpus for
-    ``preset``/``seed``; ``corpus="iemocap"`` reads a real IEMOCAP_full_release at ``root``;
+    ``corpus="synthetic"`` generates (once) and reads the built-in corpus of size
+    ``corpus_size`` (smoke ~200 utterances, demo ~2,000, full ~10,000) and seed ``corpus_seed``
+    (the names the notebooks' parameters have; the old ``preset=``/``seed=`` still work, with a
+    DeprecationWarning); ``corpus="iemocap"`` reads a real IEMOCAP_full_release at ``root``;
     ``"meld"`` a MELD.Raw folder (audio decoded once into ``<data_dir>/meld_audio``);
     ``"msp_podcast"`` an MSP-Podcast release folder; ``"csv"`` a CSV/TSV/Parquet table at
     ``root`` (``columns={field: column}`` maps its columns). ``options`` go to the corpus's
@@ -59,7 +64,7 @@ def load_corpus(
                 "csv": "the CSV/TSV/Parquet table"}[corpus]
         raise CorpusChoiceError(f"corpus={corpus!r} needs root= pointing at {what}")
     if corpus == "synthetic":
-        manifest = prepare_iemocap(synthetic_root(preset, seed, data_dir), corpus_name="synthetic",
+        manifest = prepare_iemocap(synthetic_root(corpus_size, corpus_seed, data_dir), corpus_name="synthetic",
                                    **options)
     elif corpus == "iemocap":
         manifest = prepare_iemocap(root, **options)

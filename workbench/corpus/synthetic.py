@@ -50,6 +50,7 @@ import numpy as np
 
 from workbench.corpus import _synth_text as txt
 from workbench.corpus.labels import CODE_TO_IEMOCAP_WORD
+from workbench.errors import renamed_keywords
 
 # IEMOCAP full release: 10,039 utterances by majority code (the target label distribution).
 IEMOCAP_COUNTS: dict[str, int] = {
@@ -584,23 +585,26 @@ What is simulated:
 """
 
 
-def generate_corpus(out: str | Path, preset: str = "demo", seed: int = 0, progress: bool = True,
+@renamed_keywords(preset="corpus_size", seed="corpus_seed")
+def generate_corpus(out: str | Path, corpus_size: str = "demo", corpus_seed: int = 0, progress: bool = True,
                     config: SynthConfig | None = None) -> Path:
     """Write the synthetic corpus into ``out/IEMOCAP_full_release`` and return that path.
 
-    ``preset`` is one of :data:`PRESETS` (smoke ~200 utterances, demo ~2,000, full ~10,000);
-    ``config`` overrides it. Files are written to a ``.partial`` folder first and renamed when
+    ``corpus_size`` is one of :data:`PRESETS` (smoke ~200 utterances, demo ~2,000, full
+    ~10,000; ``preset=`` before, still accepted with a DeprecationWarning); ``config`` overrides
+    it. ``corpus_seed`` fixes every random choice. Files are written to a ``.partial`` folder first and renamed when
     complete; an existing ``IEMOCAP_full_release`` is replaced only if it is a synthetic one
     (it holds ``SYNTHETIC_README.txt``), never a real corpus.
     """
     from tqdm.auto import tqdm
 
+    seed = corpus_seed
     if config is None:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-        config = PRESETS[preset]
+        if corpus_size not in PRESETS:
+            raise ValueError(f"unknown corpus_size {corpus_size!r}; choose one of {sorted(PRESETS)}")
+        config = PRESETS[corpus_size]
     else:
-        preset = "custom"
+        corpus_size = "custom"
     out = Path(out)
     root = out / "IEMOCAP_full_release"
     if root.exists() and not (root / "SYNTHETIC_README.txt").is_file():
@@ -634,7 +638,7 @@ def generate_corpus(out: str | Path, preset: str = "demo", seed: int = 0, progre
         for u in p.utts:
             counts[u.label] = counts.get(u.label, 0) + 1
     (tmp / "SYNTHETIC_README.txt").write_text(_README.format(
-        preset=preset, seed=seed, n_sessions=config.n_sessions, n_dialogs=len(plans),
+        preset=corpus_size, seed=seed, n_sessions=config.n_sessions, n_dialogs=len(plans),
         n_utts=sum(counts.values()), hours=round(seconds, 3) / 3600,
         counts=", ".join(f"{c} {counts[c]}" for c in sorted(counts, key=lambda c: -counts[c])),
         fps=config.visual_fps, dim=config.visual_dim))

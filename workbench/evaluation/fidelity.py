@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.evaluation.papers import (
     PAPER_SETUP,
     PAPERS,
@@ -66,16 +66,17 @@ def find_row(paper: str, paper_model: str, table: str | None = None, text_source
     return rows[0]
 
 
-def spec_for_row(row: PaperResult, preset: str = "paper", **spec_options: Any) -> RunSpec:
-    """The run of ``row``'s (model, variant) under the row's protocol, class set and text
-    source; :class:`FidelityError` when no configuration runs the row."""
+@renamed_keywords(preset="recipe")
+def spec_for_row(row: PaperResult, recipe: str = "paper", **spec_options: Any) -> RunSpec:
+    """The run of ``row``'s (model, variant) under training ``recipe`` and the row's protocol,
+    class set and text source; :class:`FidelityError` when no configuration runs the row."""
     if row.model is None:
         raise FidelityError(f"{_label(row)}: no workbench configuration runs this row ({row.reason or 'no reason given'})")
     card = get_card(row.model)
     if row.variant and row.variant not in card.variants:
         raise FidelityError(f"{_label(row)}: model {row.model!r} declares no variant {row.variant!r}; "
                             f"declared: {sorted(card.variants)}")
-    return RunSpec.create(row.model, preset, variant=row.variant or None, protocol=row.protocol,
+    return RunSpec.create(row.model, recipe, variant=row.variant or None, protocol=row.protocol,
                           label_scheme=row.label_scheme, text_source=row.text_source or "oracle", **spec_options)
 
 

@@ -35,6 +35,7 @@ from typing import Literal, Mapping, Sequence
 
 import pandas as pd
 
+from workbench.errors import renamed_keywords
 from workbench.evaluation.aggregate import merged_fold_metrics
 from workbench.training.spec import CorpusOptions, RunSpec
 
@@ -66,8 +67,9 @@ def _with_modality(results: pd.DataFrame, modalities: Mapping[str, str] | None) 
     return df
 
 
+@renamed_keywords(preset="recipe")
 def leakage_specs(
-    preset: str = "paper",
+    recipe: str = "paper",
     models: Sequence[str] = FIG2_MODELS,
     variants: Sequence[str] = FIG2_SIZES,
     protocols: Sequence[str] = PROTOCOLS,
@@ -75,15 +77,16 @@ def leakage_specs(
     seeds: Sequence[int] = (0,),
 ) -> list[RunSpec]:
     """One :class:`~workbench.training.spec.RunSpec` per (model, variant, protocol) of the
-    experiment (variant ``""``: the model's default configuration)."""
-    return [RunSpec.create(m, preset, variant=v or None, protocol=p, folds=folds, seeds=seeds)
+    experiment under training ``recipe`` (variant ``""``: the model's default configuration)."""
+    return [RunSpec.create(m, recipe, variant=v or None, protocol=p, folds=folds, seeds=seeds)
             for m in models for v in variants for p in protocols]
 
 
+@renamed_keywords(out="runs_root", preset="recipe")
 def run_leakage_experiment(
     corpus: CorpusOptions,
-    out: str | Path,
-    preset: str = "paper",
+    runs_root: str | Path,
+    recipe: str = "paper",
     models: Sequence[str] = FIG2_MODELS,
     variants: Sequence[str] = FIG2_SIZES,
     protocols: Sequence[str] = PROTOCOLS,
@@ -91,15 +94,16 @@ def run_leakage_experiment(
     seeds: Sequence[int] = (0,),
     progress: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cross-validate every run of :func:`leakage_specs` on ``corpus`` under the runs root
-    ``out`` (finished runs are reused); returns (results rows, their test predictions), the
+    """Cross-validate every run of :func:`leakage_specs` (training ``recipe``) on ``corpus``
+    under the runs folder ``runs_root`` (finished runs are reused); returns (results rows, their test predictions), the
     inputs of :func:`~workbench.evaluation.aggregate.merged_fold_metrics`."""
     from workbench.training.crossval import run_crossval
     from workbench.training.results import read_predictions
 
-    specs = leakage_specs(preset, models, variants, protocols, folds, seeds)
-    results = pd.concat([run_crossval(spec, corpus, out=out, progress=progress) for spec in specs], ignore_index=True)
-    predictions = read_predictions(out)
+    specs = leakage_specs(recipe, models, variants, protocols, folds, seeds)
+    results = pd.concat([run_crossval(spec, corpus, runs_root=runs_root, progress=progress) for spec in specs],
+                        ignore_index=True)
+    predictions = read_predictions(runs_root)
     return results, predictions[predictions["run_id"].isin(set(results["run_id"]))].reset_index(drop=True)
 
 

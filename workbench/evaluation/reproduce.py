@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.evaluation.claims import CLAIMS, Claim, ClaimError, Condition, evaluate_claim, get_claim, verdict
 from workbench.io import atomic_write
 from workbench.training.results import read_predictions, read_results
@@ -89,11 +89,13 @@ def quick_settings(seeds: Sequence[int], folds: Sequence[int | str] | None) -> t
     return list(seeds)[:1], list(folds) if folds is not None else list(QUICK_FOLDS)
 
 
-def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, out: str | Path, recipe: str = "demo",
+@renamed_keywords(out="runs_root")
+def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | Path, recipe: str = "demo",
               seeds: Sequence[int] = (0,), folds: Sequence[int | str] | None = None,
               backend: BackendOptions = BackendOptions(), n_boot: int = 1000, progress: bool = True,
               quick: bool = False) -> pd.DataFrame:
-    """Run what the claims need under the runs root ``out`` and return the ledger (one row per
+    """Run what the claims need under the runs folder ``runs_root`` (``out=`` before the
+    rename) and return the ledger (one row per
     claim, :data:`LEDGER_COLUMNS`); ``.attrs`` holds the ``trained`` and ``reused`` run counts
     and ``wall_seconds``. ``quick``: one seed and two folds (:func:`quick_settings`), every
     verdict marked ``mode="quick"``."""
@@ -104,11 +106,11 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, out: str | Path, r
         seeds, folds = quick_settings(seeds, folds)
     mode = "quick" if quick else "full"
     p = plan(claims, recipe, seeds, folds)
-    before = set(read_results(out)["run_id"])
+    before = set(read_results(runs_root)["run_id"])
     rows: dict[Condition, pd.DataFrame] = {}
     for cond, spec in p.specs.items():
         try:
-            got = run_crossval(spec, corpus, backend, out=out, progress=progress)
+            got = run_crossval(spec, corpus, backend, runs_root=runs_root, progress=progress)
         except WorkbenchError as e:
             p.errors[cond] = str(e)
             continue
@@ -118,7 +120,7 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, out: str | Path, r
             continue
         rows[cond] = got
     all_runs = pd.concat(list(rows.values()), ignore_index=True) if rows else pd.DataFrame(columns=["run_id"])
-    preds = read_predictions(out)
+    preds = read_predictions(runs_root)
     ledger = []
     for claim in p.claims:
         base = dict(claim=claim.id, paper=claim.paper, source=claim.source, text=claim.text, metric=claim.metric,

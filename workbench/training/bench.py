@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from workbench.errors import renamed_keywords
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.models.registry import list_models
 from workbench.training.build import model_inputs_of
@@ -119,9 +120,10 @@ def random_features(manifest: Manifest, preset: TrainPreset, inputs: Sequence[st
     return out
 
 
+@renamed_keywords(preset="recipe", out="runs_root")
 def bench_training(
     models: Sequence[str] = BENCH_MODELS,
-    preset: str = "paper",
+    recipe: str = "paper",
     n_utterances: int = IEMOCAP4_UTTERANCES,
     epochs: int | None = None,
     bucketing: Sequence[bool] = (True, False),
@@ -129,14 +131,16 @@ def bench_training(
     seed: int = 0,
     lengths_from: Manifest | None = None,
     batch_size: int | None = None,
-    out: str | Path | None = None,
+    runs_root: str | Path | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Train each of ``models`` once per ``bucketing`` setting on the first fold of its preset's
-    protocol; one row per (model, bucketing) with wall times, throughput and GPU memory.
+    """Train each of ``models`` once per ``bucketing`` setting on the first fold of its training
+    ``recipe``'s protocol; one row per (model, bucketing) with wall times, throughput and GPU
+    memory. Runs go to ``runs_root`` (default: a temporary folder, deleted after). ``preset=``
+    and ``out=``, the names before the rename, still work with a DeprecationWarning.
 
-    ``epochs`` overrides the preset's (None: the preset's own, early stopping off), and
-    ``batch_size`` the preset's batch size (to see what a GPU-sized batch buys). Columns:
+    ``epochs`` overrides the recipe's (None: the recipe's own, early stopping off), and
+    ``batch_size`` the recipe's batch size (to see what a GPU-sized batch buys). Columns:
     ``train_seconds`` (the epochs only), ``wall_seconds`` (the whole cross-validation call:
     normalisation, datasets, training, test pass, tables), ``utts_per_second`` (training
     utterances per second of training), ``seconds_per_epoch``, ``peak_gpu_gib``.
@@ -144,9 +148,9 @@ def bench_training(
     manifest = stand_in_manifest(n_utterances, seed=seed, lengths_from=lengths_from)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
-        runs = Path(out) if out is not None else Path(tmp)
+        runs = Path(runs_root) if runs_root is not None else Path(tmp)
         for model in models:
-            base = get_preset(model, preset).replace(early_stopping_patience=None)
+            base = get_preset(model, recipe).replace(early_stopping_patience=None)
             if epochs is not None:
                 base = base.replace(epochs=int(epochs))
             if batch_size is not None:
@@ -160,11 +164,11 @@ def bench_training(
                 t0 = time.perf_counter()
                 spec = RunSpec.create(model, settings, folds=[0], device=device)
                 r = run_crossval(spec, CorpusOptions("bench"), manifest=manifest, features=feats,
-                                 out=runs / f"{model}-{'bucket' if bucket else 'nobucket'}", progress=progress,
+                                 runs_root=runs / f"{model}-{'bucket' if bucket else 'nobucket'}", progress=progress,
                                  rerun=True).iloc[0]
                 wall = time.perf_counter() - t0
                 peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else float("nan")
-                rows.append(dict(model=model, preset=preset, bucketing=bool(bucket), protocol=r["protocol"],
+                rows.append(dict(model=model, recipe=recipe, bucketing=bool(bucket), protocol=r["protocol"],
                                  n_train=int(r["n_train"]), epochs=int(r["epochs_run"]),
                                  batch_size=settings.batch_size, train_seconds=float(r["train_seconds"]),
                                  seconds_per_epoch=float(r["train_seconds"]) / max(int(r["epochs_run"]), 1),

@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.io import atomic_write
 from workbench.training.build import model_inputs_of
@@ -108,41 +108,47 @@ def check_bundle(header: Mapping[str, Any], preset: TrainPreset, inputs: tuple[s
         if name == "word_spans":
             continue
         if name not in preset.features:
-            raise BundleError(f"preset {preset.name!r} of model {preset.model!r} names no features for input {name!r}")
+            raise BundleError(f"recipe {preset.name!r} of model {preset.model!r} names no features for input {name!r}")
         if name not in header["inputs"]:
             raise BundleError(f"{path}: no features for input {name!r} of model {preset.model!r} "
                               f"(the bundle has {sorted(header['inputs'])}; it was made for model "
                               f"{header.get('model')!r})")
         have, want = header["inputs"][name]["spec"], preset.features[name].to_dict()
         if json.loads(json.dumps(want)) != have:
-            raise BundleError(f"{path}: input {name!r} was made with {have}, but preset {preset.name!r} of model "
-                              f"{preset.model!r} reads {want}; export the bundle with that preset")
+            raise BundleError(f"{path}: input {name!r} was made with {have}, but recipe {preset.name!r} of model "
+                              f"{preset.model!r} reads {want}; export the bundle with that recipe (--recipe)")
 
 
-def export_bundle(model: str, out: str | Path, preset: str = "demo", corpus: CorpusOptions = CorpusOptions(),
+@renamed_keywords(preset="recipe")
+def export_bundle(model: str, out: str | Path, recipe: str = "demo", corpus: CorpusOptions = CorpusOptions(),
                   cache: Any = None, progress: bool = True, compress: bool = False,
                   text_source: str = "oracle") -> Path:
     """Load ``corpus``, extract (or read from the cache) the inputs of ``model`` under training
-    preset ``preset`` and write them with the manifest to ``out``; with ``text_source="asr"``
-    the manifest and the text inputs are those of the ASR transcripts (decoded here, cached)."""
+    recipe ``recipe`` (``preset=`` before the rename) and write them with the manifest to the
+    file ``out``; with ``text_source="asr"`` the manifest and the text inputs are those of the
+    ASR transcripts (decoded here, cached). The file's header keeps its keys ``preset`` (the
+    recipe) and ``corpus_preset`` (the corpus size), which bundles written before the rename hold."""
     from workbench.features.asr import asr_cache_path
 
-    settings = get_preset(model, preset)
+    settings = get_preset(model, recipe)
     manifest = corpus.load(settings.label_scheme)
     manifest, _ = texts_for(manifest, text_source, cache_path=asr_cache_path(getattr(cache, "root", None)),
                             progress=progress)
     inputs = model_inputs_of(model, settings)
     features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress)
-    meta = {"model": model, "preset": preset, "corpus": corpus.name, "corpus_preset": corpus.preset,
+    meta = {"model": model, "preset": recipe, "corpus": corpus.name, "corpus_preset": corpus.size,
             "corpus_seed": corpus.seed, "label_scheme": settings.label_scheme, "text_source": text_source,
             "asr_engine": asr_engine_of(manifest)}
     return save_bundle(out, manifest, features, meta, compress=compress)
 
 
+@renamed_keywords(out="runs_root")
 def crossval_from_bundle(path: str | Path, spec: RunSpec, backend: BackendOptions = BackendOptions(), *,
-                         out: str | Path | None = None, rerun: bool = False, progress: bool = True) -> pd.DataFrame:
+                         runs_root: str | Path | None = None, rerun: bool = False,
+                         progress: bool = True) -> pd.DataFrame:
     """:func:`run_crossval` of ``spec`` on a bundle's manifest and features (no corpus, cache or
-    extractor needed). Result rows name the bundle's corpus and corpus preset."""
+    extractor needed) into the runs folder ``runs_root`` (``out=`` before the rename). Result
+    rows name the bundle's corpus and corpus size."""
     from workbench.training.crossval import run_crossval
 
     manifest, features, header = load_bundle(path)
@@ -152,7 +158,7 @@ def crossval_from_bundle(path: str | Path, spec: RunSpec, backend: BackendOption
                           f"text_source={spec.text_source!r}")
     # Labels outside the preset's scheme are refused by run_crossval's own manifest check.
     check_bundle(header, spec.settings, model_inputs_of(spec.model, spec.settings, spec.model_options), path)
-    corpus = CorpusOptions(header.get("corpus", "bundle"), preset=header.get("corpus_preset", "bundle"),
+    corpus = CorpusOptions(header.get("corpus", "bundle"), size=header.get("corpus_preset", "bundle"),
                            seed=int(header.get("corpus_seed", 0)))
-    return run_crossval(spec, corpus, backend, out=out, manifest=manifest, features=features, rerun=rerun,
+    return run_crossval(spec, corpus, backend, runs_root=runs_root, manifest=manifest, features=features, rerun=rerun,
                         progress=progress)

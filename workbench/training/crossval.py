@@ -1,9 +1,9 @@
 """Cross-validation of one model configuration over (folds x seeds).
 
 For each fold and seed :func:`run_crossval` trains a fresh model (``workbench.training.trainer``)
-in its own run directory ``<out>/train/<run_id>`` and appends one row to
-``<out>/results/results.parquet`` and one row per test utterance to
-``<out>/results/predictions.parquet`` (``workbench.training.results``). A run already in the
+in its own run directory ``<runs_root>/train/<run_id>`` and appends one row to
+``<runs_root>/results/results.parquet`` and one row per test utterance to
+``<runs_root>/results/predictions.parquet`` (``workbench.training.results``). A run already in the
 results table is reused unless ``rerun=True``; an interrupted run resumes from its ``last.pt``.
 Inputs come from the one fold pipeline (:mod:`workbench.training.inputs`); every (fold, seed)
 is one :class:`FoldJob` run by :func:`train_fold`, here or on a Ray worker.
@@ -34,7 +34,7 @@ import pandas as pd
 from workbench import paths
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.training.metrics import classification_metrics
 from workbench.features.normalise import save_normalisers
 from workbench.io import atomic_write
@@ -128,13 +128,16 @@ class FoldJob:
         return self.folds[self.fold_index]
 
 
+@renamed_keywords(out="runs_root")
 def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend: BackendOptions = BackendOptions(),
-                 *, out: str | Path | None = None, manifest: Manifest | None = None,
+                 *, runs_root: str | Path | None = None, manifest: Manifest | None = None,
                  features: Mapping[str, InputFeatures] | None = None, cache: Any = None, rerun: bool = False,
                  progress: bool = True, asr_jobs: int | None = None) -> pd.DataFrame:
     """Train and test ``spec`` on every selected fold x seed; returns the results rows.
 
-    ``out`` is the runs root (default ``$WORKBENCH_RUNS``). ``manifest`` and ``features``
+    ``runs_root`` is the runs folder (default ``$WORKBENCH_RUNS``; used as given here, while
+    notebooks and the CLI resolve a relative name under ``$WORKBENCH_RUNS`` with
+    :func:`~workbench.training.runs_root.resolve_runs_root`; ``out=`` before the rename). ``manifest`` and ``features``
     (input -> :class:`InputFeatures`) may be given instead of loading ``corpus`` and the feature
     cache (tests and bundles do); ``corpus`` is still recorded with the results. Given
     ``features`` were made from the manifest's text, so with them the manifest must carry the
@@ -148,12 +151,12 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     With ``backend.backend == "ray"`` each (fold, seed) is a Ray task (:mod:`workbench.training.tasks`).
     Rows of tasks that still failed after their retries are missing from the result, which lists
     them in ``.attrs["failed"]`` (fold, seed, error). Features loaded here from the cache are
-    re-read from it by the workers: ``out``, the corpus and the cache must be on a filesystem
+    re-read from it by the workers: ``runs_root``, the corpus and the cache must be on a filesystem
     every node sees.
     """
     settings = spec.settings
     needs_pretraining(spec.model, settings)  # a strategy the model cannot follow fails before any run
-    out = Path(out) if out is not None else paths.runs_dir()
+    out = Path(runs_root) if runs_root is not None else paths.runs_dir()
     classes = tuple(get_scheme(settings.label_scheme).classes)
     if manifest is None:
         manifest = corpus.load(settings.label_scheme)
@@ -229,7 +232,7 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
     config = {
         "model": spec.model, "model_config": model_config, "train_preset": settings.name,
         "settings": settings.to_dict(), "label_scheme": settings.label_scheme, "classes": classes,
-        "corpus_preset": job.corpus.preset, "text_source": text_source,
+        "corpus_preset": job.corpus.size, "text_source": text_source,
         # only for ASR text: oracle configs (and so run ids) stay as they were before ASR existed
         **({"asr_engine": engine} if engine else {}),
         "features": {k: {**f.spec.to_dict(), "frame_seconds": f.frame_seconds, "dim": f.dim} for k, f in features.items()},
@@ -271,7 +274,7 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
     atomic_write(run_dir / "predictions.parquet", lambda p: preds.to_parquet(p, index=False))
     row = {
         "run_id": run_id, "model": spec.model, "variant": settings.variant, "config_hash": chash, "config_json": json.dumps(config, sort_keys=True),
-        "train_preset": settings.name, "corpus": job.corpus.name, "corpus_preset": job.corpus.preset,
+        "train_preset": settings.name, "corpus": job.corpus.name, "corpus_preset": job.corpus.size,
         "label_scheme": settings.label_scheme, "classes": json.dumps(classes), "protocol": spec.protocol,
         "fold": fold.name, "seed": seed, "text_source": text_source, "test_wer": pooled_wer(manifest, fold.test),
         "n_train": len(data.train),

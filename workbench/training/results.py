@@ -5,6 +5,11 @@ Layout (shared with ``workbench.evaluation``)::
     <runs root>/results/results.parquet      one row per run (RESULT_COLUMNS)
     <runs root>/results/predictions.parquet  one row per (run_id, utt_id) (PREDICTION_COLUMNS)
 
+Two columns keep the names they had before the parameters were renamed, because stored tables
+and the hashed run configuration (hence every run id) use them: ``corpus_preset`` holds the
+corpus size (the ``corpus_size`` parameter, ``CorpusOptions.size``, ``--corpus-size``) and
+``train_preset`` the training recipe (``recipe``, ``--recipe``).
+
 Appending reads the table, drops rows of the run ids being written (a rerun replaces its rows,
 never duplicates them), concatenates and replaces the file with
 :func:`workbench.io.atomic_write` under an exclusive ``fcntl`` lock: a crash mid-write leaves

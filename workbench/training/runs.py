@@ -30,6 +30,7 @@ from workbench.training.data import SERDataset
 from workbench.training.inputs import (InputFeatures, fit_normalisers, load_input_features, make_dataset,
                                        training_ids)
 from workbench.training.presets import TrainPreset
+from workbench.training.spec import CorpusOptions
 from workbench.training.texts import TextSourceError, TextSourceWarning, asr_engine_of, text_source_of, texts_for
 
 
@@ -83,9 +84,12 @@ def load_run(run_dir: str | Path, manifest: Manifest | None = None, texts: Mappi
     if manifest is None:
         from workbench.corpus import load_corpus
 
-        opts = cfg.get("corpus_options") or {"name": cfg["corpus"], "preset": cfg.get("corpus_preset", "smoke")}
-        manifest = load_corpus(opts["name"], root=opts.get("root"), preset=opts.get("preset", "smoke"),
-                               seed=opts.get("seed", 0), label_scheme=cfg["label_scheme"])
+        # corpus_options holds "size" (runs trained before the rename: "preset"; older ones
+        # have no corpus_options at all, only the corpus_preset of the hashed config)
+        opts = CorpusOptions.from_dict(cfg.get("corpus_options")
+                                       or {"name": cfg["corpus"], "size": cfg.get("corpus_preset", "smoke")})
+        manifest = load_corpus(opts.name, root=opts.root, corpus_size=opts.size, corpus_seed=opts.seed,
+                               label_scheme=cfg["label_scheme"])
     fold = {f.name: f for f in load_folds(run_dir / cfg.get("folds_file", "folds.json"))}[cfg["fold"]]
     test_ids = [i for i in fold.test if i in manifest]
     norm_path = run_dir / cfg.get("normalisation_file", "normalisation.npz")

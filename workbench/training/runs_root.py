@@ -14,6 +14,7 @@ and 06 call it for the models their ``train_missing`` parameter names), and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -72,7 +73,7 @@ def train_missing(
             for protocol in protocols:
                 spec = RunSpec.create(model, recipe, variant=variant or None, protocol=protocol, folds=folds,
                                       seeds=seeds, text_source=text_source)
-                parts.append(run_crossval(spec, corpus, out=runs_root, progress=progress, **crossval))
+                parts.append(run_crossval(spec, corpus, runs_root=runs_root, progress=progress, **crossval))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
@@ -87,8 +88,8 @@ def counterpart(config: Mapping[str, Any], text_source: str, runs_root: str | Pa
     spec = RunSpec.create(config["model"], TrainPreset.from_dict(config["settings"]), protocol=config["protocol"],
                           protocol_options=config["protocol_options"], folds=[config["fold"]], seeds=[config["seed"]],
                           model_options=config["model_config"], text_source=text_source)
-    options = dict(config["corpus_options"])
+    corpus = CorpusOptions.from_dict(config["corpus_options"])  # "preset" in runs trained before the rename
     if root is not None:
-        options["root"] = str(root)
-    rows = run_crossval(spec, CorpusOptions(**options), out=runs_root, progress=progress, **crossval)
+        corpus = replace(corpus, root=str(root))
+    rows = run_crossval(spec, corpus, runs_root=runs_root, progress=progress, **crossval)
     return str(rows.iloc[0]["run_dir"])

@@ -1,6 +1,6 @@
 """What a cross-validation run is, as three frozen values that travel together.
 
-They mirror the option groups of ``workbench train``: :class:`RunSpec` (model, training preset,
+They mirror the option groups of ``workbench train``: :class:`RunSpec` (model, training recipe,
 protocol, folds, seeds, options), :class:`CorpusOptions` (which corpus, where, which size) and
 :class:`BackendOptions` (where the trainings execute). ``run_crossval`` takes these instead of
 two dozen keyword arguments, and a worker on another machine receives them whole.
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workbench.corpus.manifest import Manifest
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.training.presets import TrainPreset, apply_encoders, get_preset
 
 
@@ -51,32 +51,34 @@ class RunSpec:
     text_source: str = "oracle"
 
     @staticmethod
-    def create(model: str, preset: str | TrainPreset = "demo", *, protocol: str | None = None,
+    @renamed_keywords(preset="recipe")
+    def create(model: str, recipe: str | TrainPreset = "demo", *, protocol: str | None = None,
                protocol_options: Mapping[str, Any] | None = None, folds: Sequence[int | str] | None = None,
                seeds: Sequence[int] = (0,), model_options: Mapping[str, Any] | None = None,
                epochs: int | None = None, device: str = "auto", text_source: str = "oracle",
                variant: str | None = None, label_scheme: str | None = None, text_encoder: str | None = None,
                speech_encoder: str | None = None) -> "RunSpec":
-        """Resolve ``preset`` (a name or a :class:`TrainPreset`) for ``model`` and ``variant``
-        (one the model's card declares; None: the default configuration); ``epochs`` overrides
-        the preset's; ``protocol`` and ``label_scheme`` default to the preset's.
+        """Resolve the training ``recipe`` (paper, demo or smoke, or a :class:`TrainPreset`;
+        ``preset=`` before the rename, still accepted with a DeprecationWarning) for ``model``
+        and ``variant`` (one the model's card declares; None: the default configuration);
+        ``epochs`` overrides the recipe's; ``protocol`` and ``label_scheme`` default to the recipe's.
         ``text_encoder`` (a Hugging Face text checkpoint, name or directory, or a GloVe file)
         and ``speech_encoder`` (a self-supervised speech checkpoint) replace the preset's
         encoders (:func:`~workbench.training.presets.apply_encoders`); one given to a model
         without such an input is a :class:`SpecError`."""
         if text_source not in TEXT_SOURCES:
             raise SpecError(f"text_source must be one of {TEXT_SOURCES}, got {text_source!r}")
-        if isinstance(preset, TrainPreset):
-            if variant is not None and variant != preset.variant:
-                raise SpecError(f"variant {variant!r} given with a preset built for variant {preset.variant!r}; "
-                                "build the preset with get_preset(..., variant=...)")
+        if isinstance(recipe, TrainPreset):
+            if variant is not None and variant != recipe.variant:
+                raise SpecError(f"variant {variant!r} given with a recipe built for variant {recipe.variant!r}; "
+                                "build the recipe with get_preset(..., variant=...)")
             try:
-                settings = apply_encoders(preset, text_encoder, speech_encoder)
+                settings = apply_encoders(recipe, text_encoder, speech_encoder)
             except ValueError as e:
                 raise SpecError(str(e)) from e
         else:
             try:
-                settings = get_preset(model, preset, variant=variant, text_encoder=text_encoder,
+                settings = get_preset(model, recipe, variant=variant, text_encoder=text_encoder,
                                       speech_encoder=speech_encoder)
             except ValueError as e:
                 msg = str(e)  # encoder errors name the model already
@@ -103,22 +105,59 @@ class RunSpec:
 @dataclass(frozen=True)
 class CorpusOptions:
     """Which corpus a run reads: ``name`` for :func:`workbench.corpus.load_corpus`, its ``root``
-    (real corpora), and the synthetic corpus's size ``preset`` and ``seed`` (recorded with the
-    results of any corpus)."""
+    (real corpora), and the synthetic corpus's ``size`` (smoke, demo or full) and ``seed`` —
+    the notebooks' ``corpus_size`` and ``corpus_seed``, the CLI's ``--corpus-size`` and
+    ``--corpus-seed`` (recorded with the results of any corpus; the results column that holds
+    the size is ``corpus_preset``, its name before the rename).
+
+    ``size`` was called ``preset``: ``CorpusOptions(preset=...)`` and ``.preset`` still work,
+    with a DeprecationWarning, and :meth:`from_dict` reads the ``"preset"`` key that the
+    ``config.json`` of runs trained before the rename hold.
+
+    >>> CorpusOptions("synthetic", None, "smoke") == CorpusOptions.from_dict({"name": "synthetic", "preset": "smoke"})
+    True
+    """
 
     name: str = "synthetic"
     root: str | None = None
-    preset: str = "demo"
+    size: str = "demo"
     seed: int = 0
+
+    @property
+    def preset(self) -> str:
+        """The corpus ``size`` under its name before the rename (deprecated)."""
+        import warnings
+
+        warnings.warn("CorpusOptions.preset is deprecated; use .size", DeprecationWarning, stacklevel=2)
+        return self.size
 
     def load(self, label_scheme: str) -> Manifest:
         from workbench.corpus import load_corpus
 
-        return load_corpus(self.name, root=self.root, preset=self.preset, seed=self.seed, label_scheme=label_scheme)
+        return load_corpus(self.name, root=self.root, corpus_size=self.size, corpus_seed=self.seed,
+                           label_scheme=label_scheme)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps({"name": self.name, "root": None if self.root is None else str(Path(self.root)),
-                                      "preset": self.preset, "seed": self.seed}))
+                                      "size": self.size, "seed": self.seed}))
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any]) -> "CorpusOptions":
+        """The inverse of :meth:`to_dict`; also reads the ``"preset"`` key of older runs'
+        ``config.json`` (the size before the rename). Unknown keys are a :class:`SpecError`."""
+        options = dict(options)
+        if "preset" in options:
+            size = options.pop("preset")
+            options.setdefault("size", size)
+        unknown = sorted(set(options) - {"name", "root", "size", "seed"})
+        if unknown:
+            raise SpecError(f"corpus options: unknown key(s) {unknown}; expected name, root, size, seed")
+        return cls(**options)
+
+
+# The generated __init__ keeps its signature (positional use works as before); the wrapper
+# only maps the old keyword.
+CorpusOptions.__init__ = renamed_keywords(preset="size")(CorpusOptions.__init__)  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)

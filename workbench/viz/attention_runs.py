@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from workbench.corpus.manifest import Manifest
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.evaluation.alignment import agreement_table, forced_spans
 from workbench.training.presets import TrainPreset
 from workbench.training.runs_root import counterpart
@@ -36,7 +36,7 @@ def choose_run(runs_root: str | Path, model: str, corpus: CorpusOptions, text_so
     for the synthetic corpus) read on ``text_source`` text under ``runs_root``, newest first.
     ``run_dir`` given: that one. None found and ``train``: ``recipe`` is cross-validated on
     fold 0 with seed 0 into ``runs_root`` first. Still none: :class:`RunNotFoundError`."""
-    where = dict(corpus=corpus.name, corpus_preset=corpus.preset if corpus.name == "synthetic" else None)
+    where = dict(corpus=corpus.name, corpus_size=corpus.size if corpus.name == "synthetic" else None)
     found = find_runs(runs_root, model, text_source=text_source, **where)
     if run_dir is not None:
         return str(run_dir), found
@@ -44,7 +44,7 @@ def choose_run(runs_root: str | Path, model: str, corpus: CorpusOptions, text_so
         from workbench.training.crossval import run_crossval
 
         run_crossval(RunSpec.create(model, recipe, folds=[0], seeds=[0], text_source=text_source), corpus,
-                     out=runs_root, progress=progress)
+                     runs_root=runs_root, progress=progress)
         found = find_runs(runs_root, model, text_source=text_source, **where)
     if found.empty:
         raise RunNotFoundError(f"no trained {model!r} run on {text_source} text for corpus {corpus.name!r} under "

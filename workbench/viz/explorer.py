@@ -30,6 +30,7 @@ import plotly.graph_objects as go
 import torch
 
 from workbench.corpus.manifest import Manifest
+from workbench.errors import renamed_keywords
 from workbench.evaluation.alignment import reference_spans, utterance_scores
 from workbench.features.words import split_words
 from workbench.training.data import SERDataset, collate
@@ -178,19 +179,20 @@ def runs_from_results(results: pd.DataFrame, manifest: Manifest | None = None,
     return out
 
 
+@renamed_keywords(corpus_preset="corpus_size")
 def find_runs(runs_root: str | Path, model: str, corpus: str | None = None,
-              corpus_preset: str | None = None, text_source: str | None = None) -> pd.DataFrame:
+              corpus_size: str | None = None, text_source: str | None = None) -> pd.DataFrame:
     """Rows of the results table under ``runs_root`` for ``model`` (and corpus / corpus
-    preset / the text the model read when given) whose run directory still holds
-    ``best.pt``, newest first."""
+    size, the results column ``corpus_preset`` / the text the model read when given) whose
+    run directory still holds ``best.pt``, newest first."""
     from workbench.training.results import read_results
 
     r = read_results(runs_root)
     keep = r["model"] == model
     if corpus is not None:
         keep &= r["corpus"] == corpus
-    if corpus_preset is not None:
-        keep &= r["corpus_preset"] == corpus_preset
+    if corpus_size is not None:
+        keep &= r["corpus_preset"] == corpus_size
     if text_source is not None:
         keep &= r["text_source"].fillna("oracle") == text_source
     r = r[keep]
