@@ -105,7 +105,8 @@ def test_export_from_the_smoke_corpus_trains_like_the_corpus(tmp_path) -> None:
 
 
 def test_notebook_04_trains_from_a_bundle(tmp_path) -> None:
-    """The notebook's ``bundle`` parameter, under papermill as a GPU box would run it."""
+    """The notebook's ``bundle`` parameter, under papermill as a GPU box would run it, with the
+    notebook's parameter names (``recipe``, ``runs_root``: an absolute path is itself)."""
     import papermill as pm
 
     from workbench.training.results import read_results
@@ -113,8 +114,8 @@ def test_notebook_04_trains_from_a_bundle(tmp_path) -> None:
     path, _, _ = _bundle(tmp_path, "pepino_text", preset="smoke", n=80)
     notebook = paths.project_root() / "notebooks" / "04_train.ipynb"
     pm.execute_notebook(str(notebook), str(tmp_path / "04_train.ipynb"), kernel_name="python3", progress_bar=False,
-                        parameters=dict(bundle=str(path), model="pepino_text", protocol=None, device="cpu",
-                                        runs_root=str(tmp_path / "runs")))
+                        parameters=dict(bundle=str(path), model="pepino_text", recipe="smoke", protocol=None,
+                                        device="cpu", runs_root=str(tmp_path / "runs")))
     res = read_results(tmp_path / "runs")
     assert res[["model", "corpus", "corpus_preset", "protocol", "train_preset"]].values.tolist() == [
         ["pepino_text", "stand_in", "test", "session_script", "smoke"]]
