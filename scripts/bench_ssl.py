@@ -3,8 +3,9 @@
 Three parts, each printing one JSON line per measurement:
 
 ``speed``   seconds of audio encoded per second of wall time, for the tiny test checkpoint and
-            the base-size wav2vec 2.0 (random weights, built from its config), on in-memory
-            clips (no file reading), after one warm-up call;
+            the base-size wav2vec 2.0 (random weights, built from its config; all 13 hidden
+            states, and hidden states 0 and 4 only), on in-memory clips (no file reading),
+            after one warm-up call;
 ``memory``  peak resident memory of encoding one 60-second utterance, chunked (20 s chunks,
             1 s context) and in one pass: each run in a fresh process; the number reported is
             the growth of ``ru_maxrss`` (Linux: KiB, the process's high-water mark) from after
@@ -58,15 +59,17 @@ def speed(args: argparse.Namespace) -> None:
 
     from workbench.features import get_extractor
 
-    for kind in ("tiny", "base"):
-        ext = get_extractor("ssl_layers", checkpoint=str(_checkpoint(args.work, kind)), device=args.device)
+    # the last case stores hidden states 0 and 4 only: transformer layers 5-12 are not run
+    for kind, layers in (("tiny", None), ("base", None), ("base", [0, 4])):
+        ext = get_extractor("ssl_layers", checkpoint=str(_checkpoint(args.work, kind)), device=args.device, layers=layers)
         clips = _clips(args.clip_seconds, args.clips)
         ext.compute(clips[:1])  # warm-up: loading, first-call allocations
         t0 = time.perf_counter()
         out = ext.compute(clips)
         wall = time.perf_counter() - t0
         audio = args.clip_seconds * len(clips)
-        print(json.dumps({"measure": "speed", "checkpoint": kind, "device": args.device, "threads": torch.get_num_threads(),
+        print(json.dumps({"measure": "speed", "checkpoint": kind, "layers": list(ext.layers), "device": args.device,
+                          "threads": torch.get_num_threads(),
                           "audio_s": audio, "wall_s": round(wall, 3), "audio_s_per_s": round(audio / wall, 2),
                           "frames": int(sum(len(o) for o in out)), "dim": ext.dim}), flush=True)
 
