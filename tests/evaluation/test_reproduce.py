@@ -49,7 +49,7 @@ def test_a_claim_over_different_class_sets_is_not_run(tmp_path, monkeypatch):
 
     from workbench.training import crossval
 
-    def fake(spec, corpus, backend, out, progress):  # one finished run per condition, no training
+    def fake(spec, corpus, backend, runs_root, progress):  # one finished run per condition, no training
         classes = ["neu", "hap", "ang", "sad"] + (["fru", "sur", "fea"] if spec.model == "xu_alignment_hard" else [])
         return pd.DataFrame({"run_id": [f"{spec.model}-r"], "classes": [json.dumps(classes)]})
 

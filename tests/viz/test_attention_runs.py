@@ -51,9 +51,9 @@ def test_no_run_is_an_error_unless_training_is_asked_for(tmp_path, monkeypatch):
 
     specs = []
 
-    def fake_crossval(spec, corpus, out, progress):  # stands in for a real training run
-        specs.append((spec, corpus, Path(out)))
-        _add(Path(out), "trained", "2026-04-01", model=spec.model)
+    def fake_crossval(spec, corpus, runs_root, progress):  # stands in for a real training run
+        specs.append((spec, corpus, Path(runs_root)))
+        _add(Path(runs_root), "trained", "2026-04-01", model=spec.model)
         return pd.DataFrame()
 
     monkeypatch.setattr(crossval, "run_crossval", fake_crossval)
