@@ -308,3 +308,18 @@ def test_prepare_iemocap_reads_back_the_plan(tiny: Path) -> None:
         assert utt.corpus == "synthetic" and utt.words
     skipped = [s.item for s in m.report.skipped]
     assert sorted(skipped) == sorted(d.extra_line[0] for d in plans if d.extra_line)
+
+
+def test_synthetic_root_takes_corpus_size_and_corpus_seed(tmp_path: Path) -> None:
+    """The notebooks' names; the old preset=/seed= still find the same folder, with a warning."""
+    from workbench.corpus.load import synthetic_root
+
+    root = tmp_path / "synthetic-full-seed5" / "IEMOCAP_full_release"
+    root.mkdir(parents=True)
+    (root / "SYNTHETIC_README.txt").write_text("stand-in: an existing corpus is not generated again")
+    assert synthetic_root(corpus_size="full", corpus_seed=5, data_dir=tmp_path) == root
+    assert synthetic_root("full", 5, tmp_path) == root
+    with pytest.warns(DeprecationWarning) as caught:
+        assert synthetic_root(preset="full", seed=5, data_dir=tmp_path) == root
+    assert [str(w.message) for w in caught] == ["synthetic_root(preset=...) is deprecated; use corpus_size=...",
+                                                "synthetic_root(seed=...) is deprecated; use corpus_seed=..."]

@@ -306,3 +306,8 @@ def test_asr_text_is_scored_against_the_corpus_timing(explorer_run, tmp_path):
     assert find_runs(tmp_path, "xu_alignment", text_source="asr")["run_id"].tolist() == ["r1"]
     assert find_runs(tmp_path, "xu_alignment", text_source="oracle")["run_id"].tolist() == ["r0"]
     assert find_runs(tmp_path, "xu_alignment")["run_id"].tolist() == ["r1", "r0"]
+    # corpus_size selects on the results column corpus_preset (its name before the rename)
+    assert find_runs(tmp_path, "xu_alignment", corpus_size="smoke")["run_id"].tolist() == ["r1", "r0"]
+    assert find_runs(tmp_path, "xu_alignment", corpus_size="demo").empty
+    with pytest.warns(DeprecationWarning, match=r"find_runs\(corpus_preset=...\) is deprecated; use corpus_size="):
+        assert find_runs(tmp_path, "xu_alignment", corpus_preset="demo").empty
