@@ -112,7 +112,7 @@ def train(args: argparse.Namespace) -> None:
     ckpt = _checkpoint(args.work, args.kind)
     layers = [int(i) for i in args.layers.split(",")]
     folds = [int(f) for f in args.folds.split(",")] if args.folds else None
-    corpus = CorpusOptions("synthetic", preset=args.corpus_preset)
+    corpus = CorpusOptions("synthetic", size=args.corpus_preset)
     manifest = corpus.load("iemocap4")
     if args.subset < 1.0:
         # every n-th utterance of each (session, label): all sessions and classes stay, in proportion
@@ -130,7 +130,7 @@ def train(args: argparse.Namespace) -> None:
             audio, config={**audio.config, "checkpoint": str(ckpt), "layers": layers}))
         spec = RunSpec.create(model, preset.replace(features=features), folds=folds, device="cpu")
         t0 = time.perf_counter()
-        rows = run_crossval(spec, corpus, manifest=manifest, out=args.work / "runs", progress=False)
+        rows = run_crossval(spec, corpus, manifest=manifest, runs_root=args.work / "runs", progress=False)
         wall = time.perf_counter() - t0
         ua = rows["ua"].astype(float)
         store = paths.cache_dir() / "ssl_layers"

@@ -105,7 +105,7 @@ def test_smoke_preset_trains_one_fold_from_a_tiny_speech_checkpoint(tmp_path) ->
     audio = spec.settings.features["audio"]
     assert audio.extractor == "ssl_layers" and audio.config["checkpoint"] == str(ckpt.resolve())
     cache = FeatureCache(tmp_path / "cache")
-    rows = run_crossval(spec, CorpusOptions("synthetic", preset="smoke"), cache=cache, out=tmp_path / "runs",
+    rows = run_crossval(spec, CorpusOptions("synthetic", size="smoke"), cache=cache, runs_root=tmp_path / "runs",
                         progress=False)
     assert len(rows) == 1 and 0.0 <= float(rows["ua"].iloc[0]) <= 1.0
     stores = list((tmp_path / "cache" / "ssl_layers").iterdir())
