@@ -121,7 +121,7 @@ def _text_is_exact(row: PaperResult, text_encoder: str | None) -> bool:
 
 def _command(row: PaperResult, text_encoder: str | None = None) -> str:
     recipe = _recipe(row)
-    parts = [f"workbench train {row.model} --preset paper"]
+    parts = [f"workbench train {row.model} --recipe paper"]
     if row.variant:
         parts.append(f"--variant {row.variant}")
     if recipe.protocol != row.protocol:
