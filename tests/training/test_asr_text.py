@@ -146,7 +146,8 @@ def independent_wer(corpus: Manifest, ids) -> float:
 # --------------------------------------------------------------------------- tests
 def test_an_asr_run_trains_and_tests_on_asr_text_and_says_so(corpus, fakes, tmp_path):
     with pytest.warns(TextSourceWarning, match=r"1 of \d+ transcript\(s\) are empty.*kept"):
-        rows = run_crossval(xu_spec("asr"), manifest=corpus, cache=fakes.cache, runs_root=tmp_path / "runs", progress=False)
+        rows = run_crossval(xu_spec("asr"), manifest=corpus, cache=fakes.cache, runs_root=tmp_path / "runs",
+                            progress=False)
     assert fake_asr.calls == len(corpus)
     # Features were made from the ASR transcripts.
     (given,) = fakes.manifests
@@ -191,7 +192,8 @@ def test_an_asr_run_trains_and_tests_on_asr_text_and_says_so(corpus, fakes, tmp_
 
 
 def test_an_oracle_run_reads_the_human_transcript(corpus, fakes, tmp_path):
-    rows = run_crossval(xu_spec("oracle"), manifest=corpus, cache=fakes.cache, runs_root=tmp_path / "runs", progress=False)
+    rows = run_crossval(xu_spec("oracle"), manifest=corpus, cache=fakes.cache, runs_root=tmp_path / "runs",
+                        progress=False)
     assert fake_asr.calls == 0
     (given,) = fakes.manifests
     assert [u.text for u in given] == [u.text for u in corpus]

@@ -62,7 +62,8 @@ def test_training_on_a_bundle_gives_the_rows_of_training_on_its_features(tmp_pat
 
 def test_a_bundle_of_another_preset_or_model_is_refused(tmp_path) -> None:
     path, _, _ = _bundle(tmp_path, "xu_alignment", preset="demo")
-    with pytest.raises(BundleError, match=r"input 'audio' was made with .*recipe 'paper'.*export the bundle with that recipe"):
+    with pytest.raises(BundleError,
+                       match=r"input 'audio' was made with .*recipe 'paper'.*export the bundle with that recipe"):
         crossval_from_bundle(path, RunSpec.create("xu_alignment", "paper"), runs_root=tmp_path, progress=False)
     text_only, _, _ = _bundle(tmp_path, "pepino_text", preset="demo")
     with pytest.raises(BundleError, match=r"no features for input 'audio' of model 'unimodal_audio'.*'pepino_text'"):
@@ -99,7 +100,8 @@ def test_export_from_the_smoke_corpus_trains_like_the_corpus(tmp_path) -> None:
     u = m[m.ids[0]]
     assert abs(feats["audio"].data[u.id].shape[0] - u.duration / 0.04) <= 2
     spec = RunSpec.create("unimodal_audio", "smoke", folds=[0], device="cpu", epochs=1)
-    a = run_crossval(spec, CorpusOptions("synthetic", size="smoke"), cache=cache, runs_root=tmp_path / "a", progress=False)
+    a = run_crossval(spec, CorpusOptions("synthetic", size="smoke"), cache=cache, runs_root=tmp_path / "a",
+                     progress=False)
     b = crossval_from_bundle(path, spec, runs_root=tmp_path / "b", progress=False)
     assert a[["run_id", "ua", "wa", "macro_f1"]].to_dict("records") == b[["run_id", "ua", "wa", "macro_f1"]].to_dict("records")
 

@@ -258,7 +258,8 @@ def test_the_parameter_rename_keeps_run_ids(manifest, features, tmp_path, tiny_p
         old = run_crossval(old_spec, CorpusOptions("dummy", preset="test", seed=3), manifest=manifest,
                            features=features, out=tmp_path / "old", progress=False).iloc[0]
     assert sorted(str(w.message) for w in caught) == [
-        "CorpusOptions(preset=...) is deprecated; use size=...", "RunSpec.create(preset=...) is deprecated; use recipe=...",
+        "CorpusOptions(preset=...) is deprecated; use size=...",
+        "RunSpec.create(preset=...) is deprecated; use recipe=...",
         "run_crossval(out=...) is deprecated; use runs_root=..."]
     assert old["run_id"] == new["run_id"] and (tmp_path / "old" / "train" / old["run_id"]).is_dir()
     config = json.loads((tmp_path / "new" / "train" / new["run_id"] / "config.json").read_text())
@@ -269,8 +270,8 @@ def test_the_parameter_rename_keeps_run_ids(manifest, features, tmp_path, tiny_p
 def test_corpus_options_read_the_config_of_runs_before_the_rename():
     old = {"name": "synthetic", "root": "/data/x", "preset": "smoke", "seed": 2}  # config.json before issue 22
     assert CorpusOptions.from_dict(old) == CorpusOptions("synthetic", "/data/x", "smoke", 2)
-    assert CorpusOptions.from_dict(CorpusOptions("iemocap", "/r", "full", 1).to_dict()) == CorpusOptions("iemocap", "/r",
-                                                                                                      "full", 1)
+    iemocap = CorpusOptions("iemocap", "/r", "full", 1)
+    assert CorpusOptions.from_dict(iemocap.to_dict()) == iemocap
     with pytest.raises(SpecError, match=r"unknown key\(s\) \['sise'\]"):
         CorpusOptions.from_dict({"name": "synthetic", "sise": "demo"})
     with pytest.warns(DeprecationWarning, match=r"CorpusOptions.preset is deprecated; use .size"):
