@@ -15,7 +15,8 @@ from workbench.training.build import model_inputs_of
 from workbench.training.presets import get_preset
 
 
-@pytest.mark.parametrize("name", sorted(set(FEATURE_SHAPES) - {"visual"}))
+# ssl_layers has no default weights to build; its shape is that of a base-size encoder (docs/ssl.md)
+@pytest.mark.parametrize("name", sorted(set(FEATURE_SHAPES) - {"visual", "ssl_layers"}))
 def test_shapes_match_the_real_extractors(name: str) -> None:
     ext = get_extractor(name)
     dim, period = FEATURE_SHAPES[name]
@@ -75,3 +76,10 @@ def test_cli_writes_one_row_per_model_and_bucketing(tmp_path, capsys) -> None:
     rows = pd.read_csv(csv)
     assert rows[["model", "bucketing"]].values.tolist() == [["pepino_audio", True], ["pepino_audio", False]]
     assert "| pepino_audio | session_script |" in capsys.readouterr().out
+
+
+def test_the_benchmark_trains_a_model_without_default_weights_on_base_size_features(tmp_path) -> None:
+    """ssl_baseline reads 13 hidden states of 768: the random stand-ins carry that layer count."""
+    frame = bench_training(["ssl_baseline"], recipe="smoke", n_utterances=40, epochs=1, bucketing=(True,),
+                           device="cpu", runs_root=tmp_path)
+    assert frame["model"].tolist() == ["ssl_baseline"] and (frame["n_train"] > 0).all()

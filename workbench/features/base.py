@@ -57,6 +57,9 @@ class Extractor:
     # True: the cache hands this extractor many utterances at once (``extract_batch``) in the
     # main process (torch MFCC, MiniLM) instead of fanning single files out to worker processes.
     batched: ClassVar[bool] = False
+    # True: there are no default weights (a self-supervised speech model); the user names a
+    # checkpoint, so a configuration without one cannot run (full grids leave such models out).
+    needs_checkpoint: ClassVar[bool] = False
 
     def __init__(self, config: ExtractorConfig | None = None):
         self.config = config if config is not None else self.config_cls()

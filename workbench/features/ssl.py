@@ -264,6 +264,7 @@ class SslLayers(Extractor):
     config_cls = SslLayersConfig
     source = "audio"
     batched = True  # the cache hands it many utterances at once, in this process (GPU or torch threads)
+    needs_checkpoint = True
 
     def __init__(self, config: ExtractorConfig | None = None):
         super().__init__(config)

@@ -51,7 +51,11 @@ FEATURE_SHAPES: dict[str, tuple[int, float | None]] = {
     "mfcc120": (120, 0.01), "mfcc40": (40, 0.01), "frame34": (34, 0.01), "prosody36": (18, 0.01),
     "spectrogram257": (257, 0.01),
     "waveform": (1, 1 / 16000), "text_contextual": (384, None), "text_static": (384, None), "visual": (32, 1 / 3),
+    # a base-size speech encoder (wav2vec 2.0 / HuBERT / WavLM): 13 hidden states of 768 at 50 frames/s
+    "ssl_layers": (13 * 768, 0.02),
 }
+#: Hidden states per frame of the extractors that concatenate encoder layers (1 for the others).
+FEATURE_LAYERS = {"ssl_layers": 13}
 IEMOCAP4_UTTERANCES = 5531  # ang 1103 + hap/exc 1636 + sad 1084 + neu 1708
 CLASSES = ("neu", "hap", "ang", "sad")
 BENCH_MODELS = tuple(list_models())
@@ -116,7 +120,8 @@ def random_features(manifest: Manifest, preset: TrainPreset, inputs: Sequence[st
                 steps = max(1, math.ceil(seconds / period / max(spec.pool, 1)))
             data[u.id] = rng.standard_normal((steps, dim), dtype=np.float32)
         fs = None if period is None else period * max(spec.pool, 1)
-        out[name] = InputFeatures(spec, data, fs, dim * 2 if spec.deltas else dim, None)  # deltas: after normalising
+        out[name] = InputFeatures(spec, data, fs, dim * 2 if spec.deltas else dim, None,  # deltas: after normalising
+                                  n_layers=FEATURE_LAYERS.get(spec.extractor, 1))
     return out
 
 

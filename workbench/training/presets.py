@@ -301,6 +301,15 @@ def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
+def needs_user_encoder(model: str) -> bool:
+    """Whether ``model`` reads features of an extractor with no default weights (a
+    self-supervised speech model): it runs only with ``speech_encoder`` (or ``text_encoder``)
+    naming the user's checkpoint."""
+    from workbench.features.base import extractor_class
+
+    return any(extractor_class(e).needs_checkpoint for e in get_card(model).inputs.values())
+
+
 def list_variants(model: str) -> dict[str, str]:
     """The variants ``model``'s card declares: name -> note."""
     return {k: v.note for k, v in get_card(model).variants.items()}
