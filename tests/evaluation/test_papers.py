@@ -156,7 +156,7 @@ def test_pepino_variants_pair_with_their_own_rows_and_spread_over_seeds():
     assert row.paper_model == "Glove" and row.unit == "median ± IQR over seeds"
     # per-seed fold means are 0.52, 0.62, 0.72: median 0.62, IQR 0.67 - 0.57
     assert row.run_ua == pytest.approx(0.62) and row.run_spread == pytest.approx(0.10)
-    assert "seeds: 3 vs 10" in row.differs and "training preset: demo" in row.differs
+    assert "seeds: 3 vs 10" in row.differs and "training recipe: demo (CPU-sized) vs the paper's" in row.differs
     # the closest row: IEMOCAP (human text), not MSP-Podcast (ASR text, other corpus)
     assert row.paper_ua == pytest.approx(0.478)
 

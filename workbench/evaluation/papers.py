@@ -390,7 +390,7 @@ def differences(run: pd.Series, paper: pd.Series) -> list[str]:
     corpus (a synthetic corpus is always listed: it is a stand-in, not IEMOCAP), protocol,
     label scheme, text source, the text encoder that stands in for the paper's (none when the
     run read the paper's BERT or GloVe: :func:`text_encoder_difference`), the ASR engine, a
-    CPU-sized training preset, the number of seeds. Empty: the same setting.
+    CPU-sized training recipe, the number of seeds. Empty: the same setting.
     """
     out = []
     corpus = _norm(run.get("corpus"))
@@ -413,7 +413,7 @@ def differences(run: pd.Series, paper: pd.Series) -> list[str]:
         out.append(f"ASR: {config.get('asr_engine', 'pocketsphinx')} vs {setup.get('asr') or '?'}")
     preset = _norm(run.get("train_preset"))
     if preset and preset != "paper":
-        out.append(f"training preset: {run.get('train_preset')} (CPU-sized) vs the paper's recipe")
+        out.append(f"training recipe: {run.get('train_preset')} (CPU-sized) vs the paper's")
     seeds, n_seeds = setup.get("seeds"), run.get("n_seeds")
     if seeds and n_seeds is not None and not pd.isna(n_seeds) and int(n_seeds) != int(seeds):
         out.append(f"seeds: {int(n_seeds)} vs {seeds}")

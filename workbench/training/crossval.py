@@ -137,9 +137,9 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
 
     ``runs_root`` is the runs folder (default ``$WORKBENCH_RUNS``; used as given here, while
     notebooks and the CLI resolve a relative name under ``$WORKBENCH_RUNS`` with
-    :func:`~workbench.training.runs_root.resolve_runs_root`; ``out=`` before the rename). ``manifest`` and ``features``
-    (input -> :class:`InputFeatures`) may be given instead of loading ``corpus`` and the feature
-    cache (tests and bundles do); ``corpus`` is still recorded with the results. Given
+    :func:`~workbench.training.runs_root.resolve_runs_root`; ``out=`` before the rename).
+    ``manifest`` and ``features`` (input -> :class:`InputFeatures`) may be given instead of
+    loading ``corpus`` and the feature cache (tests and bundles do); ``corpus`` is still recorded with the results. Given
     ``features`` were made from the manifest's text, so with them the manifest must carry the
     text of ``spec.text_source`` already (:func:`~workbench.training.texts.texts_for` makes it).
 

@@ -35,9 +35,9 @@ TEXT_SOURCES = ("oracle", "asr")
 class RunSpec:
     """One model configuration to cross-validate: which folds, which seeds, which settings.
 
-    ``settings`` is the resolved training preset (epochs already overridden); ``folds`` selects
-    folds by index or name (None: all); ``text_source`` ("oracle" or "asr") is the text the
-    model reads, in training and in testing. The model's variant is ``settings.variant``.
+    ``settings`` is the resolved training recipe, a :class:`TrainPreset` (epochs already
+    overridden); ``folds`` selects folds by index or name (None: all); ``text_source``
+    ("oracle" or "asr") is the text the model reads, in training and in testing. The model's variant is ``settings.variant``.
     """
 
     model: str
