@@ -1,4 +1,4 @@
-"""Training: a fold's inputs, datasets and batches, paper presets, the trainer, cross-validation
+"""Training: a fold's inputs, datasets and batches, training recipes (paper, demo, smoke), the trainer, cross-validation
 runs and reloading them."""
 
 from workbench.training.crossval import CrossValError, run_crossval
