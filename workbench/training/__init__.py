@@ -1,5 +1,5 @@
-"""Training: a fold's inputs, datasets and batches, training recipes (paper, demo, smoke), the trainer, cross-validation
-runs and reloading them."""
+"""Training: a fold's inputs, datasets and batches, training recipes (paper, demo, smoke), the
+trainer, cross-validation runs and reloading them."""
 
 from workbench.training.crossval import CrossValError, run_crossval
 from workbench.training.data import BucketBatchSampler, SERDataset, collate
