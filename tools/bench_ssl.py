@@ -14,9 +14,9 @@ Three parts, each printing one JSON line per measurement:
             the base-size random wav2vec 2.0 with a layer subset; UA, wall time and feature
             store size.
 
-    python scripts/bench_ssl.py speed --device cpu
-    python scripts/bench_ssl.py memory
-    python scripts/bench_ssl.py train --layers 0,4,8,12 --folds 0,1 [--corpus-preset smoke] [--kind tiny] [--subset 0.25]
+    python tools/bench_ssl.py speed --device cpu
+    python tools/bench_ssl.py memory
+    python tools/bench_ssl.py train --layers 0,4,8,12 --folds 0,1 [--corpus-preset smoke] [--kind tiny] [--subset 0.25]
 
 Checkpoints are written under ``--work`` (default ``/tmp/ssl_bench``); nothing is downloaded.
 """

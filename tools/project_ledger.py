@@ -7,7 +7,7 @@ GPU: from the H100 training benchmark (seconds per epoch of each model's ``paper
 recipe's epochs (the cap, for recipes that stop early: an upper bound), folds and seeds; a Ray
 cluster of N GPUs divides the sum by N at best (one (fold, seed) training per GPU).
 
-    python scripts/project_ledger.py --runs runs/reproduce-demo --seeds 3 --gpus 1,4,8
+    python tools/project_ledger.py --runs runs/reproduce-demo --seeds 3 --gpus 1,4,8
 """
 
 from __future__ import annotations
