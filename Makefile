@@ -61,7 +61,7 @@ lock: install
 CORPUS_DIR = $(WORKBENCH_DATA)/synthetic-$(PRESET)-seed$(SEED)
 corpus: install
 	@test -f $(CORPUS_DIR)/IEMOCAP_full_release/SYNTHETIC_README.txt \
-	  || $(BIN)/workbench corpus synth --preset $(PRESET) --seed $(SEED) --out $(CORPUS_DIR)
+	  || $(BIN)/workbench corpus synth --corpus-size $(PRESET) --corpus-seed $(SEED) --out $(CORPUS_DIR)
 
 # The smoke corpus the tests and smoke notebooks read.
 corpus-smoke:

@@ -22,7 +22,7 @@ def _get(cache: str, preset: str, extractor: str):
     from workbench.features.base import get_extractor
     from workbench.features.cache import FeatureCache
 
-    manifest = load_corpus("synthetic", preset=preset, seed=0)
+    manifest = load_corpus("synthetic", corpus_size=preset, corpus_seed=0)
     ext = get_extractor(extractor)
     return lambda: FeatureCache(cache).get(ext, manifest, progress=False)
 

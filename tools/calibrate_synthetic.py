@@ -95,7 +95,7 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(args.out) / "IEMOCAP_full_release"
     if not args.reuse:
-        root = generate_corpus(args.out, preset=args.preset, seed=args.seed)
+        root = generate_corpus(args.out, corpus_size=args.preset, corpus_seed=args.seed)
     utts = load(root)
     cache = Path(args.out) / "calib_features.npz"
     ids = np.array([u["id"] for u in utts])

@@ -2,8 +2,8 @@
 
 CPU: from the runs a ledger already trained (``train_seconds`` of each condition's runs in a
 runs root's results table), scaled to every fold of its protocol and the asked seeds.
-GPU: from the H100 training benchmark (seconds per epoch of each model's ``paper`` preset,
-``workbench bench train --preset paper --epochs 2``, README "Measured on one H100"), times the
+GPU: from the H100 training benchmark (seconds per epoch of each model's ``paper`` recipe,
+``workbench bench train --recipe paper --epochs 2``, docs/performance.md), times the
 recipe's epochs (the cap, for recipes that stop early: an upper bound), folds and seeds; a Ray
 cluster of N GPUs divides the sum by N at best (one (fold, seed) training per GPU).
 
