@@ -79,7 +79,13 @@ $(RAY_INSTALLED): $(VENV)/.installed
 	$(PIP_INSTALL) -e '.[test,ray]'
 	@touch $@
 
-test: install $(RAY_INSTALLED) check-notebooks corpus-smoke unit notebooks-smoke nbval docs e2e-if-present
+# The docs extra (mkdocs, mkdocstrings, griffe) before the unit tests: tests/test_docs_site.py imports it.
+DOCS_INSTALLED := $(VENV)/.installed-docs
+$(DOCS_INSTALLED): $(VENV)/.installed
+	$(PIP_INSTALL) -e '.[test,docs]'
+	@touch $@
+
+test: install $(RAY_INSTALLED) $(DOCS_INSTALLED) check-notebooks corpus-smoke unit notebooks-smoke nbval docs e2e-if-present
 
 # WORKBENCH_REQUIRE_RAY: the Ray tests fail instead of skipping when Ray is missing.
 unit:
@@ -105,10 +111,6 @@ test-ray: $(RAY_INSTALLED)
 # The documentation site (mkdocs.yml: docs/*.md and an API reference from the docstrings) into
 # site/, in strict mode: a broken link, a page missing from the nav or an unresolved API object fails.
 # (Not with --quiet: it drops the warnings that strict mode counts, and the build passes.)
-DOCS_INSTALLED := $(VENV)/.installed-docs
-$(DOCS_INSTALLED): $(VENV)/.installed
-	$(PIP_INSTALL) -e '.[test,docs]'
-	@touch $@
 
 docs: $(DOCS_INSTALLED)
 	$(BIN)/mkdocs build --strict

@@ -29,5 +29,5 @@ def test_text_source_and_label_scheme_are_checked():
 def test_a_preset_built_for_another_variant_is_refused():
     from workbench.training.presets import get_preset
 
-    with pytest.raises(SpecError, match="variant 'hops_3' given with a preset built for variant 'hops_7'"):
+    with pytest.raises(SpecError, match="variant 'hops_3' given with a recipe built for variant 'hops_7'"):
         RunSpec.create("amh", get_preset("amh", "demo"), variant="hops_3")
