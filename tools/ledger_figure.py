@@ -32,7 +32,7 @@ def main(ledger_path: str, out: str) -> None:
     ax.axvline(0, color="grey", ls=":")
     ax.set_yticks(range(len(ran)), ran["claim"], fontsize=7)
     ax.set_xlabel("difference (the claim holds above 0); open diamond: the paper's own", fontsize=8)
-    mode = " (quick: 1 seed, 2 folds)" if (ran.get("mode") == "quick").any() else ""
+    mode = " (quick: 1 seed, 2 folds)" if "mode" in ran and (ran["mode"] == "quick").any() else ""
     ax.set_title(f"The papers' claims rerun on the synthetic corpus{mode}", fontsize=9)
     for v, c in VERDICT_COLOURS.items():
         if v != "not run" and (ran["verdict"] == v).any():

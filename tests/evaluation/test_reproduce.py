@@ -76,3 +76,13 @@ def test_quick_mode_runs_one_seed_on_two_folds_and_marks_its_verdicts(tmp_path):
     curve = condition_scores(led, "test.quick")
     assert curve["condition"].tolist() == ["pepino_text", "pepino_text[static_text]"]
     assert ((curve["ci_low"] <= curve["score"]) & (curve["score"] <= curve["ci_high"])).all()
+
+
+def test_a_ledger_written_before_quick_mode_still_renders():
+    from workbench.evaluation.reproduce import ledger_html
+
+    old = pd.DataFrame({"claim": ["a"], "paper": ["p"], "source": ["T1"], "text": ["A"], "metric": ["ua"],
+                        "paper_value": [0.1], "difference": [0.05], "ci_low": [0.01], "ci_high": [0.09],
+                        "p_value": [0.2], "reason": [""], "verdict": ["reproduced"]})  # no "mode" column
+    page = ledger_html(old)
+    assert "reproduced" in page and "Quick mode" not in page

@@ -159,8 +159,11 @@ def condition_scores(ledger: pd.DataFrame, claim: str) -> pd.DataFrame:
         return pd.DataFrame(columns=["condition", "score", "ci_low", "ci_high"])
     scores = json.loads(row["scores"].iloc[0])
     ci = json.loads(row["score_ci"].iloc[0]) if isinstance(row["score_ci"].iloc[0], str) else {}
-    return pd.DataFrame([dict(condition=k, score=v, ci_low=ci.get(k, [math.nan])[0], ci_high=ci.get(k, [0, math.nan])[1])
-                         for k, v in scores.items()])
+    rows = []
+    for k, v in scores.items():
+        lo, hi = ci.get(k, (math.nan, math.nan))
+        rows.append(dict(condition=k, score=v, ci_low=lo, ci_high=hi))
+    return pd.DataFrame(rows)
 
 
 def write_ledger(ledger: pd.DataFrame, folder: str | Path) -> tuple[Path, Path]:
@@ -193,7 +196,7 @@ def ledger_html(ledger: pd.DataFrame) -> str:
              "(above zero: the claim holds), 95 % bootstrap interval over utterances, paired permutation p over "
              "(fold, seed) units. A rank-change claim's statistic is the share of system pairs two seeds order "
              "differently.</p>"]
-    if (ledger.get("mode") == "quick").any():
+    if "mode" in ledger and (ledger["mode"] == "quick").any():  # ledgers written before quick mode have no column
         parts.append(f"<p><b>Quick mode:</b> one seed and folds {list(QUICK_FOLDS)} of each protocol; verdicts marked "
                      "(quick) rest on 2 units per condition.</p>")
     for paper, group in ledger.groupby("paper", sort=False):
