@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.evaluation.claims import CLAIMS, Claim, ClaimError, Condition, evaluate_claim, get_claim, verdict
+from workbench.evaluation.claims import CLAIMS, Claim, ClaimError, Condition, get_claim
+from workbench.evaluation.verdicts import evaluate_claim, verdict
 
 CLASSES = ["neu", "hap", "ang", "sad"]
 A, B = Condition("model_a"), Condition("model_b")
@@ -95,7 +96,7 @@ def test_every_claim_names_declared_variants_of_registered_models():
 def test_av_auc_from_ranks_equals_sklearn_with_ties():
     from sklearn.metrics import roc_auc_score
 
-    from workbench.evaluation.claims import _auc
+    from workbench.evaluation.verdicts import _auc
 
     rng = np.random.default_rng(3)
     for _ in range(20):

@@ -1,4 +1,4 @@
-"""The papers' claims as data, and the statistic and decision rule that give each a verdict.
+"""The papers' claims as data.
 
 A :class:`Claim` compares conditions (:class:`Condition`: model, variant, text source,
 protocol, class set) through a weighted sum of their scores, e.g. ``+ multimodal - audio-only``
@@ -13,26 +13,10 @@ statistic is how often the seeds rank them differently (the mean, over pairs of 
 the fraction of system pairs the two seeds order differently: 0 = every seed ranks them the
 same way, 1 = reversed).
 
-The statistic (:func:`evaluate_claim`) is computed from the per-utterance predictions of the
-runs of each condition:
-
-- each condition's score is the paper's metric on each (protocol, fold, seed) unit's test
-  utterances, averaged over its units; the statistic is the signed sum of these averages;
-- the 95 % interval is a percentile bootstrap over utterances: in every replicate each unit's
-  test utterances are resampled once, and conditions that share a unit (same protocol, fold
-  and seed: the same test utterances) see the same resample, so paired comparisons stay
-  paired;
-- the p-value is a paired permutation test over (fold, seed) units (random sign flips of the
-  per-unit differences; exact when there are few units) for two conditions on the same units;
-  NaN otherwise;
-- the verdict (:func:`verdict`): *reproduced* when the interval lies above zero, *refuted*
-  when below, *inconclusive* when it includes zero, with the smallest difference the run could
-  have detected (80 % power at the 5 % level: 2.8 bootstrap standard errors). A rank-change
-  statistic cannot go below zero: it is *refuted* when every bootstrap replicate ranks the
-  systems the same way in every seed (interval [0, 0]).
-
-Every condition's score also gets its own bootstrap interval (``ClaimResult.score_ci``), so a
-curve (AMH's hop counts) can be drawn with its uncertainty.
+Each claim reads one sentence of its paper (``quote``, verbatim: a test finds it in the paper
+text) with the relation the paper states: ``beats``, ``worse`` or ``similar`` (a region of
+practical equivalence of ``margin``). The statistic, its interval and the verdict live in
+:mod:`workbench.evaluation.verdicts`.
 """
 
 from __future__ import annotations
@@ -50,6 +34,7 @@ from workbench.errors import WorkbenchError
 
 Verdict = Literal["reproduced", "refuted", "inconclusive", "not run"]
 Statistic = Literal["difference", "rank_change"]
+Relation = Literal["beats", "worse", "similar"]
 #: z(0.975) + z(0.8): a difference of this many standard errors is found 80 % of the time.
 MDE_FACTOR = 1.959964 + 0.841621
 
@@ -88,15 +73,22 @@ class Claim:
     paper_value: float = math.nan  # the paper's own difference, where its tables give one
     note: str = ""
     statistic: Statistic = "difference"
+    #: how the paper states it: ``beats`` (the sum is above zero), ``worse`` (below zero) or
+    #: ``similar`` (within ``margin`` of zero either way: a region of practical equivalence)
+    relation: Relation = "beats"
+    margin: float = math.nan  # the equivalence margin of a ``similar`` claim, in the metric's units
+    quote: str = ""  # the paper's own sentence (or table caption) the claim reads, verbatim
 
     def conditions(self) -> tuple[Condition, ...]:
         return tuple(c for _, c in self.terms)
 
 
 def _vs(claim_id: str, paper: str, source: str, text: str, a: Condition, b: Condition, paper_value: float = math.nan,
-        metric: str = "ua", note: str = "") -> Claim:
-    """``a`` beats ``b``."""
-    return Claim(claim_id, paper, source, text, ((1, a), (-1, b)), metric, paper_value, note)
+        metric: str = "ua", note: str = "", relation: Relation = "beats", margin: float = math.nan,
+        quote: str = "") -> Claim:
+    """``a`` beats ``b`` (``relation="beats"``), is worse, or performs similarly within ``margin``."""
+    return Claim(claim_id, paper, source, text, ((1, a), (-1, b)), metric, paper_value, note,
+                 relation=relation, margin=margin, quote=quote)
 
 
 _C = Condition
@@ -199,182 +191,4 @@ def get_claim(claim_id: str) -> Claim:
                                                         f"; claims of papers {sorted({c.paper for c in CLAIMS})}"))
 
 
-# --------------------------------------------------------------------------- statistics
-@dataclass
-class ClaimResult:
-    """The statistic of one claim on one set of runs."""
-
-    claim: str
-    difference: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    se: float
-    n_units: int
-    scores: dict[str, float] = field(default_factory=dict)  # condition label -> mean score
-    score_ci: dict[str, tuple[float, float]] = field(default_factory=dict)  # condition label -> 95 % interval
-    statistic: Statistic = "difference"
-
-    @property
-    def min_detectable(self) -> float:
-        return MDE_FACTOR * self.se
-
-
-def _metric(metric: str, labels: np.ndarray, preds: np.ndarray, probs: np.ndarray | None, n_classes: int) -> float:
-    if metric == "wa":
-        return float(np.mean(labels == preds))
-    if metric == "ua":
-        present = np.unique(labels)
-        return float(np.mean([np.mean(preds[labels == c] == c) for c in present]))
-    if metric == "av_auc":
-        if probs is None:
-            raise ClaimError("av_auc needs class probabilities in the predictions")
-        aucs = [_auc(labels == c, probs[:, c]) for c in range(n_classes) if 0 < np.sum(labels == c) < len(labels)]
-        return float(np.mean(aucs)) if aucs else float("nan")
-    raise ClaimError(f"unsupported metric {metric!r}; use ua, wa or av_auc")
-
-
-def _auc(positive: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC from ranks (Mann-Whitney U; ties count half), sklearn's value without its
-    per-call overhead: the bootstrap calls this ~10^5 times per claim."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(score)
-    n_pos = int(positive.sum())
-    n_neg = len(positive) - n_pos
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-@dataclass
-class _Unit:
-    labels: np.ndarray
-    preds: np.ndarray
-    probs: np.ndarray | None
-
-
-def _units(preds: pd.DataFrame, classes: Sequence[str]) -> dict[tuple, _Unit]:
-    """(protocol, fold, seed) -> arrays in utterance-id order (so paired units line up)."""
-    index = {c: i for i, c in enumerate(classes)}
-    out = {}
-    for key, g in preds.groupby(["protocol", "fold", "seed"], sort=True):
-        g = g.sort_values("utt_id")
-        probs = np.stack([np.asarray(p, float) for p in g["probs"]]) if "probs" in g and g["probs"].notna().all() else None
-        out[key] = _Unit(g["label"].map(index).to_numpy(), g["pred"].map(index).to_numpy(), probs)
-    return out
-
-
-def evaluate_claim(claim: Claim, predictions: Mapping[Condition, pd.DataFrame], classes: Sequence[str],
-                   n_boot: int = 1000, seed: int = 0, n_perm: int = 10000) -> ClaimResult:
-    """The statistic of ``claim`` from each condition's test predictions (columns ``protocol,
-    fold, seed, utt_id, label, pred`` and, for AvAUC, ``probs``).
-
-    Conditions on the same (protocol, fold, seed) unit must have been tested on the same
-    utterances (same folds): :class:`ClaimError` otherwise.
-    """
-    k = len(classes)
-    units = {cond: _units(predictions[cond], classes) for cond in claim.conditions()}
-    for cond, us in units.items():
-        if not us:
-            raise ClaimError(f"claim {claim.id}: no predictions for {cond.label()}")
-    ids = {cond: {key: tuple(sorted(predictions[cond].loc[
-        (predictions[cond]["protocol"] == key[0]) & (predictions[cond]["fold"] == key[1])
-        & (predictions[cond]["seed"] == key[2]), "utt_id"])) for key in us} for cond, us in units.items()}
-    sizes: dict[tuple, int] = {}
-    seen: dict[tuple, tuple] = {}
-    for cond, us in units.items():
-        for key, u in us.items():
-            if key in seen and seen[key] != ids[cond][key]:
-                raise ClaimError(f"claim {claim.id}: {cond.label()} was tested on other utterances than another "
-                                 f"condition in fold {key[1]} seed {key[2]} of {key[0]}")
-            seen[key], sizes[key] = ids[cond][key], len(u.labels)
-
-    def scores_of(resample: Mapping[tuple, np.ndarray] | None) -> dict[Condition, dict[tuple, float]]:
-        """Condition -> (protocol, fold, seed) unit -> the metric on that unit's (resampled) test set."""
-        out: dict[Condition, dict[tuple, float]] = {}
-        for cond, us in units.items():
-            out[cond] = {}
-            for key, u in us.items():
-                i = resample[key] if resample is not None else slice(None)
-                out[cond][key] = _metric(claim.metric, u.labels[i], u.preds[i], None if u.probs is None else u.probs[i], k)
-        return out
-
-    def statistic(per_unit: Mapping[Condition, Mapping[tuple, float]]) -> float:
-        if claim.statistic == "rank_change":
-            return _rank_change(claim, per_unit)
-        return float(sum(w * np.nanmean(list(per_unit[cond].values())) for w, cond in claim.terms))
-
-    if claim.statistic == "rank_change" and len({key[2] for us in units.values() for key in us}) < 2:
-        raise ClaimError(f"claim {claim.id}: a rank change over seeds needs runs of 2 or more seeds")
-    observed = scores_of(None)
-    diff = statistic(observed)
-    rng = np.random.default_rng(seed)
-    labels = [cond.label() for cond in claim.conditions()]
-    boots, cond_boots = [], []
-    for _ in range(n_boot):
-        per_unit = scores_of({key: rng.integers(0, n, n) for key, n in sizes.items()})
-        boots.append(statistic(per_unit))
-        cond_boots.append([np.nanmean(list(per_unit[c].values())) for c in claim.conditions()])
-    boots_arr = np.array(boots)
-    boots_arr = boots_arr[np.isfinite(boots_arr)]
-    lo, hi = (np.percentile(boots_arr, [2.5, 97.5]) if len(boots_arr) else (np.nan, np.nan))
-    cb = np.array(cond_boots).reshape(len(cond_boots), len(labels))
-    score_ci = {lab: (float(np.nanpercentile(cb[:, j], 2.5)), float(np.nanpercentile(cb[:, j], 97.5)))
-                for j, lab in enumerate(labels)} if n_boot else {}
-    scores = {cond.label(): float(np.nanmean(list(observed[cond].values()))) for cond in claim.conditions()}
-    p = _permutation_p(claim, units, k, n_perm, rng) if claim.statistic == "difference" else float("nan")
-    n_units = len({key[2] for key in sizes}) if claim.statistic == "rank_change" else len(sizes)
-    return ClaimResult(claim.id, float(diff), float(lo), float(hi), p,
-                       float(np.std(boots_arr, ddof=1)) if len(boots_arr) > 1 else float("nan"), n_units, scores,
-                       score_ci, claim.statistic)
-
-
-def _rank_change(claim: Claim, per_unit: Mapping[Condition, Mapping[tuple, float]]) -> float:
-    """The mean, over pairs of seeds, of the fraction of system pairs the two seeds order
-    differently (a normalised Kendall distance between the seeds' rankings; ties count half).
-    Each system's score in a seed is its mean over that seed's (protocol, fold) units."""
-    conds = claim.conditions()
-    seeds = sorted({key[2] for c in conds for key in per_unit[c]})
-    by_seed = np.array([[np.nanmean([v for key, v in per_unit[c].items() if key[2] == s]) for c in conds]
-                        for s in seeds])
-    pairs = list(itertools.combinations(range(len(conds)), 2))
-    # sign of (system i - system j) in every seed; a pair of seeds disagrees where the signs differ
-    signs = np.stack([np.sign(by_seed[:, i] - by_seed[:, j]) for i, j in pairs], axis=1)
-    dist = [np.mean(np.abs(signs[a] - signs[b]) / 2) for a, b in itertools.combinations(range(len(seeds)), 2)]
-    return float(np.mean(dist))
-
-
-def _permutation_p(claim: Claim, units: Mapping[Condition, Mapping[tuple, _Unit]], k: int, n_perm: int,
-                   rng: np.random.Generator) -> float:
-    """Paired sign-flip permutation over (protocol, fold, seed) units of the per-unit weighted
-    sum; only when every condition was run on the same units (NaN otherwise)."""
-    conds = claim.conditions()
-    keys = set(units[conds[0]])
-    if any(set(units[c]) != keys for c in conds):
-        return float("nan")
-    d = np.array([sum(w * _metric(claim.metric, units[c][key].labels, units[c][key].preds, units[c][key].probs, k)
-                      for w, c in claim.terms) for key in sorted(keys)])
-    n = len(d)
-    observed = abs(d.mean())
-    if n <= 16:  # every sign pattern
-        signs = np.array(list(itertools.product((1, -1), repeat=n)))
-    else:
-        signs = rng.choice((1, -1), size=(n_perm, n))
-    null = np.abs((signs * d).mean(axis=1))
-    return float(np.mean(null >= observed - 1e-12))
-
-
-def verdict(result: ClaimResult) -> Verdict:
-    """*reproduced* (interval above zero), *refuted* (below; for a rank change: exactly [0, 0])
-    or *inconclusive* (includes zero)."""
-    if not (np.isfinite(result.ci_low) and np.isfinite(result.ci_high)):
-        return "inconclusive"
-    if result.statistic == "rank_change" and result.ci_high <= 0:
-        return "refuted"  # no replicate of any seed ranks the systems differently
-    if result.ci_low > 0:
-        return "reproduced"
-    if result.ci_high < 0:
-        return "refuted"
-    return "inconclusive"
-
-
-__all__ = ["CLAIMS", "Claim", "ClaimError", "ClaimResult", "Condition", "evaluate_claim", "get_claim", "verdict"]
+__all__ = ["CLAIMS", "Claim", "ClaimError", "Condition", "Relation", "Statistic", "get_claim"]

@@ -25,7 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from workbench.errors import WorkbenchError, renamed_keywords
-from workbench.evaluation.claims import CLAIMS, Claim, ClaimError, Condition, evaluate_claim, get_claim, verdict
+from workbench.evaluation.claims import CLAIMS, Claim, ClaimError, Condition, get_claim
+from workbench.evaluation.verdicts import evaluate_claim, verdict
 from workbench.io import atomic_write
 from workbench.training.results import read_predictions, read_results
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
