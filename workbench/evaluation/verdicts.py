@@ -170,19 +170,26 @@ def _collect(claim: Claim, predictions: Mapping[Condition, pd.DataFrame], classe
         df = predictions.get(cond)
         if df is None or df.empty:
             raise ClaimError(f"claim {claim.id}: no predictions for {cond.label()}")
-        for (protocol, fold, seed), g in df.groupby(["protocol", "fold", "seed"], sort=True):
-            g = g.sort_values("utt_id")
-            ids = tuple(g["utt_id"])
-            labels = g["label"].map(index).to_numpy()
+        df = df.sort_values(["protocol", "fold", "seed", "utt_id"])
+        coded = {col: df[col].map(index) for col in ("label", "pred")}
+        for col, values in coded.items():
+            if values.isna().any():
+                raise ClaimError(f"claim {claim.id}: {cond.label()} has {col}s outside the classes {list(classes)}: "
+                                 f"{sorted(set(df.loc[values.isna(), col].astype(str)))[:5]}")
+        labels_all, preds_all = coded["label"].to_numpy(int), coded["pred"].to_numpy(int)
+        utt = df["utt_id"].to_numpy()
+        probs_all = (np.stack([np.asarray(p, float) for p in df["probs"]])
+                     if "probs" in df and df["probs"].notna().all() else None)
+        for (protocol, fold, seed), rows in df.groupby(["protocol", "fold", "seed"], sort=True).indices.items():
+            ids = tuple(utt[rows])
             key = (protocol, fold)
             if key not in folds:
-                folds[key] = _Fold(labels, ids, {})
+                folds[key] = _Fold(labels_all[rows], ids, {})
             elif folds[key].ids != ids:
                 raise ClaimError(f"claim {claim.id}: {cond.label()} was tested on other utterances than another "
                                  f"run in fold {fold} (seed {seed}) of {protocol}")
-            probs = (np.stack([np.asarray(p, float) for p in g["probs"]])
-                     if "probs" in g and g["probs"].notna().all() else None)
-            folds[key].runs.setdefault(cond, {})[int(seed)] = _Run(g["pred"].map(index).to_numpy(), probs)
+            folds[key].runs.setdefault(cond, {})[int(seed)] = _Run(
+                preds_all[rows], None if probs_all is None else probs_all[rows])
     return folds
 
 
@@ -258,10 +265,14 @@ def evaluate_claim(claim: Claim, predictions: Mapping[Condition, pd.DataFrame], 
             total += mean_d
         if n_seeds_min < 2:
             lacks.add("training variance (one seed)")
+        elif all(len({r.preds.tobytes() for r in folds[key].runs[c].values()}) == 1
+                 for key in folds for _, c in terms if c in folds[key].runs):
+            lacks.add("training variance (every seed gave the same predictions)")
         var = sum(v for v, _ in parts)
         denom = sum(v * v / df for v, df in parts if math.isfinite(df) and df > 0)
         df = var * var / denom if denom > 0 else math.inf
-        covers = ["test utterances"] + (["seeds"] if n_seeds_min >= 2 else []) + \
+        covers = ["test utterances"] + (["seeds"] if n_seeds_min >= 2 and not any("training" in x for x in lacks)
+                                        else []) + \
             (["folds (Nadeau-Bengio corrected)"] if all(math.isfinite(d) for _, d in parts) else [])
         return total, math.sqrt(var), df, tuple(covers), tuple(sorted(lacks))
 
