@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_debug(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    corpus = sub.add_parser("corpus", help="generate or prepare corpora")
+    corpus = sub.add_parser("corpus", help="generate the synthetic corpus or check an IEMOCAP copy")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
     synth = corpus_sub.add_parser("synth", help="generate the built-in synthetic corpus")
     synth.add_argument("--corpus-size", default="demo", choices=SIZES,
