@@ -247,3 +247,61 @@ def test_folds_summary(manifest):
     s = folds_summary(make_folds(manifest, "session_script"))
     assert list(s.columns) == ["protocol", "fold", "train", "validation", "test", "excluded", "validation_rule"]
     assert (s["train"] + s["test"] + s["excluded"] == len(manifest)).all()
+
+
+# ----------------------------------------------------------------------------- superb
+@pytest.fixture(scope="module")
+def standard_table() -> pd.DataFrame:
+    """The shipped standard 4-class list as a manifest table (sessions named as the loader does)."""
+    from workbench.corpus.standard import load_standard
+
+    std = load_standard()
+    return std.assign(session="Ses0" + std["session"].astype(str))
+
+
+def test_superb_folds_test_on_one_session_and_hold_out_a_fifth_of_training(standard_table):
+    folds = make_folds(standard_table, "superb")
+    assert [f.name for f in folds] == ["Ses01", "Ses02", "Ses03", "Ses04", "Ses05"]
+    by_session = standard_table.groupby("session")["id"].apply(set)
+    for f in folds:
+        assert_disjoint(f)
+        assert set(f.test) == by_session[f.name]
+        pool = set(standard_table["id"]) - by_session[f.name]
+        assert set(f.train) | set(f.validation) == pool
+        assert len(f.validation) == len(pool) - int(0.8 * len(pool))  # s3prl's int((1 - 0.2) * n)
+        assert 0.199 < len(f.validation) / len(pool) < 0.201
+    assert [len(f.validation) for f in folds] == [890, 902, 876, 900, 858]
+    assert "s3prl's split-file order" in folds[0].validation_rule
+
+
+def test_superb_dev_split_is_torch_random_split_as_s3prl_calls_it(standard_table):
+    """s3prl (downstream/emotion/expert.py): torch.manual_seed(0), then random_split of the
+    training utterances, listed as its train_meta_data.json lists them, into 80 % / 20 %."""
+    import torch
+    from torch.utils.data import random_split
+
+    folds = make_folds(standard_table, "superb")
+    listing = standard_table.sort_values("superb_order")
+    for f in folds:
+        names = listing.loc[listing["session"] != f.name, "id"].tolist()
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            n_train = int((1 - 0.2) * len(names))
+            train, dev = random_split(names, [n_train, len(names) - n_train])
+        assert set(dev) == set(f.validation) and set(train) == set(f.train)
+
+
+def test_superb_is_deterministic_and_follows_its_seed(standard_table):
+    a = make_folds(standard_table, "superb")
+    assert a == make_folds(standard_table, "superb", seed=0)
+    b = make_folds(standard_table, "superb", seed=1)
+    assert [f.test for f in a] == [f.test for f in b] and a[0].validation != b[0].validation
+    half = make_folds(standard_table, "superb", valid_ratio=0.5)[0]
+    assert abs(len(half.validation) - len(half.train)) <= 1
+
+
+def test_superb_on_other_ids_uses_manifest_order(manifest):
+    folds = make_folds(manifest, "superb")
+    assert all("manifest order" in f.validation_rule for f in folds)
+    with pytest.raises(ValueError, match=r"superb.*valid_ratio=1.0"):
+        make_folds(manifest, "superb", valid_ratio=1.0)

@@ -139,6 +139,40 @@ def _corpus_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_DIFFERENCES = 3  # `corpus check`: the copy differs from the standard list (1 is an error, 2 a usage error)
+
+
+def _corpus_check(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from workbench.corpus.standard import TOTAL_UTTERANCES, check_standard
+
+    if (args.root is None) == (args.manifest is None):
+        raise WorkbenchError("corpus check: give either --root (an IEMOCAP_full_release folder) or --manifest")
+    if args.manifest is not None:
+        from workbench.corpus.manifest import Manifest
+
+        manifest = Manifest.load(args.manifest)
+    else:
+        from workbench.corpus.iemocap import prepare_iemocap
+
+        manifest = prepare_iemocap(args.root)
+        skipped = len(manifest.report.skipped) if manifest.report else 0
+        print(f"read {len(manifest)} utterances from {args.root}; the loader skipped {skipped} item(s)")
+    standard = None if args.standard is None else pd.read_csv(args.standard)
+    tolerance = {} if args.tolerance is None else {"duration_tolerance": args.tolerance}
+    result = check_standard(manifest, standard, total_utterances=TOTAL_UTTERANCES if standard is None else None,
+                            **tolerance)
+    print(result.report(limit=args.limit or None))
+    if args.csv:
+        from workbench.io import atomic_write
+
+        table = result.to_frame()
+        atomic_write(Path(args.csv), lambda p: table.to_csv(p, index=False))
+        print(f"wrote {len(table)} difference(s) to {args.csv}")
+    return 0 if result.ok else EXIT_DIFFERENCES
+
+
 def _batch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -332,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_debug(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    corpus = sub.add_parser("corpus", help="generate or prepare corpora")
+    corpus = sub.add_parser("corpus", help="generate the synthetic corpus or check an IEMOCAP copy")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
     synth = corpus_sub.add_parser("synth", help="generate the built-in synthetic corpus")
     synth.add_argument("--corpus-size", default="demo", choices=SIZES,
@@ -343,6 +377,27 @@ def build_parser() -> argparse.ArgumentParser:
     _alias(synth, "--seed", "--corpus-seed", type=non_negative_int)
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_corpus_synth)
+    check = corpus_sub.add_parser(
+        "check", help="compare an IEMOCAP copy with the standard 4-class list (exit 3 if they differ)",
+        description="Compare a prepared IEMOCAP copy with the standard 4-class list that SUPERB and EmoBox "
+                    "ship (in the package: workbench/corpus/reference/): counts (10,039 utterances, 5,531 in "
+                    "the 4-class set, 151 dialogs), then each difference by id: standard utterances missing "
+                    "from the copy (with the loader's reason), extra 4-class utterances, label (hap+exc "
+                    "merged), session, speaker and duration disagreements.",
+        epilog="exit status: 0 when the copy matches, 3 when differences are found, 1 on an error "
+               "(e.g. a missing folder)")
+    check.add_argument("--root", default=None, help="the IEMOCAP_full_release folder (or a folder holding it)")
+    check.add_argument("--manifest", default=None, help="a prepared manifest (.parquet/.jsonl) instead of --root")
+    check.add_argument("--standard", default=None,
+                       help="a list of your own with the same columns (id,label,code,session,speaker,duration_s) "
+                            "instead of the shipped one; the total with every label is then not checked")
+    check.add_argument("--tolerance", type=non_negative_float, default=None,
+                       help="seconds two durations may differ by (default 0.01: "
+                            "workbench.corpus.standard.DURATION_TOLERANCE_S)")
+    check.add_argument("--limit", type=non_negative_int, default=20,
+                       help="rows printed per difference table (0: all)")
+    check.add_argument("--csv", default=None, help="also write every difference to this CSV (kind,id,standard,found)")
+    check.set_defaults(func=_corpus_check)
 
     batch = sub.add_parser("batch", help="run a grid of notebooks headlessly with papermill")
     batch.add_argument("grid", help="grid YAML (see workbench/grid.py)")
@@ -451,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="store the human transcript's or the ASR transcript's text inputs")
     bu.add_argument("--quiet", action="store_true", help="no progress bars")
     bu.set_defaults(func=_bundle)
-    for leaf in (synth, batch, bf, bt, tr, bu):
+    for leaf in (synth, check, batch, bf, bt, tr, bu):
         # SUPPRESS: a subcommand without --debug must not reset a --debug given before it
         _add_debug(leaf, argparse.SUPPRESS)
     return parser

@@ -29,6 +29,15 @@ Protocols (``make_folds(manifest, protocol, **options)``):
     The 10-fold 8:1:1 protocol of AMH (Yoon et al. 2020) and MCSAN (Sun et al. 2021):
     ten label-stratified random parts; fold i tests on part i, validates on part i+1 (mod 10)
     and trains on the other eight.
+``superb``
+    SUPERB's emotion folds (s3prl ``downstream/emotion``): fold k tests on session k and trains
+    on the others, minus a development set drawn as s3prl draws it: ``torch.manual_seed(seed)``
+    then ``random_split`` of the training utterances into ``int((1 - valid_ratio) * n)`` train
+    and the rest dev (``valid_ratio`` 0.2, ``seed`` 0: s3prl's values; the same draw in every
+    fold, not stratified). The utterances are split in the order of s3prl's split files (the
+    ``superb_order`` of the shipped standard list) when every id is in that list, so on the
+    standard 5,531 the split is s3prl's exactly (with the torch release s3prl ran); otherwise in
+    manifest order, which the fold's ``validation_rule`` says.
 ``official``
     The manifest's ``split`` column (MELD, MSP-Podcast): one fold per test split present
     (``test``, or ``test1``/``test2``), with ``train`` and ``dev``/``development``/
@@ -388,6 +397,43 @@ def _tenfold_811(df: pd.DataFrame, n_folds: int = 10, seed: int = 0) -> list[Fol
     return folds
 
 
+def _superb_positions(ids: pd.Series) -> tuple[list[int], bool]:
+    """Row positions of ``ids`` in the order of s3prl's split files, and whether that order is
+    exact (every id in the shipped list); ids outside it follow, in manifest order."""
+    from workbench.corpus.standard import load_standard
+
+    standard = load_standard()
+    known = ids.map(dict(zip(standard["id"], standard["superb_order"])))
+    keys = np.where(known.notna(), known, len(standard) + np.arange(len(ids)))
+    return np.argsort(keys, kind="stable").tolist(), bool(known.notna().all())
+
+
+def _superb(df: pd.DataFrame, valid_ratio: float = 0.2, seed: int = 0) -> list[Fold]:
+    protocol = "superb"
+    import torch  # s3prl draws the dev set with torch's generator; numpy cannot give the same draw
+
+    sessions = _require(df, protocol, "session", "folds are sessions")
+    if not 0 < valid_ratio < 1:
+        raise ProtocolError(f"protocol {protocol!r}: valid_ratio={valid_ratio} must be strictly between 0 and 1")
+    listing, exact = _superb_positions(df["id"])
+    where = "s3prl's split-file order" if exact else "manifest order (not every id is in SUPERB's list)"
+    opts = dict(valid_ratio=valid_ratio, seed=seed)
+    folds = []
+    for sess in sorted(sessions.unique()):
+        in_sess = sessions == sess
+        pool = [k for k in listing if not in_sess.iloc[k]]  # s3prl's train_meta_data.json order
+        n = len(pool)
+        n_train = int((1 - valid_ratio) * n)  # s3prl: trainlen = int((1 - valid_ratio) * len(dataset))
+        # torch.manual_seed(seed); random_split(dataset, [n_train, n - n_train]) draws this permutation
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+        is_dev = df.index.isin([pool[j] for j in perm[n_train:]])  # df's index is the row position
+        rule = (f"superb: s3prl's random_split of the {n} training utterances in {where}: "
+                f"{n - n_train} ({valid_ratio:.0%}) to dev, torch seed {seed}")
+        fold = Fold(sess, _ids(df, ~in_sess & ~is_dev), _ids(df, is_dev), _ids(df, in_sess), protocol, opts, rule)
+        folds.append(_check_nonempty(fold, True))
+    return folds
+
+
 def _official(df: pd.DataFrame) -> list[Fold]:
     protocol = "official"
     split = _require(df, protocol, "split", "the official protocol uses the corpus's own splits")
@@ -416,6 +462,7 @@ PROTOCOLS: dict[str, Callable[..., list[Fold]]] = {
     "session_script": _session_script,
     "random_kfold": _random_kfold,
     "tenfold_811": _tenfold_811,
+    "superb": _superb,
     "official": _official,
 }
 

@@ -264,6 +264,15 @@ class Manifest:
         raise ManifestError(f"{path}: unknown manifest format (use .parquet or .jsonl)")
 
     # ----------------------------------------------------------------- checks
+    def check_standard(self, **options: Any) -> Any:
+        """Compare this IEMOCAP copy with the standard 4-class list public toolkits ship:
+        counts, missing and extra ids, label, session, speaker and duration differences, by id
+        (:func:`workbench.corpus.standard.check_standard`; ``options`` go to it). Returns its
+        :class:`~workbench.corpus.standard.StandardCheck`."""
+        from workbench.corpus.standard import check_standard
+
+        return check_standard(self, **options)
+
     def validate(self, check_audio: bool = False) -> "Manifest":
         """Raise :class:`ManifestError` listing every problem; return self when clean."""
         problems: list[str] = []

@@ -184,7 +184,8 @@ class SslBaseline(nn.Module):
 
 # s3prl's emotion recipe (downstream/emotion/config.yaml): Adam 1e-4, 30,000 updates of 4 x 8
 # accumulated utterances, gradient norm clipped at 1, leave-one-session-out on IEMOCAP's four
-# classes (excited merged into happy), 20 % of the training sessions held out for model selection.
+# classes (excited merged into happy), 20 % of the training utterances (a random draw, not whole
+# sessions) held out for model selection: the `superb` fold protocol draws that split as s3prl does.
 SUPERB_ER_RECIPE: dict[str, Any] = dict(
     optimizer="adam", lr=1e-4, batch_size=32, epochs=270, grad_clip=1.0, protocol="loso_session",
     label_scheme="iemocap4",
