@@ -285,7 +285,13 @@ def _reproduce(args: argparse.Namespace) -> int:
     from workbench.evaluation.reproduce import reproduce, select_claims, verdict_label, write_ledger
     from workbench.training import BackendOptions, CorpusOptions
 
-    claims = select_claims(_names(args.papers), _names(args.claims))
+    if args.claim_file:
+        from workbench.evaluation.user_claims import load_claims
+
+        own = load_claims(args.claim_file)
+        claims = (select_claims(_names(args.papers), _names(args.claims)) if args.papers or args.claims else []) + own
+    else:
+        claims = select_claims(_names(args.papers), _names(args.claims))
     out = _runs_root(args)
     corpus = CorpusOptions(args.corpus, args.root, args.corpus_size, args.corpus_seed)
     ledger = reproduce(claims, corpus, out, recipe=args.recipe, seeds=args.seeds, folds=args.folds,
@@ -295,6 +301,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     for r in ledger.to_dict("records"):
         interval = "" if r["verdict"] == "not run" else f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
         print(f"{r['claim']:45s} {verdict_label(r):21s} {interval}")
+        if r["verdict"] != "not run" and r.get("covers"):
+            print(f"    accounts for: {r['covers']}")
         if r["verdict"] == "not run":
             print(f"    {r['reason']}")
     print(f"{len(ledger)} claim(s) in {ledger.attrs['wall_seconds']:.0f} s; runs trained {ledger.attrs['trained']}, "
@@ -481,6 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--papers", default=None, help="comma-separated papers (xu2019, yoon2020, sun2021, krishna2020, "
                                                      "pepino2020; default: all claims)")
     rp.add_argument("--claims", default=None, help="comma-separated claim ids (workbench.evaluation.claims.CLAIMS)")
+    rp.add_argument("--claim-file", default=None, help="your own claims (YAML or JSON; format in "
+                                                       "workbench.evaluation.user_claims), judged by the same rule; "
+                                                       "alone, only these run")
     rp.add_argument("--recipe", default="demo", choices=RECIPES,
                     help="training recipe of every run: paper (GPU), demo (CPU), smoke (tests)")
     _add_corpus_options(rp)

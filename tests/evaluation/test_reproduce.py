@@ -70,7 +70,8 @@ def test_quick_mode_runs_one_seed_on_two_folds_and_marks_its_verdicts(tmp_path):
     runs = read_results(tmp_path)
     assert sorted(runs["seed"].unique()) == [3] and runs["fold"].nunique() == len(QUICK_FOLDS) == 2
     assert led.attrs["trained"] == 4 and led.iloc[0]["mode"] == "quick" and led.iloc[0]["seeds"] == 1
-    assert verdict_label(led.iloc[0]).endswith("(quick)")
+    label = verdict_label(led.iloc[0])
+    assert "(quick; one seed: training variance not estimated)" in label
     _, page = write_ledger(led, tmp_path / "ledger")
     assert "Quick mode" in page.read_text()
     curve = condition_scores(led, "test.quick")

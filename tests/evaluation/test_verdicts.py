@@ -97,8 +97,8 @@ def test_copying_a_seed_adds_no_certainty():
         lacks.append(r.lacks)
     assert widths[1] == pytest.approx(widths[0], rel=1e-9) and widths[2] == pytest.approx(widths[0], rel=1e-9)
     assert len(set(verdicts)) == 1
-    assert lacks[0] == ("training variance (one seed)",)
-    assert lacks[1] == lacks[2] == ("training variance (every seed gave the same predictions)",)
+    assert lacks[0] == ("one seed: training variance not estimated",)
+    assert lacks[1] == lacks[2] == ("identical seeds: training variance not estimated",)
 
 
 def test_a_leakage_claim_sums_four_conditions_over_different_protocols():

@@ -31,9 +31,9 @@ from workbench.io import atomic_write
 from workbench.training.results import read_predictions, read_results
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 
-LEDGER_COLUMNS = ["claim", "paper", "source", "text", "metric", "paper_value", "difference", "ci_low", "ci_high",
-                  "p_value", "min_detectable", "n_units", "verdict", "reason", "recipe", "corpus", "seeds", "mode",
-                  "scores", "score_ci"]
+LEDGER_COLUMNS = ["claim", "paper", "source", "text", "quote", "relation", "margin", "metric", "paper_value",
+                  "difference", "ci_low", "ci_high", "p_value", "min_detectable", "df", "n_units", "n_folds", "n_seeds",
+                  "covers", "lacks", "verdict", "reason", "recipe", "corpus", "seeds", "mode", "scores", "score_ci"]
 #: ``quick`` mode: the first seed only, and these folds of every protocol. Its verdicts rest on
 #: 2 units per condition and are marked ``mode="quick"`` in the ledger.
 QUICK_FOLDS: tuple[int, ...] = (0, 1)
@@ -85,6 +85,16 @@ def _predictions_of(rows: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
     return preds[preds["run_id"].isin(set(rows["run_id"]))]
 
 
+def _test_train_ratio(rows: Sequence[pd.DataFrame]) -> dict[str, float]:
+    """protocol -> mean test size / mean training size of its runs: the Nadeau-Bengio
+    correction's ratio (training sets of two folds overlap by about this much more)."""
+    table = pd.concat([r[["protocol", "n_test", "n_train"]] for r in rows if {"n_test", "n_train"} <= set(r.columns)])
+    if table.empty:
+        return {}
+    means = table.groupby("protocol")[["n_test", "n_train"]].mean()
+    return {str(p): float(r.n_test / r.n_train) for p, r in means.iterrows() if r.n_train > 0}
+
+
 def quick_settings(seeds: Sequence[int], folds: Sequence[int | str] | None) -> tuple[list[int], list[int | str]]:
     """What ``quick`` mode runs: the first of ``seeds`` and ``folds`` (default :data:`QUICK_FOLDS`)."""
     return list(seeds)[:1], list(folds) if folds is not None else list(QUICK_FOLDS)
@@ -124,8 +134,10 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | P
     preds = read_predictions(runs_root)
     ledger = []
     for claim in p.claims:
-        base = dict(claim=claim.id, paper=claim.paper, source=claim.source, text=claim.text, metric=claim.metric,
-                    paper_value=claim.paper_value, recipe=recipe, corpus=corpus.name, seeds=len(seeds), mode=mode)
+        base = dict(claim=claim.id, paper=claim.paper, source=claim.source, text=claim.text, quote=claim.quote,
+                    relation=claim.relation if claim.statistic == "difference" else "rank_change",
+                    margin=claim.margin, metric=claim.metric, paper_value=claim.paper_value, recipe=recipe,
+                    corpus=corpus.name, seeds=len(seeds), mode=mode)
         missing = [f"{c.label()}: {p.errors[c]}" for c in claim.conditions() if c in p.errors]
         if missing:
             ledger.append({**base, "verdict": "not run", "reason": "; ".join(missing)})
@@ -136,13 +148,16 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | P
                 raise ClaimError(f"claim {claim.id}: its conditions were trained on different class sets {class_lists}")
             classes = list(next(iter(class_lists.values())))
             result = evaluate_claim(claim, {c: _predictions_of(rows[c], preds) for c in claim.conditions()},
-                                    classes, n_boot=n_boot)
+                                    classes, n_boot=n_boot,
+                                    test_train_ratio=_test_train_ratio([rows[c] for c in claim.conditions()]))
         except (ClaimError, ValueError) as e:
             ledger.append({**base, "verdict": "not run", "reason": str(e)})
             continue
         ledger.append({**base, "difference": result.difference, "ci_low": result.ci_low, "ci_high": result.ci_high,
-                       "p_value": result.p_value, "min_detectable": result.min_detectable,
-                       "n_units": result.n_units, "verdict": verdict(result), "reason": claim.note,
+                       "p_value": result.p_value, "min_detectable": result.min_detectable, "df": result.df,
+                       "n_units": result.n_units, "n_folds": result.n_folds, "n_seeds": result.n_seeds,
+                       "covers": ", ".join(result.covers), "lacks": "; ".join(result.lacks),
+                       "verdict": verdict(result), "reason": claim.note,
                        "scores": json.dumps({k: round(v, 4) for k, v in result.scores.items()}),
                        "score_ci": json.dumps({k: [round(lo, 4), round(hi, 4)] for k, (lo, hi) in result.score_ci.items()})})
     out_df = pd.DataFrame(ledger).reindex(columns=LEDGER_COLUMNS)
@@ -178,8 +193,18 @@ def write_ledger(ledger: pd.DataFrame, folder: str | Path) -> tuple[Path, Path]:
 
 
 def verdict_label(row: Mapping[str, object]) -> str:
-    """The verdict as shown to a reader: a quick-mode verdict says so."""
-    return f"{row['verdict']} (quick)" if row.get("mode") == "quick" and row["verdict"] != "not run" else str(row["verdict"])
+    """The verdict as shown to a reader, with what it cannot account for: a quick-mode verdict
+    and one from a single seed say so (a one-seed run is never plainly "reproduced")."""
+    v = str(row["verdict"])
+    if v == "not run":
+        return v
+    notes = []
+    if row.get("mode") == "quick":
+        notes.append("quick")
+    lacks = row.get("lacks")
+    if isinstance(lacks, str) and lacks:
+        notes.append(lacks)
+    return f"{v} ({'; '.join(notes)})" if notes else v
 
 
 def _fmt(x: object, digits: int = 3) -> str:
@@ -194,9 +219,12 @@ def ledger_html(ledger: pd.DataFrame) -> str:
              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}td,th{padding:4px 8px;"
              "border-bottom:1px solid #ddd;text-align:left;vertical-align:top}</style>",
              f"<h1>Reproduction ledger</h1><p>{stamp}. Difference = the claim's signed sum of scores "
-             "(above zero: the claim holds), 95 % bootstrap interval over utterances, paired permutation p over "
-             "(fold, seed) units. A rank-change claim's statistic is the share of system pairs two seeds order "
-             "differently.</p>"]
+             "(above zero: the first side is better). The 95 % t interval accounts for test utterances (one "
+             "bootstrap resample per fold shared by every seed and condition), seeds, and folds (Nadeau-Bengio "
+             "corrected for overlapping training sets); p is the same t statistic's. <i>beats</i>: reproduced when "
+             "the interval is above zero; <i>similar</i>: when the 90 % interval lies within the margin. A "
+             "rank-change claim's statistic is the share of system pairs two seeds order oppositely beyond "
+             "test-set noise. What a verdict could not account for is said beside it.</p>"]
     if "mode" in ledger and (ledger["mode"] == "quick").any():  # ledgers written before quick mode have no column
         parts.append(f"<p><b>Quick mode:</b> one seed and folds {list(QUICK_FOLDS)} of each protocol; verdicts marked "
                      "(quick) rest on 2 units per condition.</p>")
@@ -206,7 +234,8 @@ def ledger_html(ledger: pd.DataFrame) -> str:
         for _, r in group.iterrows():
             colour = colours.get(str(r["verdict"]), "#000")
             parts.append(
-                f"<tr><td>{html.escape(str(r['text']))}<br><small>{html.escape(str(r['claim']))}</small></td>"
+                f"<tr><td>{html.escape(str(r['text']))}<br><small>{html.escape(str(r['claim']))}</small>"
+                + (f"<br><small><i>“{html.escape(str(r['quote']))}”</i></small>" if r.get("quote") else "") + "</td>"
                 f"<td>{html.escape(str(r['source']))}</td><td>{r['metric']}</td><td>{_fmt(r['paper_value'])}</td>"
                 f"<td>{_fmt(r['difference'])}</td><td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td>"
                 f"<td>{_fmt(r['p_value'])}</td><td style='color:{colour}'><b>{verdict_label(r)}</b></td>"

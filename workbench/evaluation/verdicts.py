@@ -261,13 +261,13 @@ def evaluate_claim(claim: Claim, predictions: Mapping[Condition, pd.DataFrame], 
                 parts.append((max(within, between), K - 1.0))
             else:
                 parts.append((within, math.inf))
-                lacks.add("fold variance (one fold)")
+                lacks.add("one fold: fold variance not estimated")
             total += mean_d
         if n_seeds_min < 2:
-            lacks.add("training variance (one seed)")
+            lacks.add("one seed: training variance not estimated")
         elif all(len({r.preds.tobytes() for r in folds[key].runs[c].values()}) == 1
                  for key in folds for _, c in terms if c in folds[key].runs):
-            lacks.add("training variance (every seed gave the same predictions)")
+            lacks.add("identical seeds: training variance not estimated")
         var = sum(v for v, _ in parts)
         denom = sum(v * v / df for v, df in parts if math.isfinite(df) and df > 0)
         df = var * var / denom if denom > 0 else math.inf
@@ -332,7 +332,7 @@ def _rank_change(claim: Claim, folds: Mapping[tuple, _Fold], full: Mapping[tuple
     identical = bool(np.all(obs == obs[:, :1]))
     scores = {c.label(): float(obs[n].mean()) for n, c in enumerate(conds)}
     n_units = len(seeds)
-    lacks = () if len(seeds) >= 3 else ("a pair of seeds only",)
+    lacks = () if len(seeds) >= 3 else ("two seeds only",)
     return ClaimResult(claim.id, share, math.nan, math.nan, p_min, math.nan, n_units, scores, {}, "rank_change",
                        claim.relation, math.nan, math.inf,
                        min(sum(1 for key in folds if key[0] == p_) for p_ in {key[0] for key in folds}),
