@@ -247,7 +247,7 @@ def claims_forest(ledger: pd.DataFrame, title: str = "The papers' claims, rerun"
 
 def condition_curve(scores: pd.DataFrame, title: str, metric: str = "") -> go.Figure:
     """The conditions of one claim in its order (e.g. AMH's hop counts), each score with its
-    95 % bootstrap interval: the whole curve, not only the claim's summary number.
+    95 % interval: the whole curve, not only the claim's summary number.
     ``scores``: :func:`workbench.evaluation.reproduce.condition_scores`."""
     fig = go.Figure(go.Scatter(
         x=scores["condition"], y=scores["score"], mode="lines+markers",
