@@ -126,8 +126,10 @@ _PEPINO_FIG3 = (Condition("pepino_audio"), Condition("pepino_text", "static_text
                 Condition("pepino_early", "cold_start"), Condition("pepino_early", "pretrained"),
                 Condition("pepino_early", "warm_start"), Condition("pepino_late", "pretrained"))
 # Conditions leave protocol and class set to the recipe (each model's own paper's under the
-# `paper` recipe, the CPU demo's otherwise) except where the claim is about the protocol, or
-# compares models of two papers (both set, so the two sides are tested alike).
+# `paper` recipe, the CPU demo's otherwise) except where the claim is about the protocol.
+# Krishna's comparison with Xu's model sets both (the two papers share them); MCSAN vs MHA
+# leaves them to the two recipes, which share Sun's. A test checks that every claim's
+# conditions resolve to one class set, and to one protocol unless the claim names them.
 
 #: Pepino et al.'s region of practical equivalence, in AvAUC: Table 1's four fusion strategies
 #: span 0.857-0.863 (0.006) on IEMOCAP and the paper calls them similar ("Results were not
