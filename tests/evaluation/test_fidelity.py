@@ -62,3 +62,17 @@ def test_the_table_lists_substitutions_and_deviations():
     assert "GloVe-300" in amh.substitutions
     audio = t.loc[("xu2019", "Table 1", "LSTM+Attn (speech-only, our implementation)", "-")]
     assert "GloVe" not in audio.substitutions  # reads no text
+
+
+def test_rows_run_with_the_papers_seed_counts():
+    # Pepino et al. (Table 1: 10 seeds) and Yoon et al. (sec. 4.3: 10 experiments per fold)
+    t = fidelity_table().set_index(["paper", "table", "system", "text_source"])
+    ten = "--seeds 0,1,2,3,4,5,6,7,8,9"
+    assert ten in t.loc[("pepino2020", "Table 1", "EF-PT", "oracle")].runs_as
+    assert ten in t.loc[("yoon2020", "Table 2", "AMH-3", "oracle")].runs_as
+    assert "--seeds" not in t.loc[("xu2019", "Table 2", "Proposed", "oracle")].runs_as  # states none: one seed
+    assert spec_for_row(find_row("yoon2020", "AMH-3")).seeds == tuple(range(10))
+    assert spec_for_row(find_row("pepino2020", "BERT", corpus="IEMOCAP")).seeds == tuple(range(10))
+    assert spec_for_row(find_row("sun2021", "MCSAN (ours)", table="Table 1")).seeds == (0,)
+    assert spec_for_row(find_row("yoon2020", "AMH-3"), seeds=[0]).seeds == (0,)
+    assert spec_for_row(find_row("yoon2020", "AMH-3"), recipe="demo").seeds == (0,)

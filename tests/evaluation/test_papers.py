@@ -175,3 +175,55 @@ def test_one_configuration_under_two_protocols_is_two_rows():
     assert s.loc["session_script", "paper_model"] == "Audio"
     assert s.loc["session_script", "unit"] == "median ± IQR over seeds"
     assert "protocol: loso_session vs session_script" in s.loc["loso_session", "differs"]
+
+
+def _stored_run(spec, model_options_seen: bool = True) -> pd.Series:
+    """An aggregated run row whose config is what a run of ``spec`` stores (crossval's config)."""
+    from types import SimpleNamespace
+
+    from workbench.training.build import build_config
+
+    feats = {"audio": SimpleNamespace(dim=34, frame_seconds=0.01), "text": SimpleNamespace(dim=300, frame_seconds=None)}
+    config = {"settings": spec.settings.to_dict(),
+              "model_config": build_config(spec.model, spec.settings, spec.model_options, feats, 4),
+              "features": {"text": {"extractor": "text_glove", "config": {"path": "glove.840B.300d.txt"}, "dim": 300}}}
+    return pd.Series(dict(model=spec.model, variant=spec.settings.variant, corpus="iemocap", protocol=spec.protocol,
+                          label_scheme=spec.settings.label_scheme, text_source="oracle",
+                          train_preset=spec.settings.name, config_json=json.dumps(config)))
+
+
+def test_differences_list_every_override_of_the_recipe_a_run_names():
+    from workbench.training.presets import get_preset
+    from workbench.training.spec import RunSpec
+
+    paper = _row(paper_table(), paper="xu2019", paper_model="Proposed", text_source="oracle")
+    # GloVe-300 on IEMOCAP under the paper recipe: the paper's setting
+    assert differences(_stored_run(RunSpec.create("xu_alignment", "paper")), paper) == []
+    # `--recipe paper --epochs 3 --model-options '{"hidden": 16}'` used to be the paper's setting too
+    run = _stored_run(RunSpec.create("xu_alignment", "paper", epochs=3, model_options={"hidden": 16}))
+    assert differences(run, paper) == ["epochs: 3 vs the paper recipe's 30",
+                                       "model option hidden: 16 vs the model's default (the paper recipe sets none)"]
+    recipe = get_preset("xu_alignment", "paper").replace(batch_size=64, lr=5e-4)
+    assert differences(_stored_run(RunSpec.create("xu_alignment", recipe)), paper) == [
+        "batch_size: 64 vs the paper recipe's 32", "lr: 0.0005 vs the paper recipe's 0.001"]
+    # a demo run: the CPU recipe is one difference, the user's overrides of it each another
+    demo = differences(_stored_run(RunSpec.create("xu_alignment", "demo", epochs=3)), paper)
+    assert demo == ["training recipe: demo (CPU-sized) vs the paper's", "epochs: 3 vs the demo recipe's 6"]
+    # a variant's own config is its recipe's, not an override
+    amh = _stored_run(RunSpec.create("amh", "paper", variant="hops_3", model_options={"hidden": 16}))
+    assert [d for d in differences(amh, _row(paper_table(), paper="yoon2020", paper_model="AMH-3"))
+            if d.startswith("model option")] == [
+        "model option hidden: 16 vs the model's default (the paper recipe sets none)"]
+
+
+def test_iqr_spreads_over_seeds_as_pepino_does():
+    # 5 folds x 3 seeds; each seed's mean UA over folds is 0.52, 0.62, 0.72
+    res = _run_results("pepino_text", "session_script", seeds=3)
+    row = comparison_table(res, spread="iqr").query("source == 'run'").iloc[0]
+    assert row.ua == pytest.approx(0.62) and row.ua_spread == pytest.approx(0.10)  # median, IQR of the seed means
+    every_run = np.array([0.5 + 0.01 * f + 0.1 * s for f in range(5) for s in range(3)])
+    q75, q25 = np.percentile(every_run, [75, 25])
+    assert not math.isclose(row.ua_spread, q75 - q25)  # not the IQR over folds x seeds (0.17)
+    assert row.n_runs == 15 and row.spread == "iqr"
+    std = comparison_table(res).query("source == 'run'").iloc[0]
+    assert std.ua == pytest.approx(every_run.mean()) and std.ua_spread == pytest.approx(every_run.std(ddof=1))

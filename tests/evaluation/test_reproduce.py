@@ -16,7 +16,7 @@ SHARED = ["xu2019.alignment_beats_concat", "xu2019.learned_beats_hard"]  # both 
 def test_the_plan_is_the_union_of_conditions():
     p = plan(select_claims(claims=SHARED), "smoke")
     assert sorted(c.model for c in p.specs) == ["xu_alignment", "xu_alignment_concat", "xu_alignment_hard"]
-    assert len(plan(select_claims(papers=["yoon2020"]), "smoke").specs) == 7  # AMH-1/3/5/7/9, MDRE, MHA
+    assert len(plan(select_claims(papers=["yoon2020"]), "smoke").specs) == 12  # AMH-1..9, AMH-7 ASR, MDRE, MHA
 
 
 def test_runs_are_reused_never_trained_twice_and_missing_ones_are_named(tmp_path):

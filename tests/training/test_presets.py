@@ -46,7 +46,9 @@ def test_cpu_presets_follow_the_paper_recipe(model: str) -> None:
     assert demo.model_config == {**card.demo, **default} and smoke.model_config == {**card.smoke, **default}
     for p in (demo, smoke):
         assert p.optimizer == paper.optimizer and p.fusion_strategy == paper.fusion_strategy
-        assert p.lr == max(paper.lr, 1e-3) * 2 and p.batch_size == 32 and p.grad_clip == 1.0
+        base = card.base_lr or paper.lr  # the paper's general rate: every variant scales by one factor
+        assert p.lr == pytest.approx(paper.lr * max(base, 1e-3) * 2 / base, rel=1e-9)
+        assert p.batch_size == 32 and p.grad_clip == 1.0
         assert p.early_stopping_patience is None and p.warmup_steps == 0
         assert p.protocol == ("loso_session" if paper.protocol == "tenfold_811" else paper.protocol)
         assert paper.source in p.notes
@@ -69,7 +71,7 @@ def test_paper_numbers_spot_checks() -> None:
     assert (p.lr, p.fusion_strategy, p.warmup_steps, p.class_weights, p.protocol) == (
         0.01, "pretrained", 0, "batch_size", "session_script")
     assert get_preset("pepino_early", "paper").lr == 7e-4
-    assert get_preset("pepino_late", "demo").lr == 0.02
+    assert get_preset("pepino_late", "demo").lr == pytest.approx(0.01 * 2e-3 / 7e-4)
     assert get_preset("cma_raw", "demo").features["waveform"].config == {"pad": False, "max_seconds": 4.0}
 
 
@@ -95,9 +97,35 @@ def test_variants_apply_to_every_preset(model: str, variant: str, name: str) -> 
 
 def test_variant_learning_rate_carries_into_the_cpu_presets() -> None:
     # Pepino et al. sec. 3: warm start fine-tunes at 1e-4; the CPU rule doubles max(lr, 1e-3)
+    # of the paper's general rate (7e-4 -> 2e-3) and scales the variants' rates alike
     assert get_preset("pepino_early", "paper", variant="warm_start").lr == 1e-4
-    assert get_preset("pepino_early", "demo", variant="warm_start").lr == 2e-3
+    assert get_preset("pepino_early", "demo", variant="warm_start").lr == pytest.approx(1e-4 * 2e-3 / 7e-4)
+    assert get_preset("pepino_early", "demo", variant="cold_start").lr == 2e-3  # unchanged: the general rate
     assert get_preset("pepino_late", "demo", variant="cold_start").fusion_strategy == "cold_start"
+
+
+@pytest.mark.parametrize("name", ["demo", "smoke"])
+def test_cpu_presets_keep_the_papers_learning_rate_ratios_between_strategies(name: str) -> None:
+    # EF-CS, EF-PT, EF-WS and LF-PT train at 7e-4, 7e-4, 1e-4 and 0.01 (Pepino sec. 3): one
+    # factor for all four, which used to give 2e-3, 2e-3, 2e-3 and 0.02
+    systems = [("pepino_early", "cold_start"), ("pepino_early", "pretrained"), ("pepino_early", "warm_start"),
+               ("pepino_late", "pretrained")]
+    paper = [get_preset(m, "paper", variant=v).lr for m, v in systems]
+    cpu = [get_preset(m, name, variant=v).lr for m, v in systems]
+    assert paper == [7e-4, 7e-4, 1e-4, 0.01]
+    assert [c / p for c, p in zip(cpu, paper)] == pytest.approx([2e-3 / 7e-4] * 4, rel=1e-9)
+    # the branches pre-train at the single-branch models' own rates, the same factor's
+    assert get_preset("pepino_text", name).lr == get_preset("pepino_audio", name).lr == cpu[0]
+    # a model whose variants keep the paper rate is unchanged: twice max(lr, 1e-3)
+    assert get_preset("mcsan", name).lr == 2e-3 and get_preset("ssl_baseline", name).lr == 2e-3
+    assert get_preset("mcsan", name, variant="meld").lr == pytest.approx(1e-3)  # 5e-4 on MELD, half of 1e-3
+
+
+def test_the_pretrained_fusion_budget_is_stated_on_the_card() -> None:
+    for model in ("pepino_early", "pepino_late"):
+        card = get_card(model)
+        assert "budget" in card.variant("pretrained").note and "budget" in card.variant("warm_start").note
+        assert "budget" not in card.variant("cold_start").note
 
 
 def test_unknown_names_are_errors() -> None:

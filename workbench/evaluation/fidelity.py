@@ -69,15 +69,26 @@ def find_row(paper: str, paper_model: str, table: str | None = None, text_source
 @renamed_keywords(preset="recipe")
 def spec_for_row(row: PaperResult, recipe: str = "paper", **spec_options: Any) -> RunSpec:
     """The run of ``row``'s (model, variant) under training ``recipe`` and the row's protocol,
-    class set and text source; :class:`FidelityError` when no configuration runs the row."""
+    class set and text source, with the paper's number of seeds under the ``paper`` recipe
+    (:func:`paper_seeds`; ``seeds=`` overrides); :class:`FidelityError` when no
+    configuration runs the row."""
     if row.model is None:
         raise FidelityError(f"{_label(row)}: no workbench configuration runs this row ({row.reason or 'no reason given'})")
     card = get_card(row.model)
     if row.variant and row.variant not in card.variants:
         raise FidelityError(f"{_label(row)}: model {row.model!r} declares no variant {row.variant!r}; "
                             f"declared: {sorted(card.variants)}")
+    if recipe == "paper" and "seeds" not in spec_options:
+        spec_options["seeds"] = paper_seeds(row.paper)
     return RunSpec.create(row.model, recipe, variant=row.variant or None, protocol=row.protocol,
                           label_scheme=row.label_scheme, text_source=row.text_source or "oracle", **spec_options)
+
+
+def paper_seeds(paper: str) -> tuple[int, ...]:
+    """The seeds that run ``paper``'s set-up: as many as the paper trained per fold
+    (:data:`~workbench.evaluation.papers.PAPER_SETUP`; Pepino et al. and Yoon et al.: 10), one
+    where it does not say."""
+    return tuple(range(int(PAPER_SETUP.get(paper, {}).get("seeds") or 1)))  # type: ignore[call-overload]
 
 
 def _recipe(row: PaperResult, text_encoder: str | None = None):
@@ -132,6 +143,9 @@ def _command(row: PaperResult, text_encoder: str | None = None) -> str:
         parts.append("--text-source asr")
     if text_encoder and _reads_text(row):
         parts.append(f"--text-encoder {text_encoder}")
+    seeds = paper_seeds(row.paper)
+    if len(seeds) > 1:  # the paper's seed count (one seed, the default, where it states none)
+        parts.append(f"--seeds {','.join(map(str, seeds))}")
     parts.append(f"--corpus {CORPORA.get(row.corpus, row.corpus)} --root ...")
     return " ".join(parts)
 
@@ -174,9 +188,6 @@ def _deviations(row: PaperResult, text_encoder: str | None = None) -> list[str]:
     if recipe.protocol != row.protocol or recipe.label_scheme != row.label_scheme:
         out.append(f"the model's own recipe is {recipe.protocol}/{recipe.label_scheme}; this row was run by "
                    f"{row.paper} under {row.protocol}/{row.label_scheme}")
-    seeds = PAPER_SETUP[row.paper].get("seeds")
-    if seeds:
-        out.append(f"the paper reports {seeds} seeds: pass --seeds 0,...,{int(seeds) - 1}")  # type: ignore[call-overload]
     return out
 
 

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.evaluation.aggregate import GROUP_KEYS, aggregate
+from workbench.models.registry import get_card
+from workbench.training.presets import get_preset
 
 NAN = float("nan")
 
@@ -77,8 +79,9 @@ class PaperResult:
 #: seeds its numbers come from (None: not stated, one training per fold) and what its spread is.
 PAPER_SETUP: dict[str, dict[str, object]] = {
     "xu2019": dict(asr="Google Cloud Speech-to-Text (WER 14.7%, sec. 4.2)", seeds=None, spread_unit=""),
-    "yoon2020": dict(asr="commercial ASR, Google Cloud Speech-to-Text (WER 5.53%, sec. 4.2)", seeds=None,
-                     spread_unit="std over 10 folds"),
+    # sec. 4.3: "We perform 10-fold cross-validation (10 experiments for each fold)"
+    "yoon2020": dict(asr="commercial ASR, Google Cloud Speech-to-Text (WER 5.53%, sec. 4.2)", seeds=10,
+                     spread_unit="std over 10 folds of 10 experiments each"),
     "sun2021": dict(asr="", seeds=None, spread_unit="std over 10 folds"),
     "krishna2020": dict(asr="", seeds=None, spread_unit=""),
     "pepino2020": dict(asr="Google Cloud Speech-to-Text (MSP-Podcast only, sec. 4)", seeds=10,
@@ -385,12 +388,56 @@ def _config(run: pd.Series) -> dict:
         return {}
 
 
+#: The training settings on which a run is compared with the recipe it names.
+RECIPE_FIELDS: tuple[str, ...] = (
+    "epochs", "batch_size", "lr", "optimizer", "weight_decay", "grad_clip", "warmup_steps", "early_stopping_patience",
+    "class_weights", "fusion_strategy", "max_train_utterances", "bucketing",
+)
+
+
+def _derived_fields(model: str) -> set[str]:
+    """Model config fields filled from the data (class count, feature sizes, frame periods),
+    not chosen by a recipe or the user."""
+    card = get_card(model)
+    return {"n_classes", *card.dims.values(), *card.frame_periods.values(), *card.layer_counts.values()}
+
+
+def recipe_overrides(config: Mapping[str, Any], model: str, variant: str = "", recipe: str = "paper") -> list[str]:
+    """Where a run's stored config (``config.json``, the results' ``config_json``) departs from
+    ``recipe`` of its ``model`` and ``variant``: each training setting of :data:`RECIPE_FIELDS`
+    (``--epochs``, a changed batch size or learning rate) and each model option (``--model-options``:
+    a config field the recipe does not set, or sets otherwise). Empty when the config stores no
+    settings (results written by hand), or the run is the recipe's."""
+    settings = config.get("settings")
+    if not isinstance(settings, Mapping):
+        return []
+    try:
+        ref = get_preset(model, recipe, variant=variant or None)
+    except ValueError as e:
+        return [f"recipe: {e}"]
+    out = [f"{name}: {settings[name]!r} vs the {recipe} recipe's {getattr(ref, name)!r}" for name in RECIPE_FIELDS
+           if name in settings and settings[name] != getattr(ref, name)]
+    ours = {k: v for k, v in dict(config.get("model_config") or settings.get("model_config") or {}).items()
+            if k not in _derived_fields(model)}
+    theirs = json.loads(json.dumps(dict(ref.model_config)))  # tuples -> lists, as stored
+    for key in sorted(set(ours) | set(theirs)):
+        if key not in ours:
+            out.append(f"model option {key}: the model's default vs the {recipe} recipe's {theirs[key]!r}")
+        elif key not in theirs:
+            out.append(f"model option {key}: {ours[key]!r} vs the model's default (the {recipe} recipe sets none)")
+        elif ours[key] != theirs[key]:
+            out.append(f"model option {key}: {ours[key]!r} vs the {recipe} recipe's {theirs[key]!r}")
+    return out
+
+
 def differences(run: pd.Series, paper: pd.Series) -> list[str]:
     """Everything that keeps a run (an aggregated row) from being the paper's experiment:
     corpus (a synthetic corpus is always listed: it is a stand-in, not IEMOCAP), protocol,
     label scheme, text source, the text encoder that stands in for the paper's (none when the
     run read the paper's BERT or GloVe: :func:`text_encoder_difference`), the ASR engine, a
-    CPU-sized training recipe, the number of seeds. Empty: the same setting.
+    CPU-sized training recipe, every override of the recipe the run names (epochs, batch
+    size, learning rate, model options: :func:`recipe_overrides`), the number of seeds.
+    Empty: the same setting.
     """
     out = []
     corpus = _norm(run.get("corpus"))
@@ -414,6 +461,8 @@ def differences(run: pd.Series, paper: pd.Series) -> list[str]:
     preset = _norm(run.get("train_preset"))
     if preset and preset != "paper":
         out.append(f"training recipe: {run.get('train_preset')} (CPU-sized) vs the paper's")
+    if run.get("model") and preset:
+        out += recipe_overrides(config, str(run["model"]), str(run.get("variant") or ""), preset)
     seeds, n_seeds = setup.get("seeds"), run.get("n_seeds")
     if seeds and n_seeds is not None and not pd.isna(n_seeds) and int(n_seeds) != int(seeds):
         out.append(f"seeds: {int(n_seeds)} vs {seeds}")
@@ -457,8 +506,9 @@ def comparison_table(
 
     ``results``: the results table (one row per run). For each configuration (model, variant,
     config hash, corpus, protocol, label scheme, text source) one ``source="run"`` row with the
-    mean (or, with ``spread="iqr"``, the median) of WA, UA, weighted-F1 and AvAUC and their
-    spread, followed by each paper row with the same model and variant (a number a paper prints
+    mean and std over runs (every fold x seed one value, as AMH and MCSAN spread) or, with
+    ``spread="iqr"``, the median and IQR over seeds of each seed's mean over folds (as Pepino
+    et al. spread, Table 1) of WA, UA, weighted-F1 and AvAUC, followed by each paper row with the same model and variant (a number a paper prints
     twice is listed once), with a ``differs`` column listing every remaining difference
     (:func:`differences`; empty = the same setting). Models no paper reports keep their run row.
     """
@@ -468,7 +518,7 @@ def comparison_table(
     res = results if models is None else results[results["model"].isin(models)]
     if res.empty:
         raise ValueError(f"no results for models {list(models or [])}")
-    agg = _run_stats(res, "run")
+    agg = _run_stats(res, "run" if spread == "std" else "seed")
     centre = "mean" if spread == "std" else "median"
     rows: list[dict] = []
     for _, run in agg.iterrows():

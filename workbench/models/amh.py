@@ -252,7 +252,8 @@ CARD = ModelCard(
                       source="Yoon et al. 2020, sec. 4.1-4.2; batch, epochs, patience: the authors' reference code",
                       notes="the reference code stops on development WA, checked every 0.3 epochs, and clips "
                             "each gradient tensor at norm 1; here the development UA, checked every epoch, "
-                            "and the global norm; GloVe-300 and ResNet-101 replaced (docs/models.md)"),
+                            "and the global norm; GloVe-300 and ResNet-101 replaced (docs/models.md); the paper "
+                            "runs 10 experiments per fold (sec. 4.3): 10 seeds, RunSpec seeds=range(10)"),
     },
     # no n_hops: a run without a variant is the default variant, hops_7, whose n_hops goes on top
     demo=dict(audio_hidden=48, text_hidden=48, video_hidden=32),

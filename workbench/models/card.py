@@ -52,6 +52,10 @@ class ModelCard:
       ``load_branches(strategy, **trained)`` (see ``workbench.training.strategies``).
     - ``reads``: the inputs the model reads under a config (its ``.inputs``), when they
       depend on the config; None: the keys of ``inputs``.
+    - ``base_lr``: the paper's general learning rate, the one its variants' rates depart from
+      (Pepino et al. sec. 3: 7e-4, with 1e-4 to fine-tune and 0.01 for LF-PT). The CPU presets
+      scale every variant's rate by the one factor that takes ``base_lr`` to the CPU rate, so
+      the ratios the paper sets between variants stay. None: the paper recipe's ``lr``.
 
     Consumers copy what they take from a card: cards are shared, module-level values.
     """
@@ -67,6 +71,7 @@ class ModelCard:
     default_variant: str = ""
     branches: Mapping[str, str] = field(default_factory=dict)
     reads: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
+    base_lr: float | None = None
 
     def __post_init__(self) -> None:
         if self.default_variant and self.default_variant not in self.variants:

@@ -69,7 +69,8 @@ YOON2020_RECIPE: dict[str, Any] = dict(
     protocol="tenfold_811", label_scheme="iemocap7",
     source="Yoon et al. 2020, sec. 4.1-4.2",
     notes="batch 128 from the AMH reference code; epochs and patience are ours (the reference stops about "
-          "4.5 epochs after the best dev WA; the trainer stops on dev UA); the dev fold picks the best epoch",
+          "4.5 epochs after the best dev WA; the trainer stops on dev UA); the dev fold picks the best epoch; "
+          "Yoon et al. run 10 experiments per fold (sec. 4.3): 10 seeds, RunSpec seeds=range(10)",
 )
 #: Per-direction GRU/LSTM sizes and input dropout of the AMH reference code's encoders
 #: (``train_reference_script.sh``: hidden 200/200/128, keep probabilities 0.7/0.3/0.7).

@@ -254,7 +254,8 @@ def get_preset(model: str, name: str = "paper", text_features: str | None = None
     built from the model's card (``workbench.models.card``).
 
     ``paper`` is the card's paper recipe. ``demo`` and ``smoke`` keep its optimiser and
-    protocol (leave-one-session-out where the paper uses 10 folds of 8:1:1), take the card's
+    protocol (leave-one-session-out where the paper uses 10 folds of 8:1:1), keep the ratios
+    of learning rates between the card's variants (:func:`cpu_learning_rate`), take the card's
     CPU model sizes and prepare the features for a CPU (see ``_CPU_FEATURES``).
 
     ``text_features`` replaces the text extractor the card declares (None keeps it): the
@@ -285,7 +286,7 @@ def get_preset(model: str, name: str = "paper", text_features: str | None = None
     if name == "paper":
         return apply_encoders(base, text_encoder, speech_encoder)
     common = dict(features=_features(card, text_features, var, cpu=True), early_stopping_patience=None,
-                  batch_size=32, warmup_steps=0, lr=max(base.lr, 1e-3) * 2, grad_clip=1.0,
+                  batch_size=32, warmup_steps=0, lr=cpu_learning_rate(card, base.lr), grad_clip=1.0,
                   # paper 10-fold protocols are 10 trainings; on CPU the demo uses leave-one-session-out
                   protocol="loso_session" if base.protocol == "tenfold_811" else base.protocol)
     if name == "demo":
@@ -295,6 +296,21 @@ def get_preset(model: str, name: str = "paper", text_features: str | None = None
         cpu = base.replace(name="smoke", epochs=2, model_config={**card.smoke, **overrides}, max_train_utterances=96,
                            notes=_join(f"smoke test of: {base.source}", tag), **common)
     return apply_encoders(cpu, text_encoder, speech_encoder)
+
+
+def cpu_learning_rate(card: ModelCard, lr: float) -> float:
+    """The CPU presets' learning rate for a paper rate ``lr`` of ``card``'s model: twice the
+    paper's general rate (at least 1e-3: the CPU presets train few epochs), and every variant's
+    rate by the same factor, so the ratios a paper sets between variants stay (Pepino et al.:
+    EF-CS and EF-PT 7e-4, EF-WS 1e-4, LF-PT 0.01 become 2e-3, 2.9e-4 and 0.029).
+
+    >>> from workbench.models import get_card
+    >>> [cpu_learning_rate(get_card("pepino_early"), lr) for lr in (7e-4, 1e-4, 0.01)]
+    [0.002, 0.000285714285714, 0.0285714285714]
+    """
+    base = card.base_lr or float(card.recipes["paper"].get("lr", lr))
+    # rounded to 12 significant digits: the rate is part of the run id, so 2e-3 stays 2e-3
+    return float(f"{lr * max(base, 1e-3) * 2 / base:.12g}")
 
 
 def _join(*notes: str) -> str:
