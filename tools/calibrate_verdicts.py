@@ -31,8 +31,8 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=200)
     args = ap.parse_args()
     start = time.perf_counter()
-    print("| null: design | folds | seeds | utterances/fold | fold sd | seed sd | relation | decisive rate |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| null: design | folds | seeds | utterances/fold | fold sd | seed sd | shared sd | relation | decisive rate |")
+    print("|---|---|---|---|---|---|---|---|---|")
     nulls = {
         "demo ledger (5 folds x 3 seeds)": Design(),
         "one seed": Design(seeds=1),
@@ -40,12 +40,14 @@ def main() -> None:
         "no training variance": Design(fold_sd=0.0, seed_sd=0.0),
         "large training variance": Design(fold_sd=0.4, seed_sd=0.3),
         "10 folds x 1 seed (Yoon, Sun)": Design(folds=10, seeds=1),
+        "folds correlated (shared sd 0.1)": Design(shared_sd=0.1),
     }
     for name, d in nulls.items():
         r = null_rate(d, args.replicates, n_boot=args.n_boot, seed=1)
-        print(f"| {name} | {d.folds} | {d.seeds} | {d.utterances} | {d.fold_sd} | {d.seed_sd} | beats | {r} |")
+        print(f"| {name} | {d.folds} | {d.seeds} | {d.utterances} | {d.fold_sd} | {d.seed_sd} | {d.shared_sd} | beats "
+              f"| {r} |")
     r = null_rate(Design(), args.replicates, relation="similar", margin=0.03, n_boot=args.n_boot, seed=2)
-    print(f"| at the margin (true difference = margin 0.03) | 5 | 3 | 200 | 0.15 | 0.1 | similar | {r} |")
+    print(f"| at the margin (true difference = margin 0.03) | 5 | 3 | 200 | 0.15 | 0.1 | 0.0 | similar | {r} |")
     print()
     print("| power: design | folds | seeds | utterances/fold | fold sd | true difference (UA) | reproduced | "
           "min. detectable |")

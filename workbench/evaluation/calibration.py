@@ -8,7 +8,10 @@ from a model with every source of variance the rule claims to handle:
 - each (condition, fold) has a training-set effect (``fold_sd``, on the logit of being right):
   the part of a fold's result that no number of seeds averages away;
 - each (condition, fold, seed) has a training effect (``seed_sd``), and every prediction its
-  own coin.
+  own coin;
+- optionally each condition has an effect shared by all its folds (``shared_sd``): what the
+  overlap of cross-validation training sets makes folds share, the correlation the
+  Nadeau-Bengio correction is for.
 
 :func:`null_rate` measures the share of decisive verdicts when the claim is false at the
 boundary (two conditions from one distribution for ``beats``; a true difference of exactly the
@@ -42,6 +45,7 @@ class Design:
     difficulty_sd: float = 1.0  # per utterance, shared by every condition and seed (logit scale)
     fold_sd: float = 0.15  # per (condition, fold): the training set's effect (logit scale)
     seed_sd: float = 0.1  # per (condition, fold, seed): training randomness (logit scale)
+    shared_sd: float = 0.0  # per condition, shared by its folds (overlapping training sets; logit scale)
 
 
 def _logit(p: float) -> float:
@@ -55,7 +59,7 @@ def simulate_predictions(design: Design, shift: float, rng: np.random.Generator,
     moves its logit of being right; ``copies`` repeats each seed's predictions that many times
     under new seed numbers (the copy experiment: more rows, no new information)."""
     parts = []
-    base = _logit(design.accuracy) + shift
+    base = _logit(design.accuracy) + shift + rng.normal(0, design.shared_sd)
     k = len(CLASSES)
     names = np.asarray(CLASSES)
     for f in range(design.folds):
