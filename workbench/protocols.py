@@ -218,6 +218,7 @@ def _ids(df: pd.DataFrame, mask: pd.Series) -> list[str]:
 def _loso_session(
     df: pd.DataFrame, validation: str = "none", validation_share: float = 0.1, seed: int = 0
 ) -> list[Fold]:
+    """One fold per session: test on it, train on the others (the common IEMOCAP protocol)."""
     protocol = "loso_session"
     sessions = _require(df, protocol, "session", "folds are sessions")
     speakers = _require(df, protocol, "speaker", "needed for the speaker split") if validation == "other_speaker" else None
@@ -249,6 +250,7 @@ def _loso_session(
 def _loso_speaker(
     df: pd.DataFrame, validation: str = "none", validation_share: float = 0.1, seed: int = 0
 ) -> list[Fold]:
+    """One fold per speaker: test on that speaker, train on the others (10 folds on IEMOCAP)."""
     protocol = "loso_speaker"
     speakers = _require(df, protocol, "speaker", "folds are speakers")
     sessions = _require(df, protocol, "session", "needed for session_partner") if validation == "session_partner" else None
@@ -285,6 +287,7 @@ def _session_script(
     validation_share: float = 0.1,
     seed: int = 0,
 ) -> list[Fold]:
+    """Pepino et al.: per session, test on its improvised lines and held-out script; no test script in training."""
     protocol = "session_script"
     sessions = _require(df, protocol, "session", "folds are sessions")
     if "script" not in df.columns or "kind" not in df.columns:
@@ -347,6 +350,7 @@ def _session_script(
 def _random_kfold(
     df: pd.DataFrame, n_folds: int = 5, validation: str = "none", validation_share: float = 0.1, seed: int = 0
 ) -> list[Fold]:
+    """Label-stratified random folds (``n_folds``, default 5): speakers and scripts leak across folds."""
     protocol = "random_kfold"
     if n_folds < 2:
         raise ProtocolError(f"protocol {protocol!r}: n_folds={n_folds} must be at least 2")
@@ -370,6 +374,7 @@ def _random_kfold(
 
 
 def _tenfold_811(df: pd.DataFrame, n_folds: int = 10, seed: int = 0) -> list[Fold]:
+    """AMH's and MCSAN's 10-fold 8:1:1 random split: test part i, validate part i+1, train on the rest."""
     protocol = "tenfold_811"
     if n_folds < 3:
         raise ProtocolError(f"protocol {protocol!r}: n_folds={n_folds} must be at least 3")
@@ -389,6 +394,7 @@ def _tenfold_811(df: pd.DataFrame, n_folds: int = 10, seed: int = 0) -> list[Fol
 
 
 def _official(df: pd.DataFrame) -> list[Fold]:
+    """The manifest's own ``split`` column (MELD, MSP-Podcast): one fold per test split."""
     protocol = "official"
     split = _require(df, protocol, "split", "the official protocol uses the corpus's own splits")
     norm = split.str.strip().str.lower()
@@ -418,6 +424,11 @@ PROTOCOLS: dict[str, Callable[..., list[Fold]]] = {
     "tenfold_811": _tenfold_811,
     "official": _official,
 }
+
+
+def list_protocols() -> dict[str, str]:
+    """Every registered protocol: name -> its one-line description (the first line of its docstring)."""
+    return {name: (fn.__doc__ or "").strip().split("\n")[0] for name, fn in PROTOCOLS.items()}
 
 
 def make_folds(manifest: Manifest | pd.DataFrame, protocol: str, **options: Any) -> list[Fold]:
