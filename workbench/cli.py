@@ -233,8 +233,17 @@ def _bench_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _smoke_note(recipe: str) -> None:
+    """Smoke numbers (chance level) look broken without a word: say what the recipe is for."""
+    if recipe == "smoke":
+        from workbench.training.presets import smoke_note
+
+        print(smoke_note())
+
+
 def _train(args: argparse.Namespace) -> int:
     from workbench.training import BackendOptions, CorpusOptions, RunSpec, run_crossval
+    from workbench.training.results import results_dir
 
     spec = RunSpec.create(args.model, args.recipe, protocol=args.protocol, folds=args.folds, seeds=args.seeds,
                           model_options=args.model_options, epochs=args.epochs, device=args.device,
@@ -257,6 +266,10 @@ def _train(args: argparse.Namespace) -> int:
     failed = rows.attrs.get("failed", [])
     for f in failed:
         print(f"FAILED fold {f['fold']} seed {f['seed']}: {f['error']}")
+    reused = rows.attrs.get("reused", 0)
+    print(f"runs trained {rows.attrs.get('trained', 0)}, reused {reused}{' (--rerun retrains them)' if reused else ''}; "
+          f"runs folder {runs_root} (results table {results_dir(runs_root) / 'results.parquet'})")
+    _smoke_note(args.recipe)
     return 1 if failed else 0
 
 
@@ -277,7 +290,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         if r["verdict"] == "not run":
             print(f"    {r['reason']}")
     print(f"{len(ledger)} claim(s) in {ledger.attrs['wall_seconds']:.0f} s; runs trained {ledger.attrs['trained']}, "
-          f"reused {ledger.attrs['reused']}; ledger: {page} and {pq}")
+          f"reused {ledger.attrs['reused']}; runs folder {out}; ledger: {page} and {pq}")
+    _smoke_note(args.recipe)
     return 0
 
 

@@ -146,7 +146,9 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     With ``spec.text_source == "asr"`` the model trains and tests on pocketsphinx transcripts:
     the manifest is transcribed first (``asr_jobs`` processes, default every core; cached in
     ``asr.parquet`` of the feature cache root, resumable). ``.attrs["texts"]`` of the result
-    holds the :class:`~workbench.training.texts.TextReport` (WER, empty transcripts).
+    holds the :class:`~workbench.training.texts.TextReport` (WER, empty transcripts);
+    ``.attrs["trained"]`` and ``.attrs["reused"]`` count the runs trained now and those taken
+    from the results table (``rerun=True`` retrains them), ``.attrs["runs_root"]`` is the folder.
 
     With ``backend.backend == "ray"`` each (fold, seed) is a Ray task (:mod:`workbench.training.tasks`).
     Rows of tasks that still failed after their retries are missing from the result, which lists
@@ -188,6 +190,7 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
                                      for i in part}))
     jobs = [FoldJob(spec, corpus, tuple(all_folds), all_folds.index(fold), seed, classes, out, rerun)
             for fold in chosen for seed in spec.seeds]
+    recorded = set() if rerun else set(read_results(out)["run_id"])
     if backend.backend == "ray":
         from workbench.training.tasks import run_jobs_on_ray
 
@@ -197,6 +200,8 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     else:
         rows = pd.DataFrame([train_fold(job, manifest, features, progress) for job in jobs])
     rows.attrs["texts"] = text_report
+    reused = int(rows["run_id"].isin(recorded).sum()) if len(rows) else 0
+    rows.attrs.update(trained=len(rows) - reused, reused=reused, runs_root=out)
     return rows
 
 

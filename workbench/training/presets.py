@@ -45,6 +45,11 @@ RECIPE_NOTES: dict[str, str] = {
 PRESET_NAMES = tuple(RECIPE_NOTES)
 
 
+def smoke_note() -> str:
+    """The line printed under smoke-recipe numbers (CLI, notebooks), which look broken without it."""
+    return f"note: smoke recipe = {RECIPE_NOTES['smoke']}; use the demo recipe for numbers that mean something."
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """Which extractor (with config) feeds one model input, and how it is prepared.
