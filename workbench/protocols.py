@@ -51,7 +51,7 @@ import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -431,6 +431,17 @@ def list_protocols() -> dict[str, str]:
     return {name: (fn.__doc__ or "").strip().split("\n")[0] for name, fn in PROTOCOLS.items()}
 
 
+def check_protocol(protocol: str, options: Mapping[str, Any] | None = None) -> None:
+    """Raise :class:`ProtocolError` for an unknown protocol or an option it does not take
+    (before any data is read: callers check a request before generating a corpus)."""
+    if protocol not in PROTOCOLS:
+        raise ProtocolError(f"unknown protocol {protocol!r}; known: {sorted(PROTOCOLS)} (`workbench list protocols`)")
+    accepted = [p for p in inspect.signature(PROTOCOLS[protocol]).parameters if p != "df"]
+    unknown = sorted(set(options or {}) - set(accepted))
+    if unknown:
+        raise ProtocolError(f"protocol {protocol!r}: unknown option(s) {unknown}; accepted: {accepted}")
+
+
 def make_folds(manifest: Manifest | pd.DataFrame, protocol: str, **options: Any) -> list[Fold]:
     """Build the folds of ``protocol`` over ``manifest`` (see the module docstring for options).
 
@@ -438,13 +449,8 @@ def make_folds(manifest: Manifest | pd.DataFrame, protocol: str, **options: Any)
     folds. Raises ValueError naming the protocol, the fold and what is missing when the
     manifest lacks a needed field or an option leaves a fold empty.
     """
-    if protocol not in PROTOCOLS:
-        raise ProtocolError(f"unknown protocol {protocol!r}; known: {sorted(PROTOCOLS)}")
+    check_protocol(protocol, options)
     fn = PROTOCOLS[protocol]
-    accepted = [p for p in inspect.signature(fn).parameters if p != "df"]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ProtocolError(f"protocol {protocol!r}: unknown option(s) {unknown}; accepted: {accepted}")
     df = _table(manifest)
     if len(df) == 0:
         raise ProtocolError(f"protocol {protocol!r}: the manifest is empty")

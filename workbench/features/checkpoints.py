@@ -162,7 +162,10 @@ def checkpoint_path(name_or_path: str, allow_download: bool | None = None) -> Pa
     elif local.exists():
         raise CheckpointError(f"checkpoint {name!r} is a file; give the directory written by save_pretrained")
     elif _looks_like_path(name):
-        raise CheckpointError(f"checkpoint directory {name!r} does not exist; " + _how_to_provide(name))
+        # a path, not a hub name: `hf download /models/x` would be no advice
+        raise CheckpointError(f"checkpoint directory {name!r} does not exist; check the path, or give a directory "
+                              "written by save_pretrained or the name of a checkpoint in the Hugging Face cache "
+                              "(e.g. bert-base-uncased)")
     else:
         path = _from_hf_cache(name, downloads_allowed(allow_download))
     if not (path / "config.json").is_file():

@@ -38,9 +38,10 @@ from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.training.metrics import classification_metrics
 from workbench.features.normalise import save_normalisers
 from workbench.io import atomic_write
-from workbench.protocols import Fold, make_folds, save_folds
+from workbench.protocols import Fold, check_protocol, make_folds, save_folds
 from workbench.training.build import build_model, model_inputs_of
-from workbench.training.inputs import InputFeatures, check_features, fold_datasets, load_input_features
+from workbench.training.inputs import (InputFeatures, check_extractors_ready, check_features, fold_datasets,
+                                      load_input_features)
 from workbench.training.presets import TrainPreset
 from workbench.training.results import append_rows, read_results, results_dir
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
@@ -157,7 +158,12 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     every node sees.
     """
     settings = spec.settings
-    needs_pretraining(spec.model, settings)  # a strategy the model cannot follow fails before any run
+    # Cheap checks first: a strategy the model cannot follow, an unknown protocol or option, a
+    # missing encoder checkpoint must fail before a corpus is generated or features extracted.
+    needs_pretraining(spec.model, settings)
+    check_protocol(spec.protocol, spec.protocol_options)
+    if features is None:
+        check_extractors_ready(spec.model, settings, model_inputs_of(spec.model, settings, spec.model_options))
     out = Path(runs_root) if runs_root is not None else paths.runs_dir()
     classes = tuple(get_scheme(settings.label_scheme).classes)
     if manifest is None:
