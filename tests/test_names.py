@@ -145,3 +145,11 @@ def test_format_table_keeps_long_descriptions_whole() -> None:
 
     text = format_table(pd.DataFrame({"name": ["x"], "description": ["w " * 100]}))
     assert text.splitlines()[1] == "x     " + ("w " * 100).rstrip()
+
+
+def test_developer_tools_take_the_option_names_of_the_workbench_command() -> None:
+    renamed = {"--preset": "--recipe or --corpus-size", "--corpus-preset": "--corpus-size", "--seed": "--corpus-seed"}
+    found = {(tool.name, opt) for tool in sorted((ROOT / "tools").glob("*.py"))
+             for opt in re.findall(r"add_argument\(\s*\"(--[a-z-]+)\"", tool.read_text())}
+    assert any(opt == "--corpus-size" for _, opt in found)
+    assert not [(t, o, renamed[o]) for t, o in found if o in renamed]
