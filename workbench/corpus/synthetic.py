@@ -93,6 +93,7 @@ CONFUSIONS: dict[str, tuple[str, ...]] = {
     "dis": ("ang", "fru"), "oth": ("neu", "fru"),
 }
 EMOTIONS = tuple(EMOTION_PROSODY)  # every code but xxx
+PEAK_LEVEL = 0.98  # highest sample magnitude written (full scale is 1): the corpus never clips
 
 # Dialogs of one session in the order presets take them; (marker actor, dialog suffix). The
 # first five cover all three scripts and a suffixed improvisation; the first ten alternate the
@@ -470,7 +471,13 @@ def _render_utterance(u: UttPlan, session: int, dialog_dir: dict[str, Path], cfg
     noise = 0.5 * white / white.std() + brown / (brown.std() + 1e-12)
     snr = rng.uniform(*cfg.snr_db)
     noise *= np.sqrt(p_sig / 10 ** (snr / 10) / np.mean(noise**2))
-    audio = np.clip(audio + noise, -1.0, 1.0)
+    audio = audio + noise
+    # A loud voice with a positive gain can exceed full scale. Clipping it would make every
+    # loader warn about clipped samples in the built-in corpus, so such an utterance is scaled
+    # down as a whole to just below full scale (the others keep their bytes).
+    peak = float(np.max(np.abs(audio)))
+    if peak > PEAK_LEVEL:
+        audio *= PEAK_LEVEL / peak
     pcm = np.round(audio * 32767).astype(np.int16)
     n_frames = len(pcm) // int(FRAME * SR)
 
