@@ -377,3 +377,20 @@ def test_html_export_drops_inline_plotly_js_and_draws_mimetype_only_figures(tmp_
     assert len(html.encode()) < 1_000_000 and not any(f in html for f in _library_fragments())
     assert html.count("Plotly.newPlot(") == 2 and html.count('"y":[5,3,8]') == 2
     assert nbformat.read(path, as_version=4) == nb  # the notebook itself is not rewritten
+
+
+def test_batch_kernels_print_no_log_notices(tmp_path, capfd):
+    """ipykernel logs "Kernel is running over TCP without encryption" once per kernel; a batch
+    run (that did not ask for the kernel's log) shows it nowhere. The cell's output stays."""
+    from workbench.batch import GridCell, run_cell
+
+    write_notebook(tmp_path / "good.ipynb", "import sys\nprint('x is', x)\nprint('to stderr', file=sys.stderr)")
+    cell = GridCell(tmp_path / "good.ipynb", {"x": 3}, "good")
+    (tmp_path / "out").mkdir()
+    capfd.readouterr()
+    result = run_cell(cell, tmp_path / "out")
+    captured = capfd.readouterr()
+    assert result.status == "ok", result.error
+    assert "without encryption" not in captured.err + captured.out and "IPKernelApp" not in captured.err
+    outputs = "".join(o.get("text", "") for c in nbformat.read(result.output, as_version=4).cells for o in c.get("outputs", []))
+    assert "x is 3" in outputs and "to stderr" in outputs

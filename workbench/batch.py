@@ -236,6 +236,10 @@ def _cell_key(cell: GridCell, lib_hash: str) -> str:
 
 
 # --------------------------------------------------------------------------- running
+#: Command-line arguments of every batch kernel (see run_cell).
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def run_cell(cell: GridCell, out_dir: str | Path, kernel: str = "python3", timeout: int = 1800,
              batch_id: str | None = None) -> CellResult:
     """Execute one notebook with papermill; never raises for a failing notebook. Raises
@@ -258,6 +262,9 @@ def run_cell(cell: GridCell, out_dir: str | Path, kernel: str = "python3", timeo
             cwd=str(cell.notebook.parent),
             progress_bar=False,
             execution_timeout=timeout,
+            # the kernel's own log (its "running over TCP without encryption" notice, once per
+            # notebook) is not the batch's business; errors still show. Cells' output is unaffected.
+            extra_arguments=KERNEL_ARGUMENTS,
         )
         status, error = "ok", ""
     except KeyboardInterrupt:
