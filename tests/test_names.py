@@ -153,3 +153,16 @@ def test_developer_tools_take_the_option_names_of_the_workbench_command() -> Non
              for opt in re.findall(r"add_argument\(\s*\"(--[a-z-]+)\"", tool.read_text())}
     assert any(opt == "--corpus-size" for _, opt in found)
     assert not [(t, o, renamed[o]) for t, o in found if o in renamed]
+
+
+@pytest.mark.parametrize("package, names", [
+    ("workbench.corpus", ["load_corpus", "prepare_iemocap", "prepare_meld", "prepare_msp_podcast", "import_table"]),
+    ("workbench.models", ["list_models", "list_variants", "get_card", "create_model"]),
+])
+def test_the_guides_functions_are_public_names_of_their_package(package: str, names: list[str]) -> None:
+    """The API reference documents a package's ``__all__`` (docs/api/*.md: ``::: package``)."""
+    module = importlib.import_module(package)
+    assert set(names) <= set(module.__all__)
+    assert all(callable(getattr(module, n)) for n in names)
+    pages = "".join(p.read_text() for p in (ROOT / "docs" / "api").glob("*.md"))
+    assert f"::: {package}\n" in pages
