@@ -95,7 +95,7 @@ unit:
 notebooks-smoke:
 	$(BIN)/workbench batch tests/notebooks/smoke.yaml --out $(WORKBENCH_RUNS)/smoke
 
-# Regression check: cells marked NBVAL_CHECK_OUTPUT against committed reference outputs.
+# Regression check: cells tagged nbval-check-output against committed reference outputs.
 nbval:
 	$(BIN)/pytest -q -p no:cacheprovider --nbval-lax --nbval-sanitize-with tests/notebooks/sanitize.cfg tests/notebooks/*.ipynb
 

@@ -290,6 +290,23 @@ def _library_fragments() -> list[str]:
     return [js[:300], js[mid:mid + 300], js[-300:]]
 
 
+def network_loads(html: str) -> list[str]:
+    """What a page would fetch from the network: script or stylesheet URLs, module imports and
+    CSS url()s with a scheme (links a reader may click and CSS comments load nothing)."""
+    code = re.sub(r"/\*.*?\*/", "", html, flags=re.S)
+    return (re.findall(r"<script[^>]*\bsrc=\"(https?:[^\"]*)\"", code)
+            + re.findall(r"<link[^>]*\bhref=\"(https?:[^\"]*)\"", code)
+            + re.findall(r"\bimport\b[^;\n]*[\"'](https?:[^\"']*)", code)
+            + re.findall(r"url\(\s*[\"']?(https?:[^)\"']*)", code))
+
+
+def test_network_loads_finds_cdn_scripts_and_ignores_links_and_comments():
+    page = ('<script src="https://cdnjs.cloudflare.com/require.js"></script><a href="https://example.org">x</a>'
+            '<style>/* https://github.com/a */ b {background: url("https://x/y.png")}</style>'
+            '<script type="module">import mermaid from "https://cdn/mermaid.mjs";</script>')
+    assert network_loads(page) == ["https://cdnjs.cloudflare.com/require.js", "https://cdn/mermaid.mjs", "https://x/y.png"]
+
+
 def test_batch_html_pages_load_one_shared_plotly_js_and_embed_no_copy(tmp_path, monkeypatch):
     from plotly.offline import get_plotlyjs
 
@@ -317,10 +334,11 @@ def test_batch_html_pages_load_one_shared_plotly_js_and_embed_no_copy(tmp_path, 
         assert not any(f in html for f in fragments), f"{page.name} holds plotly.js inline"
         if page.name == "index.html":
             continue
-        # the shared copy is loaded once, by a relative src, before any other script (require.js)
+        # the shared copy is loaded once, by a relative src, and nothing else is loaded: no CDN
+        # (require.js, MathJax, mermaid, the widget manager would fail silently offline)
         srcs = re.findall(r'<script[^>]*\bsrc="([^"]*)"', html)
-        assert srcs[0] == "plotly.min.js" and srcs.count("plotly.min.js") == 1, srcs
-        assert html.index('src="plotly.min.js"') < html.index("<script", html.index('src="plotly.min.js"') + 1)
+        assert srcs == ["plotly.min.js"], srcs
+        assert not network_loads(html), network_loads(html)
 
     # the figure page draws the figure: a div and its Plotly.newPlot call with the cell's data
     fig_html = (out / "fig__x=7.html").read_text(encoding="utf-8")
@@ -377,3 +395,20 @@ def test_html_export_drops_inline_plotly_js_and_draws_mimetype_only_figures(tmp_
     assert len(html.encode()) < 1_000_000 and not any(f in html for f in _library_fragments())
     assert html.count("Plotly.newPlot(") == 2 and html.count('"y":[5,3,8]') == 2
     assert nbformat.read(path, as_version=4) == nb  # the notebook itself is not rewritten
+
+
+def test_batch_kernels_print_no_log_notices(tmp_path, capfd):
+    """ipykernel logs "Kernel is running over TCP without encryption" once per kernel; a batch
+    run (that did not ask for the kernel's log) shows it nowhere. The cell's output stays."""
+    from workbench.batch import GridCell, run_cell
+
+    write_notebook(tmp_path / "good.ipynb", "import sys\nprint('x is', x)\nprint('to stderr', file=sys.stderr)")
+    cell = GridCell(tmp_path / "good.ipynb", {"x": 3}, "good")
+    (tmp_path / "out").mkdir()
+    capfd.readouterr()
+    result = run_cell(cell, tmp_path / "out")
+    captured = capfd.readouterr()
+    assert result.status == "ok", result.error
+    assert "without encryption" not in captured.err + captured.out
+    outputs = "".join(o.get("text", "") for c in nbformat.read(result.output, as_version=4).cells for o in c.get("outputs", []))
+    assert "x is 3" in outputs and "to stderr" in outputs

@@ -207,3 +207,25 @@ def test_runs_root_resolves_under_workbench_runs_and_old_out_is_a_plain_path(tmp
     assert "--out is deprecated; use --runs-root" in capsys.readouterr().err
     with pytest.raises(WorkbenchError, match="give only --runs-root"):
         cli._runs_root(parse(["train", "amh", "--out", "old", "--runs-root", "new"]))
+
+
+def test_train_says_where_results_went_what_it_reused_and_what_smoke_numbers_mean(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
+
+    def fake_crossval(spec, corpus, backend, runs_root, rerun, progress):
+        rows = pd.DataFrame([{"run_id": f"r{k}", "n_train": 80, "n_test": 20, "epochs_run": 2, "wa": 0.25, "ua": 0.25,
+                              "macro_f1": 0.1, "train_seconds": 1.0} for k in range(3)])
+        rows.attrs.update(trained=1, reused=2, runs_root=runs_root)
+        return rows
+
+    monkeypatch.setattr("workbench.training.run_crossval", fake_crossval)
+    assert main(["train", "unimodal_audio", "--recipe", "smoke", "--runs-root", "mine"]) == 0
+    out = capsys.readouterr().out
+    root = tmp_path / "runs" / "mine"
+    assert (f"runs trained 1, reused 2 (--rerun retrains them); runs folder {root} "
+            f"(results table {root / 'results' / 'results.parquet'})") in out
+    assert "smoke recipe = a plumbing check" in out and "expected at chance" in out
+    assert main(["train", "unimodal_audio", "--recipe", "demo", "--runs-root", "mine"]) == 0
+    assert "plumbing" not in capsys.readouterr().out

@@ -58,10 +58,24 @@ def test_scrub_strips_outputs_and_keeps_tags(tmp_path):
 
 def test_reference_keeps_only_checked_outputs():
     nb = nbformat.v4.new_notebook()
-    keep = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)")
+    keep = nbformat.v4.new_code_cell("print(1)", metadata={"tags": ["nbval-check-output"]})
     drop = nbformat.v4.new_code_cell("print(2)")
     for c, text in ((keep, "1\n"), (drop, "2\n")):
         c.outputs = [nbformat.v4.new_output("stream", text=text)]
     nb.cells = [keep, drop]
     out = keep_checked_outputs(nb)
     assert [len(c.outputs) for c in out.cells] == [1, 0]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_user_notebooks_show_no_test_markers_and_their_checked_cells_are_tagged(path):
+    """nbval's comment markers would be the first line a user reads in a cell; its cell tag is not shown."""
+    cells = nbformat.read(path, as_version=4).cells
+    assert not [i for i, c in enumerate(cells) if "NBVAL" in c.source]
+    reference = ROOT / "tests" / "notebooks" / path.name
+    if reference.is_file():
+        tagged = [i for i, c in enumerate(cells) if "nbval-check-output" in c.metadata.get("tags", [])]
+        ref = [c for c in nbformat.read(reference, as_version=4).cells
+               if "injected-parameters" not in c.metadata.get("tags", [])]
+        assert tagged and tagged == [i for i, c in enumerate(ref) if "nbval-check-output" in c.metadata.get("tags", [])]
+        assert all(ref[i].outputs for i in tagged)  # the reference holds what nbval compares

@@ -10,13 +10,13 @@ Three parts, each printing one JSON line per measurement:
             1 s context) and in one pass: each run in a fresh process; the number reported is
             the growth of ``ru_maxrss`` (Linux: KiB, the process's high-water mark) from after
             loading the model and encoding a 1-second clip to after the 60-second one;
-``train``   ssl_baseline and ssl_fusion with the demo preset on the demo synthetic corpus, on
+``train``   ssl_baseline and ssl_fusion with the demo recipe on the demo synthetic corpus, on
             the base-size random wav2vec 2.0 with a layer subset; UA, wall time and feature
             store size.
 
     python tools/bench_ssl.py speed --device cpu
     python tools/bench_ssl.py memory
-    python tools/bench_ssl.py train --layers 0,4,8,12 --folds 0,1 [--corpus-preset smoke] [--kind tiny] [--subset 0.25]
+    python tools/bench_ssl.py train --layers 0,4,8,12 --folds 0,1 [--corpus-size smoke] [--kind tiny] [--subset 0.25]
 
 Checkpoints are written under ``--work`` (default ``/tmp/ssl_bench``); nothing is downloaded.
 """
@@ -112,7 +112,7 @@ def train(args: argparse.Namespace) -> None:
     ckpt = _checkpoint(args.work, args.kind)
     layers = [int(i) for i in args.layers.split(",")]
     folds = [int(f) for f in args.folds.split(",")] if args.folds else None
-    corpus = CorpusOptions("synthetic", size=args.corpus_preset)
+    corpus = CorpusOptions("synthetic", size=args.corpus_size)
     manifest = corpus.load("iemocap4")
     if args.subset < 1.0:
         # every n-th utterance of each (session, label): all sessions and classes stay, in proportion
@@ -135,7 +135,7 @@ def train(args: argparse.Namespace) -> None:
         ua = rows["ua"].astype(float)
         store = paths.cache_dir() / "ssl_layers"
         size = sum(f.stat().st_size for f in store.rglob("*.npy")) if store.is_dir() else 0
-        print(json.dumps({"measure": "train", "model": model, "preset": "demo", "corpus": args.corpus_preset,
+        print(json.dumps({"measure": "train", "model": model, "preset": "demo", "corpus": args.corpus_size,
                           "utterances": len(manifest), "audio_s": round(audio_s, 1), "subset": args.subset,
                           "checkpoint": args.kind, "layers": layers, "ssl_store_mib": round(size / 2**20, 1),
                           "folds": sorted(rows["fold"].astype(str).unique().tolist()), "ua_mean": round(float(ua.mean()), 4),
@@ -155,7 +155,7 @@ def main() -> None:
     ap.add_argument("--layers", default="0,4,8,12")
     ap.add_argument("--folds", default="")
     ap.add_argument("--models", default="ssl_baseline,ssl_fusion")
-    ap.add_argument("--corpus-preset", default="demo")
+    ap.add_argument("--corpus-size", default="demo")
     ap.add_argument("--subset", type=float, default=1.0, help="train: fraction of the corpus kept per session and class")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

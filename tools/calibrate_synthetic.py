@@ -13,7 +13,7 @@ utterance is predicted by a model trained without its script (Pepino et al.'s se
 folds); improvised test utterances use the (a) model in both. Prints UA (mean per-class
 recall) per setting. Usage::
 
-    python tools/calibrate_synthetic.py --out runs/calib --preset demo
+    python tools/calibrate_synthetic.py --out runs/calib --corpus-size demo
 """
 
 from __future__ import annotations
@@ -89,13 +89,13 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--preset", default="demo")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--corpus-size", default="demo")
+    ap.add_argument("--corpus-seed", type=int, default=0)
     ap.add_argument("--reuse", action="store_true", help="use an existing corpus in --out")
     args = ap.parse_args()
     root = Path(args.out) / "IEMOCAP_full_release"
     if not args.reuse:
-        root = generate_corpus(args.out, corpus_size=args.preset, corpus_seed=args.seed)
+        root = generate_corpus(args.out, corpus_size=args.corpus_size, corpus_seed=args.corpus_seed)
     utts = load(root)
     cache = Path(args.out) / "calib_features.npz"
     ids = np.array([u["id"] for u in utts])

@@ -236,6 +236,10 @@ def _cell_key(cell: GridCell, lib_hash: str) -> str:
 
 
 # --------------------------------------------------------------------------- running
+#: Command-line arguments of every batch kernel (see run_cell).
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def run_cell(cell: GridCell, out_dir: str | Path, kernel: str = "python3", timeout: int = 1800,
              batch_id: str | None = None) -> CellResult:
     """Execute one notebook with papermill; never raises for a failing notebook. Raises
@@ -258,6 +262,9 @@ def run_cell(cell: GridCell, out_dir: str | Path, kernel: str = "python3", timeo
             cwd=str(cell.notebook.parent),
             progress_bar=False,
             execution_timeout=timeout,
+            # the kernel's own log (its "running over TCP without encryption" notice, once per
+            # notebook) is not the batch's business; errors still show. Cells' output is unaffected.
+            extra_arguments=KERNEL_ARGUMENTS,
         )
         status, error = "ok", ""
     except KeyboardInterrupt:
@@ -282,15 +289,20 @@ def run_cell(cell: GridCell, out_dir: str | Path, kernel: str = "python3", timeo
 PLOTLY_JS = "plotly.min.js"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
-# The notebook pages load the run folder's plotly.js before anything else in <head>: before
-# require.js (which nbconvert's page loads), since plotly.js under a page where AMD's ``define``
-# exists registers as a module instead of setting ``window.Plotly`` the figures call.
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+
+# The notebook pages load the run folder's plotly.js and nothing from the network: nbconvert's
+# lab page would load require.js, MathJax, mermaid and the widget manager from CDNs, which fail
+# silently offline (and a page without a widget manager shows a widget as blank). Widgets are
+# exported as their static fallback instead (figures_as_html); math stays as its TeX source.
 _PAGE_TEMPLATE = "workbench_batch.html.j2"
 _PAGE_TEMPLATE_SOURCE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js -%}
 <script src="{{ resources.workbench_plotly_js }}"></script>
-{{ super() }}
 {%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 """
 
 
@@ -329,16 +341,20 @@ def figures_as_html(nb: Any) -> Any:
     Each output holding a plotly figure as its JSON mimetype (what JupyterLab draws) gains an
     HTML figure div with its ``Plotly.newPlot`` call, which needs plotly.js on the page but holds
     no copy of it; an output that is a copy of plotly.js (what plotly's ``notebook`` renderer
-    displays in each notebook) is dropped, the HTML beside a figure's mimetype replaced.
+    displays in each notebook) is dropped, the HTML beside a figure's mimetype replaced. A
+    widget's view is replaced by its static fallback (the other mimetypes of its output, e.g.
+    the explorer's figure of its current view), as the page loads no widget manager.
     """
     from plotly.io import to_html
 
+    nb.metadata.pop("widgets", None)  # widget state: only a widget manager would read it
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         kept = []
         for out in cell.get("outputs", []):
             data = out.get("data", {})
+            data.pop(WIDGET_VIEW_MIME, None)
             if _holds_plotly_js(data.get("text/html", "")):
                 if PLOTLY_MIME not in data:
                     continue

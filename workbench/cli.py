@@ -7,6 +7,9 @@ subcommand) re-raises it with its traceback instead. Ctrl-C prints ``interrupted
 130. Anything else is a bug and keeps its traceback. Impossible numbers (``--epochs -1``,
 ``--jobs 0``) are refused by argparse, naming the option, with exit code 2.
 
+``workbench list NOUN`` lists the names options accept (models, variants, recipes, protocols,
+label schemes, corpora, corpus sizes, claims), each with one line of description.
+
 Parameter names are those of the notebooks and the Python API: ``--corpus-size`` (smoke, demo,
 full: the synthetic corpus) and ``--corpus-seed``, ``--recipe`` (paper, demo, smoke: the
 training recipe), ``--runs-root`` (a runs folder; a relative name is a folder under
@@ -24,10 +27,13 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from workbench.catalog import LISTINGS
 from workbench.errors import WorkbenchError
 
-SIZES = ["smoke", "demo", "full"]  # sizes of the synthetic corpus (workbench.corpus.synthetic.PRESETS)
-RECIPES = ["paper", "demo", "smoke"]  # training recipes (workbench.training.presets)
+# Names that options accept come from the registries (``workbench list``). The recipes' registry,
+# workbench.training.presets.RECIPE_NOTES, imports torch (seconds), so a copy stands here and
+# tests/test_names.py checks it against the registry.
+RECIPES = ["paper", "demo", "smoke"]
 
 #: Exceptions that are the user's to fix: printed as one line, no traceback.
 USER_ERRORS = (WorkbenchError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
@@ -128,6 +134,13 @@ def _runs_root(args: argparse.Namespace) -> Path:
     if args.runs_root != args.runs_root_default:
         raise WorkbenchError("--out is the deprecated name of --runs-root; give only --runs-root")
     return Path(legacy)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from workbench.catalog import format_table, listing
+
+    print(format_table(listing(args.what, args.model)))
+    return 0
 
 
 def _corpus_synth(args: argparse.Namespace) -> int:
@@ -254,8 +267,17 @@ def _bench_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _smoke_note(recipe: str) -> None:
+    """Smoke numbers (chance level) look broken without a word: say what the recipe is for."""
+    if recipe == "smoke":
+        from workbench.training.presets import smoke_note
+
+        print(smoke_note())
+
+
 def _train(args: argparse.Namespace) -> int:
     from workbench.training import BackendOptions, CorpusOptions, RunSpec, run_crossval
+    from workbench.training.results import results_dir
 
     spec = RunSpec.create(args.model, args.recipe, protocol=args.protocol, folds=args.folds, seeds=args.seeds,
                           model_options=args.model_options, epochs=args.epochs, device=args.device,
@@ -278,6 +300,10 @@ def _train(args: argparse.Namespace) -> int:
     failed = rows.attrs.get("failed", [])
     for f in failed:
         print(f"FAILED fold {f['fold']} seed {f['seed']}: {f['error']}")
+    reused = rows.attrs.get("reused", 0)
+    print(f"runs trained {rows.attrs.get('trained', 0)}, reused {reused}{' (--rerun retrains them)' if reused else ''}; "
+          f"runs folder {runs_root} (results table {results_dir(runs_root) / 'results.parquet'})")
+    _smoke_note(args.recipe)
     return 1 if failed else 0
 
 
@@ -306,7 +332,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         if r["verdict"] == "not run":
             print(f"    {r['reason']}")
     print(f"{len(ledger)} claim(s) in {ledger.attrs['wall_seconds']:.0f} s; runs trained {ledger.attrs['trained']}, "
-          f"reused {ledger.attrs['reused']}; ledger: {page} and {pq}")
+          f"reused {ledger.attrs['reused']}; runs folder {out}; ledger: {page} and {pq}")
+    _smoke_note(args.recipe)
     return 0
 
 
@@ -330,16 +357,29 @@ def _backend_kwargs(args: argparse.Namespace) -> dict:
             "num_cpus": args.cpus_per_task, "num_gpus": args.gpus_per_task}
 
 
+def _corpus_help() -> str:
+    from workbench.corpus.load import CORPORA
+
+    return f"{', '.join(CORPORA)} (`workbench list corpora`)"
+
+
+def _sizes() -> list[str]:
+    from workbench.corpus.synthetic import PRESETS
+
+    return list(PRESETS)
+
+
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", default="synthetic", help="synthetic or iemocap")
+    sizes = _sizes()
+    p.add_argument("--corpus", default="synthetic", help=_corpus_help())
     p.add_argument("--root", default=None, help="corpus root (real corpora)")
-    p.add_argument("--corpus-size", default="demo", choices=SIZES, help="size of the synthetic corpus")
-    _alias(p, "--corpus-preset", "--corpus-size", choices=SIZES)
+    p.add_argument("--corpus-size", default="demo", choices=sizes, help="size of the synthetic corpus")
+    _alias(p, "--corpus-preset", "--corpus-size", choices=sizes)
     p.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of the synthetic corpus")
 
 
 def _add_recipe(p: argparse.ArgumentParser, default: str, help: str) -> None:
-    p.add_argument("--recipe", default=default, choices=RECIPES, help=help)
+    p.add_argument("--recipe", default=default, choices=RECIPES, help=f"{help} (`workbench list recipes`)")
     _alias(p, "--preset", "--recipe", choices=RECIPES)
 
 
@@ -373,13 +413,19 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_debug(parser, False)
     sub = parser.add_subparsers(dest="command", required=True)
+    sizes = _sizes()
+
+    ls = sub.add_parser("list", help="list the names the workbench knows, each with one line of description")
+    ls.add_argument("what", choices=list(LISTINGS), help="what to list")
+    ls.add_argument("model", nargs="?", default=None, help="variants: only this model's")
+    ls.set_defaults(func=_list)
 
     corpus = sub.add_parser("corpus", help="generate the synthetic corpus or check an IEMOCAP copy")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
     synth = corpus_sub.add_parser("synth", help="generate the built-in synthetic corpus")
-    synth.add_argument("--corpus-size", default="demo", choices=SIZES,
+    synth.add_argument("--corpus-size", default="demo", choices=sizes,
                        help="smoke (~200 utterances), demo (~2,000) or full (~10,000)")
-    _alias(synth, "--preset", "--corpus-size", choices=SIZES)
+    _alias(synth, "--preset", "--corpus-size", choices=sizes)
     synth.add_argument("--out", required=True, help="output directory")
     synth.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of every random choice")
     _alias(synth, "--seed", "--corpus-seed", type=non_negative_int)
@@ -419,10 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     bf = bench_sub.add_parser("features", help="MFCC (batched torch vs librosa), openSMILE and cache reload rates")
-    bf.add_argument("--corpus", default="synthetic", help="corpus for workbench.corpus.load_corpus")
+    bf.add_argument("--corpus", default="synthetic", help=_corpus_help())
     bf.add_argument("--root", default=None, help="corpus root (real corpora)")
-    bf.add_argument("--corpus-size", default="smoke", choices=SIZES, help="size of the synthetic corpus")
-    _alias(bf, "--preset", "--corpus-size", choices=SIZES)
+    bf.add_argument("--corpus-size", default="smoke", choices=sizes, help="size of the synthetic corpus")
+    _alias(bf, "--preset", "--corpus-size", choices=sizes)
     bf.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of the synthetic corpus")
     _alias(bf, "--seed", "--corpus-seed", type=non_negative_int)
     bf.add_argument("--manifest", default=None, help="a manifest file (.jsonl/.parquet) instead of a corpus")
@@ -442,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override the recipe's epochs (early stopping is off)")
     bt.add_argument("--utterances", type=non_negative_int, default=0,
                     help="corpus size (default: IEMOCAP's 4-class 5,531)")
-    bt.add_argument("--lengths-from", default=None, choices=SIZES,
+    bt.add_argument("--lengths-from", default=None, choices=sizes,
                     help="take durations and word counts from the synthetic corpus of this size "
                          "(default: IEMOCAP-like)")
     bt.add_argument("--bucketing", default="both", choices=["both", "on", "off"])
@@ -453,17 +499,18 @@ def build_parser() -> argparse.ArgumentParser:
     bt.set_defaults(func=_bench_train)
 
     tr = sub.add_parser("train", help="cross-validate one model (folds x seeds) into the results table")
-    tr.add_argument("model", help="registered model name (workbench.models.list_models())")
+    tr.add_argument("model", help="registered model name (`workbench list models`)")
     _add_recipe(tr, "demo", "training recipe: paper (each paper's set-up; GPU-sized), demo (CPU-sized) or smoke")
     _add_corpus_options(tr)
-    tr.add_argument("--protocol", default=None, help="fold protocol (default: the recipe's)")
+    tr.add_argument("--protocol", default=None, help="fold protocol (`workbench list protocols`; default: the recipe's)")
     tr.add_argument("--folds", type=fold_list, default=None,
                     help="comma-separated fold indices or names (default: all)")
     tr.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds (default: 0)")
     tr.add_argument("--epochs", type=positive_int, default=None, help="override the recipe's epochs")
     tr.add_argument("--variant", default=None,
-                    help="one of the model's declared variants (workbench.training.list_variants(MODEL))")
-    tr.add_argument("--label-scheme", default=None, help="class set, e.g. iemocap7 (default: the recipe's)")
+                    help="one of the model's declared variants (`workbench list variants MODEL`)")
+    tr.add_argument("--label-scheme", default=None,
+                    help="class set, e.g. iemocap7 (`workbench list label-schemes`; default: the recipe's)")
     tr.add_argument("--text-source", default="oracle", choices=["oracle", "asr"],
                     help="the text the model reads in training and testing: human transcript or ASR")
     tr.add_argument("--text-encoder", default=None, metavar="CHECKPOINT_OR_GLOVE",
@@ -486,14 +533,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_train)
 
     rp = sub.add_parser("reproduce", help="rerun the papers' claims as experiments and write the ledger of verdicts")
-    rp.add_argument("--papers", default=None, help="comma-separated papers (xu2019, yoon2020, sun2021, krishna2020, "
-                                                     "pepino2020; default: all claims)")
-    rp.add_argument("--claims", default=None, help="comma-separated claim ids (workbench.evaluation.claims.CLAIMS)")
+    rp.add_argument("--papers", default=None, help="comma-separated papers, e.g. xu2019 (`workbench list claims` shows "
+                                                     "each claim's paper; default: all claims)")
+    rp.add_argument("--claims", default=None, help="comma-separated claim ids (`workbench list claims`)")
     rp.add_argument("--claim-file", default=None, help="your own claims (YAML or JSON; format in "
                                                        "workbench.evaluation.user_claims), judged by the same rule; "
                                                        "alone, only these run")
-    rp.add_argument("--recipe", default="demo", choices=RECIPES,
-                    help="training recipe of every run: paper (GPU), demo (CPU), smoke (tests)")
+    _add_recipe(rp, "demo", "training recipe of every run: paper (GPU), demo (CPU), smoke (a plumbing check)")
     _add_corpus_options(rp)
     rp.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated seeds (default: 0)")
     rp.add_argument("--folds", type=fold_list, default=None, help="fold indices or names (default: all)")
@@ -508,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bu = sub.add_parser("bundle", help="write one model's features and the manifest to a file, for `train --bundle` "
                                        "on a machine without the corpus or the extractors")
-    bu.add_argument("model", help="registered model name")
+    bu.add_argument("model", help="registered model name (`workbench list models`)")
     bu.add_argument("--out", required=True, help="bundle file to write (.npz)")
     _add_recipe(bu, "demo", "training recipe whose features to export (train with the same recipe)")
     _add_corpus_options(bu)
@@ -517,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="store the human transcript's or the ASR transcript's text inputs")
     bu.add_argument("--quiet", action="store_true", help="no progress bars")
     bu.set_defaults(func=_bundle)
-    for leaf in (synth, check, batch, bf, bt, tr, bu):
+    for leaf in (ls, synth, check, batch, bf, bt, tr, bu):
         # SUPPRESS: a subcommand without --debug must not reset a --debug given before it
         _add_debug(leaf, argparse.SUPPRESS)
     return parser

@@ -60,7 +60,7 @@ import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -227,6 +227,7 @@ def _ids(df: pd.DataFrame, mask: pd.Series) -> list[str]:
 def _loso_session(
     df: pd.DataFrame, validation: str = "none", validation_share: float = 0.1, seed: int = 0
 ) -> list[Fold]:
+    """One fold per session: test on it, train on the others (the common IEMOCAP protocol)."""
     protocol = "loso_session"
     sessions = _require(df, protocol, "session", "folds are sessions")
     speakers = _require(df, protocol, "speaker", "needed for the speaker split") if validation == "other_speaker" else None
@@ -258,6 +259,7 @@ def _loso_session(
 def _loso_speaker(
     df: pd.DataFrame, validation: str = "none", validation_share: float = 0.1, seed: int = 0
 ) -> list[Fold]:
+    """One fold per speaker: test on that speaker, train on the others (10 folds on IEMOCAP)."""
     protocol = "loso_speaker"
     speakers = _require(df, protocol, "speaker", "folds are speakers")
     sessions = _require(df, protocol, "session", "needed for session_partner") if validation == "session_partner" else None
@@ -294,6 +296,7 @@ def _session_script(
     validation_share: float = 0.1,
     seed: int = 0,
 ) -> list[Fold]:
+    """Pepino et al.: per session, test on its improvised lines and held-out script; no test script in training."""
     protocol = "session_script"
     sessions = _require(df, protocol, "session", "folds are sessions")
     if "script" not in df.columns or "kind" not in df.columns:
@@ -356,6 +359,7 @@ def _session_script(
 def _random_kfold(
     df: pd.DataFrame, n_folds: int = 5, validation: str = "none", validation_share: float = 0.1, seed: int = 0
 ) -> list[Fold]:
+    """Label-stratified random folds (``n_folds``, default 5): speakers and scripts leak across folds."""
     protocol = "random_kfold"
     if n_folds < 2:
         raise ProtocolError(f"protocol {protocol!r}: n_folds={n_folds} must be at least 2")
@@ -379,6 +383,7 @@ def _random_kfold(
 
 
 def _tenfold_811(df: pd.DataFrame, n_folds: int = 10, seed: int = 0) -> list[Fold]:
+    """AMH's and MCSAN's 10-fold 8:1:1 random split: test part i, validate part i+1, train on the rest."""
     protocol = "tenfold_811"
     if n_folds < 3:
         raise ProtocolError(f"protocol {protocol!r}: n_folds={n_folds} must be at least 3")
@@ -435,6 +440,7 @@ def _superb(df: pd.DataFrame, valid_ratio: float = 0.2, seed: int = 0) -> list[F
 
 
 def _official(df: pd.DataFrame) -> list[Fold]:
+    """The manifest's own ``split`` column (MELD, MSP-Podcast): one fold per test split."""
     protocol = "official"
     split = _require(df, protocol, "split", "the official protocol uses the corpus's own splits")
     norm = split.str.strip().str.lower()
@@ -467,6 +473,22 @@ PROTOCOLS: dict[str, Callable[..., list[Fold]]] = {
 }
 
 
+def list_protocols() -> dict[str, str]:
+    """Every registered protocol: name -> its one-line description (the first line of its docstring)."""
+    return {name: (fn.__doc__ or "").strip().split("\n")[0] for name, fn in PROTOCOLS.items()}
+
+
+def check_protocol(protocol: str, options: Mapping[str, Any] | None = None) -> None:
+    """Raise :class:`ProtocolError` for an unknown protocol or an option it does not take
+    (before any data is read: callers check a request before generating a corpus)."""
+    if protocol not in PROTOCOLS:
+        raise ProtocolError(f"unknown protocol {protocol!r}; known: {sorted(PROTOCOLS)} (`workbench list protocols`)")
+    accepted = [p for p in inspect.signature(PROTOCOLS[protocol]).parameters if p != "df"]
+    unknown = sorted(set(options or {}) - set(accepted))
+    if unknown:
+        raise ProtocolError(f"protocol {protocol!r}: unknown option(s) {unknown}; accepted: {accepted}")
+
+
 def make_folds(manifest: Manifest | pd.DataFrame, protocol: str, **options: Any) -> list[Fold]:
     """Build the folds of ``protocol`` over ``manifest`` (see the module docstring for options).
 
@@ -474,13 +496,8 @@ def make_folds(manifest: Manifest | pd.DataFrame, protocol: str, **options: Any)
     folds. Raises ValueError naming the protocol, the fold and what is missing when the
     manifest lacks a needed field or an option leaves a fold empty.
     """
-    if protocol not in PROTOCOLS:
-        raise ProtocolError(f"unknown protocol {protocol!r}; known: {sorted(PROTOCOLS)}")
+    check_protocol(protocol, options)
     fn = PROTOCOLS[protocol]
-    accepted = [p for p in inspect.signature(fn).parameters if p != "df"]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ProtocolError(f"protocol {protocol!r}: unknown option(s) {unknown}; accepted: {accepted}")
     df = _table(manifest)
     if len(df) == 0:
         raise ProtocolError(f"protocol {protocol!r}: the manifest is empty")

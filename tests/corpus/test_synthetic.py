@@ -323,3 +323,23 @@ def test_synthetic_root_takes_corpus_size_and_corpus_seed(tmp_path: Path) -> Non
         assert synthetic_root(preset="full", seed=5, data_dir=tmp_path) == root
     assert [str(w.message) for w in caught] == ["synthetic_root(preset=...) is deprecated; use corpus_size=...",
                                                 "synthetic_root(seed=...) is deprecated; use corpus_seed=..."]
+
+
+def test_loud_utterances_are_scaled_below_full_scale_not_clipped(tmp_path: Path) -> None:
+    """A gain that drives every utterance past full scale: the files peak at PEAK_LEVEL, keep
+    their shape (not a flat top), and the loader warns about none of them."""
+    import warnings
+
+    from workbench.corpus.synthetic import PEAK_LEVEL
+    from workbench.features.audio_io import AudioWarning, load_audio
+
+    loud = dataclasses.replace(TINY, n_sessions=1, dialogs=TINY.dialogs[:1], utts_per_dialog=4, gain_db=(14.0, 16.0))
+    root = generate_corpus(tmp_path, corpus_seed=3, progress=False, config=loud)
+    wavs = sorted(root.glob("Session*/sentences/wav/*/*.wav"))
+    assert len(wavs) >= 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AudioWarning)
+        for w in wavs:
+            y = load_audio(w)
+            assert np.abs(y).max() == pytest.approx(PEAK_LEVEL, abs=2 / 32767)
+            assert np.mean(np.abs(y) >= PEAK_LEVEL - 1 / 32767) < 0.001  # one peak, not a clipped plateau

@@ -177,6 +177,15 @@ def test_model_table_reference_and_intervals():
     assert (t.ci_low < t.ci_high).all() and 0 < t.loc["b", "p_perm"] < 0.05
 
 
+def test_model_table_on_several_protocols_says_how_to_filter():
+    r = pd.concat([_results({"a": [0.6, 0.7]}, folds=2, seeds=1),
+                   _results({"a": [0.5, 0.6]}, folds=2, seeds=1, protocol="random_kfold")], ignore_index=True)
+    with pytest.raises(ValueError, match=r"one protocol at a time; got \['loso_session', 'random_kfold'\]; filter the "
+                                         r"table first, e.g. model_table\(results\[results\['protocol'\] == 'loso_session'\]"):
+        model_table(r)
+    assert list(model_table(r[r["protocol"] == "random_kfold"]).index) == ["a"]
+
+
 def test_pooled_confusion_and_recall():
     p = pd.DataFrame(dict(model=["m"] * 5, label=["neu", "neu", "hap", "ang", "ang"], pred=["neu", "hap", "hap", "ang", "neu"]))
     c = pooled_confusion(p, CLASSES)

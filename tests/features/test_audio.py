@@ -321,3 +321,24 @@ def test_audio_warnings_are_summarised_once():
     assert len(audio) == 1 and audio[0].startswith("ASR: 5 audio issue(s):")
     assert "u0: clipped" in audio[0] and "u2" not in audio[0] and "... and 3 more" in audio[0]
     assert [str(c.message) for c in caught if c.category is UserWarning] == ["something else"]
+
+
+def test_an_audio_issue_is_reported_once_per_process_not_once_per_extractor():
+    import warnings as w
+
+    from workbench.features.audio_io import AudioWarning, summarised_audio_warnings
+
+    def extraction(name: str, utts: list[str]) -> list[str]:
+        with w.catch_warnings(record=True) as caught:
+            w.simplefilter("always")
+            with summarised_audio_warnings(name):
+                for u in utts:
+                    w.warn(f"utterance {u!r}: 0.2% of samples in /data/{u}.wav are clipped", AudioWarning)
+        return [str(c.message) for c in caught if c.category is AudioWarning]
+
+    first = extraction("mfcc120", ["a", "b"])
+    assert len(first) == 1 and first[0].startswith("mfcc120: 2 audio issue(s):")
+    assert extraction("frame34", ["a", "b"]) == []  # the same files, read by another extractor
+    third = extraction("prosody36", ["a", "c"])
+    assert len(third) == 1 and third[0].startswith("prosody36: 1 audio issue(s) (and 1 reported above):")
+    assert "'c'" in third[0] and "'a'" not in third[0]

@@ -77,6 +77,9 @@ def test_missing_checkpoint_offline_names_it_and_the_two_ways(monkeypatch, tmp_p
 def test_missing_directory_and_bad_directories(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         resolve_checkpoint(str(tmp_path / "nowhere" / "bert"))
+    with pytest.raises(CheckpointError, match="'/models/x' does not exist; check the path") as e:
+        resolve_checkpoint("/models/x")
+    assert "hf download" not in str(e.value)  # a download command for a local path is no advice
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "config.json").write_text("{}")

@@ -135,3 +135,16 @@ def test_glove_extractor_oov_zero_and_counted(tmp_path):
     assert ex.extract(make_utterance(text="...")).shape == (1, 2)
     with pytest.raises(ValueError, match="path"):
         get_extractor("text_glove").dim
+
+
+def test_loading_the_text_encoder_shows_no_transformers_bar_and_leaves_the_users_setting(capfd):
+    from transformers.utils import logging as hf_logging
+
+    from workbench.features import text
+
+    text._MODELS.clear()  # load for real, not from this process's memo
+    hf_logging.enable_progress_bar()
+    capfd.readouterr()
+    text.load_text_encoder("", device="cpu")
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # the user's own from_pretrained keeps its bar

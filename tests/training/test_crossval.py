@@ -74,10 +74,13 @@ def test_load_trained_rebuilds_the_same_predictions(manifest, features, tmp_path
 
 
 def test_rerun_replaces_rows_without_duplicates(manifest, features, tmp_path, tiny_preset):
-    _run(manifest, features, tmp_path, tiny_preset, folds=[0])
+    rows = _run(manifest, features, tmp_path, tiny_preset, folds=[0])
+    assert (rows.attrs["trained"], rows.attrs["reused"], rows.attrs["runs_root"]) == (1, 0, tmp_path)
     first = read_results(tmp_path)
-    _run(manifest, features, tmp_path, tiny_preset, folds=[0])  # reused, not retrained
-    _run(manifest, features, tmp_path, tiny_preset, folds=[0, 1], rerun=True)
+    rows = _run(manifest, features, tmp_path, tiny_preset, folds=[0, 1])  # fold 0 reused, not retrained
+    assert (rows.attrs["trained"], rows.attrs["reused"]) == (1, 1)
+    rows = _run(manifest, features, tmp_path, tiny_preset, folds=[0, 1], rerun=True)
+    assert (rows.attrs["trained"], rows.attrs["reused"]) == (2, 0)
     res, preds = read_results(tmp_path), read_predictions(tmp_path)
     assert len(res) == 2 and res["run_id"].is_unique
     assert not preds.duplicated(["run_id", "utt_id"]).any() and len(preds) == 60

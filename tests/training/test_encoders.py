@@ -138,3 +138,38 @@ def test_a_glove_file_trains_through_text_glove(glove, tmp_path):
                         runs_root=tmp_path / "runs", progress=False)
     config = json.loads(rows["config_json"].iloc[0])
     assert config["features"]["text"]["extractor"] == "text_glove" and config["model_config"]["text_dim"] == 5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["ssl_fusion", "--speech-encoder", "/models/wavlm-base-plus"], "'/models/wavlm-base-plus' does not exist"),
+    (["ssl_fusion"], "give your checkpoint with speech_encoder (--speech-encoder)"),
+    (["pepino_text", "--text-encoder", "/models/x"], "'/models/x' does not exist"),
+    (["xu_alignment", "--protocol", "no_such_protocol"], "unknown protocol 'no_such_protocol'"),
+])
+def test_train_refuses_a_bad_request_before_generating_the_corpus(monkeypatch, tmp_path, capsys, argv, message):
+    """A missing checkpoint, or a protocol that does not exist, is reported before any corpus is
+    generated or loaded (the demo corpus takes minutes to generate)."""
+    import workbench.corpus.load
+    from workbench.cli import main
+
+    def no_corpus(*args, **kwargs):
+        raise AssertionError("the corpus was generated or loaded before the request was checked")
+
+    monkeypatch.setenv("WORKBENCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(workbench.corpus.load, "load_corpus", no_corpus)
+    monkeypatch.setattr("workbench.corpus.synthetic.generate_corpus", no_corpus)
+    monkeypatch.setattr("workbench.corpus.iemocap.prepare_iemocap", no_corpus)
+    assert main(["train", *argv, "--recipe", "demo", "--quiet", "--runs-root", str(tmp_path / "runs")]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "data").exists()
+
+
+def test_bundle_refuses_a_model_without_its_checkpoint_before_the_corpus(monkeypatch, tmp_path, capsys):
+    from workbench.cli import main
+
+    monkeypatch.setattr("workbench.corpus.synthetic.generate_corpus",
+                        lambda *a, **k: (_ for _ in ()).throw(AssertionError("corpus generated")))
+    monkeypatch.setenv("WORKBENCH_DATA", str(tmp_path / "data"))
+    assert main(["bundle", "ssl_baseline", "--out", str(tmp_path / "b.npz"), "--quiet"]) == 1
+    assert "--speech-encoder" in capsys.readouterr().err

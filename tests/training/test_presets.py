@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from workbench.features.base import list_extractors
-from workbench.models import get_card, list_models
-from workbench.training.presets import PRESET_NAMES, TrainPreset, get_preset, list_variants
+from workbench.models import get_card, list_models, list_variants
+from workbench.training.presets import PRESET_NAMES, TrainPreset, get_preset
 
 MODELS = list_models()
 VARIANTS = [(m, v) for m in MODELS for v in get_card(m).variants]

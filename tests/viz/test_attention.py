@@ -311,3 +311,34 @@ def test_asr_text_is_scored_against_the_corpus_timing(explorer_run, tmp_path):
     assert find_runs(tmp_path, "xu_alignment", corpus_size="demo").empty
     with pytest.warns(DeprecationWarning, match=r"find_runs\(corpus_preset=...\) is deprecated; use corpus_size="):
         assert find_runs(tmp_path, "xu_alignment", corpus_preset="demo").empty
+
+
+def test_explorer_display_carries_a_static_copy_of_its_current_view(explorer_run, tmp_path):
+    """A frontend with a widget manager draws the widget; an HTML export (no widget manager, no
+    network) shows the figure of the explorer's current view instead of a blank placeholder."""
+    import re
+
+    import nbformat
+
+    from workbench.batch import html_exporter
+    from workbench.viz.explorer import AttentionExplorer
+
+    ex = AttentionExplorer({"xu test": {"fold0": explorer_run}})
+    ex.utt_dd.value = explorer_run.ids[1]
+    bundle = ex._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
+    static = bundle["text/html"]
+    assert "Plotly.newPlot(" in static and explorer_run.ids[1] in static and "plotly.js v" not in static
+    # the exported page of a notebook holding that output
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("explorer")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=bundle)]
+    nb.cells = [cell]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+        "state": {ex.widget.model_id: {}}, "version_major": 2, "version_minor": 0}}
+    path = tmp_path / "06.ipynb"
+    nbformat.write(nb, str(path))
+    page, _ = html_exporter().from_filename(str(path), resources={"workbench_plotly_js": "plotly.min.js"})
+    assert "Plotly.newPlot(" in page and explorer_run.ids[1] in page
+    assert "application/vnd.jupyter.widget-view+json" not in page
+    assert re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", page) == ["plotly.min.js"]

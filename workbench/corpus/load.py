@@ -28,7 +28,14 @@ def synthetic_root(corpus_size: str = "smoke", corpus_seed: int = 0, data_dir: s
     return root
 
 
-CORPORA = ("synthetic", "iemocap", "meld", "msp_podcast", "csv")
+#: Every corpus ``load_corpus`` reads, with one line for ``workbench list corpora``.
+CORPORA: dict[str, str] = {
+    "synthetic": "the built-in IEMOCAP-shaped corpus (espeak-ng speech), generated on first use; not IEMOCAP",
+    "iemocap": "IEMOCAP_full_release at root= (evaluations, transcripts, .wdseg timings, optional video)",
+    "meld": "the MELD.Raw folder at root= (CSVs and mp4 clips; audio decoded once)",
+    "msp_podcast": "an MSP-Podcast release at root= (Labels/, Audios/)",
+    "csv": "any corpus as a CSV/TSV/Parquet table at root= (columns= maps its columns)",
+}
 
 
 @renamed_keywords(preset="corpus_size", seed="corpus_seed")

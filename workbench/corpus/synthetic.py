@@ -39,10 +39,14 @@ files whatever the number of worker processes.
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
 import os
+import pickle
 import shutil
+import subprocess
+import sys
 import zlib
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +93,7 @@ CONFUSIONS: dict[str, tuple[str, ...]] = {
     "dis": ("ang", "fru"), "oth": ("neu", "fru"),
 }
 EMOTIONS = tuple(EMOTION_PROSODY)  # every code but xxx
+PEAK_LEVEL = 0.98  # highest sample magnitude written (full scale is 1): the corpus never clips
 
 # Dialogs of one session in the order presets take them; (marker actor, dialog suffix). The
 # first five cover all three scripts and a suffixed improvisation; the first ten alternate the
@@ -466,7 +471,13 @@ def _render_utterance(u: UttPlan, session: int, dialog_dir: dict[str, Path], cfg
     noise = 0.5 * white / white.std() + brown / (brown.std() + 1e-12)
     snr = rng.uniform(*cfg.snr_db)
     noise *= np.sqrt(p_sig / 10 ** (snr / 10) / np.mean(noise**2))
-    audio = np.clip(audio + noise, -1.0, 1.0)
+    audio = audio + noise
+    # A loud voice with a positive gain can exceed full scale. Clipping it would make every
+    # loader warn about clipped samples in the built-in corpus, so such an utterance is scaled
+    # down as a whole to just below full scale (the others keep their bytes).
+    peak = float(np.max(np.abs(audio)))
+    if peak > PEAK_LEVEL:
+        audio *= PEAK_LEVEL / peak
     pcm = np.round(audio * 32767).astype(np.int16)
     n_frames = len(pcm) // int(FRAME * SR)
 
@@ -551,6 +562,30 @@ def _render_dialog(job: tuple[DialogPlan, str, int, SynthConfig]) -> tuple[int, 
     return len(d.utts), total
 
 
+# A fresh interpreter renders one pickled job from stdin (see generate_corpus); it gets the
+# caller's sys.path so that the workbench imports there as it does here.
+_WORKER = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+           "from workbench.corpus.synthetic import _render_dialog_from_stdin; _render_dialog_from_stdin()")
+
+
+def _render_dialog_from_stdin() -> None:
+    """The worker's side of :func:`_render_in_fresh_process`: job from stdin, result on stdout's last line."""
+    result = _render_dialog(pickle.loads(sys.stdin.buffer.read()))
+    print("\n" + json.dumps(result), flush=True)
+
+
+def _render_in_fresh_process(job: tuple[DialogPlan, str, int, SynthConfig]) -> tuple[int, float]:
+    """:func:`_render_dialog` in a new Python process; its error output if it fails."""
+    proc = subprocess.run([sys.executable, "-c", _WORKER, json.dumps(sys.path)], input=pickle.dumps(job),
+                          capture_output=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.decode(errors="replace").strip().splitlines()[-20:]
+        raise RuntimeError(f"synthesising dialog {job[0].name} of session {job[0].session} failed "
+                           f"(exit {proc.returncode}):\n" + "\n".join(tail))
+    n, seconds = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    return int(n), float(seconds)
+
+
 _README = """\
 SYNTHETIC CORPUS - NOT IEMOCAP
 ==============================
@@ -621,16 +656,19 @@ def generate_corpus(out: str | Path, corpus_size: str = "demo", corpus_seed: int
     seconds = 0.0
     # libespeak-ng keeps synthesis state between calls (pitch-flutter phase, echo buffers) that
     # re-initialising does not reset, so a call's exact samples depend on every earlier call in
-    # the process. Each dialog therefore runs in a fresh child process (maxtasksperchild=1),
-    # forked from a forkserver that never synthesises: identical bytes for any worker count.
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(["workbench.corpus.synthetic", "workbench.corpus.espeak"])
-    with ctx.Pool(workers, maxtasksperchild=1) as pool:
-        for _, s in pool.imap(_render_dialog, jobs):
-            seconds += s
+    # the process. Each dialog therefore runs in a fresh interpreter: identical bytes for any
+    # worker count. Not a multiprocessing pool: its spawn and forkserver children re-import the
+    # caller's main script, and a script without `if __name__ == "__main__":` (the README's
+    # quickstart saved as a file) then generated the corpus again in every child, forever.
+    pool = ThreadPoolExecutor(workers)
+    try:
+        for done in as_completed([pool.submit(_render_in_fresh_process, job) for job in jobs]):
+            seconds += done.result()[1]
             bar.update()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C or a failure: start no further dialog
+        raise
+    pool.shutdown()
     bar.close()
 
     counts: dict[str, int] = {}

@@ -436,10 +436,16 @@ def model_table(
     (``ci_low``/``ci_high``, when ``predictions`` and ``classes`` are given), and the paired
     tests against ``reference`` (default: the model with the best mean): ``diff``, ``p_t``,
     ``p_wilcoxon`` and, from predictions, ``p_perm``.
+
+    Runs of different protocols or corpora are not comparable, so ``results`` must hold one of
+    each: filter a results table first, e.g. ``model_table(t[t["protocol"] == "loso_session"], ...)``
+    (``aggregate(t)`` summarises every protocol side by side).
     """
     for col in ("protocol", "corpus"):
         if col in results.columns and results[col].nunique() > 1:
-            raise ValueError(f"model_table compares one {col} at a time; got {sorted(results[col].unique())}")
+            values = sorted(results[col].unique())
+            raise ValueError(f"model_table compares one {col} at a time; got {values}; filter the table first, e.g. "
+                             f"model_table(results[results[{col!r}] == {values[0]!r}], ...)")
     agg = aggregate(results, by=["model"], metrics=[metric]).set_index("model")
     table = pd.DataFrame(
         {

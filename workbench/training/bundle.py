@@ -32,7 +32,7 @@ from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.io import atomic_write
 from workbench.training.build import model_inputs_of
-from workbench.training.inputs import InputFeatures, load_input_features
+from workbench.training.inputs import InputFeatures, check_extractors_ready, load_input_features
 from workbench.training.presets import FeatureSpec, TrainPreset, get_preset
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 from workbench.training.texts import asr_engine_of, text_source_of, texts_for
@@ -131,6 +131,7 @@ def export_bundle(model: str, out: str | Path, recipe: str = "demo", corpus: Cor
     from workbench.features.asr import asr_cache_path
 
     settings = get_preset(model, recipe)
+    check_extractors_ready(model, settings, model_inputs_of(model, settings))  # before the corpus is generated
     manifest = corpus.load(settings.label_scheme)
     manifest, _ = texts_for(manifest, text_source, cache_path=asr_cache_path(getattr(cache, "root", None)),
                             progress=progress)

@@ -38,9 +38,10 @@ from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.training.metrics import classification_metrics
 from workbench.features.normalise import save_normalisers
 from workbench.io import atomic_write
-from workbench.protocols import Fold, make_folds, save_folds
+from workbench.protocols import Fold, check_protocol, make_folds, save_folds
 from workbench.training.build import build_model, model_inputs_of
-from workbench.training.inputs import InputFeatures, check_features, fold_datasets, load_input_features
+from workbench.training.inputs import (InputFeatures, check_extractors_ready, check_features, fold_datasets,
+                                      load_input_features)
 from workbench.training.presets import TrainPreset
 from workbench.training.results import append_rows, read_results, results_dir
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
@@ -146,7 +147,9 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     With ``spec.text_source == "asr"`` the model trains and tests on pocketsphinx transcripts:
     the manifest is transcribed first (``asr_jobs`` processes, default every core; cached in
     ``asr.parquet`` of the feature cache root, resumable). ``.attrs["texts"]`` of the result
-    holds the :class:`~workbench.training.texts.TextReport` (WER, empty transcripts).
+    holds the :class:`~workbench.training.texts.TextReport` (WER, empty transcripts);
+    ``.attrs["trained"]`` and ``.attrs["reused"]`` count the runs trained now and those taken
+    from the results table (``rerun=True`` retrains them), ``.attrs["runs_root"]`` is the folder.
 
     With ``backend.backend == "ray"`` each (fold, seed) is a Ray task (:mod:`workbench.training.tasks`).
     Rows of tasks that still failed after their retries are missing from the result, which lists
@@ -155,7 +158,12 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     every node sees.
     """
     settings = spec.settings
-    needs_pretraining(spec.model, settings)  # a strategy the model cannot follow fails before any run
+    # Cheap checks first: a strategy the model cannot follow, an unknown protocol or option, a
+    # missing encoder checkpoint must fail before a corpus is generated or features extracted.
+    needs_pretraining(spec.model, settings)
+    check_protocol(spec.protocol, spec.protocol_options)
+    if features is None:
+        check_extractors_ready(spec.model, settings, model_inputs_of(spec.model, settings, spec.model_options))
     out = Path(runs_root) if runs_root is not None else paths.runs_dir()
     classes = tuple(get_scheme(settings.label_scheme).classes)
     if manifest is None:
@@ -188,6 +196,7 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
                                      for i in part}))
     jobs = [FoldJob(spec, corpus, tuple(all_folds), all_folds.index(fold), seed, classes, out, rerun)
             for fold in chosen for seed in spec.seeds]
+    recorded = set() if rerun else set(read_results(out)["run_id"])
     if backend.backend == "ray":
         from workbench.training.tasks import run_jobs_on_ray
 
@@ -197,6 +206,8 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     else:
         rows = pd.DataFrame([train_fold(job, manifest, features, progress) for job in jobs])
     rows.attrs["texts"] = text_report
+    reused = int(rows["run_id"].isin(recorded).sum()) if len(rows) else 0
+    rows.attrs.update(trained=len(rows) - reused, reused=reused, runs_root=out)
     return rows
 
 

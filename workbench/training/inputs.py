@@ -55,6 +55,27 @@ class InputFeatures:
     n_layers: int = 1
 
 
+def check_extractors_ready(model: str, preset: TrainPreset, inputs: Sequence[str]) -> None:
+    """Refuse, before any corpus is generated or feature extracted, an input whose extractor
+    needs a checkpoint the preset does not name, or names one that is not on this machine
+    (:class:`~workbench.features.checkpoints.CheckpointError`, naming it and how to provide it)."""
+    from workbench.features.base import extractor_class
+    from workbench.features.checkpoints import checkpoint_path
+
+    for name in inputs:
+        spec = preset.features.get(name)
+        if spec is None:
+            continue
+        checkpoint = str(spec.config.get("checkpoint") or "")
+        if extractor_class(spec.extractor).needs_checkpoint and not checkpoint:
+            option = "speech_encoder (--speech-encoder)" if extractor_class(spec.extractor).source == "audio" \
+                else "text_encoder (--text-encoder)"
+            raise InputError(f"model {model!r}: its {name} input ({spec.extractor}) runs an encoder the workbench does "
+                             f"not ship; give your checkpoint with {option} (docs/encoders.md)")
+        if checkpoint:
+            checkpoint_path(checkpoint)
+
+
 def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequence[str], cache: Any = None,
                         progress: bool = True) -> dict[str, InputFeatures]:
     """Read (extracting what is missing) the features of every model input from the cache."""

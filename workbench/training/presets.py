@@ -36,7 +36,18 @@ from workbench.models.card import ModelCard, Variant
 from workbench.models.registry import get_card
 
 Normalise = Literal["none", "global", "speaker"]
-PRESET_NAMES = ("paper", "demo", "smoke")
+#: The training recipes, each with one line for ``workbench list recipes``.
+RECIPE_NOTES: dict[str, str] = {
+    "paper": "each paper's own settings (optimiser, epochs, folds, features); GPU-sized",
+    "demo": "the paper's optimiser and protocol, smaller models and few epochs: minutes on a CPU",
+    "smoke": "a plumbing check (2 epochs, 96 training utterances): scores are expected at chance",
+}
+PRESET_NAMES = tuple(RECIPE_NOTES)
+
+
+def smoke_note() -> str:
+    """The line printed under smoke-recipe numbers (CLI, notebooks), which look broken without it."""
+    return f"note: smoke recipe = {RECIPE_NOTES['smoke']}; use the demo recipe for numbers that mean something."
 
 
 @dataclass(frozen=True)
@@ -324,11 +335,6 @@ def needs_user_encoder(model: str) -> bool:
     from workbench.features.base import extractor_class
 
     return any(extractor_class(e).needs_checkpoint for e in get_card(model).inputs.values())
-
-
-def list_variants(model: str) -> dict[str, str]:
-    """The variants ``model``'s card declares: name -> note."""
-    return {k: v.note for k, v in get_card(model).variants.items()}
 
 
 def list_presets() -> tuple[str, ...]:

@@ -102,10 +102,12 @@ def pick_examples(manifest: Manifest, per_label: int = 1, seed: int = 0) -> list
 
 
 def describe(manifest: Manifest) -> pd.Series:
-    """Headline numbers: utterances, speakers, sessions, dialogs, hours of audio."""
+    """Headline numbers: utterances, speakers, sessions, dialogs, hours of audio. Counts stay
+    integers (an object Series: a float one would print ``utterances 199.000``)."""
     df = manifest.to_frame()
     return pd.Series(
-        {
+        dtype=object,
+        data={
             "utterances": len(df),
             "speakers": df["speaker"].nunique(),
             "sessions": df["session"].nunique(),

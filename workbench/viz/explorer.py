@@ -459,7 +459,22 @@ class AttentionExplorer:
             _, seg = self.word_audio()
             _show(self.audio_out, Audio(seg, rate=self.sr, autoplay=True))
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def static_html(self) -> str:
+        """The current view without widgets: the utterance's line and the figure (a plotly div
+        that needs plotly.js on the page, as an exported page has), or a note when none is drawn."""
+        from plotly.io import to_html
 
-        display(self.widget)
+        if self.figure is None:
+            return f"<div>{self.info.value or 'no utterance selected'}</div>"
+        figure = to_html(self.figure, include_plotlyjs=False, include_mathjax=False, full_html=False,
+                         default_width="100%", validate=False)
+        return (f"<div><p><i>The attention explorer's view when the notebook ran (a static copy: the "
+                f"controls need a running kernel).</i></p>{self.info.value}{figure}</div>")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The widget for a running frontend, and beside it a static ``text/html`` copy of its
+        current view, which is what a page without a widget manager (an HTML export, a notebook
+        viewer) shows instead of a blank placeholder."""
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs))
+        bundle["text/html"] = self.static_html()
+        return bundle
