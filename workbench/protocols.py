@@ -414,6 +414,7 @@ def _superb_positions(ids: pd.Series) -> tuple[list[int], bool]:
 
 
 def _superb(df: pd.DataFrame, valid_ratio: float = 0.2, seed: int = 0) -> list[Fold]:
+    """SUPERB's emotion folds: test on one session, dev a random 20 % of the training utterances as s3prl draws it."""
     protocol = "superb"
     import torch  # s3prl draws the dev set with torch's generator; numpy cannot give the same draw
 
