@@ -12,7 +12,6 @@ from workbench.evaluation.aggregate import (
     aggregate,
     bootstrap_ci,
     format_spread,
-    metrics_from_confusion,
     model_table,
     paired_bootstrap,
     paired_test,
@@ -20,7 +19,7 @@ from workbench.evaluation.aggregate import (
     pooled_confusion,
 )
 from workbench.evaluation.leakage_experiment import leakage_long, leakage_table, modality_of
-from workbench.training.metrics import classification_metrics, confusion
+from workbench.training.metrics import classification_metrics, confusion, metrics_from_confusion
 
 CLASSES = ["neu", "hap", "ang", "sad"]
 

@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from workbench.training.metrics import confusions, metrics_from_confusion
+
 METRICS: tuple[str, ...] = ("wa", "ua", "macro_f1", "weighted_f1", "av_auc")
 # What identifies one configuration; columns absent from a table are skipped.
 GROUP_KEYS: tuple[str, ...] = ("model", "variant", "config_hash", "corpus", "protocol", "label_scheme", "text_source")
@@ -201,41 +203,6 @@ def _encode(values: pd.Series, classes: Sequence[str], what: str) -> np.ndarray:
     return codes.to_numpy(dtype=int)
 
 
-def _confusions(t: np.ndarray, p: np.ndarray, k: int, weights: np.ndarray) -> np.ndarray:
-    """Weighted confusion matrices, one per row of ``weights`` (B, N) -> (B, k, k)."""
-    cell = t * k + p
-    out = np.empty((weights.shape[0], k * k))
-    for b in range(weights.shape[0]):
-        out[b] = np.bincount(cell, weights=weights[b], minlength=k * k)
-    return out.reshape(-1, k, k)
-
-
-def metrics_from_confusion(conf: np.ndarray) -> dict[str, np.ndarray]:
-    """WA, UA, macro-F1 and weighted-F1 of confusion matrices (..., k, k), rows = true class.
-
-    Same conventions as :func:`workbench.training.metrics.classification_metrics`: UA and
-    the F1 averages use only classes present in the true labels; precision of a class never
-    predicted counts as 0.
-    """
-    conf = np.asarray(conf, dtype=float)
-    diag = np.diagonal(conf, axis1=-2, axis2=-1)
-    support = conf.sum(axis=-1)
-    predicted = conf.sum(axis=-2)
-    total = support.sum(axis=-1)
-    present = support > 0
-    n_present = present.sum(axis=-1)
-    recall = np.divide(diag, support, out=np.zeros_like(diag), where=present)
-    precision = np.divide(diag, predicted, out=np.zeros_like(diag), where=predicted > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(diag), where=denom > 0)
-    return {
-        "wa": diag.sum(axis=-1) / total,
-        "ua": recall.sum(axis=-1) / n_present,
-        "macro_f1": (f1 * present).sum(axis=-1) / n_present,
-        "weighted_f1": (f1 * support).sum(axis=-1) / total,
-    }
-
-
 def _check_metric(metric: str) -> None:
     if metric not in CONFUSION_METRICS:
         raise ValueError(f"metric must be one of {CONFUSION_METRICS} for utterance-level resampling, got {metric!r}")
@@ -275,8 +242,8 @@ def bootstrap_ci(
     draws = rng.integers(0, n, size=(n_boot, n))
     # weight of a row = how often its utterance was drawn
     weights = np.stack([np.bincount(d, minlength=n)[cluster] for d in draws]).astype(float)
-    boot = metrics_from_confusion(_confusions(t, p, k, weights))[metric]
-    est = float(metrics_from_confusion(_confusions(t, p, k, np.ones((1, len(t)))))[metric][0])
+    boot = metrics_from_confusion(confusions(t, p, k, weights))[metric]
+    est = float(metrics_from_confusion(confusions(t, p, k, np.ones((1, len(t)))))[metric][0])
     alpha = (1 - level) / 2
     low, high = np.nanquantile(boot, [alpha, 1 - alpha])
     return dict(estimate=est, low=float(low), high=float(high), n_utterances=float(n), n_boot=float(n_boot), level=level)
@@ -394,16 +361,16 @@ def paired_bootstrap(
     pa = _encode(m["pred_a"], classes, "prediction")
     pb = _encode(m["pred_b"], classes, "prediction")
     ones = np.ones((1, len(t)))
-    ma = float(metrics_from_confusion(_confusions(t, pa, k, ones))[metric][0])
-    mb = float(metrics_from_confusion(_confusions(t, pb, k, ones))[metric][0])
+    ma = float(metrics_from_confusion(confusions(t, pa, k, ones))[metric][0])
+    mb = float(metrics_from_confusion(confusions(t, pb, k, ones))[metric][0])
     diff = ma - mb
     rng = np.random.default_rng(seed)
     cluster, n = _clusters(m["utt_id"]) if "utt_id" in m.columns else (np.arange(len(m)), len(m))
     draws = rng.integers(0, n, size=(n_boot, n))
     weights = np.stack([np.bincount(d, minlength=n)[cluster] for d in draws]).astype(float)
     boot = (
-        metrics_from_confusion(_confusions(t, pa, k, weights))[metric]
-        - metrics_from_confusion(_confusions(t, pb, k, weights))[metric]
+        metrics_from_confusion(confusions(t, pa, k, weights))[metric]
+        - metrics_from_confusion(confusions(t, pb, k, weights))[metric]
     )
     alpha = (1 - level) / 2
     low, high = np.nanquantile(boot, [alpha, 1 - alpha])
@@ -413,8 +380,8 @@ def paired_bootstrap(
     for i in range(n_boot):
         qa, qb = np.where(swap[i], pb, pa), np.where(swap[i], pa, pb)
         perm[i] = (
-            metrics_from_confusion(_confusions(t, qa, k, ones))[metric][0]
-            - metrics_from_confusion(_confusions(t, qb, k, ones))[metric][0]
+            metrics_from_confusion(confusions(t, qa, k, ones))[metric][0]
+            - metrics_from_confusion(confusions(t, qb, k, ones))[metric][0]
         )
     p_perm = (1 + np.sum(np.abs(perm) >= abs(diff) - 1e-12)) / (1 + n_boot)
     return dict(

@@ -60,6 +60,7 @@ import pandas as pd
 from scipy import stats
 
 from workbench.evaluation.claims import Claim, ClaimError, Condition
+from workbench.training.metrics import av_auc, confusions, metrics_from_confusion
 
 Verdict = Literal["reproduced", "refuted", "inconclusive", "not run"]
 #: the interval's level, and the equivalence test's (two one-sided tests at 5 % each)
@@ -101,45 +102,17 @@ class ClaimResult:
 
 
 # --------------------------------------------------------------------------- metrics on resamples
-def _auc(positive: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC from ranks (Mann-Whitney U; ties count half), sklearn's value without its
-    per-call overhead: the bootstrap calls this ~10^5 times per claim."""
-    ranks = stats.rankdata(score)
-    n_pos = int(positive.sum())
-    n_neg = len(positive) - n_pos
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _metric(metric: str, labels: np.ndarray, preds: np.ndarray, probs: np.ndarray | None, n_classes: int) -> float:
-    """The metric on one test set (one row of :func:`_metric_rows`)."""
-    return float(_metric_rows(metric, labels[None], preds[None], None if probs is None else probs[None], n_classes)[0])
-
-
-def _metric_rows(metric: str, labels: np.ndarray, preds: np.ndarray, probs: np.ndarray | None,
-                 n_classes: int) -> np.ndarray:
-    """The metric on each row of (replicates, utterances) arrays at once: UA is the mean recall
-    of the classes present in the row, WA the accuracy, AvAUC the mean one-vs-rest AUC of the
-    classes present and absent in the row."""
-    if metric == "wa":
-        return np.mean(labels == preds, axis=1)
-    if metric == "ua":
-        right = labels == preds
-        recalls = []
-        for c in range(n_classes):
-            of_c = labels == c
-            n = of_c.sum(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                recalls.append(np.where(n > 0, (right & of_c).sum(axis=1) / np.maximum(n, 1), np.nan))
-        return np.nanmean(np.stack(recalls, axis=1), axis=1)
+def _metric_rows(metric: str, labels: np.ndarray, preds: np.ndarray, probs: np.ndarray | None, n_classes: int,
+                 idx: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The metric on each resample of one test set (rows of ``idx``, the drawn positions, and
+    ``counts``, how often each utterance was drawn), by :mod:`workbench.training.metrics`'s
+    conventions."""
+    if metric in ("ua", "wa"):
+        return metrics_from_confusion(confusions(labels, preds, n_classes, counts))[metric]
     if metric == "av_auc":
         if probs is None:
             raise ClaimError("av_auc needs class probabilities in the predictions")
-        out = np.empty(len(labels))
-        for r in range(len(labels)):
-            aucs = [_auc(labels[r] == c, probs[r][:, c]) for c in range(n_classes)
-                    if 0 < np.sum(labels[r] == c) < labels.shape[1]]
-            out[r] = np.mean(aucs) if aucs else np.nan
-        return out
+        return np.array([av_auc(labels[i], probs[i], n_classes) for i in idx])
     raise ClaimError(f"unsupported metric {metric!r}; use ua, wa or av_auc")
 
 
@@ -197,11 +170,12 @@ def _fold_values(claim: Claim, fold: _Fold, resample: np.ndarray | None, k: int)
     """Condition -> (replicates, seeds) scores on this fold (one row per resample of its test
     utterances, the same resample for every seed and condition; one row when ``resample`` is
     None: the full test set)."""
-    idx = np.arange(len(fold.labels))[None] if resample is None else resample
-    labels = fold.labels[idx]
+    n = len(fold.labels)
+    idx = np.arange(n)[None] if resample is None else resample
+    counts = np.ones((1, n)) if resample is None else np.stack([np.bincount(r, minlength=n) for r in resample])
     out = {}
     for cond, by_seed in fold.runs.items():
-        cols = [_metric_rows(claim.metric, labels, run.preds[idx], None if run.probs is None else run.probs[idx], k)
+        cols = [_metric_rows(claim.metric, fold.labels, run.preds, run.probs, k, idx, counts)
                 for _, run in sorted(by_seed.items())]
         out[cond] = np.stack(cols, axis=1)
     return out
