@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.features.normalise import load_normalisers
+from workbench.features.normalise import NormaliserError, load_normalisers
 from workbench.protocols import load_folds
 from workbench.training.crossval import run_crossval
 from workbench.training.data import collate
@@ -66,3 +66,28 @@ def test_a_run_without_saved_statistics_refits_them_as_training_did(manifest, sp
     refitted = load_run(row["run_dir"], manifest, features=feats).test
     for k in range(len(evaluated)):
         assert torch.equal(refitted[k]["audio"], evaluated[k]["audio"])
+
+
+def _tamper_statistics(path, change):
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+@pytest.mark.parametrize("change, reason", [
+    # issue 28: std 0 and a NaN mean made 22 of 22 test items non-finite, with only RuntimeWarnings
+    (lambda a: a["audio/std"].__setitem__((0, 0), 0.0), r"1 std value\(s\) not positive"),
+    (lambda a: a["audio/mean"].__setitem__((0, 1), np.nan), r"1 non-finite mean value\(s\)"),
+    (lambda a: a["audio/std"].__setitem__((0, 2), np.nan), r"1 std value\(s\) not positive"),
+    # a 3-dim mean for 6-dim features gave a raw broadcast ValueError
+    (lambda a: a.update({"audio/mean": a["audio/mean"][:, :3], "audio/std": a["audio/std"][:, :3]}),
+     r"statistics of 3 dimensions for features of 6"),
+])
+def test_damaged_statistics_are_refused_naming_the_file(manifest, speaker_run, change, reason):
+    row, feats, _ = speaker_run
+    path = f"{row['run_dir']}/normalisation.npz"
+    _tamper_statistics(path, change)
+    with pytest.raises(NormaliserError, match=f"normalisation.npz: input 'audio': group .*{reason}"):
+        load_run(row["run_dir"], manifest, features=feats)

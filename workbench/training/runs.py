@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from workbench.corpus.manifest import Manifest
-from workbench.features.normalise import load_normalisers
+from workbench.features.normalise import check_normalisers, load_normalisers
 from workbench.models.registry import create_model
 from workbench.protocols import Fold, load_folds
 from workbench.training.checkpoint import load_checkpoint
@@ -117,6 +117,12 @@ def load_run(run_dir: str | Path, manifest: Manifest | None = None, texts: Mappi
     if features is None or texts is not None:  # given texts need their own text features
         features = load_input_features(sub, settings, tuple(model.inputs), cache=cache, progress=progress)
     features = {k: v for k, v in features.items() if k in model.inputs}
-    normalisers = load_normalisers(norm_path) if saved else fit_normalisers(features, sub, fit_ids, train_ids)
+    if saved:
+        normalisers = load_normalisers(norm_path)
+        # the stored dimension: a spec with deltas doubles it after normalising
+        check_normalisers(normalisers, norm_path, ids=test_ids,
+                          dims={k: f.dim // (2 if f.spec.deltas else 1) for k, f in features.items()})
+    else:
+        normalisers = fit_normalisers(features, sub, fit_ids, train_ids)
     test = make_dataset(sub, test_ids, features, normalisers, cfg["classes"], "word_spans" in model.inputs)
     return TrainedRun(model, cfg, fold, sub.subset(test_ids), test)
