@@ -51,8 +51,20 @@ def test_grid_runs_continue_past_failures_and_skip_unchanged(grid, tmp_path, mon
     assert list(table.columns) == ["notebook", "status", "seconds", "error"]
 
 
-def test_cli_exit_code_reflects_failures(grid, tmp_path):
+def test_cli_exit_code_reflects_failures(grid, tmp_path, capsys):
     assert main(["batch", str(grid), "--out", str(tmp_path / "r"), "--no-html"]) == 1
+    # issue 28: the cell count is said before anything runs
+    assert "workbench batch: 3 cell(s), 3 to run, 0 unchanged" in capsys.readouterr().err
+
+
+def test_plan_line_estimates_from_the_last_summary(tmp_path):
+    from workbench.batch import plan_line
+
+    assert plan_line(4, ["a", "b"], tmp_path) == f"workbench batch: 4 cell(s), 2 to run, 2 unchanged, into {tmp_path}"
+    pd.DataFrame({"notebook": ["a", "b", "c"], "status": ["ok", "failed", "ok"],
+                  "seconds": [120.0, 5.0, 600.0]}).to_csv(tmp_path / "summary.csv", index=False)
+    line = plan_line(4, ["a", "b"], tmp_path)  # b failed last time: only a's 120 s counts
+    assert line.endswith("; 1 of them ran before, 120 s each on average (summary.csv), so about 4 min one at a time")
 
 
 def test_bad_parameters_fail_without_running(tmp_path, monkeypatch):

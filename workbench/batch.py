@@ -39,6 +39,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 import traceback
 import uuid
@@ -421,6 +422,7 @@ def run_grid(
             log.warning("%d copy(ies) left executing by an interrupted earlier batch renamed to *.INTERRUPTED.ipynb "
                         "in %s: %s", len(stale), out_dir, ", ".join(p.name for p in stale))
         results, todo = _plan(cells, out_dir, force)
+        print(plan_line(len(cells), [c.name for c, _ in todo], out_dir), file=sys.stderr, flush=True)
 
         by_name = {c.name: (c, k) for c, k in todo}
 
@@ -482,6 +484,24 @@ def _plan(cells: list[GridCell], out_dir: Path, force: bool) -> tuple[list[CellR
         else:
             todo.append((cell, key))
     return skipped, todo
+
+
+def plan_line(n_cells: int, to_run: list[str], out_dir: Path) -> str:
+    """What a batch is about to do, said before it starts: how many cells, how many run, and how
+    long they took the last time ``summary.csv`` of ``out_dir`` recorded them (a long batch is
+    announced, never started without a word)."""
+    line = f"workbench batch: {n_cells} cell(s), {len(to_run)} to run, {n_cells - len(to_run)} unchanged, into {out_dir}"
+    try:
+        last = pd.read_csv(out_dir / "summary.csv", usecols=["notebook", "status", "seconds"])
+    except (OSError, ValueError):  # no earlier summary, or one from another version
+        return line
+    seconds = last[last["status"] == "ok"].groupby("notebook")["seconds"].last()
+    known = [float(seconds[n]) for n in to_run if n in seconds.index]
+    if known:
+        per_cell = sum(known) / len(known)
+        line += (f"; {len(known)} of them ran before, {per_cell:.0f} s each on average (summary.csv), so about "
+                 f"{per_cell * len(to_run) / 60:.0f} min one at a time")
+    return line
 
 
 def _finish(results: list[CellResult], cells: list[GridCell], out_dir: Path, html: bool) -> None:
