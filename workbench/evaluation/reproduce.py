@@ -28,6 +28,7 @@ from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.evaluation.claims import CLAIMS, Claim, ClaimError, Condition, evaluate_claim, get_claim, verdict
 from workbench.io import atomic_write
 from workbench.training.results import read_predictions, read_results
+from workbench.training.reuse import check_predictions
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 
 LEDGER_COLUMNS = ["claim", "paper", "source", "text", "metric", "paper_value", "difference", "ci_low", "ci_high",
@@ -81,7 +82,11 @@ def plan(claims: Sequence[Claim], recipe: str = "demo", seeds: Sequence[int] = (
 
 
 def _predictions_of(rows: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
-    return preds[preds["run_id"].isin(set(rows["run_id"]))]
+    """The predictions of ``rows``' runs, checked (run_crossval retrained damaged ones already;
+    one damaged since is refused, naming it: the claim is *not run*, never averaged over it)."""
+    mine = preds[preds["run_id"].isin(set(rows["run_id"]))]
+    check_predictions(rows, mine, "predictions.parquet")
+    return mine
 
 
 def quick_settings(seeds: Sequence[int], folds: Sequence[int | str] | None) -> tuple[list[int], list[int | str]]:

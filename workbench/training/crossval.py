@@ -4,7 +4,10 @@ For each fold and seed :func:`run_crossval` trains a fresh model (``workbench.tr
 in its own run directory ``<runs_root>/train/<run_id>`` and appends one row to
 ``<runs_root>/results/results.parquet`` and one row per test utterance to
 ``<runs_root>/results/predictions.parquet`` (``workbench.training.results``). A run already in the
-results table is reused unless ``rerun=True``; an interrupted run resumes from its ``last.pt``.
+results table is reused unless ``rerun=True``, once its stored predictions pass
+:func:`workbench.training.reuse.prediction_problems` (one that fails is retrained, with a
+:class:`~workbench.training.reuse.ReusedRunWarning` naming it); an interrupted run resumes
+from its ``last.pt``.
 Inputs come from the one fold pipeline (:mod:`workbench.training.inputs`); every (fold, seed)
 is one :class:`FoldJob` run by :func:`train_fold`, here or on a Ray worker.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -42,7 +46,8 @@ from workbench.protocols import Fold, make_folds, save_folds
 from workbench.training.build import build_model, model_inputs_of
 from workbench.training.inputs import InputFeatures, check_features, fold_datasets, load_input_features
 from workbench.training.presets import TrainPreset
-from workbench.training.results import append_rows, read_results, results_dir
+from workbench.training.results import append_rows, read_results, read_run_predictions, results_dir
+from workbench.training.reuse import ReusedRunWarning, prediction_problems
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 from workbench.training.strategies import needs_pretraining, pretrain_branches
 from workbench.training.texts import asr_engine_of, pooled_wer, text_source_of, texts_for
@@ -241,9 +246,17 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
     run_id = f"{spec.model}-{chash[:8]}-{job.corpus.name}-{spec.protocol}-{fold.name}-s{seed}"
     run_dir = job.out / "train" / run_id
     done = read_results(job.out)
-    if not job.rerun and run_id in set(done["run_id"]) and (run_dir / "predictions.parquet").is_file():
-        return done[done["run_id"] == run_id].iloc[0].to_dict()
-    if job.rerun:  # start from scratch: a stale checkpoint must not be resumed
+    rerun = job.rerun
+    if not rerun and run_id in set(done["run_id"]) and (run_dir / "predictions.parquet").is_file():
+        row = done[done["run_id"] == run_id]
+        # what is reused is checked as training checks its inputs: a damaged run is retrained
+        problem = prediction_problems(row, read_run_predictions(job.out, run_id)).get(run_id)
+        if problem is None:
+            return row.iloc[0].to_dict()
+        warnings.warn(f"run {run_id} in {job.out}: its stored predictions cannot be reused ({problem}); "
+                      "retraining it", ReusedRunWarning, stacklevel=2)
+        rerun = True
+    if rerun:  # start from scratch: a stale checkpoint must not be resumed
         for path in [run_dir / "last.pt", run_dir / "best.pt", *run_dir.glob("branch_*/*.pt")]:
             path.unlink(missing_ok=True)
 

@@ -114,6 +114,20 @@ def read_results(runs_root: str | Path) -> pd.DataFrame:
     return table
 
 
+def read_run_predictions(runs_root: str | Path, run_id: str) -> pd.DataFrame:
+    """The rows of one run in the predictions table of ``runs_root`` (empty when absent); only
+    those rows are decoded, so checking a run before reusing it stays cheap in a large table."""
+    p = results_dir(runs_root) / "predictions.parquet"
+    if not p.is_file():
+        return pd.DataFrame(columns=PREDICTION_COLUMNS)
+    try:
+        with open(p, "rb") as fh:  # one open file, as in read_table
+            return pd.read_parquet(fh, filters=[("run_id", "==", run_id)])
+    except (OSError, ValueError) as e:
+        raise ResultsError(f"{p}: unreadable predictions table ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                           "move it aside to start a new table, or restore it from a backup") from e
+
+
 def read_predictions(runs_root: str | Path) -> pd.DataFrame:
     p = results_dir(runs_root) / "predictions.parquet"
     return read_table(p) if p.is_file() else pd.DataFrame(columns=PREDICTION_COLUMNS)
