@@ -193,17 +193,25 @@ def test_old_option_names_are_hidden_and_keep_their_choices(capsys):
     assert exit_.value.code == 2 and "invalid choice: 'huge'" in capsys.readouterr().err
 
 
-def test_runs_root_resolves_under_workbench_runs_and_old_out_is_a_plain_path(tmp_path, monkeypatch, capsys):
+def test_runs_root_is_relative_to_the_working_directory_everywhere(tmp_path, monkeypatch, capsys):
+    """issue 28: `--runs-root runs/myexp` wrote $WORKBENCH_RUNS/runs/myexp and never said so."""
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
+    monkeypatch.chdir(tmp_path)
     parse = cli.build_parser().parse_args
     assert cli._runs_root(parse(["train", "amh"])) == tmp_path / "runs"
-    assert cli._runs_root(parse(["train", "amh", "--runs-root", "mine"])) == tmp_path / "runs" / "mine"
+    assert cli._runs_root(parse(["train", "amh", "--runs-root", "runs/myexp"])) == tmp_path / "runs" / "myexp"
     assert cli._runs_root(parse(["train", "amh", "--runs-root", str(tmp_path / "x")])) == tmp_path / "x"
     assert cli._runs_root(parse(["reproduce"])) == tmp_path / "runs" / "reproduce"
-    assert cli._runs_root(parse(["reproduce", "--runs-root", "r2"])) == tmp_path / "runs" / "r2"
-    # --out (deprecated) keeps its old meaning: a path as given, relative to the working directory
-    assert cli._runs_root(parse(["train", "amh", "--out", "old"])) == cli.Path("old")
-    assert cli._runs_root(parse(["reproduce", "--out", "old"])) == cli.Path("old")
+    assert cli._runs_root(parse(["reproduce", "--runs-root", "r2"])) == tmp_path / "r2"
+    assert cli._runs_root(parse(["reproduce", "--runs-root", "$WORKBENCH_RUNS/r2"])) == tmp_path / "runs" / "r2"
+    assert f"runs root: {tmp_path / 'runs' / 'myexp'}\n" in capsys.readouterr().out  # every folder is said
+    # --out (deprecated): a path relative to the working directory, as it always was
+    assert cli._runs_root(parse(["train", "amh", "--out", "old"])) == tmp_path / "old"
+    assert cli._runs_root(parse(["reproduce", "--out", "old"])) == tmp_path / "old"
     assert "--out is deprecated; use --runs-root" in capsys.readouterr().err
     with pytest.raises(WorkbenchError, match="give only --runs-root"):
         cli._runs_root(parse(["train", "amh", "--out", "old", "--runs-root", "new"]))
+    assert main(["train", "amh", "--runs-root", ""]) == 1  # '' wrote into $WORKBENCH_RUNS itself
+    assert "runs root is empty" in capsys.readouterr().err
+    with pytest.raises(WorkbenchError, match="runs root is empty"):  # --debug after reproduce: argparse refused it
+        main(["reproduce", "--runs-root", "", "--debug"])

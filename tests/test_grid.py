@@ -169,3 +169,13 @@ def test_a_grid_at_the_cell_bound_still_loads(tmp_path, monkeypatch):
     cells = load_grid(_grid_file(tmp_path, "runs:\n  - notebook: good.ipynb\n    grid: {x: "
                                  + str(list(range(100))) + ", y: " + str(list(range(100))) + "}\n"))
     assert len(cells) == 10_000 and len({c.name for c in cells}) == 10_000
+
+
+def test_a_relative_runs_root_means_the_batchs_working_directory(tmp_path, monkeypatch):
+    """issue 28: one meaning for a relative runs root; a notebook runs in its own folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb").mkdir()
+    write_notebook(tmp_path / "nb" / "good.ipynb", "print(runs_root)", parameters="runs_root = None")
+    cells = load_grid(_grid_file(tmp_path, "runs:\n  - notebook: nb/good.ipynb\n"
+                                           "    grid: {runs_root: [runs/a, /abs/b, $WORKBENCH_RUNS/c]}\n"))
+    assert [c.parameters["runs_root"] for c in cells] == [str(tmp_path / "runs" / "a"), "/abs/b", "$WORKBENCH_RUNS/c"]

@@ -344,6 +344,20 @@ def _declared(run: dict, where: str, memo: dict[Path, dict[str, Any]]) -> tuple[
 
 
 # --------------------------------------------------------------------------- loading
+#: Parameters that name a folder: a relative one means the batch's working directory, as it does
+#: on the command line, so it is made absolute before the notebook (run in its own folder) sees it.
+PATH_PARAMETERS = ("runs_root",)
+
+
+def _absolute_paths(params: dict[str, Any]) -> dict[str, Any]:
+    out = dict(params)
+    for key in PATH_PARAMETERS:
+        value = out.get(key)
+        if isinstance(value, str) and value.strip() and not value.startswith(("$", "~", "/")):
+            out[key] = os.path.abspath(value)
+    return out
+
+
 def load_grid(path: str | Path) -> list[GridCell]:
     """Expand a grid YAML into cells; notebook paths are relative to the current directory.
     Every mistake the module docstring lists raises :class:`GridError` before anything runs."""
@@ -367,7 +381,7 @@ def load_grid(path: str | Path) -> list[GridCell]:
         for combo in itertools.product(*(axes[k] for k in keys)) if keys else [()]:
             varying = dict(zip(keys, combo))
             own = {**(run.get("parameters") or {}), **varying}
-            params = {**{k: v for k, v in defaults.items() if k in declared}, **own}
+            params = _absolute_paths({**{k: v for k, v in defaults.items() if k in declared}, **own})
             name = base + "".join(f"__{k}={_slug(v)}" for k, v in varying.items())
             _check_name(name, where, from_stem="name" not in run)
             problems = tuple(f"{where}: {p}" for p in check_parameters(declared, params))

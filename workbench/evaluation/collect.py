@@ -16,18 +16,14 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError
 from workbench.evaluation.aggregate import latest_configurations, pooled_confusion
 from workbench.evaluation.leakage_experiment import FIG2_MODELS, FIG2_SIZES, PROTOCOLS
 from workbench.training.presets import TrainPreset
-from workbench.training.results import read_predictions, read_results, results_dir
+# ResultsNotFoundError lived here first: imported from here still
+from workbench.training.results import ResultsNotFoundError, read_predictions, read_results, results_dir
 from workbench.training.reuse import check_predictions
 from workbench.training.runs_root import train_missing
 from workbench.training.spec import CorpusOptions
-
-
-class ResultsNotFoundError(WorkbenchError, FileNotFoundError):
-    """A runs root without the results asked for; the message names the folder and the parameter."""
 
 
 def train_for_evaluation(

@@ -111,7 +111,7 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | P
         seeds, folds = quick_settings(seeds, folds)
     mode = "quick" if quick else "full"
     p = plan(claims, recipe, seeds, folds)
-    before = set(read_results(runs_root)["run_id"])
+    before = set(read_results(runs_root, missing_ok=True)["run_id"])  # a new root is fine
     rows: dict[Condition, pd.DataFrame] = {}
     for cond, spec in p.specs.items():
         try:

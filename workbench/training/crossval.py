@@ -35,13 +35,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench import paths
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
 from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.training.metrics import classification_metrics
 from workbench.features.normalise import save_normalisers
 from workbench.io import atomic_write
+from workbench.paths import resolve_runs_root
 from workbench.protocols import Fold, make_folds, save_folds
 from workbench.training.build import build_model, model_inputs_of
 from workbench.training.inputs import InputFeatures, check_features, fold_datasets, load_input_features
@@ -140,8 +140,8 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
                  progress: bool = True, asr_jobs: int | None = None) -> pd.DataFrame:
     """Train and test ``spec`` on every selected fold x seed; returns the results rows.
 
-    ``runs_root`` is the runs folder (default ``$WORKBENCH_RUNS``; used as given here, while
-    notebooks and the CLI resolve a relative name under ``$WORKBENCH_RUNS`` with
+    ``runs_root`` is the runs folder (default ``$WORKBENCH_RUNS``; a relative path is relative
+    to the working directory, as for notebooks and the CLI:
     :func:`~workbench.training.runs_root.resolve_runs_root`; ``out=`` before the rename).
     ``manifest`` and ``features`` (input -> :class:`InputFeatures`) may be given instead of
     loading ``corpus`` and the feature cache (tests and bundles do); ``corpus`` is still recorded with the results. Given
@@ -161,7 +161,7 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     """
     settings = spec.settings
     needs_pretraining(spec.model, settings)  # a strategy the model cannot follow fails before any run
-    out = Path(runs_root) if runs_root is not None else paths.runs_dir()
+    out = resolve_runs_root(runs_root)
     classes = tuple(get_scheme(settings.label_scheme).classes)
     if manifest is None:
         manifest = corpus.load(settings.label_scheme)
@@ -245,7 +245,7 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
     chash = config_hash(config)
     run_id = f"{spec.model}-{chash[:8]}-{job.corpus.name}-{spec.protocol}-{fold.name}-s{seed}"
     run_dir = job.out / "train" / run_id
-    done = read_results(job.out)
+    done = read_results(job.out, missing_ok=True)  # a new root: nothing to reuse yet
     rerun = job.rerun
     if not rerun and run_id in set(done["run_id"]) and (run_dir / "predictions.parquet").is_file():
         row = done[done["run_id"] == run_id]

@@ -64,6 +64,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
                            "move it aside to start a new table, or restore it from a backup") from e
 
 
+class ResultsNotFoundError(ResultsError, FileNotFoundError):
+    """A runs root holds no results table (or none with the rows asked for); the message names
+    the folder."""
+
+
+#: Columns every results table has (a Parquet file without them is some other table).
+REQUIRED_RESULT_COLUMNS = ("run_id", "model")
+
+
 def results_dir(runs_root: str | Path) -> Path:
     return Path(runs_root) / "results"
 
@@ -92,6 +101,9 @@ def append_rows(path: str | Path, rows: pd.DataFrame, key: str = "run_id") -> Pa
     with _locked(path):
         if path.is_file():
             old = read_table(path)
+            if key not in old.columns:  # a Parquet file, but not one of ours: never overwritten
+                raise ResultsError(f"{path}: a table without a {key!r} column (it has {list(old.columns)[:8]}): not a "
+                                   "workbench table; move it aside to start a new one")
             old = old[~old[key].isin(set(rows[key]))]
             table = pd.concat([old, rows], ignore_index=True) if len(old) else rows.reset_index(drop=True)
         else:
@@ -100,12 +112,23 @@ def append_rows(path: str | Path, rows: pd.DataFrame, key: str = "run_id") -> Pa
     return path
 
 
-def read_results(runs_root: str | Path) -> pd.DataFrame:
-    """The results table under ``runs_root`` (empty with the right columns when absent)."""
+def read_results(runs_root: str | Path, missing_ok: bool = False) -> pd.DataFrame:
+    """The results table under ``runs_root``. A root without one is a
+    :class:`ResultsNotFoundError` naming the folder (a mistyped path must not read as "no runs
+    yet"), or, with ``missing_ok`` (callers about to fill a new root), an empty table with the
+    right columns. A Parquet file lacking :data:`REQUIRED_RESULT_COLUMNS` is a :class:`ResultsError`."""
     p = results_dir(runs_root) / "results.parquet"
     if not p.is_file():
-        return pd.DataFrame(columns=RESULT_COLUMNS)
+        if missing_ok:
+            return pd.DataFrame(columns=RESULT_COLUMNS)
+        raise ResultsNotFoundError(f"no results table in runs root {Path(runs_root).absolute()} (no {p.name} in its "
+                                   "results/): train into it first, or check the path (a relative runs root is "
+                                   "relative to the working directory)")
     table = read_table(p)
+    missing = [c for c in REQUIRED_RESULT_COLUMNS if c not in table.columns]
+    if missing:
+        raise ResultsError(f"{p}: not a results table: no column(s) {missing} (it has {list(table.columns)[:8]}); "
+                           "move it aside to start a new table")
     if "variant" not in table.columns:  # tables written before variants were recorded: defaults
         table.insert(2, "variant", "")
     if "test_wer" not in table.columns:  # tables written before ASR text existed: all oracle text
