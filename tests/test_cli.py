@@ -215,3 +215,46 @@ def test_runs_root_is_relative_to_the_working_directory_everywhere(tmp_path, mon
     assert "runs root is empty" in capsys.readouterr().err
     with pytest.raises(WorkbenchError, match="runs root is empty"):  # --debug after reproduce: argparse refused it
         main(["reproduce", "--runs-root", "", "--debug"])
+
+
+# ------------------------------------------------------------------ no raw tracebacks (issue 28)
+def _one_line_error(capsys, argv, *needles):
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("workbench: error: "), err
+    for n in needles:
+        assert n in err[0], err[0]
+
+
+def test_unknown_model_option_is_one_line(tmp_path, capsys, monkeypatch):
+    import workbench.training.crossval as cv
+
+    monkeypatch.setattr(cv, "_check_manifest", lambda *a: None)
+    _one_line_error(capsys, ["train", "unimodal_audio", "--recipe", "smoke", "--corpus-size", "smoke", "--folds", "0",
+                             "--model-options", '{"nosuch": 1}', "--runs-root", str(tmp_path), "--quiet"],
+                    "unknown config field(s) ['nosuch']", "--model-options gave ['nosuch']")
+
+
+def test_cuda_on_a_cpu_machine_is_one_line(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _one_line_error(capsys, ["train", "unimodal_audio", "--recipe", "smoke", "--device", "cuda",
+                             "--runs-root", str(tmp_path), "--quiet"], "device 'cuda'", "--device cpu")
+    _one_line_error(capsys, ["train", "unimodal_audio", "--recipe", "smoke", "--device", "gpu0",
+                             "--runs-root", str(tmp_path), "--quiet"], "'gpu0' is not a device name")
+
+
+def test_ray_backend_without_ray_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from workbench.testing import write_notebook
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "good.ipynb", "print(x)")
+    (tmp_path / "g.yaml").write_text("runs:\n  - notebook: good.ipynb\n")
+    _one_line_error(capsys, ["batch", "g.yaml", "--out", "demo", "--backend", "ray"], "pip install -e '.[ray]'")
+    assert not (tmp_path / "demo").exists()  # once left an empty folder with only a lock file
+    _one_line_error(capsys, ["train", "unimodal_audio", "--recipe", "smoke", "--backend", "ray",
+                             "--runs-root", str(tmp_path / "runs"), "--quiet"], "pip install -e '.[ray]'")

@@ -24,13 +24,15 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from workbench.distributed import RayMissingError
 from workbench.errors import WorkbenchError
 
 SIZES = ["smoke", "demo", "full"]  # sizes of the synthetic corpus (workbench.corpus.synthetic.PRESETS)
 RECIPES = ["paper", "demo", "smoke"]  # training recipes (workbench.training.presets)
 
 #: Exceptions that are the user's to fix: printed as one line, no traceback.
-USER_ERRORS = (WorkbenchError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+USER_ERRORS = (WorkbenchError, RayMissingError, FileNotFoundError, PermissionError, IsADirectoryError,
+               NotADirectoryError)
 EXIT_USER_ERROR = 1  # 2 is argparse's
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 

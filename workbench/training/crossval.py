@@ -40,6 +40,7 @@ from workbench.corpus.manifest import Manifest
 from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.training.metrics import classification_metrics
 from workbench.features.normalise import save_normalisers
+from workbench.distributed import require_ray
 from workbench.io import atomic_write
 from workbench.paths import resolve_runs_root
 from workbench.protocols import Fold, make_folds, save_folds
@@ -161,6 +162,9 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     """
     settings = spec.settings
     needs_pretraining(spec.model, settings)  # a strategy the model cannot follow fails before any run
+    resolve_device(spec.device)  # --device cuda on a CPU build: one line now, not a traceback mid-run
+    if backend.backend == "ray":
+        require_ray()
     out = resolve_runs_root(runs_root)
     classes = tuple(get_scheme(settings.label_scheme).classes)
     if manifest is None:
