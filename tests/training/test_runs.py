@@ -14,7 +14,7 @@ from workbench.training.crossval import run_crossval
 from workbench.training.data import collate
 from workbench.training.inputs import fold_datasets
 from workbench.training.results import read_predictions
-from workbench.training.runs import load_run
+from workbench.training.runs import RunFolderError, load_run
 from workbench.training.spec import CorpusOptions, RunSpec
 from workbench.training.trainer import predict
 from workbench.viz.explorer import run_from_dir
@@ -90,4 +90,45 @@ def test_damaged_statistics_are_refused_naming_the_file(manifest, speaker_run, c
     path = f"{row['run_dir']}/normalisation.npz"
     _tamper_statistics(path, change)
     with pytest.raises(NormaliserError, match=f"normalisation.npz: input 'audio': group .*{reason}"):
+        load_run(row["run_dir"], manifest, features=feats)
+
+
+# ------------------------------------------------------------------ damaged run folders (issue 28)
+def _edit_config(run_dir, change):
+    import json
+    from pathlib import Path
+
+    path = Path(run_dir) / "config.json"
+    cfg = json.loads(path.read_text())
+    change(cfg)
+    path.write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.update(fold="Ses99"), r"folds\.json: no fold 'Ses99'"),
+    (lambda c: c.update(settings=5), r"config\.json: damaged run configuration"),
+    (lambda c: c.pop("classes"), r"config\.json: damaged run configuration \(KeyError"),
+    (lambda c: c.update(folds_file="/etc/passwd"), r"config\.json: folds_file '/etc/passwd' points outside"),
+    (lambda c: c.update(normalisation_file="../../../../x.npz"), r"normalisation_file '\.\./\.\./\.\./\.\./x\.npz' points outside"),
+    (lambda c: c["model_config"].update(hidden=10**9),  # once tried to allocate 1 TB: refused before allocating
+     r"config\.json: the model config does not build \(RuntimeError: Storage size calculation overflowed"),
+    (lambda c: c["model_config"].update(hidden=20_000),
+     r"s3: config\.json and the weights do not match: tensor 'rnn\.weight_ih_l0' is \(32, 6\) in the weights "
+     r"but \(80000, 6\)"),
+    (lambda c: c["model_config"].update(nosuch=1), r"config\.json: the model config does not build"),
+])
+def test_damaged_run_folders_are_named(manifest, speaker_run, change, message):
+    row, feats, _ = speaker_run
+    _edit_config(row["run_dir"], change)
+    with pytest.raises(RunFolderError, match=message) as e:
+        load_run(row["run_dir"], manifest, features=feats)
+    assert "\n" not in str(e.value)
+
+
+def test_a_config_that_is_not_json_is_named(manifest, speaker_run):
+    from pathlib import Path
+
+    row, feats, _ = speaker_run
+    (Path(row["run_dir"]) / "config.json").write_text("{not json")
+    with pytest.raises(RunFolderError, match=r"config\.json: damaged run configuration \(JSONDecodeError"):
         load_run(row["run_dir"], manifest, features=feats)
