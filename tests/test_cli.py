@@ -4,6 +4,8 @@ traceback, Ctrl-C exits 130, bugs keep their traceback."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from workbench import cli
@@ -258,3 +260,17 @@ def test_ray_backend_without_ray_is_one_line_and_writes_nothing(tmp_path, capsys
     assert not (tmp_path / "demo").exists()  # once left an empty folder with only a lock file
     _one_line_error(capsys, ["train", "unimodal_audio", "--recipe", "smoke", "--backend", "ray",
                              "--runs-root", str(tmp_path / "runs"), "--quiet"], "pip install -e '.[ray]'")
+
+
+def test_python_dash_m_workbench_runs_the_command(tmp_path):
+    """issue 28: there was no workbench/__main__.py."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-m", "workbench", "train", "amh", "--runs-root", ""], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=300)
+    assert out.returncode == 1 and out.stderr.strip().splitlines() == [
+        "workbench: error: runs root is empty ('' is no folder); give a path, or leave it out for "
+        f"{os.environ.get('WORKBENCH_RUNS') or Path(__file__).resolve().parents[1] / 'runs'}"]
