@@ -51,22 +51,28 @@ def _classes(value: object) -> list[str] | None:
 def _row_probs(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per row: (length or -1 when not a list of numbers, all finite, all in [0, 1], sum)."""
     n = len(probs)
-    lengths = np.full(n, -1, dtype=np.int64)
-    arrays = []
-    for k, p in enumerate(probs):
-        try:
-            a = np.asarray(p, dtype=np.float64)
-        except (TypeError, ValueError):
-            continue
-        if a.ndim == 1:
-            lengths[k] = len(a)
-            arrays.append(a)
+    try:  # the usual table: every row a 1-D numeric array (Parquet list<double>)
+        lengths = np.fromiter(map(len, probs), dtype=np.int64, count=n)
+        flat = np.concatenate(list(probs)).astype(np.float64, copy=False) if n else np.zeros(0)
+        if flat.ndim != 1 or flat.size != lengths.sum():
+            raise ValueError("not flat")
+    except (TypeError, ValueError):  # None, scalars, strings, nested lists: row by row
+        lengths = np.full(n, -1, dtype=np.int64)
+        arrays = []
+        for k, p in enumerate(probs):
+            try:
+                a = np.asarray(p, dtype=np.float64)
+            except (TypeError, ValueError):
+                continue
+            if a.ndim == 1:
+                lengths[k] = len(a)
+                arrays.append(a)
+        flat = np.concatenate(arrays) if arrays else np.zeros(0)
     finite = np.zeros(n, dtype=bool)
     in_range = np.zeros(n, dtype=bool)
     sums = np.full(n, np.nan)
     ok = lengths > 0
     if ok.any():
-        flat = np.concatenate([a for a in arrays if len(a)])
         starts = np.concatenate([[0], np.cumsum(lengths[ok])[:-1]])
         fin = np.isfinite(flat)
         finite[ok] = np.logical_and.reduceat(fin, starts)
@@ -92,33 +98,35 @@ def prediction_problems(results: pd.DataFrame, predictions: pd.DataFrame) -> dic
     if missing_cols:
         return {str(r): f"the predictions table has no column(s) {missing_cols}" for r in results["run_id"]}
     runs = results.drop_duplicates("run_id").set_index("run_id")
-    classes_of = {str(r): _classes(c) for r, c in runs["classes"].items()}
+    parsed = {c: _classes(c) for c in set(runs["classes"].astype(str))}  # a handful of distinct lists
+    classes_of = {str(r): parsed[str(c)] for r, c in runs["classes"].items()}
     for run, classes in classes_of.items():
         if classes is None:
             problems[run] = f"its results row has no readable class list ({runs.at[run, 'classes']!r})"
     preds = predictions[predictions["run_id"].isin(list(classes_of))]
-    counts = preds.groupby("run_id").size()
-    expected = pd.to_numeric(runs["n_test"], errors="coerce") if "n_test" in runs.columns else None
-    for run in classes_of:
-        got = int(counts.get(run, 0))
-        if got == 0:
-            problems.setdefault(run, "no rows in the predictions table")
-        elif expected is not None and not (expected.get(run) == got):
-            problems.setdefault(run, f"{got} prediction row(s) for n_test={expected.get(run)} test utterances")
+    counts = preds.groupby("run_id").size().reindex(runs.index, fill_value=0)
+    expected = (pd.to_numeric(runs["n_test"], errors="coerce") if "n_test" in runs.columns
+                else counts.astype(float))
+    for run in counts.index[(counts == 0) | (counts != expected)]:  # few: the loop is over bad runs only
+        got, want = int(counts[run]), expected[run]
+        problems.setdefault(str(run), "no rows in the predictions table" if got == 0
+                            else f"{got} prediction row(s) for n_test={want} test utterances")
     if preds.empty:
         return problems
     run_ids = preds["run_id"].astype(str).to_numpy()
     utts = preds["utt_id"].astype(str).to_numpy()
-    n_classes = np.array([len(classes_of.get(r) or ()) for r in run_ids])
+    n_classes = pd.Series(run_ids).map({r: len(c or ()) for r, c in classes_of.items()}).to_numpy()
     lengths, finite, in_range, sums = _row_probs(preds["probs"].to_numpy())
     label_ok = np.zeros(len(preds), dtype=bool)
     pred_ok = np.zeros(len(preds), dtype=bool)
-    labels, predicted = preds["label"].to_numpy(), preds["pred"].to_numpy()
-    for key, idx in pd.Series(range(len(preds))).groupby(run_ids).groups.items():
-        allowed = set(classes_of.get(str(key)) or ())
-        idx = np.asarray(idx)
-        label_ok[idx] = [v in allowed for v in labels[idx]]
-        pred_ok[idx] = [v in allowed for v in predicted[idx]]
+    # runs share a handful of class lists: one vectorised isin per distinct list
+    list_of_run = {r: json.dumps(c) for r, c in classes_of.items() if c}
+    row_list = pd.Series(run_ids).map(list_of_run).to_numpy()
+    for key in set(list_of_run.values()):
+        rows = row_list == key
+        allowed = json.loads(key)
+        label_ok[rows] = preds["label"][rows].isin(allowed).to_numpy()
+        pred_ok[rows] = preds["pred"][rows].isin(allowed).to_numpy()
     duplicate = preds.duplicated(["run_id", "utt_id"], keep="first").to_numpy()
     checks = [  # (bad rows, reason), the first that applies names the run
         (duplicate, "row(s) repeating an utterance"),
