@@ -389,3 +389,22 @@ def test_html_export_drops_inline_plotly_js_and_draws_mimetype_only_figures(tmp_
     assert len(html.encode()) < 1_000_000 and not any(f in html for f in _library_fragments())
     assert html.count("Plotly.newPlot(") == 2 and html.count('"y":[5,3,8]') == 2
     assert nbformat.read(path, as_version=4) == nb  # the notebook itself is not rewritten
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path, monkeypatch, capsys):
+    """issue 28: a scheduler's SIGTERM left a .running.ipynb and no summary.csv."""
+    import signal
+
+    from workbench.testing import interrupt_when
+
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(x)")
+    (tmp_path / "g.yaml").write_text("runs:\n  - notebook: slow.ipynb\n    grid: {x: [60, 61]}\n")
+    out = tmp_path / "runs"
+    interrupt_when(lambda: len(list(out.glob(".*.running.ipynb"))) >= 1, timeout=120, signum=signal.SIGTERM)
+    assert main(["batch", "g.yaml", "--out", str(out), "--no-html"]) == 130
+    assert not list(out.glob(".*.running.ipynb"))
+    assert (out / "slow__x=60.INTERRUPTED.ipynb").is_file()
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["status"].tolist() == ["interrupted", "interrupted"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the batch

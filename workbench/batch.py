@@ -39,7 +39,9 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -433,16 +435,36 @@ def run_grid(
             _update_state(out_dir, cell.name, key if r.status == "ok" else None)
 
         try:
-            run_tasks(run_cell_task, [(c.name, (c, out_dir, kernel), {"batch_id": batch_id}) for c, _ in todo],
-                      backend=backend, jobs=jobs, resources=TaskResources(num_cpus, num_gpus),
-                      max_retries=max_retries, ray_address=ray_address, env=paths.worker_env(), desc="notebooks",
-                      on_result=record)
+            with _sigterm_as_interrupt():
+                run_tasks(run_cell_task, [(c.name, (c, out_dir, kernel), {"batch_id": batch_id}) for c, _ in todo],
+                          backend=backend, jobs=jobs, resources=TaskResources(num_cpus, num_gpus),
+                          max_retries=max_retries, ray_address=ray_address, env=paths.worker_env(), desc="notebooks",
+                          on_result=record)
         except KeyboardInterrupt:
             results += _interrupted(todo, {r.name for r in results}, out_dir, batch_id, started - 1)
             _finish(results, cells, out_dir, html)
             raise BatchInterrupted(results) from None
         _finish(results, cells, out_dir, html)
     return results
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler's kill, ``timeout``) handled as Ctrl-C is: executing copies set
+    aside, ``summary.csv`` written, no ``.running.ipynb`` left. Only the main thread can set a
+    signal handler; elsewhere SIGTERM keeps its default."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_cell_task(cell: GridCell, out_dir: Path, kernel: str, batch_id: str | None = None) -> CellResult:
