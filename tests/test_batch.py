@@ -408,3 +408,33 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path, monkeypatch, capsys):
     summary = pd.read_csv(out / "summary.csv")
     assert summary["status"].tolist() == ["interrupted", "interrupted"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the batch
+
+
+def test_a_concurrent_batchs_cells_appear_in_the_index_and_summary(tmp_path, monkeypatch):
+    """issue 28: with two batches into one --out, index.html and summary.csv showed only the
+    batch that finished last."""
+    import threading
+
+    from workbench.batch import write_summary
+
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "good.ipynb", "print(x)")
+    first, second = load_grid(_grid_file(tmp_path, "runs:\n  - notebook: good.ipynb\n    grid: {x: [1, 2]}\n"))
+    first_done = threading.Event()
+    # the second batch starts first and is held until the first has finished
+    _fake_execute(monkeypatch, gate=lambda path: first_done.wait(60) if "x=2" in str(path) else None)
+    out, got = tmp_path / "runs", {}
+    waiting = threading.Thread(target=lambda: got.update(second=run_grid([second], out, html=True)))
+    waiting.start()
+    while not list(out.glob(".*.running.ipynb")):  # the second batch is executing
+        threading.Event().wait(0.05)
+    got["first"] = run_grid([first], out, html=True)
+    first_done.set()
+    waiting.join(60)
+    mine = got["second"]
+    assert [r.name for r in mine] == ["good__x=2"] and [r.name for r in mine.others] == ["good__x=1"]
+    index = (out / "index.html").read_text()
+    assert 'href="good__x=1.html"' in index and 'href="good__x=2.html"' in index
+    assert sorted(write_summary(mine, out)["notebook"]) == ["good__x=1", "good__x=2"]
+    assert sorted(pd.read_csv(out / "summary.csv")["notebook"]) == ["good__x=1", "good__x=2"]
+
