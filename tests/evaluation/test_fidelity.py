@@ -62,3 +62,13 @@ def test_the_table_lists_substitutions_and_deviations():
     assert "GloVe-300" in amh.substitutions
     audio = t.loc[("xu2019", "Table 1", "LSTM+Attn (speech-only, our implementation)", "-")]
     assert "GloVe" not in audio.substitutions  # reads no text
+
+
+def test_a_missing_glove_file_is_one_line(tmp_path, capsys):
+    """issue 28: `fidelity.py --text-encoder` with a missing GloVe file gave a raw traceback."""
+    from workbench.evaluation.fidelity import main
+
+    assert main(["--text-encoder", str(tmp_path / "glove.6B.300d.txt")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("python -m workbench.evaluation.fidelity: error: --text-encoder ")
+    assert "GloVe file does not exist" in err[0]
