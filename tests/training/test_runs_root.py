@@ -81,3 +81,11 @@ def test_counterpart_rebuilds_the_same_run_from_its_config(manifest, features, t
     assert read_results(tmp_path)["created"].tolist() == created  # reused, not retrained
     with pytest.raises(Exception, match="text_source"):
         counterpart(config, "subtitles", tmp_path, manifest=manifest, features=features)
+
+
+def test_readers_expand_the_runs_root_as_training_does(manifest, features, tmp_path, tiny_preset, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "wr"))
+    run_crossval(RunSpec.create("unimodal_audio", tiny_preset(epochs=1), folds=[0]), CORPUS, manifest=manifest,
+                 features=features, runs_root="$WORKBENCH_RUNS/exp", progress=False)
+    assert (tmp_path / "wr" / "exp" / "results" / "results.parquet").is_file()
+    assert len(read_results("$WORKBENCH_RUNS/exp")) == 1

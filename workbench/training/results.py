@@ -34,6 +34,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.io import atomic_write
+from workbench.paths import resolve_runs_root
 
 RESULT_COLUMNS = [
     "run_id", "model", "variant", "config_hash", "config_json", "train_preset", "corpus", "corpus_preset", "label_scheme",
@@ -74,7 +75,10 @@ REQUIRED_RESULT_COLUMNS = ("run_id", "model")
 
 
 def results_dir(runs_root: str | Path) -> Path:
-    return Path(runs_root) / "results"
+    """``results/`` of a runs root, named as every entry point names it
+    (:func:`workbench.paths.resolve_runs_root`: ``~`` and ``$WORKBENCH_RUNS/`` expanded, relative
+    to the working directory)."""
+    return resolve_runs_root(runs_root) / "results"
 
 
 @contextmanager
@@ -121,7 +125,7 @@ def read_results(runs_root: str | Path, missing_ok: bool = False) -> pd.DataFram
     if not p.is_file():
         if missing_ok:
             return pd.DataFrame(columns=RESULT_COLUMNS)
-        raise ResultsNotFoundError(f"no results table in runs root {Path(runs_root).absolute()} (no {p.name} in its "
+        raise ResultsNotFoundError(f"no results table in runs root {p.parent.parent} (no {p.name} in its "
                                    "results/): train into it first, or check the path (a relative runs root is "
                                    "relative to the working directory)")
     table = read_table(p)
