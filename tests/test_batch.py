@@ -51,8 +51,20 @@ def test_grid_runs_continue_past_failures_and_skip_unchanged(grid, tmp_path, mon
     assert list(table.columns) == ["notebook", "status", "seconds", "error"]
 
 
-def test_cli_exit_code_reflects_failures(grid, tmp_path):
+def test_cli_exit_code_reflects_failures(grid, tmp_path, capsys):
     assert main(["batch", str(grid), "--out", str(tmp_path / "r"), "--no-html"]) == 1
+    # issue 28: the cell count is said before anything runs
+    assert "workbench batch: 3 cell(s), 3 to run, 0 unchanged" in capsys.readouterr().err
+
+
+def test_plan_line_estimates_from_the_last_summary(tmp_path):
+    from workbench.batch import plan_line
+
+    assert plan_line(4, ["a", "b"], tmp_path) == f"workbench batch: 4 cell(s), 2 to run, 2 unchanged, into {tmp_path}"
+    pd.DataFrame({"notebook": ["a", "b", "c"], "status": ["ok", "failed", "ok"],
+                  "seconds": [120.0, 5.0, 600.0]}).to_csv(tmp_path / "summary.csv", index=False)
+    line = plan_line(4, ["a", "b"], tmp_path)  # b failed last time: only a's 120 s counts
+    assert line.endswith("; 1 of them ran before, 120 s each on average (summary.csv), so about 4 min one at a time")
 
 
 def test_bad_parameters_fail_without_running(tmp_path, monkeypatch):
@@ -412,3 +424,52 @@ def test_batch_kernels_print_no_log_notices(tmp_path, capfd):
     assert "without encryption" not in captured.err + captured.out
     outputs = "".join(o.get("text", "") for c in nbformat.read(result.output, as_version=4).cells for o in c.get("outputs", []))
     assert "x is 3" in outputs and "to stderr" in outputs
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path, monkeypatch, capsys):
+    """issue 28: a scheduler's SIGTERM left a .running.ipynb and no summary.csv."""
+    import signal
+
+    from workbench.testing import interrupt_when
+
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(x)")
+    (tmp_path / "g.yaml").write_text("runs:\n  - notebook: slow.ipynb\n    grid: {x: [60, 61]}\n")
+    out = tmp_path / "runs"
+    interrupt_when(lambda: len(list(out.glob(".*.running.ipynb"))) >= 1, timeout=120, signum=signal.SIGTERM)
+    assert main(["batch", "g.yaml", "--out", str(out), "--no-html"]) == 130
+    assert not list(out.glob(".*.running.ipynb"))
+    assert (out / "slow__x=60.INTERRUPTED.ipynb").is_file()
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["status"].tolist() == ["interrupted", "interrupted"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the batch
+
+
+def test_a_concurrent_batchs_cells_appear_in_the_index_and_summary(tmp_path, monkeypatch):
+    """issue 28: with two batches into one --out, index.html and summary.csv showed only the
+    batch that finished last."""
+    import threading
+
+    from workbench.batch import write_summary
+
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "good.ipynb", "print(x)")
+    first, second = load_grid(_grid_file(tmp_path, "runs:\n  - notebook: good.ipynb\n    grid: {x: [1, 2]}\n"))
+    first_done = threading.Event()
+    # the second batch starts first and is held until the first has finished
+    _fake_execute(monkeypatch, gate=lambda path: first_done.wait(60) if "x=2" in str(path) else None)
+    out, got = tmp_path / "runs", {}
+    waiting = threading.Thread(target=lambda: got.update(second=run_grid([second], out, html=True)))
+    waiting.start()
+    while not list(out.glob(".*.running.ipynb")):  # the second batch is executing
+        threading.Event().wait(0.05)
+    got["first"] = run_grid([first], out, html=True)
+    first_done.set()
+    waiting.join(60)
+    mine = got["second"]
+    assert [r.name for r in mine] == ["good__x=2"] and [r.name for r in mine.others] == ["good__x=1"]
+    index = (out / "index.html").read_text()
+    assert 'href="good__x=1.html"' in index and 'href="good__x=2.html"' in index
+    assert sorted(write_summary(mine, out)["notebook"]) == ["good__x=1", "good__x=2"]
+    assert sorted(pd.read_csv(out / "summary.csv")["notebook"]) == ["good__x=1", "good__x=2"]
+

@@ -4,6 +4,8 @@ traceback, Ctrl-C exits 130, bugs keep their traceback."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from workbench import cli
@@ -193,20 +195,85 @@ def test_old_option_names_are_hidden_and_keep_their_choices(capsys):
     assert exit_.value.code == 2 and "invalid choice: 'huge'" in capsys.readouterr().err
 
 
-def test_runs_root_resolves_under_workbench_runs_and_old_out_is_a_plain_path(tmp_path, monkeypatch, capsys):
+def test_runs_root_is_relative_to_the_working_directory_everywhere(tmp_path, monkeypatch, capsys):
+    """issue 28: `--runs-root runs/myexp` wrote $WORKBENCH_RUNS/runs/myexp and never said so."""
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
+    monkeypatch.chdir(tmp_path)
     parse = cli.build_parser().parse_args
     assert cli._runs_root(parse(["train", "amh"])) == tmp_path / "runs"
-    assert cli._runs_root(parse(["train", "amh", "--runs-root", "mine"])) == tmp_path / "runs" / "mine"
+    assert cli._runs_root(parse(["train", "amh", "--runs-root", "runs/myexp"])) == tmp_path / "runs" / "myexp"
     assert cli._runs_root(parse(["train", "amh", "--runs-root", str(tmp_path / "x")])) == tmp_path / "x"
     assert cli._runs_root(parse(["reproduce"])) == tmp_path / "runs" / "reproduce"
-    assert cli._runs_root(parse(["reproduce", "--runs-root", "r2"])) == tmp_path / "runs" / "r2"
-    # --out (deprecated) keeps its old meaning: a path as given, relative to the working directory
-    assert cli._runs_root(parse(["train", "amh", "--out", "old"])) == cli.Path("old")
-    assert cli._runs_root(parse(["reproduce", "--out", "old"])) == cli.Path("old")
+    assert cli._runs_root(parse(["reproduce", "--runs-root", "r2"])) == tmp_path / "r2"
+    assert cli._runs_root(parse(["reproduce", "--runs-root", "$WORKBENCH_RUNS/r2"])) == tmp_path / "runs" / "r2"
+    assert f"runs root: {tmp_path / 'runs' / 'myexp'}\n" in capsys.readouterr().out  # every folder is said
+    # --out (deprecated): a path relative to the working directory, as it always was
+    assert cli._runs_root(parse(["train", "amh", "--out", "old"])) == tmp_path / "old"
+    assert cli._runs_root(parse(["reproduce", "--out", "old"])) == tmp_path / "old"
     assert "--out is deprecated; use --runs-root" in capsys.readouterr().err
     with pytest.raises(WorkbenchError, match="give only --runs-root"):
         cli._runs_root(parse(["train", "amh", "--out", "old", "--runs-root", "new"]))
+    assert main(["train", "amh", "--runs-root", ""]) == 1  # '' wrote into $WORKBENCH_RUNS itself
+    assert "runs root is empty" in capsys.readouterr().err
+    with pytest.raises(WorkbenchError, match="runs root is empty"):  # --debug after reproduce: argparse refused it
+        main(["reproduce", "--runs-root", "", "--debug"])
+
+
+# ------------------------------------------------------------------ no raw tracebacks (issue 28)
+def _one_line_error(capsys, argv, *needles):
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("workbench: error: "), err
+    for n in needles:
+        assert n in err[0], err[0]
+
+
+def test_unknown_model_option_is_one_line(tmp_path, capsys, monkeypatch):
+    import workbench.training.crossval as cv
+
+    monkeypatch.setattr(cv, "_check_manifest", lambda *a: None)
+    _one_line_error(capsys, ["train", "unimodal_audio", "--recipe", "smoke", "--corpus-size", "smoke", "--folds", "0",
+                             "--model-options", '{"nosuch": 1}', "--runs-root", str(tmp_path), "--quiet"],
+                    "unknown config field(s) ['nosuch']", "--model-options gave ['nosuch']")
+
+
+def test_cuda_on_a_cpu_machine_is_one_line(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _one_line_error(capsys, ["train", "unimodal_audio", "--recipe", "smoke", "--device", "cuda",
+                             "--runs-root", str(tmp_path), "--quiet"], "device 'cuda'", "--device cpu")
+    _one_line_error(capsys, ["train", "unimodal_audio", "--recipe", "smoke", "--device", "gpu0",
+                             "--runs-root", str(tmp_path), "--quiet"], "'gpu0' is not a device name")
+
+
+def test_ray_backend_without_ray_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from workbench.testing import write_notebook
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "good.ipynb", "print(x)")
+    (tmp_path / "g.yaml").write_text("runs:\n  - notebook: good.ipynb\n")
+    _one_line_error(capsys, ["batch", "g.yaml", "--out", "demo", "--backend", "ray"], "pip install -e '.[ray]'")
+    assert not (tmp_path / "demo").exists()  # once left an empty folder with only a lock file
+    _one_line_error(capsys, ["train", "unimodal_audio", "--recipe", "smoke", "--backend", "ray",
+                             "--runs-root", str(tmp_path / "runs"), "--quiet"], "pip install -e '.[ray]'")
+
+
+def test_python_dash_m_workbench_runs_the_command(tmp_path):
+    """issue 28: there was no workbench/__main__.py."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-m", "workbench", "train", "amh", "--runs-root", ""], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=300)
+    assert out.returncode == 1 and out.stderr.strip().splitlines() == [
+        "workbench: error: runs root is empty ('' is no folder); give a path, or leave it out for "
+        f"{os.environ.get('WORKBENCH_RUNS') or Path(__file__).resolve().parents[1] / 'runs'}"]
 
 
 def test_train_says_where_results_went_what_it_reused_and_what_smoke_numbers_mean(tmp_path, monkeypatch, capsys):

@@ -125,3 +125,57 @@ def test_the_full_study_runs_every_model_under_its_own_papers_set_up():
         recipe = get_preset(p["model"], "paper")
         if p.get("protocol") is not None and recipe.early_stopping_patience is not None:
             assert p.get("protocol_options", {}).get("validation") == "random", p
+
+
+# ------------------------------------------------------------------ bounds (issue 28)
+LAUGHS = ("runs:\n  - notebook: good.ipynb\n    parameters:\n      x:\n"
+          "        - &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+          "        - &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+          "        - &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+          "        - &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+          "        - &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+          "        - [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n")
+
+
+@pytest.mark.parametrize("text, match", [
+    # nested anchors: 1 KB of YAML that expands to 10^6 strings (it wrote 125 MB notebooks)
+    (LAUGHS, r"g\.yaml: runs\[0\]: parameter 'x': value too large \(over 10,000 items"),
+    ("runs:\n  - notebook: good.ipynb\n    grid:\n      x: [&r [*r]]\n", r"g\.yaml: runs\[0\]: grid 'x'\[0\]: value too large"),
+    ("defaults: {x: " + json.dumps("y" * 1_000_001) + "}\nruns:\n  - notebook: good.ipynb\n",
+     r"g\.yaml: defaults: 'x': value too large"),
+    # 5 axes of 40 values: 10^8 cells, once 300 s and 1.24 GB before anything ran
+    ("runs:\n  - notebook: good.ipynb\n    grid:\n" + "".join(f"      {a}: {list(range(40))}\n" for a in "xyzuv"),
+     r"g\.yaml: runs\[0\]: the grid expands to more than 10,000 cells \(axes 40 x 40 x 40"),
+    # 20,001 cells over two runs
+    ("runs:\n  - notebook: good.ipynb\n    grid: {x: " + str(list(range(10_000))) + "}\n"
+     "  - notebook: good.ipynb\n    name: two\n    grid: {x: " + str(list(range(10_001))) + "}\n",
+     r"g\.yaml: runs\[1\]: the grid expands to more than 10,000 cells \(axes 10001, after 10,000 from earlier runs"),
+])
+def test_oversized_grids_are_refused_before_expanding(tmp_path, monkeypatch, text, match):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    start = time.perf_counter()
+    with pytest.raises(GridError, match=match) as err:
+        load_grid(_grid_file(tmp_path, text))
+    assert "\n" not in str(err.value)
+    assert time.perf_counter() - start < 20  # generous on a shared machine; it took minutes before
+
+
+def test_a_grid_at_the_cell_bound_still_loads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "good.ipynb", "print('x is', x)")
+    cells = load_grid(_grid_file(tmp_path, "runs:\n  - notebook: good.ipynb\n    grid: {x: "
+                                 + str(list(range(100))) + ", y: " + str(list(range(100))) + "}\n"))
+    assert len(cells) == 10_000 and len({c.name for c in cells}) == 10_000
+
+
+def test_a_relative_runs_root_means_the_batchs_working_directory(tmp_path, monkeypatch):
+    """issue 28: one meaning for a relative runs root; a notebook runs in its own folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb").mkdir()
+    write_notebook(tmp_path / "nb" / "good.ipynb", "print(runs_root)", parameters="runs_root = None")
+    cells = load_grid(_grid_file(tmp_path, "runs:\n  - notebook: nb/good.ipynb\n"
+                                           "    grid: {runs_root: [runs/a, /abs/b, $WORKBENCH_RUNS/c]}\n"))
+    assert [c.parameters["runs_root"] for c in cells] == [str(tmp_path / "runs" / "a"), "/abs/b", "$WORKBENCH_RUNS/c"]

@@ -58,3 +58,27 @@ def test_free_space_check_names_path_and_size(tmp_path, monkeypatch):
         wio.check_free_space(tmp_path / "store.npy", 100 * 2**20)
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 * 2**30, 0, 10 * 2**30))
     wio.check_free_space(tmp_path / "nested" / "dir" / "store.npy", 100 * 2**20)  # a missing dir checks its parent
+
+
+def test_a_file_size_limit_names_the_file(tmp_path):
+    """issue 28: `ulimit -f` during training gave `OSError [Errno 27] File too large` and no path."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    code = textwrap.dedent(f"""
+        import resource
+        from workbench.errors import WriteError
+        from workbench.io import atomic_write
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        try:
+            atomic_write({str(tmp_path / 'big.bin')!r}, lambda p: p.write_bytes(bytes(100_000)))
+        except WriteError as e:
+            print("ERR", e)
+    """)
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"cannot write {tmp_path / 'big.bin'}: File too large; the file size limit was reached (ulimit -f)" in out.stdout
+    assert not list(tmp_path.glob(".big.bin.*.tmp"))  # the temp file is removed

@@ -5,7 +5,7 @@ no modules import each other in a circle.
 Layers, bottom to top (DESIGN.md section 10)::
 
     helpers (errors, io, paths)  <  corpus  <  protocols, leakage  <  features  <  models
-    <  training  <  evaluation  <  viz  <  batch, grid, cli, bench, catalog  <  testing
+    <  training  <  evaluation  <  viz  <  batch, grid, cli, bench, catalog, __main__  <  testing
 
 The helpers may be imported by every layer. ``workbench.distributed`` (the task executor) sits
 beside them and imports nothing from ``workbench`` at all: what it needs from the library (the
@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("training",),
     ("evaluation",),
     ("viz",),
-    ("batch", "grid", "cli", "bench", "catalog"),
+    ("batch", "grid", "cli", "bench", "catalog", "__main__"),
     ("testing",),
 ]
 RANK = {top: i for i, tops in enumerate(LAYERS) for top in tops}

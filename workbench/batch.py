@@ -26,7 +26,9 @@ cleanup takes it exclusively, so a live batch's executing copies are never touch
 Concurrent batches into one ``--out``: the skip-if-unchanged record ``batch_state.json`` is
 changed under an exclusive lock on ``<out>/.batch_state.lock`` by re-reading it and updating
 only the finished cell's entry, so two batches of different cells keep each other's records.
-``index.html`` and ``summary.csv`` describe whichever batch finished last.
+Each finished cell's result is recorded in ``batch_cells.json`` under the same lock, so the
+``index.html`` and ``summary.csv`` a batch writes also list the cells a concurrent batch
+finished while it ran (:class:`BatchResults`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ import json
 import logging
 import os
 import re
+import signal
+import sys
+import threading
 import time
 import traceback
 import uuid
@@ -60,6 +65,9 @@ from workbench.grid import GridError, check_parameters, load_grid, notebook_para
 log = logging.getLogger(__name__)
 
 STATE_FILE = "batch_state.json"
+#: The last result of every cell run into ``--out`` (status, seconds, error, when it ended), kept
+#: under the state lock, so a batch's index and summary also show a concurrent batch's cells.
+CELLS_FILE = "batch_cells.json"
 STATE_LOCK = ".batch_state.lock"
 LIVE_LOCK = ".batch.lock"
 _RUNNING = re.compile(r"\.(?P<name>.+?)(?:\.(?P<batch>[0-9a-f]{8}))?\.running\.ipynb")
@@ -208,9 +216,10 @@ def read_state(out_dir: Path) -> dict[str, str]:
     return state
 
 
-def _update_state(out_dir: Path, name: str, key: str | None) -> None:
-    """Set (or, for ``key=None``, drop) one cell's entry. Re-reads the file under the lock and
-    changes only that entry, so records written meanwhile by a concurrent batch survive."""
+def _update_state(out_dir: Path, name: str, key: str | None, result: "CellResult | None" = None) -> None:
+    """Set (or, for ``key=None``, drop) one cell's entry, and record its ``result``. Re-reads
+    the files under the lock and changes only that entry, so records written meanwhile by a
+    concurrent batch survive."""
     with _locked(out_dir / STATE_LOCK):
         state = read_state(out_dir)
         if key is None:
@@ -218,6 +227,46 @@ def _update_state(out_dir: Path, name: str, key: str | None) -> None:
         else:
             state[name] = key
         atomic_write(out_dir / STATE_FILE, lambda p: p.write_text(json.dumps(state, indent=1, sort_keys=True)))
+        if result is not None:
+            cells = read_cells(out_dir)
+            cells[name] = {"notebook": result.notebook, "output": result.output.name, "status": result.status,
+                           "seconds": result.seconds, "error": result.error, "parameters": result.parameters,
+                           "ended": time.time()}
+            atomic_write(out_dir / CELLS_FILE, lambda p: p.write_text(json.dumps(cells, indent=1, sort_keys=True,
+                                                                                 default=str)))
+
+
+def read_cells(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """``batch_cells.json`` of ``out_dir`` (empty when absent or unreadable: it only adds the
+    cells of concurrent batches to an index, so a damaged one costs nothing but that)."""
+    try:
+        cells = json.loads((out_dir / CELLS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cells if isinstance(cells, dict) else {}
+
+
+class BatchResults(list):
+    """The results of a batch's own cells (a list of :class:`CellResult`); ``others`` holds the
+    cells a concurrent batch into the same ``--out`` finished meanwhile, which the batch's
+    ``index.html`` and ``summary.csv`` show too."""
+
+    others: list["CellResult"]
+
+
+def _with_others(results: list["CellResult"], out_dir: Path, since: float) -> BatchResults:
+    mine = {r.name for r in results}
+    out = BatchResults(results)
+    out.others = []
+    for name, c in sorted(read_cells(out_dir).items()):
+        try:
+            if name in mine or float(c["ended"]) < since or not (out_dir / str(c["output"])).is_file():
+                continue
+            out.others.append(CellResult(name, str(c["notebook"]), out_dir / str(c["output"]), str(c["status"]),
+                                         float(c["seconds"]), str(c.get("error", "")), dict(c.get("parameters") or {})))
+        except (KeyError, TypeError, ValueError):  # a damaged entry: left out
+            continue
+    return out
 
 
 def _library_hash() -> str:
@@ -437,6 +486,7 @@ def run_grid(
             log.warning("%d copy(ies) left executing by an interrupted earlier batch renamed to *.INTERRUPTED.ipynb "
                         "in %s: %s", len(stale), out_dir, ", ".join(p.name for p in stale))
         results, todo = _plan(cells, out_dir, force)
+        print(plan_line(len(cells), [c.name for c, _ in todo], out_dir), file=sys.stderr, flush=True)
 
         by_name = {c.name: (c, k) for c, k in todo}
 
@@ -444,19 +494,39 @@ def run_grid(
             cell, key = by_name[o.key]
             r = _cell_result(o, cell, out_dir)
             results.append(r)
-            _update_state(out_dir, cell.name, key if r.status == "ok" else None)
+            _update_state(out_dir, cell.name, key if r.status == "ok" else None, r)
 
         try:
-            run_tasks(run_cell_task, [(c.name, (c, out_dir, kernel), {"batch_id": batch_id}) for c, _ in todo],
-                      backend=backend, jobs=jobs, resources=TaskResources(num_cpus, num_gpus),
-                      max_retries=max_retries, ray_address=ray_address, env=paths.worker_env(), desc="notebooks",
-                      on_result=record)
+            with _sigterm_as_interrupt():
+                run_tasks(run_cell_task, [(c.name, (c, out_dir, kernel), {"batch_id": batch_id}) for c, _ in todo],
+                          backend=backend, jobs=jobs, resources=TaskResources(num_cpus, num_gpus),
+                          max_retries=max_retries, ray_address=ray_address, env=paths.worker_env(), desc="notebooks",
+                          on_result=record)
         except KeyboardInterrupt:
             results += _interrupted(todo, {r.name for r in results}, out_dir, batch_id, started - 1)
-            _finish(results, cells, out_dir, html)
+            results = _finish(results, cells, out_dir, html, started)
             raise BatchInterrupted(results) from None
-        _finish(results, cells, out_dir, html)
+        results = _finish(results, cells, out_dir, html, started)
     return results
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler's kill, ``timeout``) handled as Ctrl-C is: executing copies set
+    aside, ``summary.csv`` written, no ``.running.ipynb`` left. Only the main thread can set a
+    signal handler; elsewhere SIGTERM keeps its default."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_cell_task(cell: GridCell, out_dir: Path, kernel: str, batch_id: str | None = None) -> CellResult:
@@ -500,11 +570,31 @@ def _plan(cells: list[GridCell], out_dir: Path, force: bool) -> tuple[list[CellR
     return skipped, todo
 
 
-def _finish(results: list[CellResult], cells: list[GridCell], out_dir: Path, html: bool) -> None:
+def plan_line(n_cells: int, to_run: list[str], out_dir: Path) -> str:
+    """What a batch is about to do, said before it starts: how many cells, how many run, and how
+    long they took the last time ``summary.csv`` of ``out_dir`` recorded them (a long batch is
+    announced, never started without a word)."""
+    line = f"workbench batch: {n_cells} cell(s), {len(to_run)} to run, {n_cells - len(to_run)} unchanged, into {out_dir}"
+    try:
+        last = pd.read_csv(out_dir / "summary.csv", usecols=["notebook", "status", "seconds"])
+    except (OSError, ValueError):  # no earlier summary, or one from another version
+        return line
+    seconds = last[last["status"] == "ok"].groupby("notebook")["seconds"].last()
+    known = [float(seconds[n]) for n in to_run if n in seconds.index]
+    if known:
+        per_cell = sum(known) / len(known)
+        line += (f"; {len(known)} of them ran before, {per_cell:.0f} s each on average (summary.csv), so about "
+                 f"{per_cell * len(to_run) / 60:.0f} min one at a time")
+    return line
+
+
+def _finish(results: list[CellResult], cells: list[GridCell], out_dir: Path, html: bool, since: float) -> BatchResults:
     order = {c.name: i for i, c in enumerate(cells)}
     results.sort(key=lambda r: order[r.name])
+    merged = _with_others(results, out_dir, since)
     if html:
-        export_html(results, out_dir)
+        export_html([*merged, *merged.others], out_dir)
+    return merged
 
 
 def _interrupted(todo: list[tuple[GridCell, str]], done: set[str], out_dir: Path, batch_id: str,
@@ -556,8 +646,10 @@ def summary_table(results: list[CellResult], results_table: pd.DataFrame | None 
 
 def write_summary(results: list[CellResult], out_dir: str | Path,
                   results_table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """:func:`summary_table` written (atomically) to ``<out_dir>/summary.csv``; returns it."""
-    table = summary_table(results, results_table)
+    """:func:`summary_table` written (atomically) to ``<out_dir>/summary.csv``; returns it.
+    Cells a concurrent batch finished meanwhile (``results.others`` of :func:`run_grid`) are
+    rows too."""
+    table = summary_table([*results, *getattr(results, "others", [])], results_table)
     atomic_write(Path(out_dir) / "summary.csv", lambda p: table.to_csv(p, index=False))
     return table
 

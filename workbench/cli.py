@@ -12,8 +12,8 @@ label schemes, corpora, corpus sizes, claims), each with one line of description
 
 Parameter names are those of the notebooks and the Python API: ``--corpus-size`` (smoke, demo,
 full: the synthetic corpus) and ``--corpus-seed``, ``--recipe`` (paper, demo, smoke: the
-training recipe), ``--runs-root`` (a runs folder; a relative name is a folder under
-``$WORKBENCH_RUNS``). The names before the rename (``--corpus-preset``, ``--preset``,
+training recipe), ``--runs-root`` (a runs folder; a relative path is relative to the working
+directory, as everywhere: :func:`workbench.training.runs_root.resolve_runs_root`). The names before the rename (``--corpus-preset``, ``--preset``,
 ``--seed``, ``--out`` of train and reproduce) still work, hidden from ``--help``, with a
 one-line deprecation notice on stderr.
 """
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from workbench.catalog import LISTINGS
+from workbench.distributed import RayMissingError
 from workbench.errors import WorkbenchError
 
 # Names that options accept come from the registries (``workbench list``). The recipes' registry,
@@ -36,7 +37,8 @@ from workbench.errors import WorkbenchError
 RECIPES = ["paper", "demo", "smoke"]
 
 #: Exceptions that are the user's to fix: printed as one line, no traceback.
-USER_ERRORS = (WorkbenchError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+USER_ERRORS = (WorkbenchError, RayMissingError, FileNotFoundError, PermissionError, IsADirectoryError,
+               NotADirectoryError)
 EXIT_USER_ERROR = 1  # 2 is argparse's
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
@@ -123,17 +125,18 @@ def _alias(p: argparse.ArgumentParser | Any, old: str, new: str, dest: str | Non
 
 
 def _runs_root(args: argparse.Namespace) -> Path:
-    """The runs folder of ``--runs-root`` (:func:`~workbench.training.runs_root.resolve_runs_root`:
-    relative names go under ``$WORKBENCH_RUNS``), or of the deprecated ``--out``, a path taken
-    as given as it always was."""
+    """The runs folder of ``--runs-root`` or of the deprecated ``--out``
+    (:func:`~workbench.training.runs_root.resolve_runs_root`: relative to the working directory;
+    left out: ``$WORKBENCH_RUNS``, or its folder ``runs_root_under`` of the subcommand), said on
+    stdout: where runs go is never a guess."""
     from workbench.training.runs_root import resolve_runs_root
 
     legacy = getattr(args, "legacy_out", None)
-    if legacy is None:
-        return resolve_runs_root(args.runs_root)
-    if args.runs_root != args.runs_root_default:
+    if legacy is not None and args.runs_root != args.runs_root_default:
         raise WorkbenchError("--out is the deprecated name of --runs-root; give only --runs-root")
-    return Path(legacy)
+    root = resolve_runs_root(legacy if legacy is not None else args.runs_root, getattr(args, "runs_root_under", None))
+    print(f"runs root: {root}", flush=True)  # stdout: stderr stays one line when the command fails
+    return root
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -524,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help='model config overrides as JSON, e.g. \'{"hidden": 64}\'')
     tr.add_argument("--device", default="auto", help="auto, cpu or cuda")
     _add_runs_root(tr, None, "runs folder for run directories and the results table (default $WORKBENCH_RUNS; "
-                             "a relative name is a folder under it)")
+                             "a relative path is relative to the working directory)")
     tr.add_argument("--rerun", action="store_true", help="retrain runs already in the results table")
     tr.add_argument("--bundle", default=None,
                     help="train on a file from `workbench bundle` instead of the corpus and feature cache")
@@ -546,11 +549,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap replicates per claim")
     rp.add_argument("--quick", action="store_true", help="the first seed and folds 0,1 of each protocol only "
                                                          "(unless --folds); verdicts are marked (quick)")
-    _add_runs_root(rp, "reproduce", "runs folder of the experiments, the ledger in its ledger/ (default: reproduce; "
-                                     "a relative name is a folder under $WORKBENCH_RUNS)")
+    _add_runs_root(rp, None, "runs folder of the experiments, the ledger in its ledger/ (default "
+                             "$WORKBENCH_RUNS/reproduce; a relative path is relative to the working directory)")
     rp.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_options(rp, "trainings")
-    rp.set_defaults(func=_reproduce)
+    rp.set_defaults(func=_reproduce, runs_root_under="reproduce")
 
     bu = sub.add_parser("bundle", help="write one model's features and the manifest to a file, for `train --bundle` "
                                        "on a machine without the corpus or the extractors")
@@ -563,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="store the human transcript's or the ASR transcript's text inputs")
     bu.add_argument("--quiet", action="store_true", help="no progress bars")
     bu.set_defaults(func=_bundle)
-    for leaf in (ls, synth, check, batch, bf, bt, tr, bu):
+    for leaf in (ls, synth, check, batch, bf, bt, tr, rp, bu):
         # SUPPRESS: a subcommand without --debug must not reset a --debug given before it
         _add_debug(leaf, argparse.SUPPRESS)
     return parser

@@ -47,6 +47,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -68,15 +69,30 @@ Call = tuple[str, tuple, Mapping[str, Any]]
 Backend = Literal["local", "ray"]
 
 
+class RayMissingError(ImportError):
+    """The ``ray`` backend was asked for where Ray is not installed: a user's fix (the extra),
+    so the ``workbench`` command prints it as one line (this leaf module imports nothing of
+    workbench, hence no WorkbenchError base)."""
+
+
 def import_ray() -> Any:
-    """Import Ray with usage reporting off (nothing may reach the internet); a clear
-    :class:`ImportError` naming the extra when it is not installed."""
+    """Import Ray with usage reporting off (nothing may reach the internet); a
+    :class:`RayMissingError` (an ImportError) naming the extra when it is not installed."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
     except ImportError as e:
-        raise ImportError(RAY_MISSING) from e
+        raise RayMissingError(RAY_MISSING) from e
     return ray
+
+
+def require_ray() -> None:
+    """:class:`RayMissingError` unless Ray can be imported: checked before a batch or a
+    training writes anything (a failed start once left an empty run folder with a lock file)."""
+    import importlib.util
+
+    if "ray" in sys.modules and sys.modules["ray"] is None or importlib.util.find_spec("ray") is None:
+        raise RayMissingError(RAY_MISSING)
 
 
 @dataclass(frozen=True)
@@ -132,6 +148,8 @@ def check_options(backend: str, jobs: int, max_retries: int) -> None:
     """:class:`ValueError` naming the first bad option; callers run it before they start."""
     if backend not in ("local", "ray"):
         raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if backend == "ray":
+        require_ray()
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     if max_retries < 0:
@@ -343,4 +361,4 @@ def _with_shared(fn: Callable[..., Any], args: tuple, kwargs: dict, shared_refs:
 
 
 __all__ = ["CANCEL_WAIT_SECONDS", "DEFAULT_GPU_FRACTION", "RAY_MISSING", "Call", "TaskFailed", "TaskOutcome",
-           "TaskResources", "check_options", "import_ray", "ray_session", "run_tasks"]
+           "RayMissingError", "TaskResources", "check_options", "import_ray", "require_ray", "ray_session", "run_tasks"]

@@ -24,6 +24,11 @@ class DiskFullError(WorkbenchError, OSError):
     """Not enough free space to write a file; the message names the path and the bytes needed."""
 
 
+class WriteError(WorkbenchError, OSError):
+    """Writing a file failed for a reason of the machine, not of the data (the file size limit of
+    ``ulimit -f``, a read-only filesystem, an I/O error); the message names the path."""
+
+
 def renamed_keywords(**renames: str) -> Callable[[F], F]:
     """Decorator: ``func`` still accepts the keyword arguments it had before a rename
     (``old="new"`` pairs), with a one-line :class:`DeprecationWarning` naming the new one, so

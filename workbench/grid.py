@@ -30,12 +30,22 @@ anything runs, and raises a one-line :class:`GridError` naming the grid file (wi
   or ``name: /tmp/x`` is refused, and :func:`workbench.batch.run_cell` checks again that every
   file it writes, renames or deletes lies directly in ``--out``.
 
+Bounds, checked before anything is expanded (a 1 KB grid of nested YAML anchors once expanded
+to gigabytes, and 5 axes of 40 values to 10^8 cells, before a word was printed):
+
+- a grid has at most :data:`MAX_CELLS` cells, counted from the axes' lengths before expanding;
+- a parameter value (a default, a run's parameter, one value of a grid axis) holds at most
+  :data:`MAX_VALUE_ITEMS` items (lists, mappings and scalars, with every YAML alias counted as
+  the copy it becomes) and :data:`MAX_VALUE_CHARS` characters of text; a recursive alias
+  (``&a [*a]``) is over any bound.
+
 Running the cells is :mod:`workbench.batch`.
 """
 
 from __future__ import annotations
 
 import ast
+import collections
 import difflib
 import itertools
 import os
@@ -54,6 +64,11 @@ MAX_NAME = 150  # leaves room for ".<batch id>.running.ipynb" and ".INTERRUPTED.
 _SAFE_CHAR = r"A-Za-z0-9_.+=-"
 RESERVED_NAMES = ("index",)
 RESERVED_SUFFIXES = (".FAILED", ".INTERRUPTED")
+#: Most cells one grid file may expand to (each is an executed notebook).
+MAX_CELLS = 10_000
+#: Most items (containers and scalars, aliases expanded) and characters in one parameter value.
+MAX_VALUE_ITEMS = 10_000
+MAX_VALUE_CHARS = 1_000_000
 
 
 # BatchError lives here, not in batch.py, because GridError derives from it and batch.py
@@ -167,6 +182,62 @@ def _read_yaml(path: Path) -> Any:
         raise GridError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
 
 
+# --------------------------------------------------------------------------- bounds
+def value_size(value: Any, max_items: int = MAX_VALUE_ITEMS, max_chars: int = MAX_VALUE_CHARS) -> tuple[int, int]:
+    """``(items, characters)`` of a parsed YAML value as it would be written out (aliases count
+    once per use), counted without recursion and stopping once either bound is passed (so a
+    recursive alias ends too).
+
+    >>> value_size({"a": [1, 2, "xyz"]})
+    (5, 4)
+    """
+    items = chars = 0
+    stack = [value]
+    while stack and items <= max_items and chars <= max_chars:
+        v = stack.pop()
+        items += 1
+        if isinstance(v, dict):
+            for k, x in v.items():
+                chars += len(str(k))
+                stack.append(x)
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, (str, bytes)):
+            chars += len(v)
+    return items, chars
+
+
+def _check_value(value: Any, where: str) -> None:
+    items, chars = value_size(value)
+    if items > MAX_VALUE_ITEMS or chars > MAX_VALUE_CHARS:  # counting stopped there: it is larger still
+        raise GridError(f"{where}: value too large (over {MAX_VALUE_ITEMS:,} items or {MAX_VALUE_CHARS:,} "
+                        "characters once YAML aliases are expanded); give a smaller value, or a path to a file")
+
+
+def _check_bounds(defaults: dict, runs: list[dict], path: Path) -> int:
+    """The number of cells the grid expands to; :class:`GridError` when it, or a parameter
+    value, is over the bounds of the module docstring. Nothing is expanded to count."""
+    for key, value in defaults.items():
+        _check_value(value, f"{path}: defaults: {key!r}")
+    total = 0
+    for i, run in enumerate(runs):
+        where = f"{path}: runs[{i}]"
+        for key, value in (run.get("parameters") or {}).items():
+            _check_value(value, f"{where}: parameter {key!r}")
+        n = 1
+        for axis, values in (run.get("grid") or {}).items():
+            n *= len(values)
+            if total + n > MAX_CELLS:  # stop multiplying: 40**5 is 10^8
+                sizes = " x ".join(str(len(v)) for v in (run.get("grid") or {}).values())
+                raise GridError(f"{where}: the grid expands to more than {MAX_CELLS:,} cells (axes {sizes}"
+                                f"{f', after {total:,} from earlier runs' if total else ''}); split it into "
+                                "several grid files or use fewer values")
+            for k, value in enumerate(values):
+                _check_value(value, f"{where}: grid {axis!r}[{k}]")
+        total += n
+    return total
+
+
 # --------------------------------------------------------------------------- checking it
 def _unknown(where: str, what: str, key: Any, known: list[str] | tuple[str, ...], why: str = "") -> GridError:
     close = difflib.get_close_matches(str(key), list(known), n=3)
@@ -273,11 +344,26 @@ def _declared(run: dict, where: str, memo: dict[Path, dict[str, Any]]) -> tuple[
 
 
 # --------------------------------------------------------------------------- loading
+#: Parameters that name a folder: a relative one means the batch's working directory, as it does
+#: on the command line, so it is made absolute before the notebook (run in its own folder) sees it.
+PATH_PARAMETERS = ("runs_root",)
+
+
+def _absolute_paths(params: dict[str, Any]) -> dict[str, Any]:
+    out = dict(params)
+    for key in PATH_PARAMETERS:
+        value = out.get(key)
+        if isinstance(value, str) and value.strip() and not value.startswith(("$", "~", "/")):
+            out[key] = os.path.abspath(value)
+    return out
+
+
 def load_grid(path: str | Path) -> list[GridCell]:
     """Expand a grid YAML into cells; notebook paths are relative to the current directory.
     Every mistake the module docstring lists raises :class:`GridError` before anything runs."""
     path = Path(path)
     defaults, runs = _check_shape(_read_yaml(path), path)
+    _check_bounds(defaults, runs, path)
     memo: dict[Path, dict[str, Any]] = {}
     resolved = [_declared(run, f"{path}: runs[{i}]", memo) for i, run in enumerate(runs)]
     known = sorted({name for _, declared in resolved for name in declared})
@@ -295,13 +381,13 @@ def load_grid(path: str | Path) -> list[GridCell]:
         for combo in itertools.product(*(axes[k] for k in keys)) if keys else [()]:
             varying = dict(zip(keys, combo))
             own = {**(run.get("parameters") or {}), **varying}
-            params = {**{k: v for k, v in defaults.items() if k in declared}, **own}
+            params = _absolute_paths({**{k: v for k, v in defaults.items() if k in declared}, **own})
             name = base + "".join(f"__{k}={_slug(v)}" for k, v in varying.items())
             _check_name(name, where, from_stem="name" not in run)
             problems = tuple(f"{where}: {p}" for p in check_parameters(declared, params))
             cells.append(GridCell(nb, params, name, problems))
-    names = [c.name for c in cells]
-    dup = {n for n in names if names.count(n) > 1}
+    counts = collections.Counter(c.name for c in cells)  # names.count per cell was quadratic
+    dup = {n for n, k in counts.items() if k > 1}
     if dup:
         raise GridError(f"{path}: grid cells share output names {sorted(dup)}; give runs a 'name'")
     return cells

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from workbench.errors import DiskFullError
+from workbench.errors import DiskFullError, WriteError
 
 #: A temp file of :func:`atomic_write` this much older than now belongs to a killed writer
 #: (the writes it serves take seconds), so the next write to the same target removes it.
@@ -104,11 +104,24 @@ def check_free_space(path: str | Path, nbytes: int, what: str = "write") -> None
                             "free some space or point the output elsewhere")
 
 
+#: errno -> what to tell the user when a write fails for a reason of the machine.
+_WRITE_FAILURES = {
+    errno.EFBIG: "the file size limit was reached (ulimit -f); raise it or write smaller files",
+    errno.EROFS: "the filesystem is read-only; point the output elsewhere",
+    errno.EIO: "an I/O error (failing disk or network filesystem); check the device",
+}
+
+
 def disk_full_error(path: str | Path, exc: OSError, what: str = "write") -> OSError:
-    """Turn an ``ENOSPC``/``EDQUOT`` OSError into a :class:`DiskFullError` naming ``path``."""
+    """The error to raise for ``exc`` while writing ``path``: a :class:`DiskFullError` for
+    ``ENOSPC``/``EDQUOT``, a :class:`~workbench.errors.WriteError` naming ``path`` for a file
+    size limit, a read-only filesystem or an I/O error (``OSError [Errno 27] File too large``
+    named no file); other errors as they are."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFullError(f"disk full while trying to {what} {path}: free some space or "
                              "point the output elsewhere")
+    if exc.errno in _WRITE_FAILURES:
+        return WriteError(exc.errno, f"cannot {what} {path}: {exc.strerror or exc}; {_WRITE_FAILURES[exc.errno]}")
     return exc
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from workbench.errors import WorkbenchError
+
 
 def project_root() -> Path:
     """The checkout holding this package (editable install), else the working directory."""
@@ -36,3 +38,23 @@ def worker_env() -> dict[str, str]:
     paths anyway) and to stay offline: handed to Ray tasks by batches and cross-validation."""
     return {"WORKBENCH_DATA": str(data_dir()), "WORKBENCH_CACHE": str(cache_dir()), "WORKBENCH_RUNS": str(runs_dir()),
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+class RunsRootError(WorkbenchError, ValueError):
+    """A ``runs_root`` that names no folder (an empty string)."""
+
+
+def resolve_runs_root(runs_root: str | Path | None, default: str | None = None) -> Path:
+    """The absolute runs folder a ``runs_root`` parameter names (the rule: :mod:`workbench.training.runs_root`);
+    ``default``: a folder under ``$WORKBENCH_RUNS`` that None stands for instead of the runs
+    directory itself (``reproduce`` for the ledger)."""
+    if runs_root is None:
+        return runs_dir() / default if default else runs_dir()
+    text = str(runs_root)
+    if not text.strip():
+        raise RunsRootError("runs root is empty ('' is no folder); give a path, or leave it out for "
+                            f"{runs_dir() / default if default else runs_dir()}")
+    for var in ("$WORKBENCH_RUNS", "${WORKBENCH_RUNS}"):
+        if text == var or text.startswith(var + "/"):
+            text = str(runs_dir()) + text[len(var):]
+    return Path(os.path.abspath(Path(text).expanduser()))

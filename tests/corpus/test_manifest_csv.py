@@ -239,3 +239,27 @@ def test_audio_paths_outside_root_refused(tmp_path):
     assert parent.ids == ["u3", "u6"]
     assert [s.reason.split(":")[0] for s in parent.report.skipped] == [
         "audio file missing", "outside root", "audio file missing", "audio file missing"]
+
+
+# ------------------------------------------------------------------ V/A/D must be finite (issue 28)
+def test_non_finite_vad_skipped_with_line(tmp_path):
+    sf.write(tmp_path / "two.wav", np.zeros(32000, np.float32), 16000)
+    (tmp_path / "t.csv").write_text(
+        "id,wav,emotion,valence,arousal,dominance\n"
+        "ok,two.wav,sad,3.5,,2\n"        # 2: kept, arousal not given (NaN)
+        "pinf,two.wav,sad,inf,1,1\n"     # 3
+        "ninf,two.wav,sad,1,-inf,1\n"    # 4
+        "big,two.wav,sad,1,1,1e309\n"    # 5: overflows to inf
+        "nan,two.wav,sad,nan,1,1\n"      # 6
+        "word,two.wav,sad,high,1,1\n"    # 7
+    )
+    m = import_table(tmp_path / "t.csv")
+    assert m.ids == ["ok"]
+    assert sorted((s.line, s.item, s.reason) for s in m.report.skipped) == [
+        (3, "pinf", "valence 'inf' is not a finite number"),
+        (4, "ninf", "arousal '-inf' is not a finite number"),
+        (5, "big", "dominance '1e309' is not a finite number"),
+        (6, "nan", "valence 'nan' is not a finite number"),
+        (7, "word", "valence 'high' is not a number"),
+    ]
+    assert all(s.path == str(tmp_path / "t.csv") for s in m.report.skipped)

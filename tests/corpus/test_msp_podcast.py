@@ -157,3 +157,58 @@ def test_transcript_not_utf8_reported_with_line(tmp_path):
     enc = [(w.path, w.line, w.item, w.reason) for w in m.report.warnings if "UTF-8" in w.reason]
     assert enc == [(str(txt), 2, "MSP-PODCAST_0001_0008",
                     "not UTF-8 on 1 line(s): 2; those lines read as cp1252")]
+
+
+def _json_tree(tmp_path: Path, records: dict) -> Path:
+    root = _tree(tmp_path, "labels_consensus.json")
+    (root / "Labels" / "labels_consensus.json").write_text(json.dumps(records))
+    return root
+
+
+def _record(cls: str = "N", act: object = 4.2, val: object = 4.0, dom: object = 4.4) -> dict:
+    return {"EmoClass": cls, "EmoAct": act, "EmoVal": val, "EmoDom": dom, "SpkrID": "127", "Gender": "Male",
+            "Split_Set": "Train"}
+
+
+def test_non_finite_vad_skipped(tmp_path):
+    """issue 28: "Infinity" / "NaN" in JSON and inf/nan/1e309 in CSV were kept as V/A/D."""
+    root = _json_tree(tmp_path / "json", {
+        "MSP-PODCAST_0001_0008.wav": _record(),
+        "MSP-PODCAST_0001_0009.wav": _record(act="Infinity"),
+        "MSP-PODCAST_0002_0001.wav": _record(val="NaN"),
+    })
+    m = prepare_msp_podcast(root)
+    assert m.ids == ["MSP-PODCAST_0001_0008"]
+    assert sorted((s.item, s.reason) for s in m.report.skipped) == [
+        ("MSP-PODCAST_0001_0009", "non-finite EmoVal/EmoAct/EmoDom '4.0'/'Infinity'/'4.4'"),
+        ("MSP-PODCAST_0002_0001", "non-finite EmoVal/EmoAct/EmoDom 'NaN'/'4.2'/'4.4'"),
+    ]
+    csv_root = _tree(tmp_path / "csv")
+    labels = csv_root / "Labels" / "labels_consensus.csv"
+    labels.write_text(HEADER + "MSP-PODCAST_0001_0008.wav,N,4.2,4.0,4.4,127,Male,Train\n"
+                      "MSP-PODCAST_0001_0009.wav,N,inf,4.0,4.4,127,Male,Train\n"
+                      "MSP-PODCAST_0002_0001.wav,N,4.2,1e309,4.4,127,Male,Train\n"
+                      "MSP-PODCAST_0005_0001.wav,N,4.2,4.0,-inf,127,Male,Train\n")
+    m = prepare_msp_podcast(csv_root)
+    assert m.ids == ["MSP-PODCAST_0001_0008"]
+    assert [(s.path, s.line) for s in m.report.skipped] == [(str(labels), 3), (str(labels), 4), (str(labels), 5)]
+    assert all(s.reason.startswith("non-finite EmoVal/EmoAct/EmoDom") for s in m.report.skipped)
+
+
+def test_json_labels_not_utf8_or_too_deep(tmp_path):
+    """issue 28: a cp1252 byte gave a raw UnicodeDecodeError naming no file; a deep JSON a raw
+    RecursionError. Now: read as cp1252 with a warning naming file:line; a one-line error."""
+    root = _json_tree(tmp_path / "latin", {"MSP-PODCAST_0001_0008.wav": {**_record(), "SpkrID": "Jos\u00e9"}})
+    labels = root / "Labels" / "labels_consensus.json"
+    labels.write_bytes(labels.read_text().replace("\\u00e9", "\u00e9").encode("cp1252"))
+    m = prepare_msp_podcast(root)
+    assert m.ids == ["MSP-PODCAST_0001_0008"] and m["MSP-PODCAST_0001_0008"].speaker == "Jos\u00e9"
+    (warning,) = [w for w in m.report.warnings if w.path == str(labels)]
+    assert warning.line == 1 and "not UTF-8 on 1 line(s)" in warning.reason
+    with pytest.raises(ValueError, match="not UTF-8"):
+        prepare_msp_podcast(root, strict=True)
+    deep = _json_tree(tmp_path / "deep", {})
+    (deep / "Labels" / "labels_consensus.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ManifestError, match=r"labels_consensus\.json: JSON nested too deeply") as e:
+        prepare_msp_podcast(deep)
+    assert "\n" not in str(e.value)

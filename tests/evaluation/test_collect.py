@@ -26,8 +26,9 @@ CLASSES = ["neu", "hap", "ang", "sad"]
 def _write(root, runs: list[tuple[str, str, str, str]]) -> None:
     """runs: (run_id, model, config_hash, created); two test utterances each."""
     rows = pd.DataFrame([dict(run_id=r, model=m, variant="", config_hash=h, corpus="synthetic", protocol="loso_session",
-                              text_source="oracle", fold="Ses01", seed=0, ua=0.5, created=c) for r, m, h, c in runs])
-    preds = pd.DataFrame([dict(run_id=r, model=m, utt_id=f"u{k}", label="neu", pred="neu")
+                              text_source="oracle", fold="Ses01", seed=0, ua=0.5, created=c, classes='["neu", "hap"]',
+                              n_test=2) for r, m, h, c in runs])
+    preds = pd.DataFrame([dict(run_id=r, model=m, utt_id=f"u{k}", label="neu", pred="neu", probs=[0.9, 0.1])
                           for r, m, _, _ in runs for k in range(2)])
     append_rows(results_dir(root) / "results.parquet", rows)
     append_rows(results_dir(root) / "predictions.parquet", preds, key="utt_id")  # any key: one write

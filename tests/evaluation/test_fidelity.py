@@ -76,3 +76,13 @@ def test_rows_run_with_the_papers_seed_counts():
     assert spec_for_row(find_row("sun2021", "MCSAN (ours)", table="Table 1")).seeds == (0,)
     assert spec_for_row(find_row("yoon2020", "AMH-3"), seeds=[0]).seeds == (0,)
     assert spec_for_row(find_row("yoon2020", "AMH-3"), recipe="demo").seeds == (0,)
+
+
+def test_a_missing_glove_file_is_one_line(tmp_path, capsys):
+    """issue 28: `fidelity.py --text-encoder` with a missing GloVe file gave a raw traceback."""
+    from workbench.evaluation.fidelity import main
+
+    assert main(["--text-encoder", str(tmp_path / "glove.6B.300d.txt")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("python -m workbench.evaluation.fidelity: error: --text-encoder ")
+    assert "GloVe file does not exist" in err[0]

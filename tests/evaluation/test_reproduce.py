@@ -87,3 +87,28 @@ def test_a_ledger_written_before_quick_mode_still_renders():
                         "p_value": [0.2], "reason": [""], "verdict": ["reproduced"]})  # no "mode" column
     page = ledger_html(old)
     assert "reproduced" in page and "Quick mode" not in page
+
+
+def test_a_run_whose_predictions_were_damaged_is_refused_not_averaged_in(tmp_path, monkeypatch):
+    """issue 28: NaN probs of one reused run moved a verdict silently. run_crossval retrains a
+    damaged run (tests/training/test_reuse.py); one damaged after it returned is refused here."""
+    import json
+
+    from workbench.training import crossval
+    from workbench.training.results import append_rows, results_dir
+
+    classes = ["neu", "hap", "ang", "sad"]
+
+    def fake(spec, corpus, backend, runs_root, progress):  # one finished run per condition, no training
+        return pd.DataFrame({"run_id": [f"{spec.model}-r"], "classes": [json.dumps(classes)], "n_test": [2]})
+
+    preds = pd.DataFrame([dict(run_id=f"{m}-r", utt_id=f"u{k}", label="neu", pred="neu", fold="Ses01", seed=0,
+                               probs=[float("nan") if (m, k) == ("xu_alignment_hard", 1) else 0.7, 0.1, 0.1, 0.1])
+                          for m in ("xu_alignment", "xu_alignment_hard") for k in range(2)])
+    append_rows(results_dir(tmp_path) / "predictions.parquet", preds)
+    monkeypatch.setattr(crossval, "run_crossval", fake)
+    led = reproduce(select_claims(claims=["xu2019.learned_beats_hard"]), SMOKE, tmp_path, recipe="smoke",
+                    progress=False)
+    row = led.iloc[0]
+    assert row.verdict == "not run"
+    assert "run xu_alignment_hard-r: 1 row(s) with non-finite probabilities, e.g. utterance u1" in row.reason

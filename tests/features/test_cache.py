@@ -334,24 +334,26 @@ def test_overwritten_data_fails_its_checksum_and_is_reextracted(tmp_path, corpus
     assert _BlockRms.calls == []
 
 
-def test_store_without_checksum_still_loads_and_is_checked_for_nan(tmp_path, corpus):
+@pytest.mark.parametrize("damage", [None, "zeros", "nan"])
+def test_store_without_checksum_is_rebuilt_and_says_so(tmp_path, corpus, damage):
+    """issue 28: a store whose checksum was deleted from index.json and whose body was zeroed
+    was served (only NaN/inf were scanned for). A store without a checksum is rebuilt."""
     cache = FeatureCache(tmp_path / "cache")
     ext = get_extractor("test_block_rms")
-    cache.get(ext, corpus, n_jobs=1, progress=False)
+    first = cache.get(ext, corpus, n_jobs=1, progress=False)
+    expected = {i: np.array(first[i]) for i in corpus.ids}
     index_path = cache.store_dir(ext) / "index.json"
     index = json.loads(index_path.read_text())
-    index.pop("checksum", None)  # a store written before checksums existed
+    index.pop("checksum", None)  # written before checksums existed, or removed
     index_path.write_text(json.dumps(index))
+    if damage:
+        _overwrite_rows(next(cache.store_dir(ext).glob("data-*.npy")), damage)
     _BlockRms.calls.clear()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", CacheWarning)
-        cache.get(ext, corpus, n_jobs=1, progress=False)
-    assert _BlockRms.calls == []  # unverified, but finite: served as it is
-    data = next(cache.store_dir(ext).glob("data-*.npy"))
-    _overwrite_rows(data, "nan")
-    with pytest.warns(CacheWarning, match=rf"{data.name}.*NaN"):
-        cache.get(ext, corpus, n_jobs=1, progress=False)
+    with pytest.warns(CacheWarning, match=r"index\.json has no checksum .* cannot be verified; rebuilding"):
+        again = FeatureCache(tmp_path / "cache").get(ext, corpus, n_jobs=1, progress=False)
     assert sorted(_BlockRms.calls) == sorted(corpus.ids)
+    for i in corpus.ids:
+        np.testing.assert_allclose(again[i], expected[i], rtol=0, atol=0)
     assert "checksum" in json.loads(index_path.read_text())  # the rebuilt store has one
 
 

@@ -224,3 +224,18 @@ def test_runtime_settings_stay_out_of_the_cache_key(ckpts):
     assert key == get_extractor("ssl_layers", checkpoint=cp, device="auto", batch_size=16).store_key()
     assert key != get_extractor("ssl_layers", checkpoint=cp, layers=[0]).store_key()
     assert key != get_extractor("ssl_layers", checkpoint=cp, chunk_seconds=5.0).store_key()
+
+
+def test_a_zero_sample_wav_is_skipped_and_its_batch_kept(tmp_path, ckpts):
+    """issue 28: a 0-sample wav raised a raw ValueError and lost its whole batch; now it is
+    skipped with its reason, like NaN audio."""
+    utts = [wav_utt(tmp_path, signal(0.6, seed=k), name=f"Ses01F_impro01_F00{k}") for k in range(3)]
+    empty = tmp_path / "Ses01F_impro01_M009.wav"
+    sf.write(empty, np.zeros(0, np.float32), SR)
+    utts.insert(1, make_utterance(id="Ses01F_impro01_M009", audio_path=str(empty), duration=0.5))
+    ext = get_extractor("ssl_layers", checkpoint=str(ckpts["wav2vec2"]), device="cpu", batch_size=4)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        fs = FeatureCache(tmp_path / "cache").get(ext, Manifest(utts), n_jobs=1, progress=False)
+    assert sorted(fs.ids) == sorted(u.id for u in utts if u.id != "Ses01F_impro01_M009")
+    assert list(fs.skipped) == ["Ses01F_impro01_M009"] and "holds no samples" in fs.skipped["Ses01F_impro01_M009"]

@@ -156,3 +156,25 @@ def test_a_slow_only_tokenizer_is_refused(tmp_path):
 def test_layers_beyond_the_checkpoint(bert):
     with pytest.raises(TextEncoderError, match=r"layers must be in 1\.\.4.*got 5"):
         embed_words(["the cat"], layers=5, checkpoint=bert, device="cpu")
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import pathlib
+
+        return (pathlib.Path.touch, (self.marker,))
+
+
+def test_a_crafted_pickle_as_text_weights_is_one_line_and_runs_no_code(tmp_path):
+    """issue 28: a text checkpoint holding a crafted pickle gave a raw UnpicklingError."""
+    d = tiny_bert(tmp_path / "crafted")
+    for f in d.glob("*.safetensors"):
+        f.unlink()
+    marker = tmp_path / "ran"
+    torch.save({"bert.embeddings.word_embeddings.weight": _RunsCode(marker)}, d / "pytorch_model.bin")
+    with pytest.raises(TextEncoderError, match=r"crafted.*cannot load its weights from .*crafted \(") as e:
+        embed_words(["the cat"], checkpoint=str(d), device="cpu")
+    assert "\n" not in str(e.value) and not marker.exists()

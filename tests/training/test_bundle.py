@@ -121,3 +121,45 @@ def test_notebook_04_trains_from_a_bundle(tmp_path) -> None:
     res = read_results(tmp_path / "runs")
     assert res[["model", "corpus", "corpus_preset", "protocol", "train_preset"]].values.tolist() == [
         ["pepino_text", "stand_in", "test", "session_script", "smoke"]]
+
+
+def _rewrite(path, out, change):
+    """The bundle at ``path`` with ``change(arrays)`` applied, written to ``out``."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    change(arrays)
+    with open(out, "wb") as fh:
+        np.savez(fh, **arrays)
+    return out
+
+
+def _shift_lengths(arrays):
+    key = next(k for k in arrays if k.endswith("/lengths"))
+    arrays[key] = arrays[key].copy()
+    arrays[key][0] += 1  # two utterances trade a row: the total is unchanged
+    arrays[key][1] -= 1
+
+
+def _header(change):
+    import json
+
+    def apply(arrays):
+        arrays["header"] = np.array(json.dumps(change(json.loads(str(arrays["header"])))))
+    return apply
+
+
+@pytest.mark.parametrize("change, message", [
+    (_shift_lengths, r"rows of 2 utterance\(s\) do not sum to what was written.*shifted"),
+    (_header(lambda h: [h]), r"the header is a JSON list, not an object"),
+    (_header(lambda h: {**h, "manifest": [{**h["manifest"][0], "nosuch": 1}, *h["manifest"][1:]]}),
+     r"manifest record 0 \('.*'\) does not fit an utterance"),
+    (_header(lambda h: {**h, "manifest": {"a": 1}}), r"'manifest' is not a list"),
+])
+def test_a_tampered_bundle_is_refused_naming_the_file(tmp_path, change, message) -> None:
+    """issue 28: a shifted length table trained silently; a list header or an extra manifest
+    key gave a raw AttributeError / TypeError."""
+    path, _, _ = _bundle(tmp_path, "pepino_text")
+    bad = _rewrite(path, tmp_path / "bad.npz", change)
+    with pytest.raises(BundleError, match=rf"bad\.npz: .*{message}") as e:
+        load_bundle(bad)
+    assert "\n" not in str(e.value)

@@ -330,7 +330,7 @@ def import_table(
         try:
             vad = _vad(get("valence"), get("arousal"), get("dominance"))
         except ValueError as e:
-            rep.skip(path, line, utt_id, f"not a number ({e})")
+            rep.skip(path, line, utt_id, str(e))
             continue
         try:
             start, duration = _times(get("start"), get("duration"), get("end"))
@@ -411,7 +411,9 @@ def _finite(name: str, text: str) -> float:
 
 
 def _vad(val: str, aro: str, dom: str) -> tuple[float, float, float] | None:
-    """(valence, arousal, dominance) when any is given; a missing one is NaN."""
+    """(valence, arousal, dominance) when any is given; a missing one is NaN (not given), while a
+    given one must be a finite number (``inf``, ``nan``, ``1e309`` are ValueErrors)."""
     if not (val or aro or dom):
         return None
-    return tuple(float(x) if x else float("nan") for x in (val, aro, dom))  # type: ignore[return-value]
+    return tuple(_finite(name, x) if x else float("nan")  # type: ignore[return-value]
+                 for name, x in zip(("valence", "arousal", "dominance"), (val, aro, dom)))

@@ -73,11 +73,18 @@ def find_labels(root: str | Path) -> Path:
     raise FileNotFoundError(f"MSP-Podcast: none of {list(LABEL_FILES)} in {labels_dir}")
 
 
-def _read_json(path: Path) -> list[tuple[int | None, dict[str, str]]]:
+def _read_json(path: Path, rep: Reporter) -> list[tuple[int | None, dict[str, str]]]:
+    # Decoded as the CSV readers decode: lines that are not UTF-8 are read as cp1252 and reported.
+    text, not_utf8 = decode_text(path.read_bytes())
+    if not_utf8:
+        rep.bad(path, not_utf8[0], path.name, not_utf8_reason(not_utf8))
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ManifestError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
+    except RecursionError:  # the json parser recurses once per nested [ or {
+        raise ManifestError(f"{path}: JSON nested too deeply to be a label file (expected an object or a list "
+                            "of objects, one per segment)") from None
     if isinstance(data, dict):
         records = [{"FileName": k, **v} if isinstance(v, dict) else {"FileName": k, None: v}
                    for k, v in data.items()]
@@ -120,7 +127,7 @@ def prepare_msp_podcast(root: str | Path, *, strict: bool = False) -> Manifest:
     labels = find_labels(root)
     rep = Reporter(strict)
     if labels.suffix == ".json":
-        rows = _read_json(labels)
+        rows = _read_json(labels, rep)
         header = sorted({k for _, r in rows for k in r if k is not None})
     else:
         header, rows = read_csv_rows(labels, report=rep.report, strict=rep.strict)  # type: ignore[assignment]
@@ -162,6 +169,10 @@ def prepare_msp_podcast(root: str | Path, *, strict: bool = False) -> Manifest:
             vad = (float(row["EmoVal"]), float(row["EmoAct"]), float(row["EmoDom"]))
         except ValueError:
             rep.skip(labels, line, utt_id, f"malformed EmoVal/EmoAct/EmoDom {row['EmoVal']!r}/"
+                     f"{row['EmoAct']!r}/{row['EmoDom']!r}")
+            continue
+        if not all(math.isfinite(v) for v in vad):  # float() accepts "nan", "Infinity", "1e309"
+            rep.skip(labels, line, utt_id, f"non-finite EmoVal/EmoAct/EmoDom {row['EmoVal']!r}/"
                      f"{row['EmoAct']!r}/{row['EmoDom']!r}")
             continue
         if utt_id in first:

@@ -16,17 +16,14 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError
 from workbench.evaluation.aggregate import latest_configurations, pooled_confusion
 from workbench.evaluation.leakage_experiment import FIG2_MODELS, FIG2_SIZES, PROTOCOLS
 from workbench.training.presets import TrainPreset
-from workbench.training.results import read_predictions, read_results, results_dir
+# ResultsNotFoundError lived here first: imported from here still
+from workbench.training.results import ResultsNotFoundError, read_predictions, read_results, results_dir
+from workbench.training.reuse import check_predictions
 from workbench.training.runs_root import train_missing
 from workbench.training.spec import CorpusOptions
-
-
-class ResultsNotFoundError(WorkbenchError, FileNotFoundError):
-    """A runs root without the results asked for; the message names the folder and the parameter."""
 
 
 def train_for_evaluation(
@@ -56,7 +53,9 @@ def load_results(runs_root: str | Path, models: Sequence[str] | None = None,
     only each model's newest configuration with ``latest_only``
     (:func:`~workbench.evaluation.aggregate.latest_configurations`; ``results.attrs["left_out"]``
     counts the older runs left out), predictions only of the runs kept. A missing or (after the
-    filters) empty table is a :class:`ResultsNotFoundError` naming ``runs_root``."""
+    filters) empty table is a :class:`ResultsNotFoundError` naming ``runs_root``; a kept run
+    whose stored predictions fail :func:`~workbench.training.reuse.prediction_problems` is a
+    :class:`~workbench.training.reuse.BadPredictionsError` naming it."""
     path = results_dir(runs_root) / "results.parquet"
     if not path.is_file():
         raise ResultsNotFoundError(f"no results table at {path}: train models first (notebook 04, `workbench train`), "
@@ -76,6 +75,8 @@ def load_results(runs_root: str | Path, models: Sequence[str] | None = None,
     table.attrs["left_out"] = left_out
     preds = read_predictions(runs_root)
     preds = preds[preds["run_id"].isin(set(table["run_id"]))].reset_index(drop=True)
+    # reused, so checked: a damaged run is named, never averaged in
+    check_predictions(table, preds, str(results_dir(runs_root) / "predictions.parquet"))
     return table, preds
 
 

@@ -92,9 +92,19 @@ def paper_seeds(paper: str) -> tuple[int, ...]:
 
 
 def _recipe(row: PaperResult, text_encoder: str | None = None):
-    """The paper recipe of ``row``'s model and variant, with ``text_encoder`` when the row reads text."""
-    return get_preset(row.model, "paper", variant=row.variant or None,  # type: ignore[arg-type]
-                      text_encoder=text_encoder if _reads_text(row) else None)
+    """The paper recipe of ``row``'s model and variant, with ``text_encoder`` when the row reads text;
+    a text encoder that cannot be used (a missing GloVe file) is a :class:`TextEncoderOptionError`."""
+    try:
+        return get_preset(row.model, "paper", variant=row.variant or None,  # type: ignore[arg-type]
+                          text_encoder=text_encoder if _reads_text(row) else None)
+    except ValueError as e:
+        if text_encoder is None or isinstance(e, WorkbenchError):
+            raise
+        raise TextEncoderOptionError(f"--text-encoder {text_encoder}: {' '.join(str(e).split())}") from None
+
+
+class TextEncoderOptionError(WorkbenchError, ValueError):
+    """``--text-encoder`` names something the recipes cannot use (a GloVe file that does not exist)."""
 
 
 def _reads_text(row: PaperResult) -> bool:
@@ -265,7 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-encoder", default=None,
                         help="the table for runs with this text encoder (checkpoint or GloVe file)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    text = render_markdown(args.text_encoder)
+    try:
+        text = render_markdown(args.text_encoder)
+    except WorkbenchError as e:  # one line, as the workbench command prints it
+        print(f"{parser.prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
     else:

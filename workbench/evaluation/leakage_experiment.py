@@ -98,13 +98,16 @@ def run_leakage_experiment(
     under the runs folder ``runs_root`` (finished runs are reused); returns (results rows, their test predictions), the
     inputs of :func:`~workbench.evaluation.aggregate.merged_fold_metrics`."""
     from workbench.training.crossval import run_crossval
-    from workbench.training.results import read_predictions
+    from workbench.training.results import read_predictions, results_dir
+    from workbench.training.reuse import check_predictions
 
     specs = leakage_specs(recipe, models, variants, protocols, folds, seeds)
     results = pd.concat([run_crossval(spec, corpus, runs_root=runs_root, progress=progress) for spec in specs],
                         ignore_index=True)
     predictions = read_predictions(runs_root)
-    return results, predictions[predictions["run_id"].isin(set(results["run_id"]))].reset_index(drop=True)
+    predictions = predictions[predictions["run_id"].isin(set(results["run_id"]))].reset_index(drop=True)
+    check_predictions(results, predictions, str(results_dir(runs_root) / "predictions.parquet"))
+    return results, predictions
 
 
 def select_runs(

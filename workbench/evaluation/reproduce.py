@@ -29,6 +29,7 @@ from workbench.evaluation.claims import CLAIMS, Claim, ClaimError, Condition, ge
 from workbench.evaluation.verdicts import evaluate_claim, verdict
 from workbench.io import atomic_write
 from workbench.training.results import read_predictions, read_results
+from workbench.training.reuse import check_predictions
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 
 LEDGER_COLUMNS = ["claim", "paper", "source", "text", "quote", "relation", "margin", "metric", "paper_value",
@@ -82,7 +83,11 @@ def plan(claims: Sequence[Claim], recipe: str = "demo", seeds: Sequence[int] = (
 
 
 def _predictions_of(rows: pd.DataFrame, preds: pd.DataFrame) -> pd.DataFrame:
-    return preds[preds["run_id"].isin(set(rows["run_id"]))]
+    """The predictions of ``rows``' runs, checked (run_crossval retrained damaged ones already;
+    one damaged since is refused, naming it: the claim is *not run*, never averaged over it)."""
+    mine = preds[preds["run_id"].isin(set(rows["run_id"]))]
+    check_predictions(rows, mine, "predictions.parquet")
+    return mine
 
 
 def _test_train_ratio(rows: Sequence[pd.DataFrame]) -> dict[str, float]:
@@ -117,7 +122,7 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | P
         seeds, folds = quick_settings(seeds, folds)
     mode = "quick" if quick else "full"
     p = plan(claims, recipe, seeds, folds)
-    before = set(read_results(runs_root)["run_id"])
+    before = set(read_results(runs_root, missing_ok=True)["run_id"])  # a new root is fine
     rows: dict[Condition, pd.DataFrame] = {}
     for cond, spec in p.specs.items():
         try:

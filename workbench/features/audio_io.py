@@ -44,8 +44,18 @@ _CLIP_FRACTION = 0.001
 _SEGMENT_SLACK_S = 0.05
 
 
-class NonFiniteAudioError(WorkbenchError, ValueError):
-    """The audio holds NaN or infinite samples; :class:`FeatureCache` skips such utterances."""
+class UnusableAudioError(WorkbenchError, ValueError):
+    """Audio no extractor can use (NaN/infinite samples, no samples at all):
+    :class:`~workbench.features.cache.FeatureCache` skips the utterance, names it with the
+    reason, and keeps the rest of its batch."""
+
+
+class NonFiniteAudioError(UnusableAudioError):
+    """The audio holds NaN or infinite samples."""
+
+
+class EmptyAudioError(UnusableAudioError):
+    """The audio file (or the utterance's segment of it) holds no samples."""
 
 
 class AudioWarning(UserWarning):
@@ -131,7 +141,7 @@ def load_audio(
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError, OSError ...
         raise ValueError(f"utterance {name!r}: cannot read audio file {path} ({e})") from e
     if y.shape[0] == 0:
-        raise ValueError(f"utterance {name!r}: audio file {path} holds no samples (at offset {start} s)")
+        raise EmptyAudioError(f"utterance {name!r}: audio file {path} holds no samples (at offset {start} s)")
     if y.shape[1] > 1:
         warnings.warn(f"utterance {name!r}: {y.shape[1]}-channel audio in {path} averaged to mono", AudioWarning, stacklevel=2)
     y = y.mean(axis=1, dtype=np.float32) if y.shape[1] > 1 else y[:, 0]

@@ -240,12 +240,13 @@ def _check(extractor: Extractor, utt: Utterance, arr: np.ndarray) -> np.ndarray 
 
 def _extract_arrays(extractor: Extractor, utts: Sequence[Utterance]) -> list[np.ndarray | str]:
     """``extract_batch`` of ``utts``, with the reason in place of an utterance whose audio is
-    not finite. One such clip fails a whole batch, so the batch is redone one by one."""
-    from workbench.features.audio_io import NonFiniteAudioError
+    unusable (not finite, or no samples). One such clip fails a whole batch, so the batch is
+    redone one by one."""
+    from workbench.features.audio_io import UnusableAudioError
 
     try:
         return list(extractor.extract_batch(utts))
-    except NonFiniteAudioError as e:
+    except UnusableAudioError as e:
         if len(utts) == 1:
             return [str(e)]
     return [_extract_arrays(extractor, [u])[0] for u in utts]

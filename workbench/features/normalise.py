@@ -127,7 +127,10 @@ class Normaliser:
         groups = list(header["groups"])
         stats = {g: (arrays[f"{prefix}/mean"][k], arrays[f"{prefix}/std"][k]) for k, g in enumerate(groups)}
         ids = [str(i) for i in arrays[f"{prefix}/ids"]]
-        group_of = {i: groups[int(k)] if k >= 0 else _ALL for i, k in zip(ids, arrays[f"{prefix}/group"])}
+        index = arrays[f"{prefix}/group"]
+        if len(index) != len(ids) or (len(index) and (index.min() < -1 or index.max() >= len(groups))):
+            raise ValueError(f"{prefix}: group table does not match its {len(ids)} ids and {len(groups)} groups")
+        group_of = {i: groups[int(k)] if k >= 0 else _ALL for i, k in zip(ids, index)}
         return Normaliser(header["mode"], stats, group_of, bool(header.get("deltas", False)))
 
 
@@ -194,12 +197,55 @@ def save_normalisers(path: str | Path, normalisers: Mapping[str, Normaliser]) ->
     return atomic_write(path, write)
 
 
+def statistics_problem(norm: Normaliser, dim: int | None = None) -> str | None:
+    """Why ``norm``'s statistics cannot normalise features of ``dim`` stored dimensions (None:
+    not checked), or None. A mean must be finite and a std positive (``inf`` is how a constant
+    dimension is stored); a NaN mean or a zero std would turn every test item non-finite."""
+    if norm.mode not in MODES:
+        return f"mode {norm.mode!r} is not one of {'/'.join(MODES)}"
+    for group, (mean, std) in norm.stats.items():
+        mean, std = np.asarray(mean), np.asarray(std)
+        if mean.ndim != 1 or std.shape != mean.shape:
+            return f"group {group!r}: mean {mean.shape} and std {std.shape} are not two vectors of one length"
+        if dim is not None and mean.shape[0] != dim:
+            return f"group {group!r}: statistics of {mean.shape[0]} dimensions for features of {dim}"
+        if not np.isfinite(mean).all():
+            return f"group {group!r}: {int((~np.isfinite(mean)).sum())} non-finite mean value(s)"
+        if not (std > 0).all():  # NaN fails this too
+            return f"group {group!r}: {int((~(std > 0)).sum())} std value(s) not positive (0 or NaN)"
+    return None
+
+
+def check_normalisers(normalisers: Mapping[str, Normaliser], path: str | Path,
+                      dims: Mapping[str, int] | None = None, ids: Iterable[str] = ()) -> None:
+    """:class:`NormaliserError` naming ``path`` and the input when a normaliser's statistics are
+    unusable (:func:`statistics_problem`), do not match ``dims`` (input -> stored feature
+    dimension), or do not serve every one of ``ids``."""
+    ids = list(ids)
+    for name, norm in normalisers.items():
+        problem = statistics_problem(norm, (dims or {}).get(name))
+        if problem is None:
+            missing = [i for i in ids if i not in norm.group_of]
+            if missing:
+                problem = f"no statistics for {len(missing)} utterance(s), e.g. {missing[:3]}"
+        if problem:
+            raise NormaliserError(f"{path}: input {name!r}: {problem}; retrain the run (workbench train ... --rerun)")
+    if dims is not None:
+        absent = sorted(set(dims) - set(normalisers))
+        if absent:
+            raise NormaliserError(f"{path}: no statistics for input(s) {absent}; retrain the run "
+                                  "(workbench train ... --rerun)")
+
+
 def load_normalisers(path: str | Path) -> dict[str, Normaliser]:
-    """What :func:`save_normalisers` wrote; :class:`NormaliserError` names a damaged file."""
+    """What :func:`save_normalisers` wrote; :class:`NormaliserError` names a damaged file, or
+    one whose statistics are unusable (:func:`statistics_problem`)."""
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-        return {name: Normaliser.from_arrays(arrays, name) for name in json.loads(str(arrays["inputs"]))}
-    except (OSError, ValueError, KeyError, IndexError) as e:
+        out = {name: Normaliser.from_arrays(arrays, name) for name in json.loads(str(arrays["inputs"]))}
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
         raise NormaliserError(f"{path}: unreadable normalisation statistics ({type(e).__name__}: {e}); "
                               "retrain the run (workbench train ... --rerun)") from e
+    check_normalisers(out, path)
+    return out

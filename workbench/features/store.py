@@ -21,9 +21,11 @@ Why this shape:
   caught by a checksum: the index records an XXH3-128 digest of every 16 MiB block of the
   payload, computed from the written file. A store is verified (blocks on threads) on its
   first load in a process; the verified (path, inode, size, mtime_ns) is memoised so later
-  loads cost nothing. Writers store finite values only, so a store that verifies is finite; a
-  store without a checksum this version can check (written before checksums, or with an
-  unknown algorithm) is scanned for NaN/inf instead and gains a checksum at its next merge.
+  loads cost nothing. Writers store finite values only, so a store that verifies is finite. A
+  store whose index has no checksum (written before checksums, or the field was deleted) is
+  rebuilt: the cache discards it and re-extracts, with a warning, since a zeroed body is finite
+  and would pass a scan. One whose checksum uses an algorithm this version does not know (a
+  newer writer's) is scanned for NaN/inf instead.
 - A writer killed mid-merge (SIGKILL, OOM, power loss) leaves a hidden ``.data-*.tmp`` file or
   an uncommitted ``data-*.npy``, possibly gigabytes. Every write into a store directory holds
   its lock from the temp file's first byte to the index commit, so whoever holds the lock
@@ -222,8 +224,8 @@ def _parse_checksum(checksum: Any, itemsize: int, index_path: Path) -> tuple[str
 def _verify_data(data_path: Path, data: np.ndarray, checksum: Any, index_path: Path) -> None:
     """Raise CorruptStore unless ``data`` matches ``checksum`` and is finite; once per process.
 
-    Without a checksum this version can use (see :func:`_parse_checksum`) only finiteness is
-    checked; the next merge adds a checksum.
+    With a checksum of an algorithm this version does not know (see :func:`_parse_checksum`)
+    only finiteness is checked; :func:`read_store` refuses an index without any checksum.
     """
     ident = _file_identity(data_path)
     if ident in _VERIFIED:
@@ -290,6 +292,11 @@ def read_store(sdir: Path, dim: int) -> Store | None:
             raise CorruptStore(f"data file {data_path} is unreadable ({e})") from e
         if data.dtype != np.float32 or data.shape != (rows, dim):
             raise CorruptStore(f"data file {data_path} has {data.dtype} {data.shape}, index says float32 ({rows}, {dim})")
+        if idx.get("checksum") is None:
+            # Without a checksum only finiteness could be checked, and a zeroed body is finite:
+            # such a store is rebuilt (the cache re-extracts it, saying so), never served unverified.
+            raise CorruptStore(f"index {index_path} has no checksum (written before checksums, or it was removed), "
+                               f"so {data_path.name} cannot be verified; rebuilding the store")
         _verify_data(data_path, data, idx.get("checksum"), index_path)
         return Store(data, keys, offsets, lengths, valid, idx["data"])
     raise CorruptStore(f"index {index_path} keeps changing under us")

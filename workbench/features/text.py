@@ -129,8 +129,13 @@ def _load_checkpoint(checkpoint: str, device: str) -> TextEncoder:
     if getattr(config, "is_encoder_decoder", False):
         raise TextEncoderError(f"text encoder {checkpoint!r} is an encoder-decoder ({config.model_type}); "
                                "give an encoder-only text model (BERT-like)")
-    with no_loading_bars():
-        model = AutoModel.from_pretrained(cp.path, local_files_only=True)
+    try:
+        with no_loading_bars():
+            model = AutoModel.from_pretrained(cp.path, local_files_only=True)
+    except Exception as e:  # a crafted pickle (refused by weights_only), truncated or mismatched weights
+        first = (str(e).strip().splitlines() or [""])[0][:160]
+        raise TextEncoderError(f"text encoder {checkpoint!r}: cannot load its weights from {cp.path} "
+                               f"({type(e).__name__}: {first})") from e
     # Speech, vision and other non-text models read something else than token ids.
     if getattr(model, "main_input_name", "input_ids") != "input_ids" or not hasattr(config, "hidden_size"):
         raise TextEncoderError(f"checkpoint {checkpoint!r} ({config.model_type}) is not a text encoder: its "

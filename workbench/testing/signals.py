@@ -9,10 +9,12 @@ import time
 from typing import Callable
 
 
-def interrupt_when(ready: Callable[[], bool], timeout: float, poll: float = 0.2) -> threading.Thread:
+def interrupt_when(ready: Callable[[], bool], timeout: float, poll: float = 0.2,
+                   signum: int = signal.SIGINT) -> threading.Thread:
     """Start a daemon thread that sends this process SIGINT, as a Ctrl-C in the terminal would,
     once ``ready()`` is true (checked every ``poll`` seconds). After ``timeout`` seconds it sends
     it anyway, so a test whose condition never comes fails on its assertions instead of hanging.
+    ``signum``: another signal to send (``SIGTERM``, as a scheduler's kill).
 
     The signal is handled by the main thread, which is where ``KeyboardInterrupt`` is raised.
     """
@@ -21,7 +23,7 @@ def interrupt_when(ready: Callable[[], bool], timeout: float, poll: float = 0.2)
         deadline = time.monotonic() + timeout
         while not ready() and time.monotonic() < deadline:
             time.sleep(poll)
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signum)
 
     thread = threading.Thread(target=wait_then_interrupt, name="interrupt_when", daemon=True)
     thread.start()

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Protocol
 
 import torch
 
+from workbench.errors import WorkbenchError
 from workbench.models.registry import create_model, get_card
 from workbench.training.presets import TrainPreset
 
@@ -61,7 +62,16 @@ def build_model(model: str, preset: TrainPreset, model_options: Mapping[str, Any
                 features: Mapping[str, FeatureShape] | None, n_classes: int) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Create ``model`` with :func:`build_config`; returns the model and that config."""
     config = build_config(model, preset, model_options, features, n_classes)
-    return create_model(model, **config), config
+    try:
+        return create_model(model, **config), config
+    except ValueError as e:  # an unknown or ill-typed field: most often from --model-options
+        given = f" (model_options / --model-options gave {sorted(model_options)})" if model_options else ""
+        raise ModelOptionsError(f"{' '.join(str(e).split())}{given}") from None
 
 
-__all__ = ["FeatureShape", "build_config", "build_model", "model_inputs_of"]
+class ModelOptionsError(WorkbenchError, ValueError):
+    """A model config the model does not accept (an unknown field from ``model_options``); the
+    message names the model, the field and the known ones."""
+
+
+__all__ = ["FeatureShape", "ModelOptionsError", "build_config", "build_model", "model_inputs_of"]

@@ -59,6 +59,9 @@ def save_bundle(path: str | Path, manifest: Manifest, features: Mapping[str, Inp
         parts = [np.asarray(f.data[i], dtype=np.float32) for i in ids]
         arrays[f"{name}/values"] = np.concatenate(parts, axis=0) if parts else np.zeros((0,), np.float32)
         arrays[f"{name}/lengths"] = np.array([p.shape[0] for p in parts], dtype=np.int64)
+        # one sum per utterance: a length table shifted between two utterances keeps the total
+        # but moves rows from one to the other, which these sums catch on load
+        arrays[f"{name}/sums"] = np.array([float(p.sum(dtype=np.float64)) for p in parts], dtype=np.float64)
         if f.valid_lengths is not None:
             arrays[f"{name}/valid"] = np.array([f.valid_lengths[i] for i in ids], dtype=np.int64)
         header["inputs"][name] = {"spec": f.spec.to_dict(), "frame_seconds": f.frame_seconds, "dim": f.dim,
@@ -80,25 +83,54 @@ def load_bundle(path: str | Path) -> tuple[Manifest, dict[str, InputFeatures], d
     try:
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(str(z["header"]))
+            if not isinstance(header, dict):
+                raise BundleError(f"{path}: the header is a JSON {type(header).__name__}, not an object")
             if header.get("format") != FORMAT:
                 raise BundleError(f"{path}: format {header.get('format')!r}, expected {FORMAT!r}")
-            manifest = Manifest(Utterance.from_dict(d) for d in header.pop("manifest"))
+            manifest = Manifest(_utterances(header.pop("manifest", None), path))
             ids = manifest.ids
+            if not isinstance(header.get("inputs"), dict):
+                raise BundleError(f"{path}: the header's 'inputs' is not an object of input -> spec")
             features: dict[str, InputFeatures] = {}
             for name, info in header["inputs"].items():
                 values, lengths = z[f"{name}/values"], z[f"{name}/lengths"]
-                if len(lengths) != len(ids) or int(lengths.sum()) != values.shape[0]:
+                if len(lengths) != len(ids) or int(lengths.sum()) != values.shape[0] or (lengths < 0).any():
                     raise BundleError(f"{path}: input {name!r} holds {values.shape[0]} rows in {len(lengths)} "
                                       f"utterances, which does not match its lengths or the {len(ids)} manifest rows")
-                data = dict(zip(ids, np.split(values, np.cumsum(lengths)[:-1]) if len(ids) else []))
+                parts = np.split(values, np.cumsum(lengths)[:-1]) if len(ids) else []
+                if f"{name}/sums" in z:  # bundles written before the sums existed are not checked
+                    sums = np.array([p.sum(dtype=np.float64) for p in parts])
+                    off = np.flatnonzero(~np.isclose(sums, z[f"{name}/sums"], rtol=1e-9, atol=1e-6))
+                    if len(off):
+                        raise BundleError(f"{path}: input {name!r}: the rows of {len(off)} utterance(s) do not sum to "
+                                          f"what was written, e.g. {ids[off[0]]!r} (a shifted or damaged length "
+                                          "table); export the bundle again")
+                data = dict(zip(ids, parts))
                 valid = dict(zip(ids, (int(v) for v in z[f"{name}/valid"]))) if f"{name}/valid" in z else None
                 features[name] = InputFeatures(FeatureSpec(**info["spec"]), data, info["frame_seconds"],
                                                int(info["dim"]), valid, n_layers=int(info.get("n_layers", 1)))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as e:
         if isinstance(e, BundleError):
             raise
         raise BundleError(f"{path}: not a readable training bundle ({type(e).__name__}: {e})") from e
     return manifest, features, header
+
+
+def _utterances(records: Any, path: Path) -> list[Utterance]:
+    """The header's manifest records as utterances; :class:`BundleError` naming the record and
+    the key a record does not fit (an extra key once gave a raw TypeError)."""
+    if not isinstance(records, list):
+        raise BundleError(f"{path}: the header's 'manifest' is not a list of utterance records")
+    out = []
+    for k, d in enumerate(records):
+        if not isinstance(d, dict):
+            raise BundleError(f"{path}: manifest record {k} is a {type(d).__name__}, not an object")
+        try:
+            out.append(Utterance.from_dict(d))
+        except (TypeError, ValueError, KeyError) as e:
+            raise BundleError(f"{path}: manifest record {k} ({d.get('id', '?')!r}) does not fit an utterance "
+                              f"({' '.join(str(e).split())[:160]})") from None
+    return out
 
 
 def check_bundle(header: Mapping[str, Any], preset: TrainPreset, inputs: tuple[str, ...], path: str | Path) -> None:

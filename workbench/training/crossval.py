@@ -4,7 +4,10 @@ For each fold and seed :func:`run_crossval` trains a fresh model (``workbench.tr
 in its own run directory ``<runs_root>/train/<run_id>`` and appends one row to
 ``<runs_root>/results/results.parquet`` and one row per test utterance to
 ``<runs_root>/results/predictions.parquet`` (``workbench.training.results``). A run already in the
-results table is reused unless ``rerun=True``; an interrupted run resumes from its ``last.pt``.
+results table is reused unless ``rerun=True``, once its stored predictions pass
+:func:`workbench.training.reuse.prediction_problems` (one that fails is retrained, with a
+:class:`~workbench.training.reuse.ReusedRunWarning` naming it); an interrupted run resumes
+from its ``last.pt``.
 Inputs come from the one fold pipeline (:mod:`workbench.training.inputs`); every (fold, seed)
 is one :class:`FoldJob` run by :func:`train_fold`, here or on a Ray worker.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,19 +35,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench import paths
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
 from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.training.metrics import classification_metrics
 from workbench.features.normalise import save_normalisers
+from workbench.distributed import require_ray
 from workbench.io import atomic_write
+from workbench.paths import resolve_runs_root
 from workbench.protocols import Fold, check_protocol, make_folds, save_folds
 from workbench.training.build import build_model, model_inputs_of
 from workbench.training.inputs import (InputFeatures, check_extractors_ready, check_features, fold_datasets,
                                       load_input_features)
 from workbench.training.presets import TrainPreset
-from workbench.training.results import append_rows, read_results, results_dir
+from workbench.training.results import append_rows, read_results, read_run_predictions, results_dir
+from workbench.training.reuse import ReusedRunWarning, prediction_problems
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 from workbench.training.strategies import needs_pretraining, pretrain_branches
 from workbench.training.texts import asr_engine_of, pooled_wer, text_source_of, texts_for
@@ -136,8 +142,8 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
                  progress: bool = True, asr_jobs: int | None = None) -> pd.DataFrame:
     """Train and test ``spec`` on every selected fold x seed; returns the results rows.
 
-    ``runs_root`` is the runs folder (default ``$WORKBENCH_RUNS``; used as given here, while
-    notebooks and the CLI resolve a relative name under ``$WORKBENCH_RUNS`` with
+    ``runs_root`` is the runs folder (default ``$WORKBENCH_RUNS``; a relative path is relative
+    to the working directory, as for notebooks and the CLI:
     :func:`~workbench.training.runs_root.resolve_runs_root`; ``out=`` before the rename).
     ``manifest`` and ``features`` (input -> :class:`InputFeatures`) may be given instead of
     loading ``corpus`` and the feature cache (tests and bundles do); ``corpus`` is still recorded with the results. Given
@@ -159,12 +165,16 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     """
     settings = spec.settings
     # Cheap checks first: a strategy the model cannot follow, an unknown protocol or option, a
-    # missing encoder checkpoint must fail before a corpus is generated or features extracted.
+    # missing encoder checkpoint, a device the machine lacks, Ray missing must fail before a corpus
+    # is generated or features extracted.
     needs_pretraining(spec.model, settings)
     check_protocol(spec.protocol, spec.protocol_options)
+    resolve_device(spec.device)
+    if backend.backend == "ray":
+        require_ray()
     if features is None:
         check_extractors_ready(spec.model, settings, model_inputs_of(spec.model, settings, spec.model_options))
-    out = Path(runs_root) if runs_root is not None else paths.runs_dir()
+    out = resolve_runs_root(runs_root)
     classes = tuple(get_scheme(settings.label_scheme).classes)
     if manifest is None:
         manifest = corpus.load(settings.label_scheme)
@@ -251,10 +261,18 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
     chash = config_hash(config)
     run_id = f"{spec.model}-{chash[:8]}-{job.corpus.name}-{spec.protocol}-{fold.name}-s{seed}"
     run_dir = job.out / "train" / run_id
-    done = read_results(job.out)
-    if not job.rerun and run_id in set(done["run_id"]) and (run_dir / "predictions.parquet").is_file():
-        return done[done["run_id"] == run_id].iloc[0].to_dict()
-    if job.rerun:  # start from scratch: a stale checkpoint must not be resumed
+    done = read_results(job.out, missing_ok=True)  # a new root: nothing to reuse yet
+    rerun = job.rerun
+    if not rerun and run_id in set(done["run_id"]) and (run_dir / "predictions.parquet").is_file():
+        row = done[done["run_id"] == run_id]
+        # what is reused is checked as training checks its inputs: a damaged run is retrained
+        problem = prediction_problems(row, read_run_predictions(job.out, run_id)).get(run_id)
+        if problem is None:
+            return row.iloc[0].to_dict()
+        warnings.warn(f"run {run_id} in {job.out}: its stored predictions cannot be reused ({problem}); "
+                      "retraining it", ReusedRunWarning, stacklevel=2)
+        rerun = True
+    if rerun:  # start from scratch: a stale checkpoint must not be resumed
         for path in [run_dir / "last.pt", run_dir / "best.pt", *run_dir.glob("branch_*/*.pt")]:
             path.unlink(missing_ok=True)
 

@@ -34,6 +34,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.io import atomic_write
+from workbench.paths import resolve_runs_root
 
 RESULT_COLUMNS = [
     "run_id", "model", "variant", "config_hash", "config_json", "train_preset", "corpus", "corpus_preset", "label_scheme",
@@ -64,8 +65,20 @@ def read_table(path: str | Path) -> pd.DataFrame:
                            "move it aside to start a new table, or restore it from a backup") from e
 
 
+class ResultsNotFoundError(ResultsError, FileNotFoundError):
+    """A runs root holds no results table (or none with the rows asked for); the message names
+    the folder."""
+
+
+#: Columns every results table has (a Parquet file without them is some other table).
+REQUIRED_RESULT_COLUMNS = ("run_id", "model")
+
+
 def results_dir(runs_root: str | Path) -> Path:
-    return Path(runs_root) / "results"
+    """``results/`` of a runs root, named as every entry point names it
+    (:func:`workbench.paths.resolve_runs_root`: ``~`` and ``$WORKBENCH_RUNS/`` expanded, relative
+    to the working directory)."""
+    return resolve_runs_root(runs_root) / "results"
 
 
 @contextmanager
@@ -92,6 +105,9 @@ def append_rows(path: str | Path, rows: pd.DataFrame, key: str = "run_id") -> Pa
     with _locked(path):
         if path.is_file():
             old = read_table(path)
+            if key not in old.columns:  # a Parquet file, but not one of ours: never overwritten
+                raise ResultsError(f"{path}: a table without a {key!r} column (it has {list(old.columns)[:8]}): not a "
+                                   "workbench table; move it aside to start a new one")
             old = old[~old[key].isin(set(rows[key]))]
             table = pd.concat([old, rows], ignore_index=True) if len(old) else rows.reset_index(drop=True)
         else:
@@ -100,18 +116,43 @@ def append_rows(path: str | Path, rows: pd.DataFrame, key: str = "run_id") -> Pa
     return path
 
 
-def read_results(runs_root: str | Path) -> pd.DataFrame:
-    """The results table under ``runs_root`` (empty with the right columns when absent)."""
+def read_results(runs_root: str | Path, missing_ok: bool = False) -> pd.DataFrame:
+    """The results table under ``runs_root``. A root without one is a
+    :class:`ResultsNotFoundError` naming the folder (a mistyped path must not read as "no runs
+    yet"), or, with ``missing_ok`` (callers about to fill a new root), an empty table with the
+    right columns. A Parquet file lacking :data:`REQUIRED_RESULT_COLUMNS` is a :class:`ResultsError`."""
     p = results_dir(runs_root) / "results.parquet"
     if not p.is_file():
-        return pd.DataFrame(columns=RESULT_COLUMNS)
+        if missing_ok:
+            return pd.DataFrame(columns=RESULT_COLUMNS)
+        raise ResultsNotFoundError(f"no results table in runs root {p.parent.parent} (no {p.name} in its "
+                                   "results/): train into it first, or check the path (a relative runs root is "
+                                   "relative to the working directory)")
     table = read_table(p)
+    missing = [c for c in REQUIRED_RESULT_COLUMNS if c not in table.columns]
+    if missing:
+        raise ResultsError(f"{p}: not a results table: no column(s) {missing} (it has {list(table.columns)[:8]}); "
+                           "move it aside to start a new table")
     if "variant" not in table.columns:  # tables written before variants were recorded: defaults
         table.insert(2, "variant", "")
     if "test_wer" not in table.columns:  # tables written before ASR text existed: all oracle text
         at = list(table.columns).index("text_source") + 1 if "text_source" in table.columns else len(table.columns)
         table.insert(at, "test_wer", float("nan"))
     return table
+
+
+def read_run_predictions(runs_root: str | Path, run_id: str) -> pd.DataFrame:
+    """The rows of one run in the predictions table of ``runs_root`` (empty when absent); only
+    those rows are decoded, so checking a run before reusing it stays cheap in a large table."""
+    p = results_dir(runs_root) / "predictions.parquet"
+    if not p.is_file():
+        return pd.DataFrame(columns=PREDICTION_COLUMNS)
+    try:
+        with open(p, "rb") as fh:  # one open file, as in read_table
+            return pd.read_parquet(fh, filters=[("run_id", "==", run_id)])
+    except (OSError, ValueError) as e:
+        raise ResultsError(f"{p}: unreadable predictions table ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                           "move it aside to start a new table, or restore it from a backup") from e
 
 
 def read_predictions(runs_root: str | Path) -> pd.DataFrame:

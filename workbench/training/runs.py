@@ -22,7 +22,8 @@ from typing import Any
 import torch
 
 from workbench.corpus.manifest import Manifest
-from workbench.features.normalise import load_normalisers
+from workbench.errors import WorkbenchError
+from workbench.features.normalise import check_normalisers, load_normalisers
 from workbench.models.registry import create_model
 from workbench.protocols import Fold, load_folds
 from workbench.training.checkpoint import load_checkpoint
@@ -34,23 +35,83 @@ from workbench.training.spec import CorpusOptions
 from workbench.training.texts import TextSourceError, TextSourceWarning, asr_engine_of, text_source_of, texts_for
 
 
+class RunFolderError(WorkbenchError, ValueError):
+    """A damaged run directory (unreadable config, fields of the wrong type, a path leaving the
+    run folder, weights that do not fit the config); the message names the folder and file."""
+
+
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{cfg_path} not found: {run_dir} is not a training run directory")
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunFolderError(f"{cfg_path}: damaged run configuration ({type(e).__name__}: {e}); retrain the run") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), str) \
+            or not isinstance(config.get("model_config"), dict):
+        raise RunFolderError(f"{cfg_path}: damaged run configuration (no 'model' name and 'model_config' object); "
+                             "retrain the run")
+    return config
+
+
+def _build_checked(config: dict[str, Any], state: Mapping[str, torch.Tensor], where: Path) -> torch.nn.Module:
+    """The model of ``config`` with ``state`` loaded, after checking on the meta device (no
+    memory) that every tensor's shape fits: a config edited to ``hidden = 10**9`` is refused
+    before it allocates a terabyte."""
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in create_model(config["model"], **config["model_config"])
+                      .state_dict().items()}
+    except WorkbenchError:
+        raise
+    except Exception as e:  # an unknown field or value in the config
+        raise RunFolderError(f"{where / 'config.json'}: the model config does not build "
+                             f"({type(e).__name__}: {' '.join(str(e).split())[:200]}); retrain the run") from None
+    saved = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    bad = [k for k in shapes if k in saved and saved[k] != shapes[k]]
+    missing = [k for k in shapes if k not in saved]
+    if bad or missing:
+        what = (f"tensor {bad[0]!r} is {saved[bad[0]]} in the weights but {shapes[bad[0]]} by the config" if bad
+                else f"the weights lack {len(missing)} tensor(s) of the config, e.g. {missing[0]!r}")
+        raise RunFolderError(f"{where}: config.json and the weights do not match: {what}; retrain the run")
+    model = create_model(config["model"], **config["model_config"])
+    model.load_state_dict(state)
+    return model
+
+
 def load_trained(run_dir: str | Path, device: str = "cpu", weights: str = "best.pt") -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the trained model of a run directory: ``(model in eval mode, config dict)``.
 
     ``config`` is the run's ``config.json`` (model, model_config, settings, features, corpus,
-    protocol, fold, seed ...). ``weights`` picks ``best.pt`` (default) or ``last.pt``.
+    protocol, fold, seed ...). ``weights`` picks ``best.pt`` (default) or ``last.pt``. A damaged
+    config, or one whose sizes do not fit the weights, is a :class:`RunFolderError` naming the
+    file, raised before the model is allocated.
     """
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{cfg_path} not found: {run_dir} is not a training run directory")
-    config = json.loads(cfg_path.read_text())
-    model = create_model(config["model"], **config["model_config"])
+    config = _read_config(run_dir)
     wpath = run_dir / weights
     if not wpath.is_file():
         raise FileNotFoundError(f"{wpath} not found: the run has not finished an epoch yet")
-    model.load_state_dict(load_checkpoint(wpath, map_location=device)["model"])
+    state = load_checkpoint(wpath, map_location="cpu").get("model")
+    if not isinstance(state, Mapping):
+        raise RunFolderError(f"{wpath}: holds no model weights; retrain the run")
+    model = _build_checked(config, state, run_dir)
     return model.to(device).eval(), config
+
+
+def _inside(run_dir: Path, name: Any, default: str, field: str) -> Path:
+    """``run_dir / name`` when it stays in the run folder or its runs root (``<root>/train/<run>``);
+    a ``folds_file`` of ``/etc/passwd`` once was opened."""
+    if not isinstance(name, str) or not name:
+        raise RunFolderError(f"{run_dir / 'config.json'}: {field} is {name!r}, not a file name; retrain the run")
+    path = (run_dir / name).resolve()
+    folder = run_dir.resolve()
+    allowed = [folder, folder.parent.parent] if folder.parent.name == "train" else [folder]
+    if not any(path.is_relative_to(a) for a in allowed):
+        raise RunFolderError(f"{run_dir / 'config.json'}: {field} {name!r} points outside the run folder "
+                             f"(and its runs root); refused")
+    return path
 
 
 @dataclass
@@ -80,7 +141,18 @@ def load_run(run_dir: str | Path, manifest: Manifest | None = None, texts: Mappi
     """
     run_dir = Path(run_dir)
     model, cfg = load_trained(run_dir)
-    settings = TrainPreset.from_dict(cfg["settings"])
+    cfg_path = run_dir / "config.json"
+    try:
+        settings = TrainPreset.from_dict(cfg["settings"])
+        fold_name, seed, classes = cfg["fold"], int(cfg["seed"]), list(cfg["classes"])
+        label_scheme = cfg["label_scheme"]
+    except WorkbenchError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise RunFolderError(f"{cfg_path}: damaged run configuration ({type(e).__name__}: {e}); retrain the run") from None
+    folds_path = _inside(run_dir, cfg.get("folds_file", "folds.json"), "folds.json", "folds_file")
+    norm_path = _inside(run_dir, cfg.get("normalisation_file", "normalisation.npz"), "normalisation.npz",
+                        "normalisation_file")
     if manifest is None:
         from workbench.corpus import load_corpus
 
@@ -89,13 +161,16 @@ def load_run(run_dir: str | Path, manifest: Manifest | None = None, texts: Mappi
         opts = CorpusOptions.from_dict(cfg.get("corpus_options")
                                        or {"name": cfg["corpus"], "size": cfg.get("corpus_preset", "smoke")})
         manifest = load_corpus(opts.name, root=opts.root, corpus_size=opts.size, corpus_seed=opts.seed,
-                               label_scheme=cfg["label_scheme"])
-    fold = {f.name: f for f in load_folds(run_dir / cfg.get("folds_file", "folds.json"))}[cfg["fold"]]
+                               label_scheme=label_scheme)
+    folds = {f.name: f for f in load_folds(folds_path)}
+    if fold_name not in folds:
+        raise RunFolderError(f"{folds_path}: no fold {fold_name!r} (the run's config.json names it; the file has "
+                             f"{sorted(folds)[:6]}); retrain the run")
+    fold = folds[fold_name]
     test_ids = [i for i in fold.test if i in manifest]
-    norm_path = run_dir / cfg.get("normalisation_file", "normalisation.npz")
     saved = norm_path.is_file()
     # An older run has no saved statistics: refit them on the ids training used.
-    train_ids = [] if saved else training_ids(fold, manifest, settings, int(cfg["seed"]))
+    train_ids = [] if saved else training_ids(fold, manifest, settings, seed)
     fit_ids = train_ids + [i for i in fold.validation if i in manifest] + test_ids
     sub = manifest.subset(sorted(set(test_ids) if saved else set(fit_ids)))
     source = cfg.get("text_source", "oracle")
@@ -117,6 +192,12 @@ def load_run(run_dir: str | Path, manifest: Manifest | None = None, texts: Mappi
     if features is None or texts is not None:  # given texts need their own text features
         features = load_input_features(sub, settings, tuple(model.inputs), cache=cache, progress=progress)
     features = {k: v for k, v in features.items() if k in model.inputs}
-    normalisers = load_normalisers(norm_path) if saved else fit_normalisers(features, sub, fit_ids, train_ids)
-    test = make_dataset(sub, test_ids, features, normalisers, cfg["classes"], "word_spans" in model.inputs)
+    if saved:
+        normalisers = load_normalisers(norm_path)
+        # the stored dimension: a spec with deltas doubles it after normalising
+        check_normalisers(normalisers, norm_path, ids=test_ids,
+                          dims={k: f.dim // (2 if f.spec.deltas else 1) for k, f in features.items()})
+    else:
+        normalisers = fit_normalisers(features, sub, fit_ids, train_ids)
+    test = make_dataset(sub, test_ids, features, normalisers, classes, "word_spans" in model.inputs)
     return TrainedRun(model, cfg, fold, sub.subset(test_ids), test)

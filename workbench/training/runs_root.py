@@ -1,11 +1,14 @@
 """A runs root: the folder that holds ``results/results.parquet`` (one row per trained
 (fold, seed)), ``results/predictions.parquet`` and ``train/<run_id>/``; and filling it.
 
-Every notebook names it ``runs_root``. :func:`resolve_runs_root` turns that parameter into a
-path: None is :func:`workbench.paths.runs_dir` (``$WORKBENCH_RUNS``, default ``runs/`` in the
-project), an absolute path is itself, and a relative path is a folder *under* the runs
-directory (notebooks run with ``notebooks/`` as their working directory, where a relative path
-would scatter runs; ``runs_root = "reproduce"`` is where ``workbench reproduce`` writes).
+Every notebook names it ``runs_root``, and :func:`resolve_runs_root` gives it one meaning for
+every entry point (notebooks, ``--runs-root``, ``run_crossval`` and ``reproduce``): None is
+:func:`workbench.paths.runs_dir` (``$WORKBENCH_RUNS``, default ``runs/`` in the project); a
+leading ``~`` or ``$WORKBENCH_RUNS`` is expanded (the latter to ``runs_dir()`` even when the
+variable is unset, so ``"$WORKBENCH_RUNS/reproduce"`` works in notebooks and grids alike); any
+other relative path is relative to the current working directory, as every path is; an empty
+string is an error. ``workbench batch`` makes a relative ``runs_root`` of a grid absolute
+against its own working directory before a notebook (which runs in ``notebooks/``) sees it.
 
 :func:`train_missing` cross-validates the models a runs root has no rows for (notebooks 05
 and 06 call it for the models their ``train_missing`` parameter names), and
@@ -21,24 +24,16 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from workbench import paths
+from workbench.paths import RunsRootError, resolve_runs_root  # noqa: F401  (here first; one rule, in paths)
 from workbench.training.presets import TrainPreset
 from workbench.training.results import read_results
 from workbench.training.spec import CorpusOptions, RunSpec
 
 
-def resolve_runs_root(runs_root: str | Path | None) -> Path:
-    """The runs folder a ``runs_root`` parameter names: None -> ``$WORKBENCH_RUNS``
-    (:func:`workbench.paths.runs_dir`); absolute -> itself; relative -> under ``$WORKBENCH_RUNS``."""
-    if runs_root is None:
-        return paths.runs_dir()
-    p = Path(runs_root).expanduser()
-    return p if p.is_absolute() else paths.runs_dir() / p
-
-
 def models_without_rows(runs_root: str | Path, models: Sequence[str]) -> list[str]:
     """The names of ``models`` (in their order) that have no row in the results table of the
-    runs folder ``runs_root`` (already resolved)."""
-    table = read_results(runs_root)
+    runs folder ``runs_root`` (already resolved; none yet is fine: every model is missing)."""
+    table = read_results(runs_root, missing_ok=True)
     have = set(table["model"]) if len(table) else set()
     return [m for m in dict.fromkeys(models) if m not in have]
 

@@ -45,11 +45,31 @@ class TrainingError(WorkbenchError, RuntimeError):
     """Training cannot go on (NaN loss, out of memory, bad data); the message says what to do."""
 
 
+class DeviceError(WorkbenchError, ValueError):
+    """A device this machine does not have (``--device cuda`` on a CPU build); the message says
+    what to pass instead."""
+
+
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device, which must exist
+    here (:class:`DeviceError` otherwise, before any training)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise DeviceError(f"device {device!r} is not a device name ({str(e).splitlines()[0]}); use auto, cpu, "
+                          "cuda or cuda:N") from None
+    if dev.type == "cuda":
+        why = ("this torch build has no CUDA support" if torch.version.cuda is None
+               else "no CUDA GPU is visible" if not torch.cuda.is_available() else None)
+        if why is None and dev.index is not None and dev.index >= torch.cuda.device_count():
+            why = f"there are {torch.cuda.device_count()} GPU(s)"
+        if why:
+            raise DeviceError(f"device {device!r}: {why}; use --device cpu (or auto, which picks a GPU when there is one)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"device {device!r}: MPS is not available here; use --device cpu or auto")
+    return dev
 
 
 def seed_everything(seed: int) -> None:

@@ -187,7 +187,7 @@ def find_runs(runs_root: str | Path, model: str, corpus: str | None = None,
     run directory still holds ``best.pt``, newest first."""
     from workbench.training.results import read_results
 
-    r = read_results(runs_root)
+    r = read_results(runs_root, missing_ok=True)  # none yet: the caller may train one
     keep = r["model"] == model
     if corpus is not None:
         keep &= r["corpus"] == corpus
