@@ -280,6 +280,7 @@ def test_train_says_where_results_went_what_it_reused_and_what_smoke_numbers_mea
     import pandas as pd
 
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
+    monkeypatch.chdir(tmp_path)  # a relative runs root is relative to the working directory
 
     def fake_crossval(spec, corpus, backend, runs_root, rerun, progress):
         rows = pd.DataFrame([{"run_id": f"r{k}", "n_train": 80, "n_test": 20, "epochs_run": 2, "wa": 0.25, "ua": 0.25,
@@ -290,7 +291,7 @@ def test_train_says_where_results_went_what_it_reused_and_what_smoke_numbers_mea
     monkeypatch.setattr("workbench.training.run_crossval", fake_crossval)
     assert main(["train", "unimodal_audio", "--recipe", "smoke", "--runs-root", "mine"]) == 0
     out = capsys.readouterr().out
-    root = tmp_path / "runs" / "mine"
+    root = tmp_path / "mine"
     assert (f"runs trained 1, reused 2 (--rerun retrains them); runs folder {root} "
             f"(results table {root / 'results' / 'results.parquet'})") in out
     assert "smoke recipe = a plumbing check" in out and "expected at chance" in out

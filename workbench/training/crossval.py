@@ -206,7 +206,7 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
                                      for i in part}))
     jobs = [FoldJob(spec, corpus, tuple(all_folds), all_folds.index(fold), seed, classes, out, rerun)
             for fold in chosen for seed in spec.seeds]
-    recorded = set() if rerun else set(read_results(out)["run_id"])
+    recorded = set() if rerun else set(read_results(out, missing_ok=True)["run_id"])
     if backend.backend == "ray":
         from workbench.training.tasks import run_jobs_on_ray
 
