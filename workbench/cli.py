@@ -328,7 +328,12 @@ def _reproduce(args: argparse.Namespace) -> int:
                        quick=args.quick)
     pq, page = write_ledger(ledger, out / "ledger")
     for r in ledger.to_dict("records"):
-        interval = "" if r["verdict"] == "not run" else f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+        if r["verdict"] == "not run":
+            interval = ""
+        elif r.get("relation") == "rank_change":
+            interval = f"{r['difference']:.3f} of system pairs flip (adjusted p {r['p_value']:.2g})"
+        else:
+            interval = f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
         print(f"{r['claim']:45s} {verdict_label(r):21s} {interval}")
         if r["verdict"] != "not run" and r.get("covers"):
             print(f"    accounts for: {r['covers']}")
