@@ -216,6 +216,13 @@ def _fmt(x: object, digits: int = 3) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
 
 
+def _interval(r: Mapping[str, object]) -> str:
+    """The interval cell: a rank change has none (its statistic is the share of pairs that flip)."""
+    if r.get("relation") == "rank_change":
+        return "share of system pairs that flip"
+    return f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if r.get("verdict") != "not run" else ""
+
+
 def ledger_html(ledger: pd.DataFrame) -> str:
     """A self-contained page: one table per paper, one row per claim."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -242,7 +249,7 @@ def ledger_html(ledger: pd.DataFrame) -> str:
                 f"<tr><td>{html.escape(str(r['text']))}<br><small>{html.escape(str(r['claim']))}</small>"
                 + (f"<br><small><i>“{html.escape(str(r['quote']))}”</i></small>" if r.get("quote") else "") + "</td>"
                 f"<td>{html.escape(str(r['source']))}</td><td>{r['metric']}</td><td>{_fmt(r['paper_value'])}</td>"
-                f"<td>{_fmt(r['difference'])}</td><td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td>"
+                f"<td>{_fmt(r['difference'])}</td><td>{_interval(r)}</td>"
                 f"<td>{_fmt(r['p_value'])}</td><td style='color:{colour}'><b>{verdict_label(r)}</b></td>"
                 f"<td>{html.escape(_fmt(r['reason']))}</td></tr>")
         parts.append("</table>")
