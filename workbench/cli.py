@@ -261,7 +261,7 @@ def _train(args: argparse.Namespace) -> int:
                           model_options=args.model_options, epochs=args.epochs, device=args.device,
                           text_source=args.text_source, variant=args.variant, label_scheme=args.label_scheme,
                           text_encoder=args.text_encoder, speech_encoder=args.speech_encoder)
-    backend = BackendOptions(**_backend_kwargs(args))
+    backend = BackendOptions(**_backend_kwargs(args), jobs=args.jobs, threads=args.threads)
     runs_root = _runs_root(args)
     if args.bundle:
         from workbench.training.bundle import crossval_from_bundle
@@ -295,7 +295,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = _runs_root(args)
     corpus = CorpusOptions(args.corpus, args.root, args.corpus_size, args.corpus_seed)
     ledger = reproduce(claims, corpus, out, recipe=args.recipe, seeds=args.seeds, folds=args.folds,
-                       backend=BackendOptions(**_backend_kwargs(args)), n_boot=args.n_boot, progress=not args.quiet,
+                       backend=BackendOptions(**_backend_kwargs(args), jobs=args.jobs, threads=args.threads),
+                       n_boot=args.n_boot, progress=not args.quiet,
                        quick=args.quick)
     pq, page = write_ledger(ledger, out / "ledger")
     for r in ledger.to_dict("records"):
@@ -361,6 +362,13 @@ def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
     g.add_argument("--gpus-per-task", type=non_negative_float, default=None,
                    help="ray: GPUs each task reserves, e.g. 0.25 packs 4 per GPU (default: 0.25 if the cluster "
                         "has GPUs, else 0)")
+
+
+def _add_jobs(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("local parallelism", "trainings at once on this machine (docs/performance.md)")
+    g.add_argument("--jobs", type=positive_int, default=1,
+                   help="local: trainings at once, one worker process each (default 1: one after another here)")
+    g.add_argument("--threads", type=positive_int, default=1, help="local, with --jobs above 1: torch threads per training")
 
 
 def _add_debug(p: argparse.ArgumentParser, default: object) -> None:
@@ -483,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="train on a file from `workbench bundle` instead of the corpus and feature cache")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_options(tr, "trainings")
+    _add_jobs(tr)
     tr.set_defaults(func=_train)
 
     rp = sub.add_parser("reproduce", help="rerun the papers' claims as experiments and write the ledger of verdicts")
@@ -504,6 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "a relative name is a folder under $WORKBENCH_RUNS)")
     rp.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_options(rp, "trainings")
+    _add_jobs(rp)
     rp.set_defaults(func=_reproduce)
 
     bu = sub.add_parser("bundle", help="write one model's features and the manifest to a file, for `train --bundle` "

@@ -39,7 +39,7 @@ from workbench.training.metrics import classification_metrics
 from workbench.features.normalise import save_normalisers
 from workbench.io import atomic_write
 from workbench.protocols import Fold, make_folds, save_folds
-from workbench.training.build import build_model, model_inputs_of
+from workbench.training.build import build_config, build_model, model_inputs_of
 from workbench.training.inputs import InputFeatures, check_features, fold_datasets, load_input_features
 from workbench.training.presets import TrainPreset
 from workbench.training.results import append_rows, read_results, results_dir
@@ -154,6 +154,30 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     re-read from it by the workers: ``runs_root``, the corpus and the cache must be on a filesystem
     every node sees.
     """
+    prepared = prepare_crossval(spec, corpus, runs_root=runs_root, manifest=manifest, features=features, cache=cache,
+                                rerun=rerun, progress=progress, asr_jobs=asr_jobs)
+    return run_prepared([prepared], backend, progress)[0]
+
+
+@dataclass
+class PreparedCrossval:
+    """A cross-validation checked and ready to train: its (fold, seed) jobs and what they read
+    (``cache_inputs`` = (cache, inputs) when the features came from the feature cache)."""
+
+    spec: RunSpec
+    jobs: list[FoldJob]
+    manifest: Manifest
+    features: Mapping[str, InputFeatures]
+    text_report: Any
+    cache_inputs: tuple[Any, Sequence[str]] | None = None
+
+
+def prepare_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), *, runs_root: str | Path | None = None,
+                     manifest: Manifest | None = None, features: Mapping[str, InputFeatures] | None = None,
+                     cache: Any = None, rerun: bool = False, progress: bool = True,
+                     asr_jobs: int | None = None) -> PreparedCrossval:
+    """Everything :func:`run_crossval` does before the first training (the arguments are its
+    own): load the manifest, texts and features, make the folds, run every check; the jobs."""
     settings = spec.settings
     needs_pretraining(spec.model, settings)  # a strategy the model cannot follow fails before any run
     out = Path(runs_root) if runs_root is not None else paths.runs_dir()
@@ -188,16 +212,35 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
                                      for i in part}))
     jobs = [FoldJob(spec, corpus, tuple(all_folds), all_folds.index(fold), seed, classes, out, rerun)
             for fold in chosen for seed in spec.seeds]
+    return PreparedCrossval(spec, jobs, manifest, features, text_report,
+                            (cache, inputs) if features_from_cache else None)
+
+
+def run_prepared(prepared: Sequence[PreparedCrossval], backend: BackendOptions = BackendOptions(),
+                 progress: bool = True) -> list[pd.DataFrame]:
+    """Train every job of every prepared cross-validation; one results frame per prepared one,
+    rows in job order (``.attrs["failed"]`` lists the (fold, seed) trainings that failed on
+    the Ray backend or in a local worker process; ``.attrs["texts"]`` the text report).
+
+    With the local backend and ``backend.jobs > 1`` every job of every cross-validation goes
+    to one pool of ``jobs`` worker processes (:func:`run_jobs_in_processes`), so a ledger keeps
+    the workers busy across its conditions instead of waiting for each condition's last fold.
+    """
     if backend.backend == "ray":
         from workbench.training.tasks import run_jobs_on_ray
 
         # train_fold is looked up at call time, so a test may replace it (a failing task)
-        rows = run_jobs_on_ray(train_fold, jobs, manifest, features, backend,
-                               cache_inputs=(cache, inputs) if features_from_cache else None, progress=progress)
+        frames = [run_jobs_on_ray(train_fold, p.jobs, p.manifest, p.features, backend,
+                                  cache_inputs=p.cache_inputs, progress=progress) for p in prepared]
+    elif backend.jobs > 1:
+        frames = run_jobs_in_processes(prepared, backend.jobs, backend.threads, progress)
     else:
-        rows = pd.DataFrame([train_fold(job, manifest, features, progress) for job in jobs])
-    rows.attrs["texts"] = text_report
-    return rows
+        frames = [pd.DataFrame([train_fold(job, p.manifest, p.features, progress) for job in p.jobs])
+                  for p in prepared]
+    for frame, p in zip(frames, prepared):
+        frame.attrs["texts"] = p.text_report
+        frame.attrs.setdefault("failed", [])
+    return frames
 
 
 def _asr_cache(cache: Any) -> Path:
@@ -216,10 +259,10 @@ def _check_manifest(manifest: Manifest, corpus: CorpusOptions, settings: TrainPr
                             "load the corpus with label_scheme= to map them")
 
 
-def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures],
-               progress: bool = True) -> dict[str, Any]:
-    """Train, test and record one (fold, seed) of a cross-validation; returns its results row."""
-    spec, settings, fold, seed, classes = job.spec, job.spec.settings, job.fold, job.seed, list(job.classes)
+def run_identity(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures]) -> tuple[str, str, dict]:
+    """``(run_id, config_hash, config)`` of one (fold, seed) training, computed without building
+    the model (so a parent process can tell finished and duplicate runs before handing any out)."""
+    spec, settings, fold, seed = job.spec, job.spec.settings, job.fold, job.seed
     # What the model reads is read off the manifest it is given, not the request, so the row
     # cannot call oracle text ASR; a manifest that does not carry the requested text is refused.
     text_source = text_source_of(manifest)
@@ -227,26 +270,62 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
         raise CrossValError(f"fold {fold.name!r}: the run asks for text_source={spec.text_source!r} but the manifest "
                             f"carries {text_source!r} text; build it with texts_for(manifest, {spec.text_source!r})")
     engine = asr_engine_of(manifest)
-    seed_everything(seed)
-    model, model_config = build_model(spec.model, settings, spec.model_options, features, len(classes))
+    model_config = build_config(spec.model, settings, spec.model_options, features, len(job.classes))
     config = {
         "model": spec.model, "model_config": model_config, "train_preset": settings.name,
-        "settings": settings.to_dict(), "label_scheme": settings.label_scheme, "classes": classes,
+        "settings": settings.to_dict(), "label_scheme": settings.label_scheme, "classes": list(job.classes),
         "corpus_preset": job.corpus.size, "text_source": text_source,
         # only for ASR text: oracle configs (and so run ids) stay as they were before ASR existed
         **({"asr_engine": engine} if engine else {}),
         "features": {k: {**f.spec.to_dict(), "frame_seconds": f.frame_seconds, "dim": f.dim} for k, f in features.items()},
     }
     chash = config_hash(config)
-    run_id = f"{spec.model}-{chash[:8]}-{job.corpus.name}-{spec.protocol}-{fold.name}-s{seed}"
-    run_dir = job.out / "train" / run_id
-    done = read_results(job.out)
-    if not job.rerun and run_id in set(done["run_id"]) and (run_dir / "predictions.parquet").is_file():
+    return f"{spec.model}-{chash[:8]}-{job.corpus.name}-{spec.protocol}-{fold.name}-s{seed}", chash, config
+
+
+def finished_row(runs_root: Path, run_id: str, results: pd.DataFrame | None = None) -> dict[str, Any] | None:
+    """The results row of ``run_id`` when it finished (row and predictions written), else None."""
+    done = read_results(runs_root) if results is None else results
+    if run_id in set(done["run_id"]) and (runs_root / "train" / run_id / "predictions.parquet").is_file():
         return done[done["run_id"] == run_id].iloc[0].to_dict()
-    if job.rerun:  # start from scratch: a stale checkpoint must not be resumed
+    return None
+
+
+def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures],
+               progress: bool = True) -> dict[str, Any]:
+    """Train, test and record one (fold, seed) of a cross-validation; returns its results row."""
+    row, preds = fit_fold(job, manifest, features, progress)
+    if preds is not None:
+        commit_fold(job.out, row, preds)
+    return row
+
+
+def commit_fold(runs_root: Path, row: Mapping[str, Any], preds: pd.DataFrame) -> None:
+    """Append one finished training to the results tables of ``runs_root``."""
+    # Predictions first, then the results row: the results row is the commit point of a run.
+    rdir = results_dir(runs_root)
+    append_rows(rdir / "predictions.parquet", preds)
+    append_rows(rdir / "results.parquet", pd.DataFrame([dict(row)]))
+
+
+def fit_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures],
+             progress: bool = True) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Train and test one (fold, seed) in its run directory without touching the results
+    tables: ``(row, predictions)`` for :func:`commit_fold`, or ``(row, None)`` for a run
+    already finished (reused)."""
+    spec, settings, fold, seed, classes = job.spec, job.spec.settings, job.fold, job.seed, list(job.classes)
+    run_id, chash, config = run_identity(job, manifest, features)
+    text_source = config["text_source"]
+    run_dir = job.out / "train" / run_id
+    if not job.rerun:
+        done = finished_row(job.out, run_id)
+        if done is not None:
+            return done, None
+    else:  # start from scratch: a stale checkpoint must not be resumed
         for path in [run_dir / "last.pt", run_dir / "best.pt", *run_dir.glob("branch_*/*.pt")]:
             path.unlink(missing_ok=True)
-
+    seed_everything(seed)
+    model, _ = build_model(spec.model, settings, spec.model_options, features, len(classes))
     data = fold_datasets(manifest, fold, features, classes, settings, seed, word_spans="word_spans" in model.inputs)
     run_dir.mkdir(parents=True, exist_ok=True)
     full_config = {**config, "run_id": run_id, "config_hash": chash, "corpus": job.corpus.name,
@@ -284,11 +363,86 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
         "train_seconds": result.train_seconds, "utts_per_second": result.utts_per_second, "device": result.device,
         "run_dir": str(run_dir), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    # Predictions first, then the results row: the results row is the commit point of a run.
-    rdir = results_dir(job.out)
-    append_rows(rdir / "predictions.parquet", preds)
-    append_rows(rdir / "results.parquet", pd.DataFrame([row]))
-    return row
+    return row, preds
 
 
-__all__ = ["CrossValError", "FoldJob", "check_fold", "run_crossval", "select_folds", "train_fold"]
+def run_jobs_in_processes(prepared: Sequence[PreparedCrossval], jobs: int, threads: int = 1,
+                          progress: bool = True) -> list[pd.DataFrame]:
+    """Train the jobs of ``prepared`` in ``jobs`` spawned worker processes, ``threads`` torch
+    threads each; one frame per prepared cross-validation, rows in job order, failures in
+    ``.attrs["failed"]`` (fold, seed, error) as on Ray.
+
+    The run ids are decided here first (:func:`run_identity`): finished runs are reused without
+    a worker, and a run asked twice (two conditions with one configuration) trains once. Workers
+    write only their run directories; this process alone appends to the results tables, as each
+    training ends. The manifests and features travel to each worker once, when it starts.
+    """
+    from workbench.distributed import run_tasks
+
+    groups = [(p.manifest, p.features) for p in prepared]
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
+    copies: dict[tuple[int, int], tuple[int, int]] = {}  # a duplicate run -> the job that trains it
+    owner: dict[tuple[Path, str], tuple[int, int]] = {}
+    calls = []
+    results_of: dict[Path, pd.DataFrame] = {}
+    for g, p in enumerate(prepared):
+        for j, job in enumerate(p.jobs):
+            run_id = run_identity(job, p.manifest, p.features)[0]
+            if not job.rerun:
+                if job.out not in results_of:
+                    results_of[job.out] = read_results(job.out)
+                done = finished_row(job.out, run_id, results_of[job.out])
+                if done is not None:
+                    rows[(g, j)] = done
+                    continue
+            if (job.out, run_id) in owner:
+                copies[(g, j)] = owner[(job.out, run_id)]
+                continue
+            owner[(job.out, run_id)] = (g, j)
+            calls.append((f"{g}/{j}", (g, job, threads), {}))
+
+    def commit(outcome: Any) -> None:
+        if outcome.ok:
+            row, preds = outcome.value
+            if preds is not None:
+                g, j = (int(x) for x in outcome.key.split("/"))
+                commit_fold(prepared[g].jobs[j].out, row, preds)
+
+    outcomes = run_tasks(_fit_in_worker, calls, backend="local", jobs=jobs, shared={"groups": groups},
+                         desc="trainings", progress=progress, on_result=commit)
+    errors: dict[tuple[int, int], str] = {}
+    for (key, _, _), outcome in zip(calls, outcomes):
+        g, j = (int(x) for x in key.split("/"))
+        if outcome.ok:
+            rows[(g, j)] = outcome.value[0]
+        else:
+            errors[(g, j)] = outcome.error
+    for copy, src in copies.items():
+        if src in rows:
+            rows[copy] = rows[src]
+        else:
+            errors[copy] = errors[src]
+    frames = []
+    for g, p in enumerate(prepared):
+        frame = pd.DataFrame([rows[(g, j)] for j in range(len(p.jobs)) if (g, j) in rows])
+        frame.attrs["failed"] = [{"fold": job.fold.name, "seed": int(job.seed), "error": errors[(g, j)]}
+                                 for j, job in enumerate(p.jobs) if (g, j) in errors]
+        frames.append(frame)
+    return frames
+
+
+def _fit_in_worker(group: int, job: FoldJob, threads: int, groups: Sequence[tuple[Manifest, Any]]) -> tuple:
+    """One training in a worker process of :func:`run_jobs_in_processes`."""
+    import torch
+
+    # Several trainings share the cores: one thread each (by default) keeps them from
+    # oversubscribing the machine, and these models are too small to gain from more.
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    manifest, features = groups[group]
+    return fit_fold(job, manifest, features, progress=False)
+
+
+__all__ = ["CrossValError", "FoldJob", "PreparedCrossval", "check_fold", "commit_fold", "finished_row", "fit_fold",
+           "prepare_crossval", "run_crossval", "run_identity", "run_jobs_in_processes", "run_prepared", "select_folds",
+           "train_fold"]
