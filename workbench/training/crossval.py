@@ -13,6 +13,10 @@ Text: ``spec.text_source`` "asr" trains and tests on pocketsphinx transcripts of
 on every core); the results row's ``text_source`` and ``test_wer`` (pooled WER of the fold's
 test set, NaN for oracle text) are read off the manifest the model was given.
 
+A model whose training strategy pre-trains branches (Pepino et al.'s fusion) starts from the
+branch models' own runs of the same fold and seed, reused from the results table or trained
+and recorded first (:func:`branch_models`); its ``config.json`` names them (``branch_runs``).
+
 Run directory: ``config.json`` and ``normalisation.npz`` (everything
 :func:`workbench.training.runs.load_run` needs), ``folds.json``, ``metrics.csv``, ``last.pt``,
 ``best.pt``, ``predictions.parquet``.
@@ -20,16 +24,19 @@ Run directory: ``config.json`` and ``normalisation.npz`` (everything
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from workbench import paths
 from workbench.corpus.labels import get_scheme
@@ -44,7 +51,9 @@ from workbench.training.inputs import InputFeatures, check_features, fold_datase
 from workbench.training.presets import TrainPreset
 from workbench.training.results import append_rows, read_results, results_dir
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
-from workbench.training.strategies import needs_pretraining, pretrain_branches
+from workbench.models.registry import get_card
+from workbench.training.checkpoint import load_checkpoint
+from workbench.training.strategies import branch_settings, needs_pretraining
 from workbench.training.texts import asr_engine_of, pooled_wer, text_source_of, texts_for
 from workbench.training.trainer import evaluate, resolve_device, seed_everything, train_model
 
@@ -313,17 +322,69 @@ def fit_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatu
     """Train and test one (fold, seed) in its run directory without touching the results
     tables: ``(row, predictions)`` for :func:`commit_fold`, or ``(row, None)`` for a run
     already finished (reused)."""
-    spec, settings, fold, seed, classes = job.spec, job.spec.settings, job.fold, job.seed, list(job.classes)
     run_id, chash, config = run_identity(job, manifest, features)
-    text_source = config["text_source"]
     run_dir = job.out / "train" / run_id
     if not job.rerun:
         done = finished_row(job.out, run_id)
         if done is not None:
             return done, None
-    else:  # start from scratch: a stale checkpoint must not be resumed
-        for path in [run_dir / "last.pt", run_dir / "best.pt", *run_dir.glob("branch_*/*.pt")]:
-            path.unlink(missing_ok=True)
+    # One process trains a run at a time: a worker that needs a branch run another worker is
+    # training waits for it, then finds it finished (or resumes it from its last epoch).
+    with run_lock(job.out, run_id):
+        if not job.rerun:
+            done = finished_row(job.out, run_id)
+            if done is not None:
+                return done, None
+        else:  # start from scratch: a stale checkpoint must not be resumed
+            for path in [run_dir / "last.pt", run_dir / "best.pt", *run_dir.glob("branch_*/*.pt")]:
+                path.unlink(missing_ok=True)
+        return _fit(job, manifest, features, run_id, chash, config, progress)
+
+
+@contextmanager
+def run_lock(runs_root: Path, run_id: str) -> Iterator[None]:
+    """Hold the exclusive lock of one run (``<runs_root>/train/.<run_id>.lock``) while it trains."""
+    folder = Path(runs_root) / "train"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f".{run_id}.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def branch_models(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures],
+                  progress: bool = True) -> tuple[dict[str, torch.nn.Module], dict[str, str]]:
+    """The trained branch models of ``job``'s model (its card's ``branches``) and the run id
+    each came from: each branch is the branch model's own run of the same fold, seed, recipe
+    and features (:func:`~workbench.training.strategies.branch_settings`), reused from the
+    results table when it finished (its ``best.pt``, read with ``weights_only=True``), else
+    trained now as a normal run, recorded in the results table so that the next strategy, and
+    the branch model's own condition, reuse it."""
+    spec = job.spec
+    trained, runs = {}, {}
+    for branch, branch_model in get_card(spec.model).branches.items():
+        bset = branch_settings(spec.settings, branch_model)
+        bspec = replace(spec, model=branch_model, settings=bset, folds=None, seeds=(job.seed,))
+        inputs = model_inputs_of(branch_model, bset, spec.model_options)
+        bfeatures = {k: v for k, v in features.items() if k in inputs}
+        bjob = replace(job, spec=bspec, rerun=False)
+        row, preds = fit_fold(bjob, manifest, bfeatures, progress)
+        if preds is not None:  # trained here: a worker of a pool commits it too (the tables are locked)
+            commit_fold(job.out, row, preds)
+        bmodel, _ = build_model(branch_model, bset, spec.model_options, bfeatures, len(job.classes))
+        state = load_checkpoint(job.out / "train" / row["run_id"] / "best.pt")["model"]
+        bmodel.load_state_dict(state)
+        trained[branch], runs[branch] = bmodel.cpu(), str(row["run_id"])
+    return trained, runs
+
+
+def _fit(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures], run_id: str, chash: str,
+         config: dict, progress: bool) -> tuple[dict[str, Any], pd.DataFrame]:
+    spec, settings, fold, seed, classes = job.spec, job.spec.settings, job.fold, job.seed, list(job.classes)
+    text_source = config["text_source"]
+    run_dir = job.out / "train" / run_id
     seed_everything(seed)
     model, _ = build_model(spec.model, settings, spec.model_options, features, len(classes))
     data = fold_datasets(manifest, fold, features, classes, settings, seed, word_spans="word_spans" in model.inputs)
@@ -339,7 +400,10 @@ def fit_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatu
 
     val = data.validation if len(data.validation) else None
     if needs_pretraining(spec.model, settings):
-        pretrain_branches(model, spec, data, features, run_dir, seed, progress)
+        trained, branch_runs = branch_models(job, manifest, features, progress)
+        model.load_branches(settings.fusion_strategy, **trained)
+        full_config["branch_runs"] = branch_runs  # which runs' weights it started from (not hashed)
+        atomic_write(run_dir / "config.json", lambda p: p.write_text(json.dumps(full_config, indent=1)))
     result = train_model(model, data.train, settings, run_dir, validation=val, seed=seed, device=spec.device,
                          progress=progress)
     ev = evaluate(model, data.test, settings.batch_size, resolve_device(spec.device))
@@ -443,6 +507,6 @@ def _fit_in_worker(group: int, job: FoldJob, threads: int, groups: Sequence[tupl
     return fit_fold(job, manifest, features, progress=False)
 
 
-__all__ = ["CrossValError", "FoldJob", "PreparedCrossval", "check_fold", "commit_fold", "finished_row", "fit_fold",
-           "prepare_crossval", "run_crossval", "run_identity", "run_jobs_in_processes", "run_prepared", "select_folds",
+__all__ = ["CrossValError", "FoldJob", "PreparedCrossval", "branch_models", "check_fold", "commit_fold", "finished_row", "fit_fold",
+           "prepare_crossval", "run_crossval", "run_identity", "run_jobs_in_processes", "run_lock", "run_prepared", "select_folds",
            "train_fold"]
