@@ -18,7 +18,37 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score, roc_auc_score
+
+# No scikit-learn here: importing it costs about 1.6 s per process (2-core laptop), paid by
+# every training process for four small formulas; tests check these against scikit-learn's.
+
+
+def f1_scores(t: np.ndarray, p: np.ndarray, labels: Sequence[int]) -> np.ndarray:
+    """Per-label F1 of integer labels ``t`` (true) and ``p`` (predicted), 0 where undefined
+    (scikit-learn's ``f1_score(..., average=None, zero_division=0)``)."""
+    out = np.zeros(len(labels))
+    for i, c in enumerate(labels):
+        tp = float(np.sum((t == c) & (p == c)))
+        denom = 2 * tp + float(np.sum((t != c) & (p == c))) + float(np.sum((t == c) & (p != c)))
+        out[i] = 2 * tp / denom if denom > 0 else 0.0
+    return out
+
+
+def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of a binary ``positive`` mask under ``score``: the Mann-Whitney statistic with
+    tied scores counted one half (equal to scikit-learn's ``roc_auc_score``); both classes
+    must be present."""
+    positive = np.asarray(positive, dtype=bool)
+    score = np.asarray(score, dtype=float)
+    order = np.argsort(score, kind="mergesort")
+    _, first, counts = np.unique(score[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(score))
+    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)  # 1-based, ties averaged
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("roc_auc needs both classes")
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def _encode(labels: Sequence, classes: Sequence[str]) -> np.ndarray:
@@ -59,11 +89,13 @@ def classification_metrics(
         raise ValueError("no predictions to score")
     present = np.unique(t)
     recalls = [float(np.mean(p[t == c] == c)) for c in present]
+    f1 = f1_scores(t, p, present)
+    support = np.array([np.sum(t == c) for c in present], dtype=float)
     out = {
         "wa": float(np.mean(t == p)),
         "ua": float(np.mean(recalls)),
-        "macro_f1": float(f1_score(t, p, labels=present, average="macro", zero_division=0)),
-        "weighted_f1": float(f1_score(t, p, labels=present, average="weighted", zero_division=0)),
+        "macro_f1": float(np.mean(f1)),
+        "weighted_f1": float(np.sum(f1 * support) / support.sum()),
         "n": float(len(t)),
         "classes_present": float(len(present)),
     }
@@ -72,6 +104,6 @@ def classification_metrics(
         probs = np.asarray(probs, dtype=float)
         if probs.shape != (len(t), len(classes)):
             raise ValueError(f"probs has shape {probs.shape}, expected {(len(t), len(classes))}")
-        aucs = [roc_auc_score(t == c, probs[:, c]) for c in present if 0 < np.sum(t == c) < len(t)]
+        aucs = [roc_auc(t == c, probs[:, c]) for c in present if 0 < np.sum(t == c) < len(t)]
         out["av_auc"] = float(np.mean(aucs)) if aucs else float("nan")
     return out
