@@ -79,6 +79,11 @@ def seed_list(text: str) -> list[int]:
     return [non_negative_int(item) for item in _items(text, "seeds, e.g. 0,1,2")]
 
 
+def positive_int_list(text: str) -> list[int]:
+    """argparse type: comma-separated integers >= 1, at least one (e.g. 1,4,8)."""
+    return [positive_int(item) for item in _items(text, "counts, e.g. 1,4,8")]
+
+
 def fold_list(text: str) -> list[int | str] | None:
     """argparse type: comma-separated fold indices or names; empty means every fold (None)."""
     if not text.strip():
@@ -228,7 +233,8 @@ def _bench_train(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from workbench.io import atomic_write
-    from workbench.training.bench import BENCH_MODELS, IEMOCAP4_UTTERANCES, bench_training, report
+    from workbench.training.bench import (BENCH_MODELS, IEMOCAP4_UTTERANCES, bench_concurrent, bench_training,
+                                          concurrent_report, report)
 
     models = [m for m in args.models.split(",") if m] or list(BENCH_MODELS)
     lengths = None
@@ -239,17 +245,31 @@ def _bench_train(args: argparse.Namespace) -> int:
     bucketing = {"both": (True, False), "on": (True,), "off": (False,)}[args.bucketing]
     frames = []
     for model in models:  # one model at a time, so a long run shows (and keeps) partial results
-        frame = bench_training([model], recipe=args.recipe, n_utterances=args.utterances or IEMOCAP4_UTTERANCES,
-                               epochs=args.epochs, bucketing=bucketing, device=args.device, lengths_from=lengths,
-                               batch_size=args.batch_size, progress=not args.quiet)
+        if args.concurrent:
+            if lengths is not None:
+                raise WorkbenchError("--concurrent draws IEMOCAP or log-normal lengths (--lengths), not --lengths-from")
+            frame = bench_concurrent(model, args.concurrent, recipe=args.recipe,
+                                     n_utterances=args.utterances or IEMOCAP4_UTTERANCES, epochs=args.epochs,
+                                     device=args.device, lengths=args.lengths, batch_size=args.batch_size,
+                                     threads=args.threads)
+            for _, r in frame.iterrows():
+                print(f"{model:20s} {r.concurrent:2d} at once {r.utts_per_second_total:8.0f} utts/s total  "
+                      f"{r.utts_per_second_each:8.0f} each  {r.span_seconds:7.1f} s", flush=True)
+        else:
+            frame = bench_training([model], recipe=args.recipe, n_utterances=args.utterances or IEMOCAP4_UTTERANCES,
+                                   epochs=args.epochs, bucketing=bucketing, device=args.device, lengths_from=lengths,
+                                   batch_size=args.batch_size, progress=not args.quiet, lengths=args.lengths)
+            for _, r in frame.iterrows():
+                print(f"{model:20s} bucketing={r.bucketing!s:5s} {r.utts_per_second:8.0f} utts/s  "
+                      f"{r.train_seconds:7.1f} s train ({r.epochs} epochs)  {r.wall_seconds:7.1f} s wall  "
+                      f"peak GPU {r.peak_gpu_gib:.2f} GiB", flush=True)
         frames.append(frame)
-        for _, r in frame.iterrows():
-            print(f"{model:20s} bucketing={r.bucketing!s:5s} {r.utts_per_second:8.0f} utts/s  "
-                  f"{r.train_seconds:7.1f} s train ({r.epochs} epochs)  {r.wall_seconds:7.1f} s wall  "
-                  f"peak GPU {r.peak_gpu_gib:.2f} GiB", flush=True)
         if args.csv:
             done = pd.concat(frames, ignore_index=True)
             atomic_write(args.csv, lambda p: done.to_csv(p, index=False))
+    if args.concurrent:
+        print(concurrent_report(pd.concat(frames, ignore_index=True)))
+        return 0
     print(report(pd.concat(frames, ignore_index=True)))
     return 0
 
@@ -450,9 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override the recipe's epochs (early stopping is off)")
     bt.add_argument("--utterances", type=non_negative_int, default=0,
                     help="corpus size (default: IEMOCAP's 4-class 5,531)")
+    bt.add_argument("--lengths", default="iemocap", choices=["iemocap", "lognormal"],
+                    help="utterance durations: iemocap (default: the standard 4-class IEMOCAP list shipped with the "
+                         "package) or lognormal (the IEMOCAP-like model of benchmarks before 2026-12-07)")
     bt.add_argument("--lengths-from", default=None, choices=SIZES,
-                    help="take durations and word counts from the synthetic corpus of this size "
-                         "(default: IEMOCAP-like)")
+                    help="take durations and word counts from the synthetic corpus of this size instead")
+    bt.add_argument("--concurrent", type=positive_int_list, default=None, metavar="N,N,...",
+                    help="instead: the total throughput of N trainings at once sharing this machine and its GPU, "
+                         "for each N (e.g. 1,4,8), as --jobs N runs them")
+    bt.add_argument("--threads", type=positive_int, default=1, help="with --concurrent: torch threads per training")
     bt.add_argument("--bucketing", default="both", choices=["both", "on", "off"])
     bt.add_argument("--batch-size", type=positive_int, default=None, help="override the recipe's batch size")
     bt.add_argument("--device", default="auto", help="auto, cpu or cuda")
