@@ -64,3 +64,18 @@ def test_jobs_and_threads_below_one_are_refused():
         BackendOptions(jobs=0)
     with pytest.raises(SpecError, match="threads"):
         BackendOptions(threads=0)
+
+
+def test_two_strategies_in_one_pool_share_their_branch_runs(manifest, features, tmp_path, tiny_preset):
+    small = {"text_dense": 8, "text_filters": 8, "audio_filters": 8, "fusion_hidden": 8}
+    specs = [RunSpec.create("pepino_late", tiny_preset("pepino_late", model_config=small, fusion_strategy=s, epochs=2),
+                            folds=[0], seeds=[0]) for s in ("pretrained", "warm_start")]
+    prepared = [prepare_crossval(s, CORPUS, runs_root=tmp_path, manifest=manifest, features=features, progress=False)
+                for s in specs]
+    frames = run_prepared(prepared, BackendOptions(jobs=2), progress=False)
+    assert [f.attrs["failed"] for f in frames] == [[], []]
+    table = read_results(tmp_path)
+    assert sorted(table["model"]) == ["pepino_audio", "pepino_late", "pepino_late", "pepino_text"]
+    for run_id in table.loc[table["model"] != "pepino_late", "run_id"]:
+        epochs = pd.read_csv(tmp_path / "train" / run_id / "metrics.csv")["epoch"].tolist()
+        assert epochs == [1, 2], run_id  # one run of 2 epochs, recorded once, whichever worker trained it

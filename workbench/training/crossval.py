@@ -303,10 +303,7 @@ def finished_row(runs_root: Path, run_id: str, results: pd.DataFrame | None = No
 def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures],
                progress: bool = True) -> dict[str, Any]:
     """Train, test and record one (fold, seed) of a cross-validation; returns its results row."""
-    row, preds = fit_fold(job, manifest, features, progress)
-    if preds is not None:
-        commit_fold(job.out, row, preds)
-    return row
+    return fit_fold(job, manifest, features, progress, commit=True)[0]
 
 
 def commit_fold(runs_root: Path, row: Mapping[str, Any], preds: pd.DataFrame) -> None:
@@ -318,10 +315,11 @@ def commit_fold(runs_root: Path, row: Mapping[str, Any], preds: pd.DataFrame) ->
 
 
 def fit_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures],
-             progress: bool = True) -> tuple[dict[str, Any], pd.DataFrame | None]:
-    """Train and test one (fold, seed) in its run directory without touching the results
-    tables: ``(row, predictions)`` for :func:`commit_fold`, or ``(row, None)`` for a run
-    already finished (reused)."""
+             progress: bool = True, commit: bool = False) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Train and test one (fold, seed) in its run directory: ``(row, predictions)`` for
+    :func:`commit_fold` (a worker leaves the results tables to its parent), or ``(row, None)``
+    for a run already finished (reused) or, with ``commit``, recorded here before the run's
+    lock is released (so a process waiting for the run finds it finished)."""
     run_id, chash, config = run_identity(job, manifest, features)
     run_dir = job.out / "train" / run_id
     if not job.rerun:
@@ -338,7 +336,11 @@ def fit_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatu
         else:  # start from scratch: a stale checkpoint must not be resumed
             for path in [run_dir / "last.pt", run_dir / "best.pt", *run_dir.glob("branch_*/*.pt")]:
                 path.unlink(missing_ok=True)
-        return _fit(job, manifest, features, run_id, chash, config, progress)
+        row, preds = _fit(job, manifest, features, run_id, chash, config, progress)
+        if commit:
+            commit_fold(job.out, row, preds)
+            return row, None
+        return row, preds
 
 
 @contextmanager
@@ -370,9 +372,8 @@ def branch_models(job: FoldJob, manifest: Manifest, features: Mapping[str, Input
         inputs = model_inputs_of(branch_model, bset, spec.model_options)
         bfeatures = {k: v for k, v in features.items() if k in inputs}
         bjob = replace(job, spec=bspec, rerun=False)
-        row, preds = fit_fold(bjob, manifest, bfeatures, progress)
-        if preds is not None:  # trained here: a worker of a pool commits it too (the tables are locked)
-            commit_fold(job.out, row, preds)
+        # trained here, a worker of a pool records it too (the tables are locked), while it holds the run
+        row, _ = fit_fold(bjob, manifest, bfeatures, progress, commit=True)
         bmodel, _ = build_model(branch_model, bset, spec.model_options, bfeatures, len(job.classes))
         state = load_checkpoint(job.out / "train" / row["run_id"] / "best.pt")["model"]
         bmodel.load_state_dict(state)
