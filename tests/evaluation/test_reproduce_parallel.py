@@ -29,3 +29,19 @@ def test_jobs_2_gives_the_ledger_of_jobs_1(tmp_path):
     for a, b in zip(serial.iloc[:2].itertuples(), parallel.iloc[:2].itertuples()):
         assert b.difference == pytest.approx(a.difference, abs=1e-6)
         assert json.loads(b.scores) == pytest.approx(json.loads(a.scores), abs=1e-4)
+
+
+def test_conditions_reading_the_same_features_share_one_copy():
+    from workbench.training.inputs import load_input_features
+    from workbench.training.presets import get_preset
+
+    manifest = SMOKE.load("iemocap4")
+    memo: dict = {}
+    a = load_input_features(manifest, get_preset("xu_alignment", "smoke"), ["audio", "text"], progress=False, memo=memo)
+    b = load_input_features(manifest, get_preset("xu_alignment_concat", "smoke"), ["audio", "text"], progress=False,
+                            memo=memo)
+    assert a["audio"] is b["audio"] and a["text"] is b["text"]
+    # another manifest (other ids, or other text) gets features of its own
+    other = manifest.subset(manifest.ids[:20])
+    c = load_input_features(other, get_preset("xu_alignment", "smoke"), ["text"], progress=False, memo=memo)
+    assert c["text"] is not a["text"] and len(c["text"].data) == 20

@@ -123,10 +123,11 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | P
     if backend.backend == "local" and backend.jobs > 1:
         # Every condition is prepared (and checked) first, then one pool of workers trains
         # every condition's (fold, seed); a failed training is reported in its frame.
-        prepared = {}
+        prepared, memo = {}, {}  # memo: conditions reading the same features share one copy
         for cond, spec in p.specs.items():
             try:
-                prepared[cond] = crossval.prepare_crossval(spec, corpus, runs_root=runs_root, progress=progress)
+                prepared[cond] = crossval.prepare_crossval(spec, corpus, runs_root=runs_root, progress=progress,
+                                                           feature_memo=memo)
             except WorkbenchError as e:
                 p.errors[cond] = str(e)
         frames = dict(zip(prepared, crossval.run_prepared(list(prepared.values()), backend, progress=progress)))

@@ -184,9 +184,11 @@ class PreparedCrossval:
 def prepare_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), *, runs_root: str | Path | None = None,
                      manifest: Manifest | None = None, features: Mapping[str, InputFeatures] | None = None,
                      cache: Any = None, rerun: bool = False, progress: bool = True,
-                     asr_jobs: int | None = None) -> PreparedCrossval:
+                     asr_jobs: int | None = None, feature_memo: dict | None = None) -> PreparedCrossval:
     """Everything :func:`run_crossval` does before the first training (the arguments are its
-    own): load the manifest, texts and features, make the folds, run every check; the jobs."""
+    own): load the manifest, texts and features, make the folds, run every check; the jobs.
+    ``feature_memo``: shared by the preparations of one ledger, so conditions reading the same
+    features hold one copy (:func:`~workbench.training.inputs.load_input_features`)."""
     settings = spec.settings
     needs_pretraining(spec.model, settings)  # a strategy the model cannot follow fails before any run
     out = Path(runs_root) if runs_root is not None else paths.runs_dir()
@@ -207,7 +209,7 @@ def prepare_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), *, 
     inputs = model_inputs_of(spec.model, settings, spec.model_options)
     features_from_cache = features is None
     if features is None:
-        features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress)
+        features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress, memo=feature_memo)
     features = {k: v for k, v in features.items() if k in inputs}
     missing_inputs = [k for k in inputs if k != "word_spans" and k not in features]
     if missing_inputs:
