@@ -315,3 +315,21 @@ def test_corpus_options_read_the_config_of_runs_before_the_rename():
         CorpusOptions.from_dict({"name": "synthetic", "sise": "demo"})
     with pytest.warns(DeprecationWarning, match=r"CorpusOptions.preset is deprecated; use .size"):
         assert CorpusOptions(size="full").preset == "full"
+
+
+def test_only_fusions_that_pretrain_changed_their_run_ids(manifest, features, tmp_path, tiny_preset):
+    """Their branches are now the branch models' own runs (other batches for the text branch),
+    so their ids changed once; every other run keeps its id."""
+    from workbench.training.crossval import FoldJob, run_identity
+    from workbench.protocols import make_folds
+
+    small = {"text_dense": 8, "text_filters": 8, "audio_filters": 8, "fusion_hidden": 8}
+    folds = tuple(make_folds(manifest, "loso_session"))
+
+    def config(strategy):
+        spec = RunSpec.create("pepino_late", tiny_preset("pepino_late", model_config=small, fusion_strategy=strategy))
+        job = FoldJob(spec, CorpusOptions("dummy", size="test"), folds, 0, 0, ("neu", "hap", "ang", "sad"), tmp_path)
+        return run_identity(job, manifest, features)[2]
+
+    assert config("pretrained")["branch_training"] == "own_runs"
+    assert "branch_training" not in config("cold_start")

@@ -290,6 +290,12 @@ def run_identity(job: FoldJob, manifest: Manifest, features: Mapping[str, InputF
         **({"asr_engine": engine} if engine else {}),
         "features": {k: {**f.spec.to_dict(), "frame_seconds": f.frame_seconds, "dim": f.dim} for k, f in features.items()},
     }
+    if needs_pretraining(spec.model, settings):
+        # Since 2026-12-07 the branches are the branch models' own runs (branch_models): the text
+        # branch's batches are bucketed by text length, as pepino_text's own run, no longer by
+        # the fusion's audio length, so the fusion trains from other weights. A new id keeps
+        # older fusion runs from being reused beside these.
+        config["branch_training"] = "own_runs"
     chash = config_hash(config)
     return f"{spec.model}-{chash[:8]}-{job.corpus.name}-{spec.protocol}-{fold.name}-s{seed}", chash, config
 
