@@ -209,7 +209,8 @@ def prepare_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), *, 
     inputs = model_inputs_of(spec.model, settings, spec.model_options)
     features_from_cache = features is None
     if features is None:
-        features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress, memo=feature_memo)
+        shared = {"memo": feature_memo} if feature_memo is not None else {}
+        features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress, **shared)
     features = {k: v for k, v in features.items() if k in inputs}
     missing_inputs = [k for k in inputs if k != "word_spans" and k not in features]
     if missing_inputs:
