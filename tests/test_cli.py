@@ -95,6 +95,9 @@ def test_a_misspelt_grid_key_is_one_line(tmp_path, capsys):
     (["train", "amh", "--cpus-per-task", "nan"], "--cpus-per-task"),
     (["train", "amh", "--corpus-seed", "-3"], "--corpus-seed"),
     (["batch", "g.yaml", "--out", "o", "--jobs", "0"], "--jobs"),
+    (["train", "amh", "--jobs", "0"], "--jobs"),
+    (["reproduce", "--jobs", "-2"], "--jobs"),
+    (["train", "amh", "--jobs", "2", "--threads", "0"], "--threads"),
     (["batch", "g.yaml", "--out", "o", "--jobs", "two"], "--jobs"),
     (["bench", "features", "--limit", "-5"], "--limit"),
     (["bench", "features", "--batch-size", "0"], "--batch-size"),
@@ -117,6 +120,7 @@ def test_valid_numbers_are_parsed(stub_commands):
     assert main(["train", "amh"]) == 0
     assert (stub_commands[-1].seeds, stub_commands[-1].folds) == ([0], None)
     assert main(["bench", "features", "--limit", "0"]) == 0 and stub_commands[-1].limit == 0
+    assert main(["train", "amh", "--jobs", "2"]) == 0 and (stub_commands[-1].jobs, stub_commands[-1].threads) == (2, 1)
 
 
 def test_ctrl_c_in_a_batch_writes_the_summary_of_what_finished(tmp_path, monkeypatch, capsys):

@@ -2,12 +2,19 @@
 
 CPU: from the runs a ledger already trained (``train_seconds`` of each condition's runs in a
 runs root's results table), scaled to every fold of its protocol and the asked seeds.
-GPU: from the H100 training benchmark (seconds per epoch of each model's ``paper`` recipe,
-``workbench bench train --recipe paper --epochs 2``, docs/performance.md), times the
-recipe's epochs (the cap, for recipes that stop early: an upper bound), folds and seeds; a Ray
-cluster of N GPUs divides the sum by N at best (one (fold, seed) training per GPU).
+GPU: seconds per epoch of each model's ``paper`` recipe times the recipe's epochs (the cap,
+for recipes that stop early: an upper bound), folds and seeds. The seconds per epoch are read
+from benchmark CSVs where given (``--bench``: what ``workbench bench train --recipe paper
+--epochs 2 --csv B.csv`` writes, the bucketed row; and rows of ``--concurrent`` runs), else
+from the hand-kept H100 table below (each row says which). Several trainings sharing one GPU
+(``--jobs N``): the CSV's ``--concurrent`` rows give the total rate of N at once over one at a
+time (``speedup``; a model without rows takes the mean of the measured ones), which divides
+the sum; G GPUs divide it by G at best. A pre-trained Pepino fusion adds its two branches only
+when the ledger has no run of the branch model to reuse (it has: ``pepino_text`` and
+``pepino_audio`` are conditions of their own).
 
-    python tools/project_ledger.py --runs runs/reproduce-demo --seeds 3 --gpus 1,4,8
+    python tools/project_ledger.py --runs runs/reproduce-demo --seeds 3 --gpus 1,4,8 \
+        --bench bench.csv --bench concurrent.csv
 """
 
 from __future__ import annotations
@@ -56,17 +63,63 @@ def cpu_projection(runs: str, seeds: int) -> pd.DataFrame:
     return df
 
 
-def gpu_projection(seeds: int) -> pd.DataFrame:
+def read_bench(paths: list[str]) -> tuple[dict[str, float], dict[str, dict[int, float]]]:
+    """Seconds per epoch per model (the bucketed single-training rows, or the N=1 row of a
+    concurrent run) and, per model, N -> speed-up of N trainings at once, from bench CSVs."""
+    if not paths:
+        return {}, {}
+    frame = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    epoch: dict[str, float] = {}
+    speedups: dict[str, dict[int, float]] = {}
+    if "concurrent" in frame.columns:
+        conc = frame[frame["concurrent"].notna()]
+        for model, g in conc.groupby("model"):
+            speedups[str(model)] = {int(n): float(s) for n, s in zip(g["concurrent"], g["speedup"]) if s == s}
+            one = g[g["concurrent"] == 1]
+            if len(one):
+                epoch[str(model)] = float(one["seconds_per_epoch"].iloc[0])
+        frame = frame[frame["concurrent"].isna()]
+    if "bucketing" in frame.columns:
+        single = frame[frame["bucketing"].astype(str).str.lower() == "true"]
+        for model, g in single.groupby("model"):
+            epoch[str(model)] = float(g["seconds_per_epoch"].iloc[-1])  # single-training rows win
+    return epoch, speedups
+
+
+def speedup_of(model: str, n: int, speedups: dict[str, dict[int, float]]) -> tuple[float, str]:
+    """The speed-up of ``n`` trainings at once for ``model``: measured, the mean of the
+    measured models at that N, or 1 (no measurement: no sharing assumed)."""
+    if n == 1:
+        return 1.0, "-"
+    if n in speedups.get(model, {}):
+        return speedups[model][n], "measured"
+    others = [s[n] for s in speedups.values() if n in s]
+    return (sum(others) / len(others), "mean of measured") if others else (1.0, "none")
+
+
+def gpu_projection(seeds: int, bench_epoch: dict[str, float] | None = None) -> pd.DataFrame:
+    bench_epoch = bench_epoch or {}
+    distinct = _distinct("paper")
+    present = {(m, v, p, t) for (m, v, p, t) in distinct}
     rows = []
-    for cond, spec in _distinct("paper").values():
+    for cond, spec in distinct.values():
         arch = BORROWED.get(cond.model, cond.model)
         s = spec.settings
-        # a pre-trained fusion also trains its two branches first (Pepino sec. 2.3.3)
-        branches = 2 if s.fusion_strategy in ("pretrained", "warm_start") else 0
-        epoch = H100_SECONDS_PER_EPOCH[arch] + branches * H100_SECONDS_PER_EPOCH["pepino_audio"]
-        rows.append(dict(condition=cond.label(), protocol=spec.protocol, epochs=s.epochs,
+
+        def per_epoch(model: str) -> tuple[float, str]:
+            return (bench_epoch[model], "bench") if model in bench_epoch else (H100_SECONDS_PER_EPOCH[model], "H100 table")
+
+        epoch, source = per_epoch(arch)
+        # a pre-trained fusion trains its two branches first (Pepino sec. 2.3.3), unless the
+        # ledger trains the branch models anyway: then their runs are reused, trained once
+        if s.fusion_strategy in ("pretrained", "warm_start"):
+            for branch in ("pepino_audio", "pepino_text"):
+                if (branch, "", spec.protocol, spec.text_source) not in present:
+                    epoch += per_epoch(branch)[0]
+        rows.append(dict(condition=cond.label(), model=arch, protocol=spec.protocol, epochs=s.epochs,
                          early_stopping=s.early_stopping_patience is not None, runs=FOLDS[spec.protocol] * seeds,
-                         seconds=epoch * s.epochs * FOLDS[spec.protocol] * seeds, borrowed=arch != cond.model))
+                         seconds=epoch * s.epochs * FOLDS[spec.protocol] * seeds, borrowed=arch != cond.model,
+                         seconds_from=source))
     return pd.DataFrame(rows)
 
 
@@ -75,19 +128,29 @@ def main() -> None:
     ap.add_argument("--runs", required=True, help="runs root of a ledger run (demo recipe)")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--gpus", default="1,4,8")
+    ap.add_argument("--bench", action="append", default=[],
+                    help="CSV of `workbench bench train --recipe paper [--concurrent 1,4,8] --csv` (repeatable)")
+    ap.add_argument("--jobs", default="1,4,8", help="trainings sharing each GPU at once (--jobs N)")
     args = ap.parse_args()
     cpu = cpu_projection(args.runs, args.seeds)
     print(cpu.round(1).to_string(index=False))
     known = cpu["projected_seconds"].notna()
     print(f"CPU, demo recipe, {args.seeds} seeds: {cpu.loc[known, 'projected_seconds'].sum() / 3600:.2f} h of training "
           f"for {known.sum()} of {len(cpu)} conditions ({int(cpu.loc[known, 'runs'].sum())} trainings)")
-    gpu = gpu_projection(args.seeds)
+    bench_epoch, speedups = read_bench(args.bench)
+    gpu = gpu_projection(args.seeds, bench_epoch)
     print(gpu.round(0).to_string(index=False))
-    total = gpu["seconds"].sum()
-    capped = gpu.loc[gpu["early_stopping"], "seconds"].sum()
-    for n in (int(g) for g in args.gpus.split(",")):
-        print(f"GPU (H100 benchmark), paper recipe, {args.seeds} seeds, {n} GPU(s): {total / n / 3600:.1f} h "
-              f"(of which {capped / n / 3600:.1f} h early-stopping recipes at their epoch cap: an upper bound)")
+    capped_share = gpu.loc[gpu["early_stopping"], "seconds"].sum() / gpu["seconds"].sum()
+    for jobs in (int(j) for j in args.jobs.split(",")):
+        factors = {m: speedup_of(m, jobs, speedups) for m in gpu["model"].unique()}
+        shared = sum(r.seconds / factors[r.model][0] for r in gpu.itertuples())
+        how = sorted({f"{m}: {f:.2f}x ({src})" for m, (f, src) in factors.items() if src not in ("-", "none")})
+        for n in (int(g) for g in args.gpus.split(",")):
+            print(f"GPU, paper recipe, {args.seeds} seeds, {n} GPU(s), {jobs} training(s) per GPU at once: "
+                  f"{shared / n / 3600:.1f} h ({capped_share:.0%} of it early-stopping recipes at their epoch cap: "
+                  f"an upper bound)")
+        if jobs > 1:
+            print(f"  speed-ups of {jobs} at once: " + ("; ".join(how) if how else "none measured (1x assumed)"))
     print(json.dumps({"trainings": int(gpu["runs"].sum()), "borrowed_rows": gpu.loc[gpu["borrowed"], "condition"].tolist()}))
 
 

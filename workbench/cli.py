@@ -87,6 +87,11 @@ def seed_list(text: str) -> list[int]:
     return [non_negative_int(item) for item in _items(text, "seeds, e.g. 0,1,2")]
 
 
+def positive_int_list(text: str) -> list[int]:
+    """argparse type: comma-separated integers >= 1, at least one (e.g. 1,4,8)."""
+    return [positive_int(item) for item in _items(text, "counts, e.g. 1,4,8")]
+
+
 def fold_list(text: str) -> list[int | str] | None:
     """argparse type: comma-separated fold indices or names; empty means every fold (None)."""
     if not text.strip():
@@ -244,7 +249,8 @@ def _bench_train(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from workbench.io import atomic_write
-    from workbench.training.bench import BENCH_MODELS, IEMOCAP4_UTTERANCES, bench_training, report
+    from workbench.training.bench import (BENCH_MODELS, IEMOCAP4_UTTERANCES, bench_concurrent, bench_training,
+                                          concurrent_report, report)
 
     models = [m for m in args.models.split(",") if m] or list(BENCH_MODELS)
     lengths = None
@@ -255,17 +261,31 @@ def _bench_train(args: argparse.Namespace) -> int:
     bucketing = {"both": (True, False), "on": (True,), "off": (False,)}[args.bucketing]
     frames = []
     for model in models:  # one model at a time, so a long run shows (and keeps) partial results
-        frame = bench_training([model], recipe=args.recipe, n_utterances=args.utterances or IEMOCAP4_UTTERANCES,
-                               epochs=args.epochs, bucketing=bucketing, device=args.device, lengths_from=lengths,
-                               batch_size=args.batch_size, progress=not args.quiet)
+        if args.concurrent:
+            if lengths is not None:
+                raise WorkbenchError("--concurrent draws IEMOCAP or log-normal lengths (--lengths), not --lengths-from")
+            frame = bench_concurrent(model, args.concurrent, recipe=args.recipe,
+                                     n_utterances=args.utterances or IEMOCAP4_UTTERANCES, epochs=args.epochs,
+                                     device=args.device, lengths=args.lengths, batch_size=args.batch_size,
+                                     threads=args.threads)
+            for _, r in frame.iterrows():
+                print(f"{model:20s} {r.concurrent:2d} at once {r.utts_per_second_total:8.0f} utts/s total  "
+                      f"{r.utts_per_second_each:8.0f} each  {r.span_seconds:7.1f} s", flush=True)
+        else:
+            frame = bench_training([model], recipe=args.recipe, n_utterances=args.utterances or IEMOCAP4_UTTERANCES,
+                                   epochs=args.epochs, bucketing=bucketing, device=args.device, lengths_from=lengths,
+                                   batch_size=args.batch_size, progress=not args.quiet, lengths=args.lengths)
+            for _, r in frame.iterrows():
+                print(f"{model:20s} bucketing={r.bucketing!s:5s} {r.utts_per_second:8.0f} utts/s  "
+                      f"{r.train_seconds:7.1f} s train ({r.epochs} epochs)  {r.wall_seconds:7.1f} s wall  "
+                      f"peak GPU {r.peak_gpu_gib:.2f} GiB", flush=True)
         frames.append(frame)
-        for _, r in frame.iterrows():
-            print(f"{model:20s} bucketing={r.bucketing!s:5s} {r.utts_per_second:8.0f} utts/s  "
-                  f"{r.train_seconds:7.1f} s train ({r.epochs} epochs)  {r.wall_seconds:7.1f} s wall  "
-                  f"peak GPU {r.peak_gpu_gib:.2f} GiB", flush=True)
         if args.csv:
             done = pd.concat(frames, ignore_index=True)
             atomic_write(args.csv, lambda p: done.to_csv(p, index=False))
+    if args.concurrent:
+        print(concurrent_report(pd.concat(frames, ignore_index=True)))
+        return 0
     print(report(pd.concat(frames, ignore_index=True)))
     return 0
 
@@ -286,7 +306,7 @@ def _train(args: argparse.Namespace) -> int:
                           model_options=args.model_options, epochs=args.epochs, device=args.device,
                           text_source=args.text_source, variant=args.variant, label_scheme=args.label_scheme,
                           text_encoder=args.text_encoder, speech_encoder=args.speech_encoder)
-    backend = BackendOptions(**_backend_kwargs(args))
+    backend = BackendOptions(**_backend_kwargs(args), jobs=args.jobs, threads=args.threads)
     runs_root = _runs_root(args)
     if args.bundle:
         from workbench.training.bundle import crossval_from_bundle
@@ -324,7 +344,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = _runs_root(args)
     corpus = CorpusOptions(args.corpus, args.root, args.corpus_size, args.corpus_seed)
     ledger = reproduce(claims, corpus, out, recipe=args.recipe, seeds=args.seeds, folds=args.folds,
-                       backend=BackendOptions(**_backend_kwargs(args)), n_boot=args.n_boot, progress=not args.quiet,
+                       backend=BackendOptions(**_backend_kwargs(args), jobs=args.jobs, threads=args.threads),
+                       n_boot=args.n_boot, progress=not args.quiet,
                        quick=args.quick)
     pq, page = write_ledger(ledger, out / "ledger")
     for r in ledger.to_dict("records"):
@@ -409,6 +430,13 @@ def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
     g.add_argument("--gpus-per-task", type=non_negative_float, default=None,
                    help="ray: GPUs each task reserves, e.g. 0.25 packs 4 per GPU (default: 0.25 if the cluster "
                         "has GPUs, else 0)")
+
+
+def _add_jobs(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("local parallelism", "trainings at once on this machine (docs/performance.md)")
+    g.add_argument("--jobs", type=positive_int, default=1,
+                   help="local: trainings at once, one worker process each (default 1: one after another here)")
+    g.add_argument("--threads", type=positive_int, default=1, help="local, with --jobs above 1: torch threads per training")
 
 
 def _add_debug(p: argparse.ArgumentParser, default: object) -> None:
@@ -496,9 +524,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override the recipe's epochs (early stopping is off)")
     bt.add_argument("--utterances", type=non_negative_int, default=0,
                     help="corpus size (default: IEMOCAP's 4-class 5,531)")
+    bt.add_argument("--lengths", default="iemocap", choices=["iemocap", "lognormal"],
+                    help="utterance durations: iemocap (default: the standard 4-class IEMOCAP list shipped with the "
+                         "package) or lognormal (the IEMOCAP-like model of benchmarks before 2026-12-07)")
     bt.add_argument("--lengths-from", default=None, choices=sizes,
-                    help="take durations and word counts from the synthetic corpus of this size "
-                         "(default: IEMOCAP-like)")
+                    help="take durations and word counts from the synthetic corpus of this size instead")
+    bt.add_argument("--concurrent", type=positive_int_list, default=None, metavar="N,N,...",
+                    help="instead: the total throughput of N trainings at once sharing this machine and its GPU, "
+                         "for each N (e.g. 1,4,8), as --jobs N runs them")
+    bt.add_argument("--threads", type=positive_int, default=1, help="with --concurrent: torch threads per training")
     bt.add_argument("--bucketing", default="both", choices=["both", "on", "off"])
     bt.add_argument("--batch-size", type=positive_int, default=None, help="override the recipe's batch size")
     bt.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -538,6 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="train on a file from `workbench bundle` instead of the corpus and feature cache")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_options(tr, "trainings")
+    _add_jobs(tr)
     tr.set_defaults(func=_train)
 
     rp = sub.add_parser("reproduce", help="rerun the papers' claims as experiments and write the ledger of verdicts")
@@ -558,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "$WORKBENCH_RUNS/reproduce; a relative path is relative to the working directory)")
     rp.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_options(rp, "trainings")
+    _add_jobs(rp)
     rp.set_defaults(func=_reproduce, runs_root_under="reproduce")
 
     bu = sub.add_parser("bundle", help="write one model's features and the manifest to a file, for `train --bundle` "

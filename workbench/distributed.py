@@ -246,7 +246,23 @@ def _start_worker(shared: Mapping[str, Any]) -> None:
     # Ctrl-C reaches every process of the terminal's group; the parent alone decides what
     # happens (it stops the workers, and its caller cleans up after them), so workers ignore it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     _WORKER_SHARED.update(shared)
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel stop this worker when the parent dies (killed with -9, or by a
+    timeout), which would otherwise leave it training for minutes with nobody to collect it."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # no libc prctl: the worker just outlives a killed parent
+        return
+    if os.getppid() == 1:  # the parent died before the call
+        os._exit(1)
 
 
 def _attempt_in_worker(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> tuple[Any, float]:

@@ -13,7 +13,7 @@ from workbench.evaluation import calibration
 from workbench.evaluation.calibration import Design, claim_of, null_rate, seed_split_null, simulate_pair
 from workbench.evaluation.claims import Claim, ClaimError, Condition, _slope_weights
 from workbench.evaluation.verdicts import evaluate_claim, verdict
-from workbench.training.metrics import auc_from_ranks
+from workbench.training.metrics import roc_auc
 
 CLASSES = ["neu", "hap", "ang", "sad"]
 A, B = Condition("model_a"), Condition("model_b")
@@ -147,7 +147,7 @@ def test_av_auc_from_ranks_equals_sklearn_with_ties():
     for _ in range(20):
         y = rng.integers(0, 2, 60).astype(bool)
         s = np.round(rng.random(60), 1)  # many ties
-        assert auc_from_ranks(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+        assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
 
 
 # --------------------------------------------------------------------------- equivalence

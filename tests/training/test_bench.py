@@ -28,8 +28,25 @@ def test_visual_period_matches_the_extractor() -> None:
     assert get_extractor("visual").frame_seconds == pytest.approx(FEATURE_SHAPES["visual"][1])
 
 
+def test_stand_in_corpus_has_the_real_iemocap_durations_by_default() -> None:
+    from workbench.corpus.standard import load_standard
+    from workbench.training.bench import iemocap_durations
+
+    table = load_standard()
+    real = table.loc[table["label"].isin(["neu", "hap", "ang", "sad"]), "duration_s"].to_numpy(float)
+    assert len(iemocap_durations()) == len(real) == 5531
+    durs = np.array([u.duration for u in stand_in_manifest(seed=0)])
+    np.testing.assert_allclose(np.sort(durs), np.sort(real))  # each real duration once
+    # the real tail the log-normal lacked: 90th percentile 8.7 s, longest 34 s
+    assert np.median(durs) == pytest.approx(3.58, abs=0.01) and np.quantile(durs, 0.9) == pytest.approx(8.69, abs=0.02)
+    small = np.array([u.duration for u in stand_in_manifest(200, seed=3)])
+    assert set(small) <= set(real)  # resampled from the real list at other sizes
+    with pytest.raises(ValueError, match="lengths must be one of"):
+        stand_in_manifest(10, lengths="gaussian")
+
+
 def test_stand_in_corpus_is_iemocap_sized_and_shaped() -> None:
-    m = stand_in_manifest(seed=0)
+    m = stand_in_manifest(seed=0, lengths="lognormal")
     assert len(m) == 5531
     durs = np.array([u.duration for u in m])
     assert 0.6 <= durs.min() and durs.max() <= 35.0
@@ -76,6 +93,22 @@ def test_cli_writes_one_row_per_model_and_bucketing(tmp_path, capsys) -> None:
     rows = pd.read_csv(csv)
     assert rows[["model", "bucketing"]].values.tolist() == [["pepino_audio", True], ["pepino_audio", False]]
     assert "| pepino_audio | session_script |" in capsys.readouterr().out
+
+
+def test_concurrent_trainings_report_their_total_rate(tmp_path, capsys) -> None:
+    from workbench.cli import main
+
+    csv = tmp_path / "concurrent.csv"
+    assert main(["bench", "train", "--models", "pepino_text", "--recipe", "smoke", "--epochs", "1",
+                 "--utterances", "60", "--device", "cpu", "--concurrent", "1,2", "--csv", str(csv)]) == 0
+    rows = pd.read_csv(csv)
+    assert rows["concurrent"].tolist() == [1, 2] and (rows["lengths"] == "iemocap").all()
+    assert (rows["utts_per_second_total"] > 0).all() and (rows["span_seconds"] > 0).all()
+    assert rows["speedup"].iloc[0] == pytest.approx(1.0)
+    # two trainings of one fold: twice the utterances over the span, each at its own rate
+    two = rows.iloc[1]
+    assert two.utts_per_second_total == pytest.approx(2 * two.n_train * two.epochs / two.span_seconds)
+    assert "| pepino_text | 2 | 1 |" in capsys.readouterr().out
 
 
 def test_the_benchmark_trains_a_model_without_default_weights_on_base_size_features(tmp_path) -> None:

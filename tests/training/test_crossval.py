@@ -144,8 +144,12 @@ def test_pepino_strategies_pretrain_the_branches_then_freeze_them(manifest, feat
     rows = _run(manifest, features, tmp_path, tiny_preset, model, preset, folds=[0])
     run_dir = tmp_path / "train" / rows["run_id"].iloc[0]
     fused = load_trained(run_dir)[0].state_dict()
+    branch_runs = json.loads((run_dir / "config.json").read_text())["branch_runs"]
+    assert sorted(branch_runs) == ["audio", "text"]
     for branch in ("text", "audio"):
-        alone = torch.load(run_dir / f"branch_{branch}" / "best.pt", weights_only=True)["model"]
+        # the branch is a normal run of the branch model, in the results table
+        assert branch_runs[branch].startswith(f"pepino_{branch}-") and branch_runs[branch] in set(read_results(tmp_path)["run_id"])
+        alone = torch.load(tmp_path / "train" / branch_runs[branch] / "best.pt", weights_only=True)["model"]
         assert alone, branch
         for key, value in alone.items():
             # pretrained: the whole branch stays as trained alone; warm start trains conv2 too
@@ -156,13 +160,48 @@ def test_pepino_strategies_pretrain_the_branches_then_freeze_them(manifest, feat
             assert torch.equal(fused[key], value), key
         changed = [k for k in alone if k.startswith(f"{branch}_branch.conv2.conv.weight")]
         assert changed and all(torch.equal(fused[k], alone[k]) != (strategy == "warm_start") for k in changed)
-    # rerun starts the branches from scratch too: their stale checkpoints are removed first
-    stale = run_dir / "branch_text" / "last.pt"
-    ck = torch.load(stale, weights_only=True)
-    ck["epoch"] = 99  # a resumed branch would train no further and keep this marker
-    torch.save(ck, stale)
+    # a rerun retrains the fusion run only: its branches are runs of their own, reused
+    created = read_results(tmp_path).set_index("run_id")["created"]
     _run(manifest, features, tmp_path, tiny_preset, model, preset, folds=[0], rerun=True)
-    assert torch.load(stale, weights_only=True)["epoch"] == 2
+    assert json.loads((run_dir / "config.json").read_text())["branch_runs"] == branch_runs
+    after = read_results(tmp_path).set_index("run_id")["created"]
+    assert all(after[r] == created[r] for r in branch_runs.values()) and len(after) == 3
+
+
+def test_a_second_strategy_on_the_same_fold_trains_no_branch(manifest, features, tmp_path, tiny_preset):
+    small = {"text_dense": 8, "text_filters": 8, "audio_filters": 8, "fusion_hidden": 8}
+    first = tiny_preset("pepino_late", model_config=small, fusion_strategy="pretrained", epochs=2)
+    _run(manifest, features, tmp_path, tiny_preset, "pepino_late", first, folds=[0])
+    table = read_results(tmp_path)
+    assert sorted(table["model"]) == ["pepino_audio", "pepino_late", "pepino_text"]
+    branch_rows = table[table["model"] != "pepino_late"].set_index("run_id")["created"].to_dict()
+    mtimes = {r: (tmp_path / "train" / r / "best.pt").stat().st_mtime_ns for r in branch_rows}
+    second = first.replace(fusion_strategy="warm_start")
+    row = _run(manifest, features, tmp_path, tiny_preset, "pepino_late", second, folds=[0]).iloc[0]
+    table = read_results(tmp_path)
+    assert len(table) == 4 and sorted(table["model"]) == ["pepino_audio", "pepino_late", "pepino_late", "pepino_text"]
+    assert table[table["model"] != "pepino_late"].set_index("run_id")["created"].to_dict() == branch_rows
+    assert {r: (tmp_path / "train" / r / "best.pt").stat().st_mtime_ns for r in branch_rows} == mtimes
+    config = json.loads((tmp_path / "train" / row["run_id"] / "config.json").read_text())
+    assert sorted(config["branch_runs"].values()) == sorted(branch_rows)
+    # and the branch model's own condition (same fold, seed, settings) is that run too
+    audio = _run(manifest, features, tmp_path, tiny_preset, "pepino_audio",
+                 tiny_preset("pepino_audio", model_config=small, epochs=2), folds=[0])
+    assert audio["run_id"].iloc[0] == config["branch_runs"]["audio"] and len(read_results(tmp_path)) == 4
+
+
+def test_branch_settings_under_a_named_recipe_are_the_branch_models_own():
+    from workbench.training.presets import get_preset
+    from workbench.training.strategies import branch_settings
+
+    for recipe in ("smoke", "demo", "paper"):
+        for variant in ("pretrained", "warm_start"):
+            for fusion in ("pepino_late", "pepino_early"):
+                settings = get_preset(fusion, recipe, variant=variant)
+                for branch in ("pepino_audio", "pepino_text"):
+                    assert branch_settings(settings, branch) == get_preset(branch, recipe), (recipe, variant, branch)
+    epochs = get_preset("pepino_late", "demo", variant="pretrained").replace(epochs=3)
+    assert branch_settings(epochs, "pepino_text") == get_preset("pepino_text", "demo").replace(epochs=3)
 
 
 def test_fusion_strategy_on_another_model_is_an_error(manifest, features, tmp_path, tiny_preset):
@@ -279,3 +318,21 @@ def test_corpus_options_read_the_config_of_runs_before_the_rename():
         CorpusOptions.from_dict({"name": "synthetic", "sise": "demo"})
     with pytest.warns(DeprecationWarning, match=r"CorpusOptions.preset is deprecated; use .size"):
         assert CorpusOptions(size="full").preset == "full"
+
+
+def test_only_fusions_that_pretrain_changed_their_run_ids(manifest, features, tmp_path, tiny_preset):
+    """Their branches are now the branch models' own runs (other batches for the text branch),
+    so their ids changed once; every other run keeps its id."""
+    from workbench.training.crossval import FoldJob, run_identity
+    from workbench.protocols import make_folds
+
+    small = {"text_dense": 8, "text_filters": 8, "audio_filters": 8, "fusion_hidden": 8}
+    folds = tuple(make_folds(manifest, "loso_session"))
+
+    def config(strategy):
+        spec = RunSpec.create("pepino_late", tiny_preset("pepino_late", model_config=small, fusion_strategy=strategy))
+        job = FoldJob(spec, CorpusOptions("dummy", size="test"), folds, 0, 0, ("neu", "hap", "ang", "sad"), tmp_path)
+        return run_identity(job, manifest, features)[2]
+
+    assert config("pretrained")["branch_training"] == "own_runs"
+    assert "branch_training" not in config("cold_start")

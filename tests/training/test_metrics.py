@@ -50,3 +50,29 @@ def test_bad_labels_and_shapes():
         classification_metrics(["xxx"], ["neu"], CLASSES)
     with pytest.raises(ValueError, match="probs has shape"):
         classification_metrics(["neu"], ["neu"], CLASSES, probs=np.ones((1, 3)))
+
+
+def test_matches_scikit_learn_with_ties_and_a_class_never_predicted():
+    from workbench.training.metrics import roc_auc
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 300)  # class 3 absent from the truth
+    probs = np.round(rng.dirichlet(np.ones(4), 300), 1)  # coarse: many tied scores
+    p = np.where(rng.random(300) < 0.5, y, 0)  # classes 0-2 only, often wrong
+    m = classification_metrics(y, p, CLASSES, probs=probs)
+    present = [0, 1, 2]
+    assert m["macro_f1"] == pytest.approx(f1_score(y, p, labels=present, average="macro", zero_division=0))
+    assert m["weighted_f1"] == pytest.approx(f1_score(y, p, labels=present, average="weighted", zero_division=0))
+    expected = np.mean([roc_auc_score(y == c, probs[:, c]) for c in present])
+    assert m["av_auc"] == pytest.approx(expected, abs=1e-12)
+    assert roc_auc(np.array([True, False, True, False]), np.array([0.5, 0.5, 0.5, 0.5])) == 0.5
+
+
+def test_training_metrics_do_not_import_scikit_learn():
+    """scikit-learn costs every training process about 1.6 s of imports (docs/performance.md)."""
+    import subprocess
+    import sys
+
+    code = "import sys, workbench.training.crossval; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

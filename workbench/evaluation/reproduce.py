@@ -115,7 +115,7 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | P
     claim, :data:`LEDGER_COLUMNS`); ``.attrs`` holds the ``trained`` and ``reused`` run counts
     and ``wall_seconds``. ``quick``: one seed and two folds (:func:`quick_settings`), every
     verdict marked ``mode="quick"``."""
-    from workbench.training.crossval import run_crossval
+    from workbench.training import crossval
 
     start = time.perf_counter()
     if quick:
@@ -124,12 +124,25 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | P
     p = plan(claims, recipe, seeds, folds)
     before = set(read_results(runs_root, missing_ok=True)["run_id"])  # a new root is fine
     rows: dict[Condition, pd.DataFrame] = {}
-    for cond, spec in p.specs.items():
-        try:
-            got = run_crossval(spec, corpus, backend, runs_root=runs_root, progress=progress)
-        except WorkbenchError as e:
-            p.errors[cond] = str(e)
-            continue
+    frames: dict[Condition, pd.DataFrame] = {}
+    if backend.backend == "local" and backend.jobs > 1:
+        # Every condition is prepared (and checked) first, then one pool of workers trains
+        # every condition's (fold, seed); a failed training is reported in its frame.
+        prepared, memo = {}, {}  # memo: conditions reading the same features share one copy
+        for cond, spec in p.specs.items():
+            try:
+                prepared[cond] = crossval.prepare_crossval(spec, corpus, runs_root=runs_root, progress=progress,
+                                                           feature_memo=memo)
+            except WorkbenchError as e:
+                p.errors[cond] = str(e)
+        frames = dict(zip(prepared, crossval.run_prepared(list(prepared.values()), backend, progress=progress)))
+    else:  # one condition at a time: only its features are held in memory
+        for cond, spec in p.specs.items():
+            try:
+                frames[cond] = crossval.run_crossval(spec, corpus, backend, runs_root=runs_root, progress=progress)
+            except WorkbenchError as e:
+                p.errors[cond] = str(e)
+    for cond, got in frames.items():
         failed = got.attrs.get("failed", [])
         if failed:
             p.errors[cond] = f"{len(failed)} (fold, seed) run(s) failed: {failed[0].get('error', '')}"

@@ -8,10 +8,15 @@ shapes**. Throughput depends on shapes, not values, so this measures any machine
 corpus or the feature extractors: a GPU box needs only torch, numpy and pandas.
 
 The stand-in corpus has IEMOCAP's 4-class size (5,531 utterances over 5 sessions, so a
-leave-one-session-out training fold holds ~4,400) and log-normal durations set to IEMOCAP's
-usual summary figures (median 3.5 s, clipped to 0.6-35 s; the mean comes out at 4.2 s against
-the ~4.5 s usually quoted) with ~2.6 words per second. Pass a real manifest (``lengths_from``)
-to take its durations and word counts instead.
+leave-one-session-out training fold holds ~4,400) and, by default, **real IEMOCAP durations**:
+those of the standard 4-class list shipped with the package
+(``workbench/corpus/reference/iemocap4_standard.csv``; median 3.6 s, 90th percentile 8.7 s,
+longest 34.1 s), each used once at the full size and resampled otherwise, with ~2.6 words per
+second (``lengths="iemocap"``). ``lengths="lognormal"`` draws them from the log-normal set to
+IEMOCAP's usual summary figures that benchmarks before 2026-12-07 used (median 3.5 s, clipped
+to 0.6-35 s; its tail is lighter than the real one); a real manifest (``lengths_from``) lends
+its own durations and word counts. Padding, memory and time per epoch follow the long tail,
+so the IEMOCAP lengths are the ones to quote.
 
 Each model trains with the named preset (``paper``: its paper's optimiser, batch size, epochs
 and protocol; ``demo``/``smoke``: the CPU presets) with early stopping switched off, so the
@@ -61,14 +66,31 @@ CLASSES = ("neu", "hap", "ang", "sad")
 BENCH_MODELS = tuple(list_models())
 
 
+#: Where :func:`stand_in_manifest` takes utterance durations from (see the module docstring).
+LENGTHS = ("iemocap", "lognormal")
+
+
+def iemocap_durations() -> np.ndarray:
+    """Durations in seconds of the 5,531 utterances of the standard 4-class IEMOCAP list
+    (:func:`workbench.corpus.standard.load_standard`), in the list's order."""
+    from workbench.corpus.standard import load_standard
+
+    table = load_standard()
+    return table.loc[table["label"].isin(CLASSES), "duration_s"].to_numpy(float)
+
+
 def stand_in_manifest(n: int = IEMOCAP4_UTTERANCES, seed: int = 0,
-                      lengths_from: Manifest | None = None) -> Manifest:
+                      lengths_from: Manifest | None = None, lengths: str = "iemocap") -> Manifest:
     """``n`` IEMOCAP-shaped utterances (5 sessions, 2 speakers each, 3 scripts, 4 classes)
     with durations, transcripts of ``w`` tokens and evenly spaced word timings.
 
-    Durations and word counts are resampled from ``lengths_from`` when given, else drawn from
-    the log-normal described in the module docstring.
+    Durations and word counts are resampled from ``lengths_from`` when given; else durations
+    come from ``lengths`` (:data:`LENGTHS`): ``"iemocap"`` the real ones (every one once, in a
+    seeded order, when ``n`` is IEMOCAP's 5,531; resampled otherwise), ``"lognormal"`` the
+    log-normal of the module docstring, with ~2.6 words per second.
     """
+    if lengths not in LENGTHS:
+        raise ValueError(f"lengths must be one of {LENGTHS}, got {lengths!r}")
     rng = np.random.default_rng(seed)
     if lengths_from is not None and len(lengths_from):
         src = [(u.duration, len(u.text.split())) for u in lengths_from]
@@ -76,7 +98,11 @@ def stand_in_manifest(n: int = IEMOCAP4_UTTERANCES, seed: int = 0,
         durs = np.array([src[k][0] for k in pick], float)
         n_words = np.array([max(1, src[k][1]) for k in pick])
     else:
-        durs = np.clip(rng.lognormal(np.log(3.5), 0.62, n), 0.6, 35.0)
+        if lengths == "iemocap":
+            real = iemocap_durations()
+            durs = rng.permutation(real) if n == len(real) else rng.choice(real, size=n)
+        else:
+            durs = np.clip(rng.lognormal(np.log(3.5), 0.62, n), 0.6, 35.0)
         n_words = np.maximum(1, np.round(durs * 2.6 + rng.normal(0, 1.5, n))).astype(int)
     labels = rng.choice(len(CLASSES), size=n, p=[0.31, 0.30, 0.20, 0.19])
     utts = []
@@ -138,6 +164,7 @@ def bench_training(
     batch_size: int | None = None,
     runs_root: str | Path | None = None,
     progress: bool = False,
+    lengths: str = "iemocap",
 ) -> pd.DataFrame:
     """Train each of ``models`` once per ``bucketing`` setting on the first fold of its training
     ``recipe``'s protocol; one row per (model, bucketing) with wall times, throughput and GPU
@@ -148,18 +175,16 @@ def bench_training(
     ``batch_size`` the recipe's batch size (to see what a GPU-sized batch buys). Columns:
     ``train_seconds`` (the epochs only), ``wall_seconds`` (the whole cross-validation call:
     normalisation, datasets, training, test pass, tables), ``utts_per_second`` (training
-    utterances per second of training), ``seconds_per_epoch``, ``peak_gpu_gib``.
+    utterances per second of training), ``seconds_per_epoch``, ``peak_gpu_gib``, ``lengths``
+    (where the utterance durations came from: ``lengths`` or ``manifest``).
     """
-    manifest = stand_in_manifest(n_utterances, seed=seed, lengths_from=lengths_from)
+    manifest = stand_in_manifest(n_utterances, seed=seed, lengths_from=lengths_from, lengths=lengths)
+    source = "manifest" if lengths_from is not None and len(lengths_from) else lengths
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
         runs = Path(runs_root) if runs_root is not None else Path(tmp)
         for model in models:
-            base = get_preset(model, recipe).replace(early_stopping_patience=None)
-            if epochs is not None:
-                base = base.replace(epochs=int(epochs))
-            if batch_size is not None:
-                base = base.replace(batch_size=int(batch_size))
+            base = _bench_settings(model, recipe, epochs, batch_size)
             inputs = model_inputs_of(model, base)
             feats = random_features(manifest, base, inputs, seed=seed)
             for bucket in bucketing:
@@ -173,13 +198,128 @@ def bench_training(
                                  rerun=True).iloc[0]
                 wall = time.perf_counter() - t0
                 peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else float("nan")
-                rows.append(dict(model=model, recipe=recipe, bucketing=bool(bucket), protocol=r["protocol"],
+                rows.append(dict(model=model, recipe=recipe, lengths=source, bucketing=bool(bucket), protocol=r["protocol"],
                                  n_train=int(r["n_train"]), epochs=int(r["epochs_run"]),
                                  batch_size=settings.batch_size, train_seconds=float(r["train_seconds"]),
                                  seconds_per_epoch=float(r["train_seconds"]) / max(int(r["epochs_run"]), 1),
                                  wall_seconds=wall, utts_per_second=float(r["utts_per_second"]),
                                  peak_gpu_gib=peak, device=str(r["device"]), ua_random_features=float(r["ua"])))
     return pd.DataFrame(rows)
+
+
+def _bench_settings(model: str, recipe: str, epochs: int | None, batch_size: int | None) -> TrainPreset:
+    settings = get_preset(model, recipe).replace(early_stopping_patience=None)
+    if epochs is not None:
+        settings = settings.replace(epochs=int(epochs))
+    if batch_size is not None:
+        settings = settings.replace(batch_size=int(batch_size))
+    return settings
+
+
+#: How long a worker of :func:`bench_concurrent` waits for the others to be ready.
+BARRIER_SECONDS = 900.0
+
+
+def bench_concurrent(
+    model: str,
+    concurrent: Sequence[int] = (1, 4, 8),
+    recipe: str = "paper",
+    n_utterances: int = IEMOCAP4_UTTERANCES,
+    epochs: int | None = None,
+    device: str = "auto",
+    lengths: str = "iemocap",
+    batch_size: int | None = None,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Throughput of N trainings of ``model`` sharing this machine (and its GPU) at once, for
+    each N of ``concurrent``: what ``--jobs N`` gets from one device (the paper models are small
+    and latency-bound, so one training leaves a GPU mostly idle).
+
+    Each of the N trainings (seeds 0..N-1 of the first fold, bucketed batches, early stopping
+    off) runs in its own worker process with ``threads`` torch threads, as ``--jobs N`` runs
+    them; every worker builds its stand-in corpus and random features itself (nothing large
+    crosses a pipe), then waits for the others, so the N trainings start together. One row per
+    N: ``utts_per_second_total`` (every training's utterances x epochs over the span from the
+    first start to the last end), ``utts_per_second_each`` (mean of each training's own rate),
+    ``seconds_per_epoch`` (mean), ``span_seconds``, ``speedup`` (total rate over N=1's, when
+    N=1 is among ``concurrent``). ``tools/project_ledger.py --bench`` projects a ledger from it.
+    """
+    from workbench.distributed import run_tasks
+
+    bad = [n for n in concurrent if int(n) < 1]
+    if bad or not concurrent:
+        raise ValueError(f"concurrent must be trainings at once (>= 1), got {list(concurrent)}")
+    rows = []
+    for n in (int(n) for n in concurrent):
+        with tempfile.TemporaryDirectory(prefix="wb-bench-concurrent-") as tmp:
+            calls = [(str(i), (model, recipe, n_utterances, epochs, device, lengths, batch_size, i, n, tmp, threads), {})
+                     for i in range(n)]
+            outcomes = run_tasks(_concurrent_training, calls, backend="local", jobs=n, progress=False)
+        failed = [o for o in outcomes if not o.ok]
+        if failed:
+            raise RuntimeError(f"bench_concurrent: {model} with {n} at once: {failed[0].error}")
+        got = pd.DataFrame([o.value for o in outcomes])
+        span = float(got["end"].max() - got["start"].min())
+        utts = float((got["n_train"] * got["epochs"]).sum())
+        rows.append(dict(model=model, recipe=recipe, lengths=lengths, concurrent=n, threads=threads,
+                         n_train=int(got["n_train"].iloc[0]), epochs=int(got["epochs"].iloc[0]),
+                         batch_size=int(got["batch_size"].iloc[0]), span_seconds=span,
+                         utts_per_second_total=utts / span if span > 0 else float("nan"),
+                         utts_per_second_each=float(got["utts_per_second"].mean()),
+                         seconds_per_epoch=float((got["train_seconds"] / got["epochs"]).mean()),
+                         device=str(got["device"].iloc[0])))
+    frame = pd.DataFrame(rows)
+    one = frame.loc[frame["concurrent"] == 1, "utts_per_second_total"]
+    frame["speedup"] = frame["utts_per_second_total"] / float(one.iloc[0]) if len(one) else float("nan")
+    return frame
+
+
+def _concurrent_training(model: str, recipe: str, n_utterances: int, epochs: int | None, device: str, lengths: str,
+                         batch_size: int | None, index: int, n: int, folder: str, threads: int) -> dict[str, Any]:
+    """One training of :func:`bench_concurrent`, in a worker (in this process for N=1)."""
+    from workbench.training.crossval import prepare_crossval, run_prepared
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        manifest = stand_in_manifest(n_utterances, seed=0, lengths=lengths)
+        settings = _bench_settings(model, recipe, epochs, batch_size).replace(bucketing=True)
+        feats = random_features(manifest, settings, model_inputs_of(model, settings), seed=0)
+        spec = RunSpec.create(model, settings, folds=[0], seeds=[index], device=device)
+        prepared = prepare_crossval(spec, CorpusOptions("bench"), runs_root=Path(folder) / f"w{index}",
+                                    manifest=manifest, features=feats, rerun=True, progress=False)
+        _barrier(Path(folder), index, n)
+        start = time.time()  # wall clock: comparable across the workers of one machine
+        r = run_prepared([prepared], progress=False)[0].iloc[0]
+        end = time.time()
+    finally:
+        torch.set_num_threads(before)
+    return dict(start=start, end=end, n_train=int(r["n_train"]), epochs=int(r["epochs_run"]),
+                batch_size=settings.batch_size, train_seconds=float(r["train_seconds"]),
+                utts_per_second=float(r["utts_per_second"]), device=str(r["device"]))
+
+
+def _barrier(folder: Path, index: int, n: int) -> None:
+    """Mark worker ``index`` ready in ``folder`` and wait until all ``n`` are."""
+    (folder / f"ready-{index}").touch()
+    deadline = time.monotonic() + BARRIER_SECONDS
+    while len(list(folder.glob("ready-*"))) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bench_concurrent: only {len(list(folder.glob('ready-*')))} of {n} trainings got "
+                               f"ready within {BARRIER_SECONDS:.0f} s")
+        time.sleep(0.05)
+
+
+def concurrent_report(frame: pd.DataFrame) -> str:
+    """A markdown table of :func:`bench_concurrent` rows: per model and N, the total rate."""
+    lines = ["| model | N at once | threads | n_train | epochs | batch | utts/s total | utts/s each | s/epoch | "
+             "speed-up | device |", "|" + "---|" * 11]
+    for _, r in frame.iterrows():
+        speed = "-" if pd.isna(r["speedup"]) else f"{r['speedup']:.2f}x"
+        lines.append(f"| {r['model']} | {r['concurrent']} | {r['threads']} | {r['n_train']} | {r['epochs']} | "
+                     f"{r['batch_size']} | {r['utts_per_second_total']:.0f} | {r['utts_per_second_each']:.0f} | "
+                     f"{r['seconds_per_epoch']:.1f} | {speed} | {r['device']} |")
+    return "\n".join(lines)
 
 
 def report(frame: pd.DataFrame) -> str:
@@ -205,5 +345,5 @@ def report(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BENCH_MODELS", "CLASSES", "FEATURE_SHAPES", "bench_training", "random_features", "report",
-           "stand_in_manifest"]
+__all__ = ["BENCH_MODELS", "CLASSES", "FEATURE_SHAPES", "LENGTHS", "bench_concurrent", "bench_training", "concurrent_report", "iemocap_durations",
+           "random_features", "report", "stand_in_manifest"]

@@ -16,6 +16,10 @@ Text: ``spec.text_source`` "asr" trains and tests on pocketsphinx transcripts of
 on every core); the results row's ``text_source`` and ``test_wer`` (pooled WER of the fold's
 test set, NaN for oracle text) are read off the manifest the model was given.
 
+A model whose training strategy pre-trains branches (Pepino et al.'s fusion) starts from the
+branch models' own runs of the same fold and seed, reused from the results table or trained
+and recorded first (:func:`branch_models`); its ``config.json`` names them (``branch_runs``).
+
 Run directory: ``config.json`` and ``normalisation.npz`` (everything
 :func:`workbench.training.runs.load_run` needs), ``folds.json``, ``metrics.csv``, ``last.pt``,
 ``best.pt``, ``predictions.parquet``.
@@ -23,35 +27,40 @@ Run directory: ``config.json`` and ``normalisation.npz`` (everything
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
 from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.training.metrics import classification_metrics
 from workbench.features.normalise import save_normalisers
-from workbench.distributed import require_ray
 from workbench.io import atomic_write
+from workbench.distributed import require_ray
 from workbench.paths import resolve_runs_root
 from workbench.protocols import Fold, check_protocol, make_folds, save_folds
-from workbench.training.build import build_model, model_inputs_of
+from workbench.training.build import build_config, build_model, model_inputs_of
 from workbench.training.inputs import (InputFeatures, check_extractors_ready, check_features, fold_datasets,
                                       load_input_features)
 from workbench.training.presets import TrainPreset
 from workbench.training.results import append_rows, read_results, read_run_predictions, results_dir
 from workbench.training.reuse import ReusedRunWarning, prediction_problems
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
-from workbench.training.strategies import needs_pretraining, pretrain_branches
+from workbench.models.registry import get_card
+from workbench.training.checkpoint import load_checkpoint
+from workbench.training.strategies import branch_settings, needs_pretraining
 from workbench.training.texts import asr_engine_of, pooled_wer, text_source_of, texts_for
 from workbench.training.trainer import evaluate, resolve_device, seed_everything, train_model
 
@@ -163,15 +172,46 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     re-read from it by the workers: ``runs_root``, the corpus and the cache must be on a filesystem
     every node sees.
     """
+    if backend.backend == "ray":  # before the corpus loads: a missing Ray must not cost an extraction
+        require_ray()
+    prepared = prepare_crossval(spec, corpus, runs_root=runs_root, manifest=manifest, features=features, cache=cache,
+                                rerun=rerun, progress=progress, asr_jobs=asr_jobs)
+    out = resolve_runs_root(runs_root)
+    recorded = set() if rerun else set(read_results(out, missing_ok=True)["run_id"])
+    rows = run_prepared([prepared], backend, progress)[0]
+    reused = int(rows["run_id"].isin(recorded).sum()) if len(rows) else 0
+    rows.attrs.update(trained=len(rows) - reused, reused=reused, runs_root=out)
+    return rows
+
+
+@dataclass
+class PreparedCrossval:
+    """A cross-validation checked and ready to train: its (fold, seed) jobs and what they read
+    (``cache_inputs`` = (cache, inputs) when the features came from the feature cache)."""
+
+    spec: RunSpec
+    jobs: list[FoldJob]
+    manifest: Manifest
+    features: Mapping[str, InputFeatures]
+    text_report: Any
+    cache_inputs: tuple[Any, Sequence[str]] | None = None
+
+
+def prepare_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), *, runs_root: str | Path | None = None,
+                     manifest: Manifest | None = None, features: Mapping[str, InputFeatures] | None = None,
+                     cache: Any = None, rerun: bool = False, progress: bool = True,
+                     asr_jobs: int | None = None, feature_memo: dict | None = None) -> PreparedCrossval:
+    """Everything :func:`run_crossval` does before the first training (the arguments are its
+    own): load the manifest, texts and features, make the folds, run every check; the jobs.
+    ``feature_memo``: shared by the preparations of one ledger, so conditions reading the same
+    features hold one copy (:func:`~workbench.training.inputs.load_input_features`)."""
     settings = spec.settings
     # Cheap checks first: a strategy the model cannot follow, an unknown protocol or option, a
-    # missing encoder checkpoint, a device the machine lacks, Ray missing must fail before a corpus
-    # is generated or features extracted.
+    # missing encoder checkpoint, a device the machine lacks must fail before a corpus is
+    # generated or features extracted.
     needs_pretraining(spec.model, settings)
     check_protocol(spec.protocol, spec.protocol_options)
     resolve_device(spec.device)
-    if backend.backend == "ray":
-        require_ray()
     if features is None:
         check_extractors_ready(spec.model, settings, model_inputs_of(spec.model, settings, spec.model_options))
     out = resolve_runs_root(runs_root)
@@ -192,7 +232,8 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     inputs = model_inputs_of(spec.model, settings, spec.model_options)
     features_from_cache = features is None
     if features is None:
-        features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress)
+        shared = {"memo": feature_memo} if feature_memo is not None else {}
+        features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress, **shared)
     features = {k: v for k, v in features.items() if k in inputs}
     missing_inputs = [k for k in inputs if k != "word_spans" and k not in features]
     if missing_inputs:
@@ -206,19 +247,35 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
                                      for i in part}))
     jobs = [FoldJob(spec, corpus, tuple(all_folds), all_folds.index(fold), seed, classes, out, rerun)
             for fold in chosen for seed in spec.seeds]
-    recorded = set() if rerun else set(read_results(out, missing_ok=True)["run_id"])
+    return PreparedCrossval(spec, jobs, manifest, features, text_report,
+                            (cache, inputs) if features_from_cache else None)
+
+
+def run_prepared(prepared: Sequence[PreparedCrossval], backend: BackendOptions = BackendOptions(),
+                 progress: bool = True) -> list[pd.DataFrame]:
+    """Train every job of every prepared cross-validation; one results frame per prepared one,
+    rows in job order (``.attrs["failed"]`` lists the (fold, seed) trainings that failed on
+    the Ray backend or in a local worker process; ``.attrs["texts"]`` the text report).
+
+    With the local backend and ``backend.jobs > 1`` every job of every cross-validation goes
+    to one pool of ``jobs`` worker processes (:func:`run_jobs_in_processes`), so a ledger keeps
+    the workers busy across its conditions instead of waiting for each condition's last fold.
+    """
     if backend.backend == "ray":
         from workbench.training.tasks import run_jobs_on_ray
 
         # train_fold is looked up at call time, so a test may replace it (a failing task)
-        rows = run_jobs_on_ray(train_fold, jobs, manifest, features, backend,
-                               cache_inputs=(cache, inputs) if features_from_cache else None, progress=progress)
+        frames = [run_jobs_on_ray(train_fold, p.jobs, p.manifest, p.features, backend,
+                                  cache_inputs=p.cache_inputs, progress=progress) for p in prepared]
+    elif backend.jobs > 1:
+        frames = run_jobs_in_processes(prepared, backend.jobs, backend.threads, progress)
     else:
-        rows = pd.DataFrame([train_fold(job, manifest, features, progress) for job in jobs])
-    rows.attrs["texts"] = text_report
-    reused = int(rows["run_id"].isin(recorded).sum()) if len(rows) else 0
-    rows.attrs.update(trained=len(rows) - reused, reused=reused, runs_root=out)
-    return rows
+        frames = [pd.DataFrame([train_fold(job, p.manifest, p.features, progress) for job in p.jobs])
+                  for p in prepared]
+    for frame, p in zip(frames, prepared):
+        frame.attrs["texts"] = p.text_report
+        frame.attrs.setdefault("failed", [])
+    return frames
 
 
 def _asr_cache(cache: Any) -> Path:
@@ -237,10 +294,10 @@ def _check_manifest(manifest: Manifest, corpus: CorpusOptions, settings: TrainPr
                             "load the corpus with label_scheme= to map them")
 
 
-def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures],
-               progress: bool = True) -> dict[str, Any]:
-    """Train, test and record one (fold, seed) of a cross-validation; returns its results row."""
-    spec, settings, fold, seed, classes = job.spec, job.spec.settings, job.fold, job.seed, list(job.classes)
+def run_identity(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures]) -> tuple[str, str, dict]:
+    """``(run_id, config_hash, config)`` of one (fold, seed) training, computed without building
+    the model (so a parent process can tell finished and duplicate runs before handing any out)."""
+    spec, settings, fold, seed = job.spec, job.spec.settings, job.fold, job.seed
     # What the model reads is read off the manifest it is given, not the request, so the row
     # cannot call oracle text ASR; a manifest that does not carry the requested text is refused.
     text_source = text_source_of(manifest)
@@ -248,34 +305,138 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
         raise CrossValError(f"fold {fold.name!r}: the run asks for text_source={spec.text_source!r} but the manifest "
                             f"carries {text_source!r} text; build it with texts_for(manifest, {spec.text_source!r})")
     engine = asr_engine_of(manifest)
-    seed_everything(seed)
-    model, model_config = build_model(spec.model, settings, spec.model_options, features, len(classes))
+    model_config = build_config(spec.model, settings, spec.model_options, features, len(job.classes))
     config = {
         "model": spec.model, "model_config": model_config, "train_preset": settings.name,
-        "settings": settings.to_dict(), "label_scheme": settings.label_scheme, "classes": classes,
+        "settings": settings.to_dict(), "label_scheme": settings.label_scheme, "classes": list(job.classes),
         "corpus_preset": job.corpus.size, "text_source": text_source,
         # only for ASR text: oracle configs (and so run ids) stay as they were before ASR existed
         **({"asr_engine": engine} if engine else {}),
         "features": {k: {**f.spec.to_dict(), "frame_seconds": f.frame_seconds, "dim": f.dim} for k, f in features.items()},
     }
+    if needs_pretraining(spec.model, settings):
+        # Since 2026-12-07 the branches are the branch models' own runs (branch_models): the text
+        # branch's batches are bucketed by text length, as pepino_text's own run, no longer by
+        # the fusion's audio length, so the fusion trains from other weights. A new id keeps
+        # older fusion runs from being reused beside these.
+        config["branch_training"] = "own_runs"
     chash = config_hash(config)
-    run_id = f"{spec.model}-{chash[:8]}-{job.corpus.name}-{spec.protocol}-{fold.name}-s{seed}"
-    run_dir = job.out / "train" / run_id
-    done = read_results(job.out, missing_ok=True)  # a new root: nothing to reuse yet
-    rerun = job.rerun
-    if not rerun and run_id in set(done["run_id"]) and (run_dir / "predictions.parquet").is_file():
-        row = done[done["run_id"] == run_id]
-        # what is reused is checked as training checks its inputs: a damaged run is retrained
-        problem = prediction_problems(row, read_run_predictions(job.out, run_id)).get(run_id)
-        if problem is None:
-            return row.iloc[0].to_dict()
-        warnings.warn(f"run {run_id} in {job.out}: its stored predictions cannot be reused ({problem}); "
-                      "retraining it", ReusedRunWarning, stacklevel=2)
-        rerun = True
-    if rerun:  # start from scratch: a stale checkpoint must not be resumed
-        for path in [run_dir / "last.pt", run_dir / "best.pt", *run_dir.glob("branch_*/*.pt")]:
-            path.unlink(missing_ok=True)
+    return f"{spec.model}-{chash[:8]}-{job.corpus.name}-{spec.protocol}-{fold.name}-s{seed}", chash, config
 
+
+def finished_row(runs_root: Path, run_id: str, results: pd.DataFrame | None = None) -> dict[str, Any] | None:
+    """The results row of ``run_id`` when it finished (row and predictions written) and its
+    stored predictions pass the reuse check, else None (a damaged run: :func:`damaged`)."""
+    done = read_results(runs_root, missing_ok=True) if results is None else results
+    if run_id in set(done["run_id"]) and (runs_root / "train" / run_id / "predictions.parquet").is_file():
+        row = done[done["run_id"] == run_id]
+        if damaged(runs_root, run_id, row) is None:
+            return row.iloc[0].to_dict()
+    return None
+
+
+def damaged(runs_root: Path, run_id: str, row: pd.DataFrame) -> str | None:
+    """Why a finished run's stored predictions cannot be reused (checked as training checks its
+    inputs: :func:`~workbench.training.reuse.prediction_problems`), or None."""
+    return prediction_problems(row, read_run_predictions(runs_root, run_id)).get(run_id)
+
+
+def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures],
+               progress: bool = True) -> dict[str, Any]:
+    """Train, test and record one (fold, seed) of a cross-validation; returns its results row."""
+    return fit_fold(job, manifest, features, progress, commit=True)[0]
+
+
+def commit_fold(runs_root: Path, row: Mapping[str, Any], preds: pd.DataFrame) -> None:
+    """Append one finished training to the results tables of ``runs_root``."""
+    # Predictions first, then the results row: the results row is the commit point of a run.
+    rdir = results_dir(runs_root)
+    append_rows(rdir / "predictions.parquet", preds)
+    append_rows(rdir / "results.parquet", pd.DataFrame([dict(row)]))
+
+
+def fit_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures],
+             progress: bool = True, commit: bool = False) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """Train and test one (fold, seed) in its run directory: ``(row, predictions)`` for
+    :func:`commit_fold` (a worker leaves the results tables to its parent), or ``(row, None)``
+    for a run already finished (reused) or, with ``commit``, recorded here before the run's
+    lock is released (so a process waiting for the run finds it finished)."""
+    run_id, chash, config = run_identity(job, manifest, features)
+    run_dir = job.out / "train" / run_id
+    rerun = job.rerun
+    if not rerun:
+        done = finished_row(job.out, run_id)
+        if done is not None:
+            return done, None
+        recorded = read_results(job.out, missing_ok=True)
+        problem = damaged(job.out, run_id, recorded[recorded["run_id"] == run_id]) \
+            if run_id in set(recorded["run_id"]) and (run_dir / "predictions.parquet").is_file() else None
+        if problem is not None:  # a damaged run is retrained from scratch, and says so
+            warnings.warn(f"run {run_id} in {job.out}: its stored predictions cannot be reused ({problem}); "
+                          "retraining it", ReusedRunWarning, stacklevel=2)
+            rerun = True
+    # One process trains a run at a time: a worker that needs a branch run another worker is
+    # training waits for it, then finds it finished (or resumes it from its last epoch).
+    with run_lock(job.out, run_id):
+        if not rerun:
+            done = finished_row(job.out, run_id)
+            if done is not None:
+                return done, None
+        else:  # start from scratch: a stale checkpoint must not be resumed
+            for path in [run_dir / "last.pt", run_dir / "best.pt", *run_dir.glob("branch_*/*.pt")]:
+                path.unlink(missing_ok=True)
+        row, preds = _fit(job, manifest, features, run_id, chash, config, progress)
+        if commit:
+            commit_fold(job.out, row, preds)
+            return row, None
+        return row, preds
+
+
+@contextmanager
+def run_lock(runs_root: Path, run_id: str) -> Iterator[None]:
+    """Hold the exclusive lock of one run (``<runs_root>/train/.<run_id>.lock``) while it trains."""
+    folder = Path(runs_root) / "train"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f".{run_id}.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def branch_models(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures],
+                  progress: bool = True) -> tuple[dict[str, torch.nn.Module], dict[str, str]]:
+    """The trained branch models of ``job``'s model (its card's ``branches``) and the run id
+    each came from: each branch is the branch model's own run of the same fold, seed, recipe
+    and features (:func:`~workbench.training.strategies.branch_settings`), reused from the
+    results table when it finished (its ``best.pt``, read with ``weights_only=True``), else
+    trained now as a normal run, recorded in the results table so that the next strategy, and
+    the branch model's own condition, reuse it."""
+    spec = job.spec
+    trained, runs = {}, {}
+    for branch, branch_model in get_card(spec.model).branches.items():
+        bset = branch_settings(spec.settings, branch_model)
+        bspec = replace(spec, model=branch_model, settings=bset, folds=None, seeds=(job.seed,))
+        inputs = model_inputs_of(branch_model, bset, spec.model_options)
+        bfeatures = {k: v for k, v in features.items() if k in inputs}
+        bjob = replace(job, spec=bspec, rerun=False)
+        # trained here, a worker of a pool records it too (the tables are locked), while it holds the run
+        row, _ = fit_fold(bjob, manifest, bfeatures, progress, commit=True)
+        bmodel, _ = build_model(branch_model, bset, spec.model_options, bfeatures, len(job.classes))
+        state = load_checkpoint(job.out / "train" / row["run_id"] / "best.pt")["model"]
+        bmodel.load_state_dict(state)
+        trained[branch], runs[branch] = bmodel.cpu(), str(row["run_id"])
+    return trained, runs
+
+
+def _fit(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures], run_id: str, chash: str,
+         config: dict, progress: bool) -> tuple[dict[str, Any], pd.DataFrame]:
+    spec, settings, fold, seed, classes = job.spec, job.spec.settings, job.fold, job.seed, list(job.classes)
+    text_source = config["text_source"]
+    run_dir = job.out / "train" / run_id
+    seed_everything(seed)
+    model, _ = build_model(spec.model, settings, spec.model_options, features, len(classes))
     data = fold_datasets(manifest, fold, features, classes, settings, seed, word_spans="word_spans" in model.inputs)
     run_dir.mkdir(parents=True, exist_ok=True)
     full_config = {**config, "run_id": run_id, "config_hash": chash, "corpus": job.corpus.name,
@@ -289,7 +450,10 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
 
     val = data.validation if len(data.validation) else None
     if needs_pretraining(spec.model, settings):
-        pretrain_branches(model, spec, data, features, run_dir, seed, progress)
+        trained, branch_runs = branch_models(job, manifest, features, progress)
+        model.load_branches(settings.fusion_strategy, **trained)
+        full_config["branch_runs"] = branch_runs  # which runs' weights it started from (not hashed)
+        atomic_write(run_dir / "config.json", lambda p: p.write_text(json.dumps(full_config, indent=1)))
     result = train_model(model, data.train, settings, run_dir, validation=val, seed=seed, device=spec.device,
                          progress=progress)
     ev = evaluate(model, data.test, settings.batch_size, resolve_device(spec.device))
@@ -313,11 +477,86 @@ def train_fold(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFea
         "train_seconds": result.train_seconds, "utts_per_second": result.utts_per_second, "device": result.device,
         "run_dir": str(run_dir), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    # Predictions first, then the results row: the results row is the commit point of a run.
-    rdir = results_dir(job.out)
-    append_rows(rdir / "predictions.parquet", preds)
-    append_rows(rdir / "results.parquet", pd.DataFrame([row]))
-    return row
+    return row, preds
 
 
-__all__ = ["CrossValError", "FoldJob", "check_fold", "run_crossval", "select_folds", "train_fold"]
+def run_jobs_in_processes(prepared: Sequence[PreparedCrossval], jobs: int, threads: int = 1,
+                          progress: bool = True) -> list[pd.DataFrame]:
+    """Train the jobs of ``prepared`` in ``jobs`` spawned worker processes, ``threads`` torch
+    threads each; one frame per prepared cross-validation, rows in job order, failures in
+    ``.attrs["failed"]`` (fold, seed, error) as on Ray.
+
+    The run ids are decided here first (:func:`run_identity`): finished runs are reused without
+    a worker, and a run asked twice (two conditions with one configuration) trains once. Workers
+    write only their run directories; this process alone appends to the results tables, as each
+    training ends. The manifests and features travel to each worker once, when it starts.
+    """
+    from workbench.distributed import run_tasks
+
+    groups = [(p.manifest, p.features) for p in prepared]
+    rows: dict[tuple[int, int], dict[str, Any]] = {}
+    copies: dict[tuple[int, int], tuple[int, int]] = {}  # a duplicate run -> the job that trains it
+    owner: dict[tuple[Path, str], tuple[int, int]] = {}
+    calls = []
+    results_of: dict[Path, pd.DataFrame] = {}
+    for g, p in enumerate(prepared):
+        for j, job in enumerate(p.jobs):
+            run_id = run_identity(job, p.manifest, p.features)[0]
+            if not job.rerun:
+                if job.out not in results_of:
+                    results_of[job.out] = read_results(job.out, missing_ok=True)
+                done = finished_row(job.out, run_id, results_of[job.out])
+                if done is not None:
+                    rows[(g, j)] = done
+                    continue
+            if (job.out, run_id) in owner:
+                copies[(g, j)] = owner[(job.out, run_id)]
+                continue
+            owner[(job.out, run_id)] = (g, j)
+            calls.append((f"{g}/{j}", (g, job, threads), {}))
+
+    def commit(outcome: Any) -> None:
+        if outcome.ok:
+            row, preds = outcome.value
+            if preds is not None:
+                g, j = (int(x) for x in outcome.key.split("/"))
+                commit_fold(prepared[g].jobs[j].out, row, preds)
+
+    outcomes = run_tasks(_fit_in_worker, calls, backend="local", jobs=jobs, shared={"groups": groups},
+                         desc="trainings", progress=progress, on_result=commit)
+    errors: dict[tuple[int, int], str] = {}
+    for (key, _, _), outcome in zip(calls, outcomes):
+        g, j = (int(x) for x in key.split("/"))
+        if outcome.ok:
+            rows[(g, j)] = outcome.value[0]
+        else:
+            errors[(g, j)] = outcome.error
+    for copy, src in copies.items():
+        if src in rows:
+            rows[copy] = rows[src]
+        else:
+            errors[copy] = errors[src]
+    frames = []
+    for g, p in enumerate(prepared):
+        frame = pd.DataFrame([rows[(g, j)] for j in range(len(p.jobs)) if (g, j) in rows])
+        frame.attrs["failed"] = [{"fold": job.fold.name, "seed": int(job.seed), "error": errors[(g, j)]}
+                                 for j, job in enumerate(p.jobs) if (g, j) in errors]
+        frames.append(frame)
+    return frames
+
+
+def _fit_in_worker(group: int, job: FoldJob, threads: int, groups: Sequence[tuple[Manifest, Any]]) -> tuple:
+    """One training in a worker process of :func:`run_jobs_in_processes`."""
+    import torch
+
+    # Several trainings share the cores: one thread each (by default) keeps them from
+    # oversubscribing the machine, and these models are too small to gain from more.
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    manifest, features = groups[group]
+    return fit_fold(job, manifest, features, progress=False)
+
+
+__all__ = ["CrossValError", "FoldJob", "PreparedCrossval", "branch_models", "check_fold", "commit_fold", "finished_row", "fit_fold",
+           "prepare_crossval", "run_crossval", "run_identity", "run_jobs_in_processes", "run_lock", "run_prepared", "select_folds",
+           "train_fold"]

@@ -17,6 +17,8 @@ through here, so nothing else re-derives inputs:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,8 +79,13 @@ def check_extractors_ready(model: str, preset: TrainPreset, inputs: Sequence[str
 
 
 def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequence[str], cache: Any = None,
-                        progress: bool = True) -> dict[str, InputFeatures]:
-    """Read (extracting what is missing) the features of every model input from the cache."""
+                        progress: bool = True, memo: dict | None = None) -> dict[str, InputFeatures]:
+    """Read (extracting what is missing) the features of every model input from the cache.
+
+    ``memo`` (a dict the caller keeps) hands back the same :class:`InputFeatures` object for
+    the same feature spec, cache and manifest (ids and text), so several conditions of a ledger
+    held in memory at once share one copy, and a pickle of all of them (a worker's start) holds
+    it once."""
     from workbench.features.base import get_extractor
     from workbench.features.cache import FeatureCache
 
@@ -91,6 +98,13 @@ def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequenc
             raise InputError(f"preset {preset.name!r} of model {preset.model!r} names no feature extractor for "
                              f"input {name!r}; it has {sorted(preset.features)}")
         spec = preset.features[name]
+        key = None
+        if memo is not None:
+            key = (str(getattr(cache, "root", "")), json.dumps(spec.to_dict(), sort_keys=True, default=str),
+                   name == "waveform", _manifest_key(manifest))
+            if key in memo:
+                out[name] = memo[key]
+                continue
         ext = get_extractor(spec.extractor, **spec.config)
         fs = cache.get(ext, manifest, progress=progress)
         valid = {i: int(v) for i, v in zip(fs.ids, fs.valid_lengths)} if name == "waveform" else None
@@ -98,7 +112,17 @@ def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequenc
         dim = fs.dim * 2 if spec.deltas else fs.dim  # deltas are appended after normalisation
         layers = int(getattr(ext, "n_layers", 1)) * (2 if spec.deltas else 1)
         out[name] = _pooled(InputFeatures(spec, data, fs.frame_seconds, dim, valid, fs.skipped, layers))
+        if key is not None:
+            memo[key] = out[name]
     return out
+
+
+def _manifest_key(manifest: Manifest) -> str:
+    """A digest of the utterance ids and texts (the text features depend on the text read)."""
+    digest = hashlib.sha1()
+    for u in manifest:
+        digest.update(f"{u.id}\t{u.text}\n".encode())
+    return digest.hexdigest()
 
 
 def _unpadded(fs: Any) -> Mapping[str, np.ndarray]:

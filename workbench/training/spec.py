@@ -162,16 +162,25 @@ CorpusOptions.__init__ = renamed_keywords(preset="size")(CorpusOptions.__init__)
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """Where the (fold, seed) trainings execute: ``local`` (in this process) or ``ray`` (one
-    task each, asking for ``num_cpus`` and ``num_gpus``; None: a GPU share when the cluster has
-    GPUs), retried ``max_retries`` times; ``ray_address`` None starts a local Ray instance."""
+    """Where the (fold, seed) trainings execute: ``local`` (on this machine: one after another in
+    this process with ``jobs=1``, else ``jobs`` worker processes, one training each at a time,
+    ``threads`` torch threads each) or ``ray`` (one task each, asking for ``num_cpus`` and
+    ``num_gpus``; None: a GPU share when the cluster has GPUs), retried ``max_retries`` times;
+    ``ray_address`` None starts a local Ray instance. ``jobs`` and ``threads`` are the local
+    backend's; docs/performance.md says how to choose them."""
 
     backend: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     max_retries: int = 2
     num_cpus: float = 1.0
     num_gpus: float | None = None
+    jobs: int = 1
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.backend not in ("local", "ray"):
             raise SpecError(f"backend must be 'local' or 'ray', got {self.backend!r}")
+        if int(self.jobs) < 1:
+            raise SpecError(f"jobs must be at least 1, got {self.jobs}")
+        if int(self.threads) < 1:
+            raise SpecError(f"threads must be at least 1, got {self.threads}")

@@ -63,6 +63,24 @@ def needs_pretraining(model_name: str, settings: TrainPreset) -> bool:
     return True
 
 
+def branch_settings(settings: TrainPreset, branch_model: str) -> TrainPreset:
+    """The settings a branch of a model trained under ``settings`` trains with: the branch's own
+    learning rate and warm-up where the settings are a named recipe (the model's stage keeps its
+    own: Pepino et al.'s late fusion trains at 0.01 without warm-up, its branches at 7e-4 with
+    40 warm-up steps, sec. 3), every other setting of ``settings``. Under a named recipe, and
+    with no other change, these are exactly the branch model's own recipe (its variant and notes
+    too), so a branch's training is the branch model's run of the same fold and seed and one
+    trained run serves both (:func:`workbench.training.crossval.fit_fold`)."""
+    if settings.name not in PRESET_NAMES:
+        return settings.replace(model=branch_model, fusion_strategy=None)
+    own = get_preset(branch_model, settings.name)
+    # The recipe's notes (hashed into run ids) become the branch's own; notes changed since
+    # (an encoder named) stay, so such a branch never passes for the default one.
+    recipe_notes = get_preset(settings.model, settings.name, variant=settings.variant or None).notes
+    return settings.replace(model=branch_model, fusion_strategy=None, lr=own.lr, warmup_steps=own.warmup_steps,
+                            variant=own.variant, notes=own.notes if settings.notes == recipe_notes else settings.notes)
+
+
 def pretrain_branches(model: torch.nn.Module, spec: RunSpec, data: FoldData, features: Mapping[str, FeatureShape],
                       run_dir: Path, seed: int, progress: bool = True) -> None:
     """Train each branch model of ``spec.model``'s card alone on the fold's ``data``, in
@@ -82,8 +100,7 @@ def pretrain_branches(model: torch.nn.Module, spec: RunSpec, data: FoldData, fea
     validation = data.validation if len(data.validation) else None
     trained: dict[str, torch.nn.Module] = {}
     for branch, branch_model in branches.items():
-        own = get_preset(branch_model, settings.name) if settings.name in PRESET_NAMES else settings
-        bset = settings.replace(model=branch_model, fusion_strategy=None, lr=own.lr, warmup_steps=own.warmup_steps)
+        bset = branch_settings(settings, branch_model)
         seed_everything(seed)
         bmodel, _ = build_model(branch_model, bset, spec.model_options, features, len(classes))
         train_model(bmodel, data.train, bset, run_dir / f"branch_{branch}", seed=seed, device=spec.device,
@@ -92,4 +109,4 @@ def pretrain_branches(model: torch.nn.Module, spec: RunSpec, data: FoldData, fea
     model.load_branches(settings.fusion_strategy, **trained)
 
 
-__all__ = ["FROM_SCRATCH", "StrategyError", "models_with_branches", "needs_pretraining", "pretrain_branches"]
+__all__ = ["FROM_SCRATCH", "StrategyError", "branch_settings", "models_with_branches", "needs_pretraining", "pretrain_branches"]

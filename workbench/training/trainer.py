@@ -119,9 +119,11 @@ def model_inputs(model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Ten
 
 
 @torch.no_grad()
-def predict(model: nn.Module, batch: dict[str, Any], device: str | torch.device | None = None) -> dict[str, Any]:
+def predict(model: nn.Module, batch: dict[str, Any], device: str | torch.device | None = None,
+            attentions: bool = True) -> dict[str, Any]:
     """Run ``model`` in eval mode on a collated batch: ``logits`` (B, C), ``probs`` (B, C)
-    float32 on CPU, ``attentions`` (name -> tensor on CPU), ``attention_info``, ``ids``."""
+    float32 on CPU, ``attentions`` (name -> tensor on CPU; empty with ``attentions=False``,
+    which spares a GPU the copies), ``attention_info``, ``ids``."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -133,7 +135,7 @@ def predict(model: nn.Module, batch: dict[str, Any], device: str | torch.device 
         model.train(was_training)
     logits = out.logits.float().cpu()
     return {"logits": logits, "probs": torch.softmax(logits, dim=-1),
-            "attentions": {k: v.float().cpu() for k, v in out.attentions.items()},
+            "attentions": {k: v.float().cpu() for k, v in out.attentions.items()} if attentions else {},
             "attention_info": out.attention_info, "ids": list(batch.get("ids", []))}
 
 
@@ -143,7 +145,7 @@ def evaluate(model: nn.Module, dataset: SERDataset, batch_size: int, device: tor
     loader, _ = make_loader(dataset, batch_size, bucketing=True, shuffle=False)
     ids, labels, probs, loss_sum = [], [], [], 0.0
     for batch in loader:
-        p = predict(model, batch, device)
+        p = predict(model, batch, device, attentions=False)  # scores only: no attention maps to copy
         loss_sum += float(F.cross_entropy(p["logits"], batch["labels"], weight=class_weights, reduction="sum"))
         ids += batch["ids"]
         labels += batch["labels"].tolist()
