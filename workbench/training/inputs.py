@@ -69,9 +69,12 @@ def check_extractors_ready(model: str, preset: TrainPreset, inputs: Sequence[str
         if spec is None:
             continue
         checkpoint = str(spec.config.get("checkpoint") or "")
-        if extractor_class(spec.extractor).needs_checkpoint and not checkpoint:
-            option = "speech_encoder (--speech-encoder)" if extractor_class(spec.extractor).source == "audio" \
-                else "text_encoder (--text-encoder)"
+        try:
+            cls = extractor_class(spec.extractor)
+        except ValueError:  # not registered here: a cache of the caller's serves it, and says so itself
+            continue
+        if cls.needs_checkpoint and not checkpoint:
+            option = "speech_encoder (--speech-encoder)" if cls.source == "audio" else "text_encoder (--text-encoder)"
             raise InputError(f"model {model!r}: its {name} input ({spec.extractor}) runs an encoder the workbench does "
                              f"not ship; give your checkpoint with {option} (docs/encoders.md)")
         if checkpoint:
