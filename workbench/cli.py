@@ -13,9 +13,9 @@ label schemes, corpora, corpus sizes, claims), each with one line of description
 Parameter names are those of the notebooks and the Python API: ``--corpus-size`` (smoke, demo,
 full: the synthetic corpus) and ``--corpus-seed``, ``--recipe`` (paper, demo, smoke: the
 training recipe), ``--runs-root`` (a runs folder; a relative path is relative to the working
-directory, as everywhere: :func:`workbench.training.runs_root.resolve_runs_root`). The names before the rename (``--corpus-preset``, ``--preset``,
-``--seed``, ``--out`` of train and reproduce) still work, hidden from ``--help``, with a
-one-line deprecation notice on stderr.
+directory, as everywhere: :func:`workbench.training.runs_root.resolve_runs_root`). ``--out`` is
+where a command writes an output that is not a runs root (``batch``'s executed notebooks,
+``corpus synth``'s corpus folder, ``bundle``'s file); ``--runs-root`` is always a runs folder.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from workbench.distributed import RayMissingError
 from workbench.errors import WorkbenchError
 
 # Names that options accept come from the registries (``workbench list``). The recipes' registry,
-# workbench.training.presets.RECIPE_NOTES, imports torch (seconds), so a copy stands here and
+# workbench.training.recipes.RECIPE_NOTES, imports torch (seconds), so a copy stands here and
 # tests/test_names.py checks it against the registry.
 RECIPES = ["paper", "demo", "smoke"]
 
@@ -105,36 +105,14 @@ def json_object(text: str) -> dict:
     return value
 
 
-class _DeprecatedAlias(argparse.Action):
-    """An option's name before the rename: stores into the new option's ``dest`` and says on
-    stderr which name to use instead. Hidden from ``--help``."""
-
-    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: Any) -> None:
-        self.new = new
-        super().__init__(option_strings, dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        print(f"workbench: {option_string} is deprecated; use {self.new}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def _alias(p: argparse.ArgumentParser | Any, old: str, new: str, dest: str | None = None, **kwargs: Any) -> None:
-    """Accept ``old`` (hidden, deprecated) for the option ``new``; ``dest`` defaults to ``new``'s."""
-    p.add_argument(old, action=_DeprecatedAlias, new=new, dest=dest or new.lstrip("-").replace("-", "_"), **kwargs)
-
-
 def _runs_root(args: argparse.Namespace) -> Path:
-    """The runs folder of ``--runs-root`` or of the deprecated ``--out``
+    """The runs folder of ``--runs-root``
     (:func:`~workbench.training.runs_root.resolve_runs_root`: relative to the working directory;
     left out: ``$WORKBENCH_RUNS``, or its folder ``runs_root_under`` of the subcommand), said on
     stdout: where runs go is never a guess."""
     from workbench.training.runs_root import resolve_runs_root
 
-    legacy = getattr(args, "legacy_out", None)
-    if legacy is not None and args.runs_root != args.runs_root_default:
-        raise WorkbenchError("--out is the deprecated name of --runs-root; give only --runs-root")
-    root = resolve_runs_root(legacy if legacy is not None else args.runs_root, getattr(args, "runs_root_under", None))
+    root = resolve_runs_root(args.runs_root, getattr(args, "runs_root_under", None))
     print(f"runs root: {root}", flush=True)  # stdout: stderr stays one line when the command fails
     return root
 
@@ -273,7 +251,7 @@ def _bench_train(args: argparse.Namespace) -> int:
 def _smoke_note(recipe: str) -> None:
     """Smoke numbers (chance level) look broken without a word: say what the recipe is for."""
     if recipe == "smoke":
-        from workbench.training.presets import smoke_note
+        from workbench.training.recipes import smoke_note
 
         print(smoke_note())
 
@@ -367,9 +345,9 @@ def _corpus_help() -> str:
 
 
 def _sizes() -> list[str]:
-    from workbench.corpus.synthetic import PRESETS
+    from workbench.corpus.synthetic import CORPUS_SIZES
 
-    return list(PRESETS)
+    return list(CORPUS_SIZES)
 
 
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
@@ -377,19 +355,16 @@ def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="synthetic", help=_corpus_help())
     p.add_argument("--root", default=None, help="corpus root (real corpora)")
     p.add_argument("--corpus-size", default="demo", choices=sizes, help="size of the synthetic corpus")
-    _alias(p, "--corpus-preset", "--corpus-size", choices=sizes)
     p.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of the synthetic corpus")
 
 
 def _add_recipe(p: argparse.ArgumentParser, default: str, help: str) -> None:
     p.add_argument("--recipe", default=default, choices=RECIPES, help=f"{help} (`workbench list recipes`)")
-    _alias(p, "--preset", "--recipe", choices=RECIPES)
 
 
 def _add_runs_root(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
     p.add_argument("--runs-root", default=default, help=help)
     p.set_defaults(runs_root_default=default)  # to tell an explicit --runs-root from the default
-    _alias(p, "--out", "--runs-root", dest="legacy_out")
 
 
 def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -428,10 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth = corpus_sub.add_parser("synth", help="generate the built-in synthetic corpus")
     synth.add_argument("--corpus-size", default="demo", choices=sizes,
                        help="smoke (~200 utterances), demo (~2,000) or full (~10,000)")
-    _alias(synth, "--preset", "--corpus-size", choices=sizes)
     synth.add_argument("--out", required=True, help="output directory")
     synth.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of every random choice")
-    _alias(synth, "--seed", "--corpus-seed", type=non_negative_int)
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_corpus_synth)
     check = corpus_sub.add_parser(
@@ -471,9 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--corpus", default="synthetic", help=_corpus_help())
     bf.add_argument("--root", default=None, help="corpus root (real corpora)")
     bf.add_argument("--corpus-size", default="smoke", choices=sizes, help="size of the synthetic corpus")
-    _alias(bf, "--preset", "--corpus-size", choices=sizes)
     bf.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of the synthetic corpus")
-    _alias(bf, "--seed", "--corpus-seed", type=non_negative_int)
     bf.add_argument("--manifest", default=None, help="a manifest file (.jsonl/.parquet) instead of a corpus")
     bf.add_argument("--wav-dir", default=None, help="every .wav under this folder instead of a corpus")
     bf.add_argument("--limit", type=non_negative_int, default=0, help="first N utterances only (0: all)")

@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from workbench.corpus import espeak
-from workbench.corpus.synthetic import IEMOCAP_COUNTS, PRESETS, SynthConfig, generate_corpus, \
+from workbench.corpus.synthetic import IEMOCAP_COUNTS, CORPUS_SIZES, SynthConfig, generate_corpus, \
     plan_corpus
 
 UTT_ID = re.compile(r"^Ses(0[1-5])([FM])_(impro0[1-8][ab]?|script0[1-3]_[1-3]b?)_([FM])(\d{3})$")
@@ -226,7 +226,7 @@ def test_label_counts_follow_config(tiny: Path) -> None:
     want = _largest_remainder(IEMOCAP_COUNTS, TINY.n_utterances)
     assert got == Counter({k: v for k, v in want.items() if v})
     # On the demo plan (no audio) the shares are IEMOCAP's within rounding.
-    demo = Counter(u.label for d in plan_corpus(PRESETS["demo"], seed=0) for u in d.utts)
+    demo = Counter(u.label for d in plan_corpus(CORPUS_SIZES["demo"], seed=0) for u in d.utts)
     n = sum(demo.values())
     for code, count in IEMOCAP_COUNTS.items():
         assert abs(demo[code] - n * count / 10039) <= 1, code
@@ -249,12 +249,8 @@ def test_refuses_to_overwrite_a_real_corpus(tmp_path: Path) -> None:
         generate_corpus(tmp_path, config=TINY, progress=False)
     with pytest.raises(ValueError, match="unknown corpus_size 'huge'"):
         generate_corpus(tmp_path / "x", corpus_size="huge", progress=False)
-    # the keyword before the rename still works, with a warning naming the new one
-    with pytest.warns(DeprecationWarning, match=r"generate_corpus\(preset=...\) is deprecated; use corpus_size="):
-        with pytest.raises(ValueError, match="unknown corpus_size 'huge'"):
-            generate_corpus(tmp_path / "x", preset="huge", progress=False)
-    with pytest.raises(TypeError, match="both preset= .deprecated. and corpus_size="):
-        generate_corpus(tmp_path / "x", preset="smoke", corpus_size="smoke", progress=False)
+    with pytest.raises(TypeError, match="preset"):  # the keyword before the rename is gone (issue 30)
+        generate_corpus(tmp_path / "x", preset="smoke", progress=False)
 
 
 def test_reconcile_words_rules() -> None:
@@ -311,7 +307,7 @@ def test_prepare_iemocap_reads_back_the_plan(tiny: Path) -> None:
 
 
 def test_synthetic_root_takes_corpus_size_and_corpus_seed(tmp_path: Path) -> None:
-    """The notebooks' names; the old preset=/seed= still find the same folder, with a warning."""
+    """The notebooks' names (the old preset=/seed= are gone: issue 30)."""
     from workbench.corpus.load import synthetic_root
 
     root = tmp_path / "synthetic-full-seed5" / "IEMOCAP_full_release"
@@ -319,10 +315,8 @@ def test_synthetic_root_takes_corpus_size_and_corpus_seed(tmp_path: Path) -> Non
     (root / "SYNTHETIC_README.txt").write_text("stand-in: an existing corpus is not generated again")
     assert synthetic_root(corpus_size="full", corpus_seed=5, data_dir=tmp_path) == root
     assert synthetic_root("full", 5, tmp_path) == root
-    with pytest.warns(DeprecationWarning) as caught:
-        assert synthetic_root(preset="full", seed=5, data_dir=tmp_path) == root
-    assert [str(w.message) for w in caught] == ["synthetic_root(preset=...) is deprecated; use corpus_size=...",
-                                                "synthetic_root(seed=...) is deprecated; use corpus_seed=..."]
+    with pytest.raises(TypeError, match="preset"):
+        synthetic_root(preset="full", seed=5, data_dir=tmp_path)
 
 
 def test_loud_utterances_are_scaled_below_full_scale_not_clipped(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ class SslLayersConfig(ExtractorConfig):
     batch_size: int = 8
 
     def __post_init__(self) -> None:
-        if self.layers is not None:  # a preset read back from JSON holds a list
+        if self.layers is not None:  # a recipe read back from JSON holds a list
             object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
         if not self.chunk_seconds > 0:
             raise SslConfigError(f"extractor {_NAME!r}: chunk_seconds must be positive, got {self.chunk_seconds}")

@@ -1,7 +1,7 @@
 """The training loop: one model, one training set, optional validation, resumable.
 
 :func:`train_model` runs fixed epochs or stops early on validation UA, with optional class
-weights (averaged over the batch as the preset says), gradient clipping and linear warm-up
+weights (averaged over the batch as the recipe says), gradient clipping and linear warm-up
 (optimiser step k, counted from 0, runs at ``lr * min(1, (k + 1) / warmup_steps)``; no warm-up
 with ``warmup_steps=0``), bf16 autocast on CUDA, a checkpoint (``last.pt``) after every epoch
 and ``metrics.csv`` rewritten after every epoch. Started again
@@ -31,7 +31,7 @@ from workbench.training.metrics import classification_metrics
 from workbench.io import atomic_write
 from workbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from workbench.training.data import SERDataset, make_loader
-from workbench.training.presets import TrainPreset
+from workbench.training.recipes import Recipe
 
 METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_ua", "val_wa", "lr", "seconds"]
 
@@ -174,7 +174,7 @@ def _read_losses(pending: list[tuple[int, torch.Tensor, list[str]]], total: floa
     return total, count
 
 
-#: How a class-weighted loss is averaged over a batch (``TrainPreset.class_weights``):
+#: How a class-weighted loss is averaged over a batch (``Recipe.class_weights``):
 #: ``weight_sum`` divides the sum of weighted losses by the sum of the batch's weights
 #: (PyTorch's weighted mean, ``F.cross_entropy(weight=...)``); ``batch_size`` divides it by the
 #: number of utterances N (Keras's class weights; Pepino et al. sec. 3 multiply "the loss of
@@ -183,7 +183,7 @@ CLASS_WEIGHT_MODES: tuple[str, ...] = ("weight_sum", "batch_size")
 
 
 def class_weight_mode(value: bool | str) -> str | None:
-    """The averaging of a preset's ``class_weights``: None (no weights), ``weight_sum``
+    """The averaging of a recipe's ``class_weights``: None (no weights), ``weight_sum``
     (``True`` too) or ``batch_size``; anything else raises :class:`TrainingError`.
 
     >>> class_weight_mode(True), class_weight_mode("batch_size"), class_weight_mode(False)
@@ -225,7 +225,7 @@ def class_weights_for(labels: list[int] | np.ndarray, n_classes: int) -> torch.T
     return torch.tensor(counts.sum() / (n_classes * counts), dtype=torch.float32)
 
 
-def _make_optimizer(model: nn.Module, s: TrainPreset) -> torch.optim.Optimizer:
+def _make_optimizer(model: nn.Module, s: Recipe) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if s.optimizer == "adam":
         return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
@@ -252,7 +252,7 @@ class TrainResult:
 def train_model(
     model: nn.Module,
     train: SERDataset,
-    settings: TrainPreset,
+    settings: Recipe,
     run_dir: str | Path,
     validation: SERDataset | None = None,
     seed: int = 0,
