@@ -28,7 +28,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: install lock demo test test-ray e2e-if-present unit notebooks-smoke nbval corpus corpus-smoke lab scrub nbref check-notebooks docs clean
+.PHONY: install lock demo test test-ray e2e-if-present lint unit notebooks-smoke nbval corpus corpus-smoke lab scrub nbref check-notebooks docs clean
 
 install: $(VENV)/.installed
 
@@ -85,7 +85,12 @@ $(DOCS_INSTALLED): $(VENV)/.installed
 	$(PIP_INSTALL) -e '.[test,docs]'
 	@touch $@
 
-test: install $(RAY_INSTALLED) $(DOCS_INSTALLED) check-notebooks corpus-smoke unit notebooks-smoke nbval docs e2e-if-present
+test: install $(RAY_INSTALLED) $(DOCS_INSTALLED) check-notebooks corpus-smoke lint unit notebooks-smoke nbval docs e2e-if-present
+
+# Lint (configuration: [tool.ruff] in pyproject.toml): unused imports and variables, undefined
+# names, import order, in workbench/, tests/ and tools/. `ruff check --fix .` repairs most.
+lint: install
+	$(BIN)/ruff check workbench tests tools
 
 # WORKBENCH_REQUIRE_RAY: the Ray tests fail instead of skipping when Ray is missing.
 unit:

@@ -103,11 +103,10 @@ def memory(args: argparse.Namespace) -> None:
 def train(args: argparse.Namespace) -> None:
     import dataclasses
 
+    from workbench import paths
     from workbench.training.crossval import run_crossval
     from workbench.training.recipes import get_recipe
     from workbench.training.spec import CorpusOptions, RunSpec
-
-    from workbench import paths
 
     ckpt = _checkpoint(args.work, args.kind)
     layers = [int(i) for i in args.layers.split(",")]

@@ -56,11 +56,18 @@ import pandas as pd
 
 from workbench import paths
 from workbench.distributed import TaskFailed, TaskOutcome, TaskResources, check_options, run_tasks
-from workbench.grid import BatchError, GridCell, name_problem
-from workbench.io import atomic_write
 
 # Re-exported: these lived here before workbench.grid, and callers (tests/e2e) import them from here.
-from workbench.grid import GridError, check_parameters, load_grid, notebook_parameters  # noqa: F401
+from workbench.grid import (  # noqa: F401
+    BatchError,
+    GridCell,
+    GridError,
+    check_parameters,
+    load_grid,
+    name_problem,
+    notebook_parameters,
+)
+from workbench.io import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,7 @@ import pytest
 import soundfile as sf
 
 from workbench.corpus import espeak
-from workbench.corpus.synthetic import IEMOCAP_COUNTS, CORPUS_SIZES, SynthConfig, generate_corpus, \
-    plan_corpus
+from workbench.corpus.synthetic import CORPUS_SIZES, IEMOCAP_COUNTS, SynthConfig, generate_corpus, plan_corpus
 
 UTT_ID = re.compile(r"^Ses(0[1-5])([FM])_(impro0[1-8][ab]?|script0[1-3]_[1-3]b?)_([FM])(\d{3})$")
 SUMMARY = re.compile(r"^\[(\d+\.\d{4}) - (\d+\.\d{4})\]\t(\S+)\t([a-z]{3})\t"

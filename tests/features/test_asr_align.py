@@ -8,8 +8,7 @@ import soundfile as sf
 from workbench.corpus.manifest import Manifest
 from workbench.features import align as align_mod
 from workbench.features import asr as asr_mod
-from workbench.features.align import (agreement_table, align_manifest, alignment_agreement,
-                                      force_align, in_dictionary)
+from workbench.features.align import agreement_table, align_manifest, alignment_agreement, force_align, in_dictionary
 from workbench.features.asr import transcribe, transcribe_manifest, wer_summary, word_errors
 from workbench.features.words import split_words
 from workbench.testing.dummies import make_utterance

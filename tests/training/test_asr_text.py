@@ -23,7 +23,7 @@ from workbench.cli import main
 from workbench.corpus.manifest import Manifest
 from workbench.features import asr as asr_mod
 from workbench.features.words import split_words
-from workbench.models import create_model, get_card, list_models
+from workbench.models import get_card, list_models
 from workbench.testing import make_manifest
 from workbench.training import crossval as crossval_mod
 from workbench.training import runs as runs_mod
@@ -36,8 +36,14 @@ from workbench.training.recipes import FeatureSpec, Recipe, get_recipe
 from workbench.training.results import RESULT_COLUMNS, read_results
 from workbench.training.runs import load_run
 from workbench.training.spec import CorpusOptions, RunSpec, SpecError
-from workbench.training.texts import (TextSourceError, TextSourceWarning, pooled_wer, reference_timings,
-                                      text_source_of, texts_for)
+from workbench.training.texts import (
+    TextSourceError,
+    TextSourceWarning,
+    pooled_wer,
+    reference_timings,
+    text_source_of,
+    texts_for,
+)
 
 FRAME = 0.04  # seconds per fake audio frame
 TEXT_DIM = 5
@@ -284,8 +290,8 @@ def test_every_text_model_reads_an_empty_transcript(model, variant):
     every model that reads text gives finite outputs and gradients for it."""
     import torch
 
-    from workbench.training.build import build_model
     from workbench.testing import make_utterance
+    from workbench.training.build import build_model
 
     recipe = get_recipe(model, "smoke", variant=variant or None)
     shapes = {"audio": SimpleNamespace(dim=6, frame_seconds=0.04), "text": SimpleNamespace(dim=TEXT_DIM, frame_seconds=None),

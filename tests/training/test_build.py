@@ -15,8 +15,13 @@ from workbench.training.data import SERDataset
 from workbench.training.inputs import FoldData
 from workbench.training.recipes import RECIPE_NAMES, get_recipe
 from workbench.training.spec import RunSpec
-from workbench.training.strategies import (FROM_SCRATCH, StrategyError, models_with_branches, needs_pretraining,
-                                           pretrain_branches)
+from workbench.training.strategies import (
+    FROM_SCRATCH,
+    StrategyError,
+    models_with_branches,
+    needs_pretraining,
+    pretrain_branches,
+)
 
 MODELS = list_models()
 CASES = [(m, None) for m in MODELS] + [(m, v) for m in MODELS for v in get_card(m).variants]

@@ -10,11 +10,11 @@ import pytest
 
 from workbench import paths
 from workbench.training.bench import random_features, stand_in_manifest
-from workbench.training.bundle import BundleError, crossval_from_bundle, export_bundle, load_bundle, save_bundle
 from workbench.training.build import model_inputs_of
+from workbench.training.bundle import BundleError, crossval_from_bundle, export_bundle, load_bundle, save_bundle
 from workbench.training.crossval import run_crossval
-from workbench.training.spec import CorpusOptions, RunSpec
 from workbench.training.recipes import get_recipe
+from workbench.training.spec import CorpusOptions, RunSpec
 
 META = {"model": "x", "preset": "demo", "corpus": "stand_in", "corpus_preset": "test", "label_scheme": "iemocap4"}
 

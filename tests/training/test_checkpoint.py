@@ -15,8 +15,8 @@ import torch
 from workbench.errors import DiskFullError
 from workbench.models import create_model
 from workbench.training.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from workbench.training.runs import load_trained
 from workbench.training.data import SERDataset
+from workbench.training.runs import load_trained
 from workbench.training.trainer import train_model
 
 CLASSES = ("neu", "hap", "ang", "sad")

@@ -11,16 +11,15 @@ import pytest
 import torch
 
 from workbench.errors import DiskFullError
-from workbench.training.metrics import classification_metrics
 from workbench.training import results as results_mod
 from workbench.training.crossval import CrossValError, run_crossval
+from workbench.training.data import SERDataset, collate
 from workbench.training.inputs import InputError
+from workbench.training.metrics import classification_metrics
+from workbench.training.results import PREDICTION_COLUMNS, RESULT_COLUMNS, ResultsError, read_predictions, read_results
 from workbench.training.runs import load_trained
 from workbench.training.spec import CorpusOptions, RunSpec, SpecError
 from workbench.training.strategies import StrategyError
-from workbench.training.data import SERDataset, collate
-from workbench.training.results import (PREDICTION_COLUMNS, RESULT_COLUMNS, ResultsError, read_predictions,
-                                        read_results)
 from workbench.training.trainer import predict
 
 

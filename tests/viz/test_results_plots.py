@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 import plotly.graph_objects as go
+import pytest
 from matplotlib.figure import Figure
 
 from workbench.evaluation.leakage_experiment import leakage_long

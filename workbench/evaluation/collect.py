@@ -19,6 +19,7 @@ import pandas as pd
 from workbench.evaluation.aggregate import latest_configurations, pooled_confusion
 from workbench.evaluation.leakage_experiment import FIG2_MODELS, FIG2_SIZES, PROTOCOLS
 from workbench.training.recipes import Recipe
+
 # ResultsNotFoundError lived here first: imported from here still
 from workbench.training.results import ResultsNotFoundError, read_predictions, read_results, results_dir
 from workbench.training.reuse import check_predictions

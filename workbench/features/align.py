@@ -32,9 +32,19 @@ import numpy as np
 import pandas as pd
 
 from workbench.corpus.manifest import Manifest, Utterance
-from workbench.features.asr import (DECODER_SETTINGS, SAMPLE_RATE, Word, _as_audio, audio_key,
-                                    clean_words, decode_segments, decoder, is_silent, run_cached,
-                                    sphinx_version)
+from workbench.features.asr import (
+    DECODER_SETTINGS,
+    SAMPLE_RATE,
+    Word,
+    _as_audio,
+    audio_key,
+    clean_words,
+    decode_segments,
+    decoder,
+    is_silent,
+    run_cached,
+    sphinx_version,
+)
 from workbench.features.words import match_word_timings, split_words
 
 Method = Literal["forced", "fallback", "empty"]

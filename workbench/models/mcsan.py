@@ -38,7 +38,6 @@ from workbench.models.layers import (
 from workbench.models.outputs import AttentionInfo, ModelOutput
 from workbench.models.registry import build_from_config, register_model
 
-
 MODALITIES = ("audio", "text")
 
 

@@ -40,8 +40,8 @@ from workbench.models.registry import list_models
 from workbench.training.build import model_inputs_of
 from workbench.training.crossval import run_crossval
 from workbench.training.inputs import InputFeatures
-from workbench.training.spec import CorpusOptions, RunSpec
 from workbench.training.recipes import Recipe, get_recipe
+from workbench.training.spec import CorpusOptions, RunSpec
 
 # (dim, frame period in seconds; None = one row per word) of each extractor's output. A test
 # checks these against the real extractors, which need librosa/openSMILE/MiniLM to construct.

@@ -28,8 +28,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from workbench.errors import WorkbenchError
 from workbench.corpus.manifest import Manifest, Utterance
+from workbench.errors import WorkbenchError
 from workbench.io import atomic_write
 from workbench.training.build import model_inputs_of
 from workbench.training.inputs import InputFeatures, check_extractors_ready, load_input_features

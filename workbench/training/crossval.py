@@ -37,19 +37,23 @@ import pandas as pd
 
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
-from workbench.errors import WorkbenchError
-from workbench.training.metrics import classification_metrics
-from workbench.features.normalise import save_normalisers
 from workbench.distributed import require_ray
+from workbench.errors import WorkbenchError
+from workbench.features.normalise import save_normalisers
 from workbench.io import atomic_write
 from workbench.paths import resolve_runs_root
 from workbench.protocols import Fold, check_protocol, make_folds, save_folds
 from workbench.training.build import build_model, model_inputs_of
-from workbench.training.inputs import (InputFeatures, check_extractors_ready, check_features, fold_datasets,
-                                      load_input_features)
+from workbench.training.inputs import (
+    InputFeatures,
+    check_extractors_ready,
+    check_features,
+    fold_datasets,
+    load_input_features,
+)
+from workbench.training.metrics import classification_metrics
 from workbench.training.recipes import Recipe
-from workbench.training.results import (STORED_NAMES, append_rows, read_results, read_run_predictions,
-                                        results_dir)
+from workbench.training.results import STORED_NAMES, append_rows, read_results, read_run_predictions, results_dir
 from workbench.training.reuse import ReusedRunWarning, prediction_problems
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 from workbench.training.strategies import needs_pretraining, pretrain_branches

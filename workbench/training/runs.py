@@ -28,13 +28,11 @@ from workbench.models.registry import create_model
 from workbench.protocols import Fold, load_folds
 from workbench.training.checkpoint import load_checkpoint
 from workbench.training.data import SERDataset
-from workbench.training.inputs import (InputFeatures, fit_normalisers, load_input_features, make_dataset,
-                                       training_ids)
+from workbench.training.inputs import InputFeatures, fit_normalisers, load_input_features, make_dataset, training_ids
 from workbench.training.recipes import Recipe
 from workbench.training.results import STORED_NAMES
 from workbench.training.spec import CorpusOptions
 from workbench.training.texts import TextSourceError, TextSourceWarning, asr_engine_of, text_source_of, texts_for
-
 
 # load_run reads run folders written by older versions; these branches go in version 0.3.
 deprecated("run folders whose config.json has no corpus_options (read from corpus and corpus_preset)", "0.3")

@@ -23,7 +23,6 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from workbench import paths
 from workbench.paths import RunsRootError, resolve_runs_root  # noqa: F401  (here first; one rule, in paths)
 from workbench.training.recipes import Recipe
 from workbench.training.results import read_results

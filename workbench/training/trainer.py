@@ -27,10 +27,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from workbench.errors import WorkbenchError
-from workbench.training.metrics import classification_metrics
 from workbench.io import atomic_write
 from workbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from workbench.training.data import SERDataset, make_loader
+from workbench.training.metrics import classification_metrics
 from workbench.training.recipes import Recipe
 
 METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_ua", "val_wa", "lr", "seconds"]
