@@ -55,7 +55,7 @@ import numpy as np
 
 from workbench.corpus.manifest import Utterance
 from workbench.errors import WorkbenchError
-from workbench.features.audio import resolve_device
+from workbench.features.audio import device_name
 from workbench.features.audio_io import AudioWarning, load_audio
 from workbench.features.base import Extractor, ExtractorConfig, register_extractor
 from workbench.features.checkpoints import Checkpoint, CheckpointError, resolve_checkpoint
@@ -340,7 +340,7 @@ class SslLayers(Extractor):
         import torch
 
         info, cfg = self.info, self.config
-        device = resolve_device(cfg.device)
+        device = device_name(cfg.device)
         layers = list(self.layers)
         model = load_speech_encoder(info, device, layers_to_run(info, max(layers)))
         chunk = max(1, round(cfg.chunk_seconds / info.frame_seconds))

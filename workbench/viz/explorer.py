@@ -31,6 +31,7 @@ import torch
 
 from workbench.corpus.manifest import Manifest
 from workbench.evaluation.alignment import reference_spans, utterance_scores
+from workbench.features.audio_io import load_audio
 from workbench.features.words import split_words
 from workbench.training.data import SERDataset, collate
 from workbench.training.results import STORED_NAMES, read_table
@@ -45,7 +46,6 @@ from workbench.viz.attention import (
     viewable_maps,
     word_attention_span,
 )
-from workbench.viz.explore import load_wave
 
 ALL = "(all)"
 
@@ -127,7 +127,7 @@ class ExplorerRun:
         view = r.view(name, head)
         utt = self.manifest[utt_id]
         ref = reference_spans(view.words, reference_timings(utt)) if "word" in r.attention_info[name].axes else None
-        wave = load_wave(utt) if background != "none" else None
+        wave = load_audio(utt) if background != "none" else None
         title = f"{utt_id}: true {r.label}, predicted {r.pred} | {view.name}, " + (
             "mean of heads" if head == "mean" else f"head {head}")
         return attention_figure(view, wave, background=background, reference=ref, highlight=highlight,
@@ -435,7 +435,7 @@ class AttentionExplorer:
         return pd.Series(self.result.probs, index=self.run.classes, name="probability")
 
     def utterance_audio(self) -> np.ndarray:
-        return load_wave(self.run.manifest[self.result.id], self.sr) if self.result else np.zeros(0, np.float32)
+        return load_audio(self.run.manifest[self.result.id], self.sr) if self.result else np.zeros(0, np.float32)
 
     def word_audio(self) -> tuple[tuple[float, float], np.ndarray]:
         """(span, samples) of the audio the selected word attends to."""
