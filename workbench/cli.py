@@ -386,18 +386,17 @@ def _add_debug(p: argparse.ArgumentParser, default: object) -> None:
                    help="show the full traceback of an error instead of one line")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_debug(parser, False)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sizes = _sizes()
-
+def _add_list_command(sub: Any) -> list[argparse.ArgumentParser]:
+    """``workbench list``: its parser, returned for the common options."""
     ls = sub.add_parser("list", help="list the names the workbench knows, each with one line of description")
     ls.add_argument("what", choices=list(LISTINGS), help="what to list")
     ls.add_argument("model", nargs="?", default=None, help="variants: only this model's")
     ls.set_defaults(func=_list)
+    return [ls]
 
+
+def _add_corpus_command(sub: Any, sizes: list[str]) -> list[argparse.ArgumentParser]:
+    """``workbench corpus``: its parsers, returned for the common options."""
     corpus = sub.add_parser("corpus", help="generate the synthetic corpus or check an IEMOCAP copy")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
     synth = corpus_sub.add_parser("synth", help="generate the built-in synthetic corpus")
@@ -428,7 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rows printed per difference table (0: all)")
     check.add_argument("--csv", default=None, help="also write every difference to this CSV (kind,id,standard,found)")
     check.set_defaults(func=_corpus_check)
+    return [synth, check]
 
+
+def _add_batch_command(sub: Any) -> list[argparse.ArgumentParser]:
+    """``workbench batch``: its parser, returned for the common options."""
     batch = sub.add_parser("batch", help="run a grid of notebooks headlessly with papermill")
     batch.add_argument("grid", help="grid YAML (see workbench/grid.py)")
     batch.add_argument("--out", required=True, help="folder for executed notebooks (under runs/)")
@@ -437,7 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--no-html", action="store_true", help="skip the HTML export")
     _add_backend_options(batch, "notebooks")
     batch.set_defaults(func=_batch)
+    return [batch]
 
+
+def _add_bench_command(sub: Any, sizes: list[str]) -> list[argparse.ArgumentParser]:
+    """``workbench bench``: its parsers, returned for the common options."""
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     bf = bench_sub.add_parser("features", help="MFCC (batched torch vs librosa), openSMILE and cache reload rates")
@@ -471,7 +478,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--csv", default=None, help="write the rows to this CSV (rewritten after each model)")
     bt.add_argument("--quiet", action="store_true", help="no progress bars")
     bt.set_defaults(func=_bench_train)
+    return [bf, bt]
 
+
+def _add_train_command(sub: Any) -> list[argparse.ArgumentParser]:
+    """``workbench train``: its parser, returned for the common options."""
     tr = sub.add_parser("train", help="cross-validate one model (folds x seeds) into the results table")
     tr.add_argument("model", help="registered model name (`workbench list models`)")
     _add_recipe(tr, "demo", "training recipe: paper (each paper's set-up; GPU-sized), demo (CPU-sized) or smoke")
@@ -505,7 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_options(tr, "trainings")
     tr.set_defaults(func=_train)
+    return [tr]
 
+
+def _add_reproduce_command(sub: Any) -> list[argparse.ArgumentParser]:
+    """``workbench reproduce``: its parser, returned for the common options."""
     rp = sub.add_parser("reproduce", help="rerun the papers' claims as experiments and write the ledger of verdicts")
     rp.add_argument("--papers", default=None, help="comma-separated papers, e.g. xu2019 (`workbench list claims` shows "
                                                      "each claim's paper; default: all claims)")
@@ -525,7 +540,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend_options(rp, "trainings")
     rp.set_defaults(func=_reproduce, runs_root_under="reproduce")
+    return [rp]
 
+
+def _add_bundle_command(sub: Any) -> list[argparse.ArgumentParser]:
+    """``workbench bundle``: its parser, returned for the common options."""
     bu = sub.add_parser("bundle", help="write one model's features and the manifest to a file, for `train --bundle` "
                                        "on a machine without the corpus or the extractors")
     bu.add_argument("model", help="registered model name (`workbench list models`)")
@@ -537,7 +556,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="store the human transcript's or the ASR transcript's text inputs")
     bu.add_argument("--quiet", action="store_true", help="no progress bars")
     bu.set_defaults(func=_bundle)
-    for leaf in (ls, synth, check, batch, bf, bt, tr, rp, bu):
+    return [bu]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_debug(parser, False)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sizes = _sizes()
+    leaves = [
+        *_add_list_command(sub),
+        *_add_corpus_command(sub, sizes),
+        *_add_batch_command(sub),
+        *_add_bench_command(sub, sizes),
+        *_add_train_command(sub),
+        *_add_reproduce_command(sub),
+        *_add_bundle_command(sub),
+    ]
+    for leaf in leaves:
         # SUPPRESS: a subcommand without --debug must not reset a --debug given before it
         _add_debug(leaf, argparse.SUPPRESS)
     return parser
