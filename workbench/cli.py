@@ -364,7 +364,6 @@ def _add_recipe(p: argparse.ArgumentParser, default: str, help: str) -> None:
 
 def _add_runs_root(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
     p.add_argument("--runs-root", default=default, help=help)
-    p.set_defaults(runs_root_default=default)  # to tell an explicit --runs-root from the default
 
 
 def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
