@@ -8,6 +8,7 @@ that shim (and its entry) before releasing the version.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import pkgutil
 import re
@@ -61,3 +62,23 @@ def test_the_registry_fills_itself_and_refuses_a_deprecation_without_a_version()
         renamed_keywords(old="new")  # type: ignore[call-arg]  # no version: refused
     with pytest.raises(ValueError, match="not like"):
         deprecated("x", "soon")
+
+
+def _parsers(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
+    out = [(parser.prog, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                out += _parsers(child)
+    return out
+
+
+def test_a_hidden_cli_option_is_a_registered_deprecation() -> None:
+    """An old option name kept as a hidden alias (help=SUPPRESS) must be registered, as
+    ``"workbench SUBCOMMAND --old"``, with the version that removes it."""
+    from workbench.cli import build_parser
+
+    hidden = [f"{prog} {name}" for prog, p in _parsers(build_parser()) for a in p._actions
+              if a.help == argparse.SUPPRESS and a.option_strings and "--debug" not in a.option_strings
+              for name in a.option_strings]
+    assert [h for h in hidden if h not in DEPRECATIONS] == []
