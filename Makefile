@@ -12,8 +12,8 @@ BIN := $(VENV)/bin
 # CPU installs pin this torch. GPU users: install a CUDA build of torch into .venv first
 # (see README), then pass TORCH= (empty) so it is kept.
 TORCH ?= torch==2.13.0
-PRESET ?= demo
-SEED ?= 0
+CORPUS_SIZE ?= demo
+CORPUS_SEED ?= 0
 
 # Keep Jupyter/IPython state inside the project so runs do not depend on the user's home.
 export WORKBENCH_DATA ?= $(CURDIR)/data
@@ -28,7 +28,7 @@ export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: install lock demo test test-ray e2e-if-present unit notebooks-smoke nbval corpus corpus-smoke lab scrub nbref check-notebooks docs clean
+.PHONY: install lock demo test test-ray e2e-if-present lint unit notebooks-smoke nbval corpus corpus-smoke lab scrub nbref check-notebooks docs clean
 
 install: $(VENV)/.installed
 
@@ -57,19 +57,19 @@ lock: install
 	   $(BIN)/pip freeze --exclude-editable | grep -viE '^(torch|ser-workbench)[=@ ]' | LC_ALL=C sort -f; } > $(LOCK).tmp
 	@mv $(LOCK).tmp $(LOCK) && echo "wrote $(LOCK) ($$(grep -vc '^#' $(LOCK)) packages)"
 
-# Generate the synthetic corpus for PRESET/SEED unless it is already there (`make clean` drops it).
-CORPUS_DIR = $(WORKBENCH_DATA)/synthetic-$(PRESET)-seed$(SEED)
+# Generate the synthetic corpus for CORPUS_SIZE/CORPUS_SEED unless it is already there (`make clean` drops it).
+CORPUS_DIR = $(WORKBENCH_DATA)/synthetic-$(CORPUS_SIZE)-seed$(CORPUS_SEED)
 corpus: install
 	@test -f $(CORPUS_DIR)/IEMOCAP_full_release/SYNTHETIC_README.txt \
-	  || $(BIN)/workbench corpus synth --corpus-size $(PRESET) --corpus-seed $(SEED) --out $(CORPUS_DIR)
+	  || $(BIN)/workbench corpus synth --corpus-size $(CORPUS_SIZE) --corpus-seed $(CORPUS_SEED) --out $(CORPUS_DIR)
 
 # The smoke corpus the tests and smoke notebooks read.
 corpus-smoke:
-	@$(MAKE) --no-print-directory corpus PRESET=smoke SEED=0
+	@$(MAKE) --no-print-directory corpus CORPUS_SIZE=smoke CORPUS_SEED=0
 
 # The main job: default corpus, every notebook headless into runs/demo/, summary at the end.
 demo: install
-	$(MAKE) corpus PRESET=demo SEED=0
+	$(MAKE) corpus CORPUS_SIZE=demo CORPUS_SEED=0
 	$(BIN)/workbench batch grids/demo.yaml --out $(WORKBENCH_RUNS)/demo
 
 # `make test` runs the Ray backend's tests on a local Ray instance, so it installs that extra
@@ -85,7 +85,12 @@ $(DOCS_INSTALLED): $(VENV)/.installed
 	$(PIP_INSTALL) -e '.[test,docs]'
 	@touch $@
 
-test: install $(RAY_INSTALLED) $(DOCS_INSTALLED) check-notebooks corpus-smoke unit notebooks-smoke nbval docs e2e-if-present
+test: install $(RAY_INSTALLED) $(DOCS_INSTALLED) check-notebooks corpus-smoke lint unit notebooks-smoke nbval docs e2e-if-present
+
+# Lint (configuration: [tool.ruff] in pyproject.toml): unused imports and variables, undefined
+# names, import order, in workbench/, tests/ and tools/. `ruff check --fix .` repairs most.
+lint: install
+	$(BIN)/ruff check workbench tests tools
 
 # WORKBENCH_REQUIRE_RAY: the Ray tests fail instead of skipping when Ray is missing.
 unit:

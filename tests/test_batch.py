@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from workbench.batch import run_grid, summary_table
-from workbench.grid import load_grid
 from workbench.cli import main
+from workbench.grid import load_grid
 from workbench.testing import interrupt_when, write_notebook
 
 

@@ -163,27 +163,29 @@ def test_a_variant_for_another_corpus_is_one_line(tmp_path, capsys):
     assert "model 'amh': unknown variant 'hops_99'" in capsys.readouterr().err
 
 
-# ----------------------------------------------------------------- one vocabulary (issue 22)
-@pytest.mark.parametrize("argv, old, new, dest, value", [
-    (["train", "amh", "--preset", "smoke"], "--preset", "--recipe", "recipe", "smoke"),
-    (["train", "amh", "--corpus-preset", "full"], "--corpus-preset", "--corpus-size", "corpus_size", "full"),
-    (["bundle", "amh", "--out", "b.npz", "--preset", "paper"], "--preset", "--recipe", "recipe", "paper"),
-    (["bench", "train", "--preset", "demo"], "--preset", "--recipe", "recipe", "demo"),
-    (["bench", "features", "--preset", "demo"], "--preset", "--corpus-size", "corpus_size", "demo"),
-    (["bench", "features", "--seed", "4"], "--seed", "--corpus-seed", "corpus_seed", 4),
-    (["corpus", "synth", "--out", "c", "--preset", "full"], "--preset", "--corpus-size", "corpus_size", "full"),
-    (["corpus", "synth", "--out", "c", "--seed", "7"], "--seed", "--corpus-seed", "corpus_seed", 7),
+# ----------------------------------------------------------------- one vocabulary (issues 22, 30)
+@pytest.mark.parametrize("argv, old", [
+    (["train", "amh", "--preset", "smoke"], "--preset"),
+    (["train", "amh", "--corpus-preset", "full"], "--corpus-preset"),
+    (["train", "amh", "--out", "old"], "--out"),
+    (["reproduce", "--out", "old"], "--out"),
+    (["bundle", "amh", "--out", "b.npz", "--preset", "paper"], "--preset"),
+    (["bench", "train", "--preset", "demo"], "--preset"),
+    (["bench", "features", "--preset", "demo"], "--preset"),
+    (["bench", "features", "--seed", "4"], "--seed"),
+    (["corpus", "synth", "--out", "c", "--preset", "full"], "--preset"),
+    (["corpus", "synth", "--out", "c", "--seed", "7"], "--seed"),
 ])
-def test_old_option_names_still_work_with_a_notice(stub_commands, capsys, argv, old, new, dest, value):
-    assert main(argv) == 0
-    assert getattr(stub_commands[-1], dest) == value
-    assert _stderr_lines(capsys) == [f"workbench: {old} is deprecated; use {new}"]
-    new_argv = [new if a == old else a for a in argv]
-    assert main(new_argv) == 0 and getattr(stub_commands[-1], dest) == value
-    assert _stderr_lines(capsys) == []
+def test_the_option_names_before_the_rename_are_gone(stub_commands, capsys, argv, old):
+    """Issue 30 removed the aliases of issue 22 (no release had them): an old name is refused
+    by argparse (exit 2) naming it, and nothing runs."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and f"unrecognized arguments: {old}" in capsys.readouterr().err
+    assert not stub_commands
 
 
-def test_old_option_names_are_hidden_and_keep_their_choices(capsys):
+def test_help_shows_the_one_name_of_each_option(capsys):
     parser = cli.build_parser()
     for argv, shown in ((["train", "--help"], ("--recipe", "--corpus-size", "--corpus-seed", "--runs-root")),
                         (["bench", "features", "--help"], ("--corpus-size", "--corpus-seed")),
@@ -195,7 +197,7 @@ def test_old_option_names_are_hidden_and_keep_their_choices(capsys):
         assert "--preset" not in text and "--corpus-preset" not in text and "--seed " not in text
         assert "--out" not in text or argv[0] == "corpus"  # corpus synth --out is its output folder
     with pytest.raises(SystemExit) as exit_:
-        main(["train", "amh", "--preset", "huge"])
+        main(["train", "amh", "--recipe", "huge"])
     assert exit_.value.code == 2 and "invalid choice: 'huge'" in capsys.readouterr().err
 
 
@@ -211,12 +213,6 @@ def test_runs_root_is_relative_to_the_working_directory_everywhere(tmp_path, mon
     assert cli._runs_root(parse(["reproduce", "--runs-root", "r2"])) == tmp_path / "r2"
     assert cli._runs_root(parse(["reproduce", "--runs-root", "$WORKBENCH_RUNS/r2"])) == tmp_path / "runs" / "r2"
     assert f"runs root: {tmp_path / 'runs' / 'myexp'}\n" in capsys.readouterr().out  # every folder is said
-    # --out (deprecated): a path relative to the working directory, as it always was
-    assert cli._runs_root(parse(["train", "amh", "--out", "old"])) == tmp_path / "old"
-    assert cli._runs_root(parse(["reproduce", "--out", "old"])) == tmp_path / "old"
-    assert "--out is deprecated; use --runs-root" in capsys.readouterr().err
-    with pytest.raises(WorkbenchError, match="give only --runs-root"):
-        cli._runs_root(parse(["train", "amh", "--out", "old", "--runs-root", "new"]))
     assert main(["train", "amh", "--runs-root", ""]) == 1  # '' wrote into $WORKBENCH_RUNS itself
     assert "runs root is empty" in capsys.readouterr().err
     with pytest.raises(WorkbenchError, match="runs root is empty"):  # --debug after reproduce: argparse refused it

@@ -73,7 +73,7 @@ def _ray_cpus_come_back() -> None:
 # --------------------------------------------------------------------------- helpers
 def _features(manifest, dim: int = 6) -> dict:
     from workbench.training.inputs import InputFeatures
-    from workbench.training.presets import FeatureSpec
+    from workbench.training.recipes import FeatureSpec
 
     rng = np.random.default_rng(0)
     pat = rng.normal(size=(len(CLASSES), dim))
@@ -82,10 +82,10 @@ def _features(manifest, dim: int = 6) -> dict:
     return {"audio": InputFeatures(FeatureSpec("fake_audio", normalise="global"), audio, 0.01, dim)}
 
 
-def _preset():
-    from workbench.training.presets import TrainPreset
+def _recipe():
+    from workbench.training.recipes import Recipe
 
-    return TrainPreset(name="test", model="unimodal_audio", features={}, lr=1e-2, batch_size=8, epochs=2,
+    return Recipe(name="test", model="unimodal_audio", features={}, lr=1e-2, batch_size=8, epochs=2,
                        protocol="loso_session", model_config={"hidden": 8, "dense_layers": 0})
 
 
@@ -100,7 +100,7 @@ def _crossval(data, out, **backend):
     from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 
     manifest, features = data
-    spec = RunSpec.create("unimodal_audio", _preset(), folds=[0, 2], seeds=[0, 1])
+    spec = RunSpec.create("unimodal_audio", _recipe(), folds=[0, 2], seeds=[0, 1])
     return run_crossval(spec, CorpusOptions("dummy", size="test"), BackendOptions(**backend), manifest=manifest,
                         features=features, runs_root=out, progress=False)
 

@@ -106,7 +106,7 @@ def test_the_full_study_runs_every_model_under_its_own_papers_set_up():
     from pathlib import Path
 
     from workbench.models import list_models
-    from workbench.training.presets import get_preset, needs_user_encoder
+    from workbench.training.recipes import get_recipe, needs_user_encoder
 
     cells = load_grid(Path(__file__).resolve().parents[1] / "grids" / "full.yaml")
     assert not [c.problems for c in cells if c.problems]
@@ -122,7 +122,7 @@ def test_the_full_study_runs_every_model_under_its_own_papers_set_up():
         seeds = 10 if model.startswith("pepino") else 5
         assert len(p["seeds"]) == seeds, model
     for p in train:
-        recipe = get_preset(p["model"], "paper")
+        recipe = get_recipe(p["model"], "paper")
         if p.get("protocol") is not None and recipe.early_stopping_patience is not None:
             assert p.get("protocol_options", {}).get("validation") == "random", p
 

@@ -2,7 +2,7 @@
 functions and under ``if TYPE_CHECKING`` included, goes down the layers or stays in its own, and
 no modules import each other in a circle.
 
-Layers, bottom to top (DESIGN.md section 10)::
+Layers, bottom to top (the rule is this docstring; docs/training.md, "Layering", explains it)::
 
     helpers (errors, io, paths)  <  corpus  <  protocols, leakage  <  features  <  models
     <  training  <  evaluation  <  viz  <  batch, grid, cli, bench, catalog, __main__  <  testing

@@ -197,8 +197,8 @@ def test_default_corpus_leaks_scripts_under_loso_session_only(tmp_path_factory):
     Reads the smoke corpus where ``make`` already generated it (only reading: nothing is written
     into the repository); otherwise synthesises it into a temp folder (about 20 s on 2 idle cores).
     """
-    from workbench.corpus import load_corpus
     from workbench import paths
+    from workbench.corpus import load_corpus
 
     ready = paths.data_dir() / "synthetic-smoke-seed0" / "IEMOCAP_full_release" / "SYNTHETIC_README.txt"
     data_dir = paths.data_dir() if ready.is_file() else tmp_path_factory.mktemp("synthetic")

@@ -15,11 +15,11 @@ from workbench import cli
 from workbench.catalog import LISTINGS, format_table, listing
 from workbench.corpus.labels import SCHEMES
 from workbench.corpus.load import CORPORA
-from workbench.corpus.synthetic import PRESETS
+from workbench.corpus.synthetic import CORPUS_SIZES
 from workbench.errors import WorkbenchError
 from workbench.models import get_card, list_models, list_variants
 from workbench.protocols import PROTOCOLS
-from workbench.training.presets import PRESET_NAMES
+from workbench.training.recipes import RECIPE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOTTED = re.compile(r"\bworkbench(?:\.[A-Za-z_]\w*)+")
@@ -98,10 +98,10 @@ def test_resolves_tells_a_stale_name() -> None:
 
 
 def test_options_accept_what_the_registries_hold() -> None:
-    assert option(["train"], "recipe").choices == list(PRESET_NAMES) == cli.RECIPES
-    assert option(["reproduce"], "recipe").choices == list(PRESET_NAMES)
-    assert option(["train"], "corpus_size").choices == list(PRESETS)
-    assert option(["corpus", "synth"], "corpus_size").choices == list(PRESETS)
+    assert option(["train"], "recipe").choices == list(RECIPE_NAMES) == cli.RECIPES
+    assert option(["reproduce"], "recipe").choices == list(RECIPE_NAMES)
+    assert option(["train"], "corpus_size").choices == list(CORPUS_SIZES)
+    assert option(["corpus", "synth"], "corpus_size").choices == list(CORPUS_SIZES)
     corpus_help = option(["train"], "corpus").help
     assert re.findall(r"[a-z_]+(?=,| \()", corpus_help) == list(CORPORA)
 
@@ -119,7 +119,7 @@ def test_listings_hold_exactly_the_registries() -> None:
     assert listing("protocols")["name"].tolist() == list(PROTOCOLS)
     assert listing("label-schemes")["name"].tolist() == list(SCHEMES)
     assert listing("corpora")["name"].tolist() == list(CORPORA)
-    assert listing("recipes")["name"].tolist() == list(PRESET_NAMES)
+    assert listing("recipes")["name"].tolist() == list(RECIPE_NAMES)
     amh = listing("variants", "amh")
     assert amh["name"].str.replace(" (default)", "").tolist() == list(list_variants("amh"))
     assert (amh["name"] == f"{get_card('amh').default_variant} (default)").sum() == 1

@@ -103,11 +103,10 @@ def memory(args: argparse.Namespace) -> None:
 def train(args: argparse.Namespace) -> None:
     import dataclasses
 
-    from workbench.training.crossval import run_crossval
-    from workbench.training.presets import get_preset
-    from workbench.training.spec import CorpusOptions, RunSpec
-
     from workbench import paths
+    from workbench.training.crossval import run_crossval
+    from workbench.training.recipes import get_recipe
+    from workbench.training.spec import CorpusOptions, RunSpec
 
     ckpt = _checkpoint(args.work, args.kind)
     layers = [int(i) for i in args.layers.split(",")]
@@ -124,18 +123,18 @@ def train(args: argparse.Namespace) -> None:
         manifest = manifest.filter(lambda u: u.id in keep)
     audio_s = sum(u.duration for u in manifest)
     for model in args.models.split(","):
-        preset = get_preset(model, "demo")
-        audio = preset.features["audio"]
-        features = dict(preset.features, audio=dataclasses.replace(
+        recipe = get_recipe(model, "demo")
+        audio = recipe.features["audio"]
+        features = dict(recipe.features, audio=dataclasses.replace(
             audio, config={**audio.config, "checkpoint": str(ckpt), "layers": layers}))
-        spec = RunSpec.create(model, preset.replace(features=features), folds=folds, device="cpu")
+        spec = RunSpec.create(model, recipe.replace(features=features), folds=folds, device="cpu")
         t0 = time.perf_counter()
         rows = run_crossval(spec, corpus, manifest=manifest, runs_root=args.work / "runs", progress=False)
         wall = time.perf_counter() - t0
         ua = rows["ua"].astype(float)
         store = paths.cache_dir() / "ssl_layers"
         size = sum(f.stat().st_size for f in store.rglob("*.npy")) if store.is_dir() else 0
-        print(json.dumps({"measure": "train", "model": model, "preset": "demo", "corpus": args.corpus_size,
+        print(json.dumps({"measure": "train", "model": model, "recipe": "demo", "corpus": args.corpus_size,
                           "utterances": len(manifest), "audio_s": round(audio_s, 1), "subset": args.subset,
                           "checkpoint": args.kind, "layers": layers, "ssl_store_mib": round(size / 2**20, 1),
                           "folds": sorted(rows["fold"].astype(str).unique().tolist()), "ua_mean": round(float(ua.mean()), 4),

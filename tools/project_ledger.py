@@ -27,7 +27,7 @@ import pandas as pd
 from workbench.evaluation.reproduce import plan, select_claims
 from workbench.training.results import read_results
 
-# Seconds per epoch of the paper preset on one H100 80GB, full-size IEMOCAP folds (README table,
+# Seconds per epoch of the paper recipe on one H100 80GB, full-size IEMOCAP folds (README table,
 # measured 2026). Variants and models without a row borrow the row of their architecture.
 H100_SECONDS_PER_EPOCH = {
     "amh": 4.1, "amh_at": 3.0, "cma_raw": 14.7, "cma_spec": 11.3, "mcsan": 1.8, "pepino_audio": 2.0,

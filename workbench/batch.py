@@ -56,11 +56,18 @@ import pandas as pd
 
 from workbench import paths
 from workbench.distributed import TaskFailed, TaskOutcome, TaskResources, check_options, run_tasks
-from workbench.grid import BatchError, GridCell, name_problem
-from workbench.io import atomic_write
 
 # Re-exported: these lived here before workbench.grid, and callers (tests/e2e) import them from here.
-from workbench.grid import GridError, check_parameters, load_grid, notebook_parameters  # noqa: F401
+from workbench.grid import (  # noqa: F401
+    BatchError,
+    GridCell,
+    GridError,
+    check_parameters,
+    load_grid,
+    name_problem,
+    notebook_parameters,
+)
+from workbench.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -617,10 +624,9 @@ def _interrupted(todo: list[tuple[GridCell, str]], done: set[str], out_dir: Path
 
 
 # --------------------------------------------------------------------------- summaries
-# parameter of a grid cell (the notebooks' names) -> column of the results table it selects on;
-# the columns keep their names from before the parameters were renamed (stored tables have them)
-_RESULT_KEYS = {"model": "model", "variant": "variant", "text_source": "text_source", "label_scheme": "label_scheme",
-                "protocol": "protocol", "corpus_size": "corpus_preset", "recipe": "train_preset", "corpus": "corpus"}
+# parameters of a grid cell (the notebooks' names) that select rows of the results table; the
+# column of each is its stored name (workbench.training.results.STORED_NAMES) where that differs
+_RESULT_KEYS = ("model", "variant", "text_source", "label_scheme", "protocol", "corpus_size", "recipe", "corpus")
 KEY_METRICS = ("wa", "ua", "macro_f1")
 
 
@@ -632,8 +638,11 @@ def summary_table(results: list[CellResult], results_table: pd.DataFrame | None 
     for r in results:
         row: dict[str, Any] = {"notebook": r.name, "status": r.status, "seconds": round(r.seconds, 1)}
         if results_table is not None and not results_table.empty and "model" in r.parameters:
+            from workbench.training.results import STORED_NAMES  # here: the training package imports torch
+
             sel = results_table
-            for param, column in _RESULT_KEYS.items():
+            for param in _RESULT_KEYS:
+                column = STORED_NAMES.get(param, param)
                 if r.parameters.get(param) is not None and column in sel.columns:
                     sel = sel[sel[column] == r.parameters[param]]
             row["runs"] = len(sel)

@@ -96,7 +96,7 @@ def bench_features(
     """Run every measurement on ``manifest``'s utterances; see the module docstring."""
     import torch
 
-    from workbench.features.audio import Mfcc120, librosa_mfcc120, resolve_device
+    from workbench.features.audio import Mfcc120, device_name, librosa_mfcc120
     from workbench.features.audio_io import AudioWarning, load_audio
     from workbench.features.cache import FeatureCache
 
@@ -108,7 +108,7 @@ def bench_features(
         warnings.simplefilter("ignore", AudioWarning)  # bad clips are padded; the rate is what we measure
         ys, t_load = _timed(lambda: [load_audio(u, min_seconds=ext.min_seconds) for u in utts])
     total = sum(len(y) for y in ys) / 16000
-    res = BenchResult(len(utts), total, resolve_device(device), torch.get_num_threads())
+    res = BenchResult(len(utts), total, device_name(device), torch.get_num_threads())
     res.add("decode wavs (soundfile)", t_load, total)
 
     # Warm-up outside the clock: librosa's numba JIT, torch's first-call allocations.

@@ -7,12 +7,12 @@ command accepts):
 =================  ========================================================================
 ``models``         :func:`workbench.models.list_models`, the first sentence of each builder
 ``variants``       :func:`workbench.models.list_variants` of one model or of every model
-``recipes``        :data:`workbench.training.presets.RECIPE_NOTES`
+``recipes``        :data:`workbench.training.recipes.RECIPE_NOTES`
 ``claims``         :data:`workbench.evaluation.claims.CLAIMS`
 ``protocols``      :func:`workbench.protocols.list_protocols`
 ``label-schemes``  :data:`workbench.corpus.labels.SCHEMES`
 ``corpora``        :data:`workbench.corpus.load.CORPORA`
-``corpus-sizes``   :data:`workbench.corpus.synthetic.PRESETS`
+``corpus-sizes``   :data:`workbench.corpus.synthetic.CORPUS_SIZES`
 =================  ========================================================================
 """
 
@@ -54,7 +54,7 @@ def _variants(model: str | None = None) -> pd.DataFrame:
 
 
 def _recipes() -> pd.DataFrame:
-    from workbench.training.presets import RECIPE_NOTES
+    from workbench.training.recipes import RECIPE_NOTES
 
     return pd.DataFrame({"name": list(RECIPE_NOTES), "description": list(RECIPE_NOTES.values())})
 
@@ -85,10 +85,10 @@ def _corpora() -> pd.DataFrame:
 
 
 def _corpus_sizes() -> pd.DataFrame:
-    from workbench.corpus.synthetic import PRESETS
+    from workbench.corpus.synthetic import CORPUS_SIZES
 
     return pd.DataFrame([{"name": name, "utterances": cfg.n_utterances, "dialogs": cfg.n_sessions * len(cfg.dialogs),
-                          "description": f"the synthetic corpus, {cfg.n_sessions} sessions"} for name, cfg in PRESETS.items()])
+                          "description": f"the synthetic corpus, {cfg.n_sessions} sessions"} for name, cfg in CORPUS_SIZES.items()])
 
 
 def _named(notes: dict[str, str]) -> pd.DataFrame:

@@ -13,9 +13,9 @@ label schemes, corpora, corpus sizes, claims), each with one line of description
 Parameter names are those of the notebooks and the Python API: ``--corpus-size`` (smoke, demo,
 full: the synthetic corpus) and ``--corpus-seed``, ``--recipe`` (paper, demo, smoke: the
 training recipe), ``--runs-root`` (a runs folder; a relative path is relative to the working
-directory, as everywhere: :func:`workbench.training.runs_root.resolve_runs_root`). The names before the rename (``--corpus-preset``, ``--preset``,
-``--seed``, ``--out`` of train and reproduce) still work, hidden from ``--help``, with a
-one-line deprecation notice on stderr.
+directory, as everywhere: :func:`workbench.training.runs_root.resolve_runs_root`). ``--out`` is
+where a command writes an output that is not a runs root (``batch``'s executed notebooks,
+``corpus synth``'s corpus folder, ``bundle``'s file); ``--runs-root`` is always a runs folder.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from workbench.distributed import RayMissingError
 from workbench.errors import WorkbenchError
 
 # Names that options accept come from the registries (``workbench list``). The recipes' registry,
-# workbench.training.presets.RECIPE_NOTES, imports torch (seconds), so a copy stands here and
+# workbench.training.recipes.RECIPE_NOTES, imports torch (seconds), so a copy stands here and
 # tests/test_names.py checks it against the registry.
 RECIPES = ["paper", "demo", "smoke"]
 
@@ -110,36 +110,14 @@ def json_object(text: str) -> dict:
     return value
 
 
-class _DeprecatedAlias(argparse.Action):
-    """An option's name before the rename: stores into the new option's ``dest`` and says on
-    stderr which name to use instead. Hidden from ``--help``."""
-
-    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: Any) -> None:
-        self.new = new
-        super().__init__(option_strings, dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        print(f"workbench: {option_string} is deprecated; use {self.new}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
-def _alias(p: argparse.ArgumentParser | Any, old: str, new: str, dest: str | None = None, **kwargs: Any) -> None:
-    """Accept ``old`` (hidden, deprecated) for the option ``new``; ``dest`` defaults to ``new``'s."""
-    p.add_argument(old, action=_DeprecatedAlias, new=new, dest=dest or new.lstrip("-").replace("-", "_"), **kwargs)
-
-
 def _runs_root(args: argparse.Namespace) -> Path:
-    """The runs folder of ``--runs-root`` or of the deprecated ``--out``
+    """The runs folder of ``--runs-root``
     (:func:`~workbench.training.runs_root.resolve_runs_root`: relative to the working directory;
     left out: ``$WORKBENCH_RUNS``, or its folder ``runs_root_under`` of the subcommand), said on
     stdout: where runs go is never a guess."""
     from workbench.training.runs_root import resolve_runs_root
 
-    legacy = getattr(args, "legacy_out", None)
-    if legacy is not None and args.runs_root != args.runs_root_default:
-        raise WorkbenchError("--out is the deprecated name of --runs-root; give only --runs-root")
-    root = resolve_runs_root(legacy if legacy is not None else args.runs_root, getattr(args, "runs_root_under", None))
+    root = resolve_runs_root(args.runs_root, getattr(args, "runs_root_under", None))
     print(f"runs root: {root}", flush=True)  # stdout: stderr stays one line when the command fails
     return root
 
@@ -249,8 +227,14 @@ def _bench_train(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from workbench.io import atomic_write
-    from workbench.training.bench import (BENCH_MODELS, IEMOCAP4_UTTERANCES, bench_concurrent, bench_training,
-                                          concurrent_report, report)
+    from workbench.training.bench import (
+        BENCH_MODELS,
+        IEMOCAP4_UTTERANCES,
+        bench_concurrent,
+        bench_training,
+        concurrent_report,
+        report,
+    )
 
     models = [m for m in args.models.split(",") if m] or list(BENCH_MODELS)
     lengths = None
@@ -293,7 +277,7 @@ def _bench_train(args: argparse.Namespace) -> int:
 def _smoke_note(recipe: str) -> None:
     """Smoke numbers (chance level) look broken without a word: say what the recipe is for."""
     if recipe == "smoke":
-        from workbench.training.presets import smoke_note
+        from workbench.training.recipes import smoke_note
 
         print(smoke_note())
 
@@ -393,9 +377,9 @@ def _corpus_help() -> str:
 
 
 def _sizes() -> list[str]:
-    from workbench.corpus.synthetic import PRESETS
+    from workbench.corpus.synthetic import CORPUS_SIZES
 
-    return list(PRESETS)
+    return list(CORPUS_SIZES)
 
 
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
@@ -403,19 +387,15 @@ def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default="synthetic", help=_corpus_help())
     p.add_argument("--root", default=None, help="corpus root (real corpora)")
     p.add_argument("--corpus-size", default="demo", choices=sizes, help="size of the synthetic corpus")
-    _alias(p, "--corpus-preset", "--corpus-size", choices=sizes)
     p.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of the synthetic corpus")
 
 
 def _add_recipe(p: argparse.ArgumentParser, default: str, help: str) -> None:
     p.add_argument("--recipe", default=default, choices=RECIPES, help=f"{help} (`workbench list recipes`)")
-    _alias(p, "--preset", "--recipe", choices=RECIPES)
 
 
 def _add_runs_root(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
     p.add_argument("--runs-root", default=default, help=help)
-    p.set_defaults(runs_root_default=default)  # to tell an explicit --runs-root from the default
-    _alias(p, "--out", "--runs-root", dest="legacy_out")
 
 
 def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -444,27 +424,24 @@ def _add_debug(p: argparse.ArgumentParser, default: object) -> None:
                    help="show the full traceback of an error instead of one line")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_debug(parser, False)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sizes = _sizes()
-
+def _add_list_command(sub: Any) -> list[argparse.ArgumentParser]:
+    """``workbench list``: its parser, returned for the common options."""
     ls = sub.add_parser("list", help="list the names the workbench knows, each with one line of description")
     ls.add_argument("what", choices=list(LISTINGS), help="what to list")
     ls.add_argument("model", nargs="?", default=None, help="variants: only this model's")
     ls.set_defaults(func=_list)
+    return [ls]
 
+
+def _add_corpus_command(sub: Any, sizes: list[str]) -> list[argparse.ArgumentParser]:
+    """``workbench corpus``: its parsers, returned for the common options."""
     corpus = sub.add_parser("corpus", help="generate the synthetic corpus or check an IEMOCAP copy")
     corpus_sub = corpus.add_subparsers(dest="corpus_command", required=True)
     synth = corpus_sub.add_parser("synth", help="generate the built-in synthetic corpus")
     synth.add_argument("--corpus-size", default="demo", choices=sizes,
                        help="smoke (~200 utterances), demo (~2,000) or full (~10,000)")
-    _alias(synth, "--preset", "--corpus-size", choices=sizes)
     synth.add_argument("--out", required=True, help="output directory")
     synth.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of every random choice")
-    _alias(synth, "--seed", "--corpus-seed", type=non_negative_int)
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_corpus_synth)
     check = corpus_sub.add_parser(
@@ -488,7 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rows printed per difference table (0: all)")
     check.add_argument("--csv", default=None, help="also write every difference to this CSV (kind,id,standard,found)")
     check.set_defaults(func=_corpus_check)
+    return [synth, check]
 
+
+def _add_batch_command(sub: Any) -> list[argparse.ArgumentParser]:
+    """``workbench batch``: its parser, returned for the common options."""
     batch = sub.add_parser("batch", help="run a grid of notebooks headlessly with papermill")
     batch.add_argument("grid", help="grid YAML (see workbench/grid.py)")
     batch.add_argument("--out", required=True, help="folder for executed notebooks (under runs/)")
@@ -497,16 +478,18 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--no-html", action="store_true", help="skip the HTML export")
     _add_backend_options(batch, "notebooks")
     batch.set_defaults(func=_batch)
+    return [batch]
 
+
+def _add_bench_command(sub: Any, sizes: list[str]) -> list[argparse.ArgumentParser]:
+    """``workbench bench``: its parsers, returned for the common options."""
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     bf = bench_sub.add_parser("features", help="MFCC (batched torch vs librosa), openSMILE and cache reload rates")
     bf.add_argument("--corpus", default="synthetic", help=_corpus_help())
     bf.add_argument("--root", default=None, help="corpus root (real corpora)")
     bf.add_argument("--corpus-size", default="smoke", choices=sizes, help="size of the synthetic corpus")
-    _alias(bf, "--preset", "--corpus-size", choices=sizes)
     bf.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of the synthetic corpus")
-    _alias(bf, "--seed", "--corpus-seed", type=non_negative_int)
     bf.add_argument("--manifest", default=None, help="a manifest file (.jsonl/.parquet) instead of a corpus")
     bf.add_argument("--wav-dir", default=None, help="every .wav under this folder instead of a corpus")
     bf.add_argument("--limit", type=non_negative_int, default=0, help="first N utterances only (0: all)")
@@ -539,7 +522,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--csv", default=None, help="write the rows to this CSV (rewritten after each model)")
     bt.add_argument("--quiet", action="store_true", help="no progress bars")
     bt.set_defaults(func=_bench_train)
+    return [bf, bt]
 
+
+def _add_train_command(sub: Any) -> list[argparse.ArgumentParser]:
+    """``workbench train``: its parser, returned for the common options."""
     tr = sub.add_parser("train", help="cross-validate one model (folds x seeds) into the results table")
     tr.add_argument("model", help="registered model name (`workbench list models`)")
     _add_recipe(tr, "demo", "training recipe: paper (each paper's set-up; GPU-sized), demo (CPU-sized) or smoke")
@@ -574,7 +561,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_options(tr, "trainings")
     _add_jobs(tr)
     tr.set_defaults(func=_train)
+    return [tr]
 
+
+def _add_reproduce_command(sub: Any) -> list[argparse.ArgumentParser]:
+    """``workbench reproduce``: its parser, returned for the common options."""
     rp = sub.add_parser("reproduce", help="rerun the papers' claims as experiments and write the ledger of verdicts")
     rp.add_argument("--papers", default=None, help="comma-separated papers, e.g. xu2019 (`workbench list claims` shows "
                                                      "each claim's paper; default: all claims)")
@@ -595,7 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_options(rp, "trainings")
     _add_jobs(rp)
     rp.set_defaults(func=_reproduce, runs_root_under="reproduce")
+    return [rp]
 
+
+def _add_bundle_command(sub: Any) -> list[argparse.ArgumentParser]:
+    """``workbench bundle``: its parser, returned for the common options."""
     bu = sub.add_parser("bundle", help="write one model's features and the manifest to a file, for `train --bundle` "
                                        "on a machine without the corpus or the extractors")
     bu.add_argument("model", help="registered model name (`workbench list models`)")
@@ -607,7 +602,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="store the human transcript's or the ASR transcript's text inputs")
     bu.add_argument("--quiet", action="store_true", help="no progress bars")
     bu.set_defaults(func=_bundle)
-    for leaf in (ls, synth, check, batch, bf, bt, tr, rp, bu):
+    return [bu]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_debug(parser, False)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sizes = _sizes()
+    leaves = [
+        *_add_list_command(sub),
+        *_add_corpus_command(sub, sizes),
+        *_add_batch_command(sub),
+        *_add_bench_command(sub, sizes),
+        *_add_train_command(sub),
+        *_add_reproduce_command(sub),
+        *_add_bundle_command(sub),
+    ]
+    for leaf in leaves:
         # SUPPRESS: a subcommand without --debug must not reset a --debug given before it
         _add_debug(leaf, argparse.SUPPRESS)
     return parser

@@ -3,8 +3,11 @@
 The ``workbench`` command prints these as one line (what, where, what to do) and exits 1;
 anything else is a bug and keeps its traceback. Each layer's own error class (ManifestError,
 TrainingError, ...) derives from ``WorkbenchError`` as well as from the builtin it has always
-been, so existing ``except ValueError`` callers keep working. :func:`renamed_keywords` keeps
-old keyword names of renamed parameters working (with a DeprecationWarning).
+been, so existing ``except ValueError`` callers keep working.
+
+Deprecations end: each one names the version that removes it, in :data:`DEPRECATIONS` (filled
+by :func:`deprecated` and :func:`renamed_keywords`), and ``tests/test_deprecations.py`` fails
+once ``workbench.__version__`` reaches any of them, so the shim is removed then, not forgotten.
 """
 
 from __future__ import annotations
@@ -29,25 +32,42 @@ class WriteError(WorkbenchError, OSError):
     ``ulimit -f``, a read-only filesystem, an I/O error); the message names the path."""
 
 
-def renamed_keywords(**renames: str) -> Callable[[F], F]:
-    """Decorator: ``func`` still accepts the keyword arguments it had before a rename
-    (``old="new"`` pairs), with a one-line :class:`DeprecationWarning` naming the new one, so
-    user code written against the old names keeps working. Giving both names is a TypeError.
+#: Every deprecation still in the code: what is deprecated -> the version that removes it.
+DEPRECATIONS: dict[str, str] = {}
 
-    >>> @renamed_keywords(preset="recipe")
+
+def deprecated(what: str, version: str) -> str:
+    """Register ``what`` (an old name, or an old form of a stored file that is still read) as
+    removed in ``version``; returns ``what``. Call it at import time beside the shim."""
+    if not all(part.isdigit() for part in version.split(".")):
+        raise ValueError(f"deprecated({what!r}): version {version!r} is not like '0.3'")
+    DEPRECATIONS[what] = version
+    return what
+
+
+def renamed_keywords(*, version: str, **renames: str) -> Callable[[F], F]:
+    """Decorator: ``func`` still accepts the keyword arguments it had before a rename
+    (``old="new"`` pairs) until ``version`` removes them, with a one-line
+    :class:`DeprecationWarning` naming the new one. Giving both names is a TypeError.
+
+    >>> @renamed_keywords(version="9.0", setting="recipe")
     ... def train(model: str, recipe: str = "demo") -> str:
     ...     return f"{model}/{recipe}"
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     train("mcsan", preset="smoke")
+    ...     train("mcsan", setting="smoke")
     'mcsan/smoke'
     >>> str(caught[0].message)
-    'train(preset=...) is deprecated; use recipe=...'
+    'train(setting=...) is deprecated and goes in version 9.0; use recipe=...'
+    >>> DEPRECATIONS.pop("train(setting=)")
+    '9.0'
     """
 
     def decorate(func: F) -> F:
         name = func.__qualname__.replace(".__init__", "")
+        for old in renames:
+            deprecated(f"{name}({old}=)", version)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -56,8 +76,8 @@ def renamed_keywords(**renames: str) -> Callable[[F], F]:
                     if new in kwargs:
                         raise TypeError(f"{name}() got both {old}= (deprecated) and {new}=; give only {new}=")
                     # stacklevel 2: the warning points at the caller's line, which is what to edit
-                    warnings.warn(f"{name}({old}=...) is deprecated; use {new}=...", DeprecationWarning,
-                                  stacklevel=2)
+                    warnings.warn(f"{name}({old}=...) is deprecated and goes in version {version}; use {new}=...",
+                                  DeprecationWarning, stacklevel=2)
                     kwargs[new] = kwargs.pop(old)
             return func(*args, **kwargs)
 

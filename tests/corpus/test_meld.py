@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from media_fixtures import flat_frames, peak_frequency, tone, write_video
+
 from workbench.corpus.load import load_corpus
 from workbench.corpus.manifest import ManifestError
 from workbench.corpus.meld import fix_mojibake, normalise_text, parse_time, prepare_meld

@@ -17,8 +17,7 @@ import pytest
 import soundfile as sf
 
 from workbench.corpus import espeak
-from workbench.corpus.synthetic import IEMOCAP_COUNTS, PRESETS, SynthConfig, generate_corpus, \
-    plan_corpus
+from workbench.corpus.synthetic import CORPUS_SIZES, IEMOCAP_COUNTS, SynthConfig, generate_corpus, plan_corpus
 
 UTT_ID = re.compile(r"^Ses(0[1-5])([FM])_(impro0[1-8][ab]?|script0[1-3]_[1-3]b?)_([FM])(\d{3})$")
 SUMMARY = re.compile(r"^\[(\d+\.\d{4}) - (\d+\.\d{4})\]\t(\S+)\t([a-z]{3})\t"
@@ -226,7 +225,7 @@ def test_label_counts_follow_config(tiny: Path) -> None:
     want = _largest_remainder(IEMOCAP_COUNTS, TINY.n_utterances)
     assert got == Counter({k: v for k, v in want.items() if v})
     # On the demo plan (no audio) the shares are IEMOCAP's within rounding.
-    demo = Counter(u.label for d in plan_corpus(PRESETS["demo"], seed=0) for u in d.utts)
+    demo = Counter(u.label for d in plan_corpus(CORPUS_SIZES["demo"], seed=0) for u in d.utts)
     n = sum(demo.values())
     for code, count in IEMOCAP_COUNTS.items():
         assert abs(demo[code] - n * count / 10039) <= 1, code
@@ -249,12 +248,8 @@ def test_refuses_to_overwrite_a_real_corpus(tmp_path: Path) -> None:
         generate_corpus(tmp_path, config=TINY, progress=False)
     with pytest.raises(ValueError, match="unknown corpus_size 'huge'"):
         generate_corpus(tmp_path / "x", corpus_size="huge", progress=False)
-    # the keyword before the rename still works, with a warning naming the new one
-    with pytest.warns(DeprecationWarning, match=r"generate_corpus\(preset=...\) is deprecated; use corpus_size="):
-        with pytest.raises(ValueError, match="unknown corpus_size 'huge'"):
-            generate_corpus(tmp_path / "x", preset="huge", progress=False)
-    with pytest.raises(TypeError, match="both preset= .deprecated. and corpus_size="):
-        generate_corpus(tmp_path / "x", preset="smoke", corpus_size="smoke", progress=False)
+    with pytest.raises(TypeError, match="preset"):  # the keyword before the rename is gone (issue 30)
+        generate_corpus(tmp_path / "x", preset="smoke", progress=False)
 
 
 def test_reconcile_words_rules() -> None:
@@ -311,7 +306,7 @@ def test_prepare_iemocap_reads_back_the_plan(tiny: Path) -> None:
 
 
 def test_synthetic_root_takes_corpus_size_and_corpus_seed(tmp_path: Path) -> None:
-    """The notebooks' names; the old preset=/seed= still find the same folder, with a warning."""
+    """The notebooks' names (the old preset=/seed= are gone: issue 30)."""
     from workbench.corpus.load import synthetic_root
 
     root = tmp_path / "synthetic-full-seed5" / "IEMOCAP_full_release"
@@ -319,10 +314,8 @@ def test_synthetic_root_takes_corpus_size_and_corpus_seed(tmp_path: Path) -> Non
     (root / "SYNTHETIC_README.txt").write_text("stand-in: an existing corpus is not generated again")
     assert synthetic_root(corpus_size="full", corpus_seed=5, data_dir=tmp_path) == root
     assert synthetic_root("full", 5, tmp_path) == root
-    with pytest.warns(DeprecationWarning) as caught:
-        assert synthetic_root(preset="full", seed=5, data_dir=tmp_path) == root
-    assert [str(w.message) for w in caught] == ["synthetic_root(preset=...) is deprecated; use corpus_size=...",
-                                                "synthetic_root(seed=...) is deprecated; use corpus_seed=..."]
+    with pytest.raises(TypeError, match="preset"):
+        synthetic_root(preset="full", seed=5, data_dir=tmp_path)
 
 
 def test_loud_utterances_are_scaled_below_full_scale_not_clipped(tmp_path: Path) -> None:
@@ -343,3 +336,29 @@ def test_loud_utterances_are_scaled_below_full_scale_not_clipped(tmp_path: Path)
             y = load_audio(w)
             assert np.abs(y).max() == pytest.approx(PEAK_LEVEL, abs=2 / 32767)
             assert np.mean(np.abs(y) >= PEAK_LEVEL - 1 / 32767) < 0.001  # one peak, not a clipped plateau
+
+
+def test_two_generations_of_one_corpus_at_once_both_succeed(tiny: Path, tmp_path: Path) -> None:
+    """Two processes generating one corpus at once (a batch and a test) once shared one partial
+    folder, and both failed mid-way (a wav 'System error', a transcript gone); now each writes
+    its own and the corpus is whole. A partial folder of a dead process is removed."""
+    import subprocess
+    import sys
+
+    stale = tmp_path / ".IEMOCAP_full_release.partial-999999999"  # no such process
+    stale.mkdir()
+    code = ("import sys; from pathlib import Path; sys.path[:0] = [sys.argv[2]]\n"
+            "from workbench.corpus.synthetic import generate_corpus, SynthConfig\n"
+            "cfg = SynthConfig(n_sessions=2, dialogs=(('F', 'impro05a'), ('M', 'script01_1')), utts_per_dialog=8,"
+            " laughter_prob=0.25, extra_transcript_prob=1.0, workers=1)\n"
+            "generate_corpus(Path(sys.argv[1]), corpus_seed=3, progress=False, config=cfg)")
+    root = str(Path(__file__).resolve().parents[2])
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), root], stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    errors = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert not list(tmp_path.glob(".IEMOCAP_full_release.partial*"))
+    made = tmp_path / "IEMOCAP_full_release"
+    files = sorted(p.relative_to(made) for p in made.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tiny) for p in tiny.rglob("*") if p.is_file())
+    assert all((made / f).read_bytes() == (tiny / f).read_bytes() for f in files)

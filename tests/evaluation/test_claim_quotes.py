@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from workbench.evaluation.claims import CLAIMS, Claim
-from workbench.training.presets import get_preset
+from workbench.training.recipes import get_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 #: the papers' texts: $WORKBENCH_PAPERS, else ../shared/papers beside the repository (absent
@@ -90,7 +90,7 @@ def test_the_misreadings_of_issue_27_are_gone() -> None:
 
 
 def _resolved(cond, recipe: str) -> tuple[str, str]:
-    p = get_preset(cond.model, recipe, variant=cond.variant or None)
+    p = get_recipe(cond.model, recipe, variant=cond.variant or None)
     return cond.protocol or p.protocol, cond.label_scheme or p.label_scheme
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pytest
 
 from workbench.evaluation.fidelity import fidelity_table, render_markdown
 from workbench.evaluation.papers import comparison_table, differences, is_bert_base_uncased, paper_table

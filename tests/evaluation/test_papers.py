@@ -78,12 +78,12 @@ def test_every_number_occurs_in_its_paper():
 
 
 def _run_results(model: str, protocol: str, corpus: str = "synthetic", text: str = "oracle", scheme: str = "iemocap4",
-                 variant: str = "", seeds: int = 1, preset: str = "paper", chash: str = "deadbeefcafe") -> pd.DataFrame:
+                 variant: str = "", seeds: int = 1, recipe: str = "paper", chash: str = "deadbeefcafe") -> pd.DataFrame:
     config = json.dumps({"features": {"text": {"extractor": "text_contextual"}}})
     return pd.DataFrame(
         [dict(model=model, variant=variant, config_hash=chash, corpus=corpus, protocol=protocol, label_scheme=scheme,
               text_source=text, fold=f, seed=s, wa=0.6 + 0.01 * f, ua=0.5 + 0.01 * f + 0.1 * s, weighted_f1=0.55,
-              av_auc=0.8, train_preset=preset, config_json=config)
+              av_auc=0.8, train_preset=recipe, config_json=config)
          for f in range(5) for s in range(seeds)]
     )  # fmt: skip
 
@@ -147,7 +147,7 @@ def test_an_amh_run_meets_only_the_rows_of_its_variant():
 
 
 def test_pepino_variants_pair_with_their_own_rows_and_spread_over_seeds():
-    res = _run_results("pepino_text", "session_script", variant="static_text", seeds=3, preset="demo")
+    res = _run_results("pepino_text", "session_script", variant="static_text", seeds=3, recipe="demo")
     c = comparison_table(res)
     assert set(c[c.source == "pepino2020"].paper_model) == {"Glove"}
     s = side_by_side(res)
@@ -193,7 +193,7 @@ def _stored_run(spec, model_options_seen: bool = True) -> pd.Series:
 
 
 def test_differences_list_every_override_of_the_recipe_a_run_names():
-    from workbench.training.presets import get_preset
+    from workbench.training.recipes import get_recipe
     from workbench.training.spec import RunSpec
 
     paper = _row(paper_table(), paper="xu2019", paper_model="Proposed", text_source="oracle")
@@ -203,7 +203,7 @@ def test_differences_list_every_override_of_the_recipe_a_run_names():
     run = _stored_run(RunSpec.create("xu_alignment", "paper", epochs=3, model_options={"hidden": 16}))
     assert differences(run, paper) == ["epochs: 3 vs the paper recipe's 30",
                                        "model option hidden: 16 vs the model's default (the paper recipe sets none)"]
-    recipe = get_preset("xu_alignment", "paper").replace(batch_size=64, lr=5e-4)
+    recipe = get_recipe("xu_alignment", "paper").replace(batch_size=64, lr=5e-4)
     assert differences(_stored_run(RunSpec.create("xu_alignment", recipe)), paper) == [
         "batch_size: 64 vs the paper recipe's 32", "lr: 0.0005 vs the paper recipe's 0.001"]
     # a demo run: the CPU recipe is one difference, the user's overrides of it each another

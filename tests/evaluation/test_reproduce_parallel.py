@@ -33,15 +33,15 @@ def test_jobs_2_gives_the_ledger_of_jobs_1(tmp_path):
 
 def test_conditions_reading_the_same_features_share_one_copy():
     from workbench.training.inputs import load_input_features
-    from workbench.training.presets import get_preset
+    from workbench.training.recipes import get_recipe
 
     manifest = SMOKE.load("iemocap4")
     memo: dict = {}
-    a = load_input_features(manifest, get_preset("xu_alignment", "smoke"), ["audio", "text"], progress=False, memo=memo)
-    b = load_input_features(manifest, get_preset("xu_alignment_concat", "smoke"), ["audio", "text"], progress=False,
+    a = load_input_features(manifest, get_recipe("xu_alignment", "smoke"), ["audio", "text"], progress=False, memo=memo)
+    b = load_input_features(manifest, get_recipe("xu_alignment_concat", "smoke"), ["audio", "text"], progress=False,
                             memo=memo)
     assert a["audio"] is b["audio"] and a["text"] is b["text"]
     # another manifest (other ids, or other text) gets features of its own
     other = manifest.subset(manifest.ids[:20])
-    c = load_input_features(other, get_preset("xu_alignment", "smoke"), ["text"], progress=False, memo=memo)
+    c = load_input_features(other, get_recipe("xu_alignment", "smoke"), ["text"], progress=False, memo=memo)
     assert c["text"] is not a["text"] and len(c["text"].data) == 20

@@ -8,8 +8,7 @@ import soundfile as sf
 from workbench.corpus.manifest import Manifest
 from workbench.features import align as align_mod
 from workbench.features import asr as asr_mod
-from workbench.features.align import (agreement_table, align_manifest, alignment_agreement,
-                                      force_align, in_dictionary)
+from workbench.features.align import align_manifest, alignment_agreement, force_align, in_dictionary, word_timing_errors
 from workbench.features.asr import transcribe, transcribe_manifest, wer_summary, word_errors
 from workbench.features.words import split_words
 from workbench.testing.dummies import make_utterance
@@ -120,7 +119,7 @@ def test_manifest_level_cache_and_agreement(clean, tmp_path, monkeypatch):
     assert align_manifest(m, progress=False, cache_path=tmp_path / "cache" / "align.parquet")["words"].tolist() \
         == al["words"].tolist()
 
-    table = agreement_table(al, m)
+    table = word_timing_errors(al, m)
     assert len(table) == 8 and (table["word"] == split_words(CLEAN)).all()
     ag = alignment_agreement(al, m)
     assert ag["n_utts"] == 1 and ag["n_words"] == 8

@@ -267,18 +267,18 @@ def test_padded_spectrogram_frames_never_reach_pooling_normalisation_or_the_mode
     from workbench.corpus.manifest import Manifest
     from workbench.features.cache import FeatureCache
     from workbench.training.inputs import load_input_features
-    from workbench.training.presets import FeatureSpec, get_preset
+    from workbench.training.recipes import FeatureSpec, get_recipe
 
     utts = [wav_utt(tmp_path, chirp(s), name=f"Ses01F_impro01_F00{i}") for i, s in enumerate((1.0, 2.5))]
     manifest = Manifest(utts)
-    preset = get_preset("cma_spec", "paper")
-    spec = preset.features["audio"]
+    recipe = get_recipe("cma_spec", "paper")
+    spec = recipe.features["audio"]
     paper = get_extractor(spec.extractor, **spec.config).config
-    assert (spec.extractor, paper.max_seconds, paper.pad) == ("spectrogram257", 10.0, True)  # the paper preset pads
+    assert (spec.extractor, paper.max_seconds, paper.pad) == ("spectrogram257", 10.0, True)  # the paper recipe pads
     cache = FeatureCache(tmp_path / "cache")
-    feats = load_input_features(manifest, preset, ("audio",), cache=cache, progress=False)["audio"]
+    feats = load_input_features(manifest, recipe, ("audio",), cache=cache, progress=False)["audio"]
     assert [feats.data[u.id].shape[0] for u in utts] == [101, 251]
-    pooled = preset.replace(features={"audio": FeatureSpec("spectrogram257", pool=2)})
+    pooled = recipe.replace(features={"audio": FeatureSpec("spectrogram257", pool=2)})
     feats = load_input_features(manifest, pooled, ("audio",), cache=cache, progress=False)["audio"]
     assert [feats.data[u.id].shape[0] for u in utts] == [51, 126]
 

@@ -20,6 +20,7 @@ import pytest
 # The video writer of the corpus tests (MELD's clips use it too), found when this file runs alone.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "corpus"))
 from media_fixtures import write_video  # noqa: E402
+
 from workbench.corpus.manifest import Manifest, OutsideRootError  # noqa: E402
 from workbench.features.iemocap_video import (  # noqa: E402
     VideoConfig,

@@ -109,11 +109,11 @@ def test_deltas_are_taken_after_normalisation(tmp_path):
     not z-scores of raw differences. The training inputs do it (FeatureSpec deltas), through
     the one normalisation path, and the saved normaliser does it again on reload."""
     from workbench.training.inputs import InputFeatures, fit_normalisers, make_dataset
-    from workbench.training.presets import FeatureSpec, get_preset
+    from workbench.training.recipes import FeatureSpec, get_recipe
 
-    spec = get_preset("pepino_audio", "paper").features["audio"]
+    spec = get_recipe("pepino_audio", "paper").features["audio"]
     assert (spec.extractor, spec.normalise, spec.deltas) == ("prosody36", "global", True)
-    assert get_preset("pepino_audio", "demo").features["audio"].deltas  # the CPU presets too
+    assert get_recipe("pepino_audio", "demo").features["audio"].deltas  # the CPU recipes too
 
     rng = np.random.default_rng(1)
     utts = [make_utterance(id=f"Ses01F_impro01_{s}{i:03d}") for s in "FM" for i in range(3)]
@@ -149,7 +149,7 @@ def test_model_input_is_36_wide_from_18_stored_llds(tmp_path):
     from workbench.features.cache import FeatureCache
     from workbench.training.build import build_model
     from workbench.training.inputs import load_input_features
-    from workbench.training.presets import get_preset
+    from workbench.training.recipes import get_recipe
 
     utts = []
     for k, f0 in enumerate((140, 210)):
@@ -157,8 +157,8 @@ def test_model_input_is_36_wide_from_18_stored_llds(tmp_path):
         sf.write(path, voiced(f0, 0.8), SR)
         utts.append(make_utterance(id=f"Ses01F_impro01_F{k:03d}", audio_path=str(path), duration=0.8))
     m = Manifest(utts)
-    preset = get_preset("pepino_audio", "paper")
-    feats = load_input_features(m, preset, ("audio",), cache=FeatureCache(tmp_path / "cache"), progress=False)
+    recipe = get_recipe("pepino_audio", "paper")
+    feats = load_input_features(m, recipe, ("audio",), cache=FeatureCache(tmp_path / "cache"), progress=False)
     assert feats["audio"].dim == 36 and feats["audio"].data[m.ids[0]].shape[1] == 18
-    model, config = build_model("pepino_audio", preset, {}, feats, 4)
+    model, config = build_model("pepino_audio", recipe, {}, feats, 4)
     assert config["audio_dim"] == 36

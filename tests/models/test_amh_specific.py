@@ -14,7 +14,7 @@ from workbench.models import create_model, get_card
 from workbench.protocols import make_folds
 from workbench.testing import make_manifest
 from workbench.training.build import model_inputs_of
-from workbench.training.presets import get_preset
+from workbench.training.recipes import get_recipe
 from workbench.training.spec import RunSpec
 
 
@@ -150,7 +150,7 @@ def test_nothing_is_dropped_after_the_encoders() -> None:
 
 # --------------------------------------------------------------------------- the paper's set-up
 def test_paper_recipe_is_the_papers_set_up() -> None:
-    p = get_preset("amh", "paper")
+    p = get_recipe("amh", "paper")
     # sec. 4.1: 7 classes, 10 folds of 8:1:1 (train/development/test); sec. 4.2: Adam 1e-3, clip at norm 1
     assert (p.label_scheme, p.protocol) == ("iemocap7", "tenfold_811") and len(get_scheme(p.label_scheme).classes) == 7
     assert (p.optimizer, p.lr, p.grad_clip) == ("adam", 1e-3, 1.0)
@@ -165,15 +165,15 @@ def test_paper_recipe_is_the_papers_set_up() -> None:
 def test_default_variant_is_amh_7() -> None:
     assert get_card("amh").default_variant == "hops_7" and create_model("amh").config.n_hops == 7
     for name in ("paper", "demo", "smoke"):
-        p = get_preset("amh", name)
+        p = get_recipe("amh", name)
         assert p.variant == "hops_7" and p.model_config["n_hops"] == 7, name
-        assert get_preset("amh", name, variant="hops_3").model_config["n_hops"] == 3
+        assert get_recipe("amh", name, variant="hops_3").model_config["n_hops"] == 3
     # amh_at's default configuration is MHA over audio and text, no variant
-    assert get_card("amh_at").default_variant == "" and get_preset("amh_at", "paper").variant == ""
+    assert get_card("amh_at").default_variant == "" and get_recipe("amh_at", "paper").variant == ""
 
 
 def test_asr_text_is_not_blocked_by_amh() -> None:
-    """AMH-ASR (Table 1) is hops_7 reading ASR text: amh reads text through the preset's text
+    """AMH-ASR (Table 1) is hops_7 reading ASR text: amh reads text through the recipe's text
     extractor like any model and refuses nothing about its source."""
     spec = RunSpec.create("amh", "smoke", variant="hops_7", text_source="asr")
     assert (spec.text_source, spec.settings.variant) == ("asr", "hops_7")
@@ -190,11 +190,11 @@ def test_asr_text_is_not_blocked_by_amh() -> None:
     ],
 )
 def test_mha_pairs_read_only_their_modalities(variant: str, reads: tuple, order: list, context: str) -> None:
-    preset = get_preset("amh_at", "paper", variant=variant or None)
-    assert preset.variant == variant and model_inputs_of("amh_at", preset) == reads
-    assert set(reads) <= set(preset.features)
+    recipe = get_recipe("amh_at", "paper", variant=variant or None)
+    assert recipe.variant == variant and model_inputs_of("amh_at", recipe) == reads
+    assert set(reads) <= set(recipe.features)
     torch.manual_seed(0)
-    model = create_model("amh_at", **preset.model_config).eval()
+    model = create_model("amh_at", **recipe.model_config).eval()
     assert model.inputs == reads and set(model.encoders) == set(reads)
     x = _inputs({m: {"audio": [20, 11], "text": [5, 3], "video": [4, 2]}[m] for m in reads}, DIMS)
     out = model(**x)

@@ -16,7 +16,7 @@ MODELS = list_models()
 VARIANTS = [(m, v) for m in MODELS for v in get_card(m).variants]
 # Inputs a model may read that no extractor makes: word spans come from the manifest's word timings.
 NOT_EXTRACTED = {"word_spans"}
-# TrainPreset's fields, spelled out so that this test needs nothing above the models layer.
+# Recipe's fields, spelled out so that this test needs nothing above the models layer.
 PRESET_FIELDS = {"optimizer", "lr", "weight_decay", "batch_size", "epochs", "early_stopping_patience", "grad_clip",
                  "warmup_steps", "class_weights", "label_scheme", "protocol", "protocol_options", "bucketing",
                  "fusion_strategy", "max_train_utterances", "source", "notes"}

@@ -13,7 +13,7 @@ from workbench.models import create_model, get_card
 from workbench.models.cma_raw import CMAConfig
 from workbench.models.layers import MultiHeadAttention
 from workbench.testing.model_inputs import batch_for_model
-from workbench.training.presets import get_preset
+from workbench.training.recipes import get_recipe
 
 
 def _waveform_inputs(s_lens: list[int], t_lens: list[int], pad: int = 0, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -183,8 +183,8 @@ def test_self_attention_variants_read_one_modality_and_expose_their_maps(variant
     card = get_card("cma_raw")
     config = dict(card.variant(variant).config)
     assert card.model_inputs(config) == reads
-    for preset in ("paper", "demo"):  # what training loads: only the features of that modality
-        p = get_preset("cma_raw", preset, variant=variant)
+    for recipe in ("paper", "demo"):  # what training loads: only the features of that modality
+        p = get_recipe("cma_raw", recipe, variant=variant)
         assert card.model_inputs(p.model_config) == reads and p.variant == variant
     assert variant not in get_card("cma_spec").variants  # Table 2 used the raw-waveform encoder (sec. 5)
 

@@ -24,7 +24,7 @@ from workbench.testing.dummies import make_utterance
 from workbench.testing.model_inputs import batch_for_model
 from workbench.training.build import build_model, model_inputs_of
 from workbench.training.inputs import load_input_features
-from workbench.training.presets import get_preset
+from workbench.training.recipes import get_recipe
 
 A_DIM = 40  # the paper's 40 MFCC (sec. 3.2)
 
@@ -112,7 +112,7 @@ def test_bad_config_and_input() -> None:
 
 # --------------------------------------------------------------------------- the paper's set-up
 def test_paper_recipe_is_the_papers_set_up() -> None:
-    p = get_preset("mcsan", "paper")
+    p = get_recipe("mcsan", "paper")
     assert p.variant == "" and get_card("mcsan").default_variant == ""
     # sec. 3.1: 7 classes, 10 folds of 8:1:1; sec. 3.2: Adam 1e-3, batch 256, at most 30 epochs
     assert (p.optimizer, p.lr, p.batch_size, p.epochs) == ("adam", 1e-3, 256, 30)
@@ -128,17 +128,17 @@ def test_paper_recipe_is_the_papers_set_up() -> None:
 
 def test_audio_is_40_mfcc_with_the_first_1000_frames_kept() -> None:
     for name in ("paper", "demo", "smoke"):
-        spec = get_preset("mcsan", name).features["audio"]
+        spec = get_recipe("mcsan", name).features["audio"]
         ext = get_extractor(spec.extractor, **spec.config)
         assert (spec.extractor, ext.dim, ext.frame_seconds, ext.config.max_frames) == ("mfcc40", 40, 0.01, 1000)
         assert ext.config.n_mfcc == 40 and (ext.config.win_length, ext.config.hop_length) == (400, 160)  # 25 / 10 ms
-    assert get_preset("mcsan", "paper").features["audio"].normalise == "global"  # z-normalised (sec. 3.2)
-    # the model built from the preset's features reads 40-d frames
-    preset = get_preset("mcsan", "paper")
-    ext = get_extractor(preset.features["audio"].extractor)
+    assert get_recipe("mcsan", "paper").features["audio"].normalise == "global"  # z-normalised (sec. 3.2)
+    # the model built from the recipe's features reads 40-d frames
+    recipe = get_recipe("mcsan", "paper")
+    ext = get_extractor(recipe.features["audio"].extractor)
     feats = {"audio": SimpleNamespace(dim=ext.dim, frame_seconds=ext.frame_seconds),
              "text": SimpleNamespace(dim=384, frame_seconds=None)}
-    model, config = build_model("mcsan", preset, None, feats, n_classes=7)
+    model, config = build_model("mcsan", recipe, None, feats, n_classes=7)
     assert config["audio_dim"] == 40 and model.conv1.in_channels == 40 and model.classifier.out_features == 7
 
 
@@ -152,17 +152,17 @@ def _wav(tmp_path, utt_id: str, seconds: float):
 
 def test_the_1000_frame_cap_reaches_the_model_inputs(tmp_path) -> None:
     """Through the feature pipeline: a 13 s utterance is cut to its first 10 s, a 3 s one is
-    kept whole; the CPU presets pool the capped frames (4x: 250)."""
+    kept whole; the CPU recipes pool the capped frames (4x: 250)."""
     manifest = Manifest([_wav(tmp_path, "Ses01F_impro01_F000", 13.0), _wav(tmp_path, "Ses01F_impro01_F001", 3.0)])
     cache = FeatureCache(tmp_path / "cache")
-    paper = load_input_features(manifest, get_preset("mcsan", "paper"), ("audio",), cache=cache, progress=False)
+    paper = load_input_features(manifest, get_recipe("mcsan", "paper"), ("audio",), cache=cache, progress=False)
     long, short = (np.asarray(paper["audio"].data[u.id]) for u in manifest)
     assert long.shape == (1000, 40) and short.shape == (301, 40)
     # the first 1,000 frames, not the centre: equal to the uncapped extraction's head
     whole = get_extractor("mfcc40", max_frames=None, device="cpu").extract(manifest[0])
     assert whole.shape == (1301, 40)
     np.testing.assert_allclose(long, whole[:1000], atol=1e-5)
-    demo = load_input_features(manifest, get_preset("mcsan", "demo"), ("audio",), cache=cache, progress=False)["audio"]
+    demo = load_input_features(manifest, get_recipe("mcsan", "demo"), ("audio",), cache=cache, progress=False)["audio"]
     assert np.asarray(demo.data[manifest[0].id]).shape == (250, 40) and demo.frame_seconds == pytest.approx(0.04)
 
 
@@ -170,9 +170,9 @@ def test_the_1000_frame_cap_reaches_the_model_inputs(tmp_path) -> None:
 @pytest.mark.parametrize("variant, kept, gone", [("no_audio", "text", "audio"), ("no_text", "audio", "text")])
 def test_one_modality_variants_read_only_that_modality(variant: str, kept: str, gone: str) -> None:
     card = get_card("mcsan")
-    preset = get_preset("mcsan", "smoke", variant=variant)
-    assert model_inputs_of("mcsan", preset) == (kept,) == card.model_inputs(card.variant(variant).config)
-    model = create_model("mcsan", **preset.model_config)
+    recipe = get_recipe("mcsan", "smoke", variant=variant)
+    assert model_inputs_of("mcsan", recipe) == (kept,) == card.model_inputs(card.variant(variant).config)
+    model = create_model("mcsan", **recipe.model_config)
     assert model.inputs == (kept,)
     names = [n for n, _ in model.named_parameters()]
     own = {"audio": ("conv", "audio_lstm", "self_audio"), "text": ("text_lstm", "self_text")}
@@ -209,7 +209,7 @@ def test_one_modality_variants_overfit_a_tiny_batch(variant: str) -> None:
 
 # --------------------------------------------------------------------------- MELD (Table 2)
 def test_meld_variant_is_the_papers_meld_recipe() -> None:
-    p = get_preset("mcsan", "paper", variant="meld")
+    p = get_recipe("mcsan", "paper", variant="meld")
     # sec. 3.2: Adam at 5e-4 on MELD, batch 256, at most 20 epochs; sec. 3.1: the official split
     assert (p.variant, p.optimizer, p.lr, p.batch_size, p.epochs) == ("meld", "adam", 5e-4, 256, 20)
     assert (p.label_scheme, p.protocol, p.early_stopping_patience) == ("meld7", "official", 5)
@@ -218,6 +218,6 @@ def test_meld_variant_is_the_papers_meld_recipe() -> None:
     # MELD's dev split is the validation set early stopping reads
     folds = make_folds(make_manifest(sessions=3, splits=True), "official")
     assert all(f.validation for f in folds)
-    # a CPU preset keeps the MELD split and classes
-    demo = get_preset("mcsan", "demo", variant="meld")
+    # a CPU recipe keeps the MELD split and classes
+    demo = get_recipe("mcsan", "demo", variant="meld")
     assert (demo.protocol, demo.label_scheme) == ("official", "meld7")

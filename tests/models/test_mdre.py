@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from workbench.models import create_model, get_card
 from workbench.models.mdre import YOON2020_RECIPE, prosody_functionals
 from workbench.testing.model_inputs import batch_for_model, pad_more, with_host_lengths
-from workbench.training.presets import get_preset
+from workbench.training.recipes import get_recipe
 
 SMALL = {"audio_hidden": 8, "text_hidden": 6, "video_hidden": 4, "audio_dim": 10, "text_dim": 7, "video_dim": 5,
          "prosody_dim": 6, "audio_dropout": 0.0, "text_dropout": 0.0, "video_dropout": 0.0}
@@ -183,17 +183,17 @@ def test_bad_configs_name_the_model() -> None:
 
 
 def test_paper_recipe_is_yoon_2020s_set_up() -> None:
-    p = get_preset("mdre", "paper")
+    p = get_recipe("mdre", "paper")
     assert (p.optimizer, p.lr, p.grad_clip, p.label_scheme, p.protocol) == ("adam", 1e-3, 1.0, "iemocap7", "tenfold_811")
     assert p.early_stopping_patience is not None and p.batch_size == 128
     assert "sec. 4.1-4.2" in p.source and "reference code" in p.notes
     assert {k: f.extractor for k, f in p.features.items()} == {
         "audio": "mfcc120", "prosody": "prosody36", "text": "text_static", "video": "visual"}
     for variant, reads in READS.items():
-        q = get_preset("mdre", "paper", variant=variant or None)
+        q = get_recipe("mdre", "paper", variant=variant or None)
         assert (q.label_scheme, q.protocol, q.variant) == ("iemocap7", "tenfold_811", variant)
         assert get_card("mdre").model_inputs(q.model_config) == reads
-    demo = get_preset("mdre", "demo", variant="audio_text_video")
+    demo = get_recipe("mdre", "demo", variant="audio_text_video")
     assert demo.model_config["modalities"] == ("audio", "text", "video") and demo.model_config["audio_hidden"] == 48
     assert YOON2020_RECIPE["label_scheme"] == "iemocap7"
 

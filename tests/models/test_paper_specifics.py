@@ -35,11 +35,11 @@ def test_xu_defaults_and_recipe_are_the_papers(name: str) -> None:
     heads of 40 weights (sec. 4.2), no dropout reported; four classes, four sessions train and
     one tests (sec. 4.1); Adam at 0.001 (sec. 4.2); nothing the paper does not state (no
     warm-up, clipping, class weights, early stopping)."""
-    from workbench.training.presets import get_preset
+    from workbench.training.recipes import get_recipe
 
     c = create_model(name).config
     assert (c.audio_dim, c.hidden, c.heads, c.attn_dim, c.dropout, c.frame_seconds) == (34, 100, 5, 40, 0.0, 0.01)
-    p = get_preset(name, "paper")
+    p = get_recipe(name, "paper")
     assert (p.optimizer, p.lr, p.protocol, p.label_scheme) == ("adam", 1e-3, "loso_session", "iemocap4")
     assert (p.warmup_steps, p.grad_clip, p.class_weights, p.early_stopping_patience) == (0, None, False, None)
     assert p.features["audio"].extractor == "frame34" and p.source == "Xu et al. 2019, sec. 4.1-4.2"

@@ -17,7 +17,7 @@ from workbench.models import create_model
 from workbench.models.pepino_fusion import ScalarWeights, configure_strategy
 from workbench.models.registry import get_card
 from workbench.training.build import build_model, model_inputs_of
-from workbench.training.presets import get_preset
+from workbench.training.recipes import get_recipe
 from workbench.training.spec import RunSpec
 
 SMALL = {"text_dense": 8, "text_filters": 8, "audio_filters": 8, "audio_dim": 6, "text_dim": 10}
@@ -36,7 +36,7 @@ def test_variant_names_and_defaults_are_the_contract() -> None:
     # Table 1's Audio / BERT rows use the Figure 1 size: the default configuration, neither small nor large
     assert get_card("pepino_audio").default_variant == get_card("pepino_text").default_variant == ""
     assert get_card("pepino_early").default_variant == get_card("pepino_late").default_variant == "pretrained"
-    assert get_preset("pepino_late", "paper").variant == "pretrained"
+    assert get_recipe("pepino_late", "paper").variant == "pretrained"
 
 
 def test_small_and_large_halve_and_double_every_hidden_layer() -> None:
@@ -44,16 +44,16 @@ def test_small_and_large_halve_and_double_every_hidden_layer() -> None:
     twice the number of nodes (large)"; the output keeps one unit per class."""
     sizes = {}
     for variant in ("small", "", "large"):
-        audio, _ = build_model("pepino_audio", get_preset("pepino_audio", "paper", variant=variant or None), {}, SHAPES, 4)
-        text, _ = build_model("pepino_text", get_preset("pepino_text", "paper", variant=variant or None), {}, SHAPES, 4)
+        audio, _ = build_model("pepino_audio", get_recipe("pepino_audio", "paper", variant=variant or None), {}, SHAPES, 4)
+        text, _ = build_model("pepino_text", get_recipe("pepino_text", "paper", variant=variant or None), {}, SHAPES, 4)
         sizes[variant] = (audio.audio_branch.conv1.conv.out_channels, audio.audio_branch.conv2.conv.out_channels,
                           text.text_branch.dense.out_features, text.text_branch.conv2.conv.out_channels,
                           audio.audio_branch.out.out_features, text.text_branch.out.out_features)
     assert sizes[""] == (104, 104, 128, 128, 4, 4)
     assert sizes["small"] == (52, 52, 64, 64, 4, 4)
     assert sizes["large"] == (208, 208, 256, 256, 4, 4)
-    # relative to each preset's own sizes: the CPU demo's small model is half the demo model
-    demo_small, _ = build_model("pepino_audio", get_preset("pepino_audio", "demo", variant="small"), {}, SHAPES, 4)
+    # relative to each recipe's own sizes: the CPU demo's small model is half the demo model
+    demo_small, _ = build_model("pepino_audio", get_recipe("pepino_audio", "demo", variant="small"), {}, SHAPES, 4)
     assert demo_small.audio_branch.conv1.conv.out_channels == get_card("pepino_audio").demo["audio_filters"] // 2
     with pytest.raises(ValueError, match="width must be positive"):
         create_model("pepino_audio", width=0.0)
@@ -61,7 +61,7 @@ def test_small_and_large_halve_and_double_every_hidden_layer() -> None:
 
 def test_variants_read_the_right_inputs() -> None:
     def reads(model: str, variant: str | None = None) -> dict[str, str]:
-        p = get_preset(model, "paper", variant=variant)
+        p = get_recipe(model, "paper", variant=variant)
         return {k: p.features[k].extractor for k in model_inputs_of(model, p)}
 
     assert reads("pepino_audio") == reads("pepino_audio", "small") == reads("pepino_audio", "large") == {
@@ -73,7 +73,7 @@ def test_variants_read_the_right_inputs() -> None:
         assert reads("pepino_late", variant) == both
     assert reads("pepino_early", "static_text") == {"audio": "prosody36", "text": "text_static"}
     # prosody36's 18 LLDs get their deltas after normalisation: the model reads 36 columns
-    assert get_preset("pepino_late", "paper").features["audio"].deltas
+    assert get_recipe("pepino_late", "paper").features["audio"].deltas
 
 
 def _train_scalar_fusion(follow: str) -> tuple[float, float]:
@@ -119,7 +119,7 @@ def test_scalar_weight_late_fusion_learns_one_weight_per_system() -> None:
 
 
 def test_scalar_weights_variant_trains_as_lf_pt() -> None:
-    p = get_preset("pepino_late", "paper", variant="scalar_weights")
+    p = get_recipe("pepino_late", "paper", variant="scalar_weights")
     assert p.model_config == {"late_fusion": "scalar"}
     assert (p.fusion_strategy, p.lr, p.warmup_steps, p.class_weights) == ("pretrained", 0.01, 0, "batch_size")
     model, _ = build_model("pepino_late", p, {}, SHAPES, 4)

@@ -68,16 +68,16 @@ def test_training_takes_the_layer_count_from_the_features() -> None:
     from types import SimpleNamespace
 
     from workbench.training.build import build_model
-    from workbench.training.presets import get_preset
+    from workbench.training.recipes import get_recipe
 
     feats = {"audio": SimpleNamespace(dim=4 * 24, frame_seconds=0.04, n_layers=4),
              "text": SimpleNamespace(dim=12, frame_seconds=None)}
     for model in ("ssl_baseline", "ssl_fusion"):
-        net, config = build_model(model, get_preset(model, "demo"), None, feats, n_classes=4)
+        net, config = build_model(model, get_recipe(model, "demo"), None, feats, n_classes=4)
         assert (config["audio_dim"], config["n_layers"], config["frame_seconds"]) == (96, 4, 0.04)
         assert net.projection.in_features == 24 and net.layer_logits.shape == (4,)
     # features without a layer count (any other extractor) are one block
-    _, config = build_model("ssl_baseline", get_preset("ssl_baseline", "demo"), None,
+    _, config = build_model("ssl_baseline", get_recipe("ssl_baseline", "demo"), None,
                             {"audio": SimpleNamespace(dim=17, frame_seconds=0.01)}, n_classes=4)
     assert config["n_layers"] == 1
 
@@ -111,7 +111,7 @@ def test_smoke_preset_trains_one_fold_from_a_tiny_speech_checkpoint(tmp_path) ->
     stores = list((tmp_path / "cache" / "ssl_layers").iterdir())
     assert len(stores) == 1 and (stores[0] / "index.json").is_file()
     # the run recorded the model it built from the features: 3 hidden states of 32 at 20 ms, pooled 2x
-    # by the CPU preset
+    # by the CPU recipe
     import json
 
     config = json.loads(next((tmp_path / "runs").rglob("config.json")).read_text())

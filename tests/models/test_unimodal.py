@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from workbench.models import create_model, get_card
 from workbench.testing.model_inputs import batch_for_model
 from workbench.training.build import build_config
-from workbench.training.presets import get_preset
+from workbench.training.recipes import get_recipe
 
 
 def _recipe(p) -> tuple:
@@ -24,16 +24,16 @@ def _recipe(p) -> tuple:
 
 @pytest.mark.parametrize("name", ["unimodal_audio", "unimodal_text"])
 def test_default_is_xus_recipe(name: str) -> None:
-    p = get_preset(name, "paper")
+    p = get_recipe(name, "paper")
     assert _recipe(p) == ("adam", 1e-3, "loso_session", "iemocap4", 0, False, None)
     assert p.early_stopping_patience is None and p.variant == ""
     assert p.source.startswith("Xu et al. 2019, sec. 4.1-4.2")
     # the same recipe as Xu's multimodal models, which these rows are compared with
-    assert _recipe(get_preset("xu_alignment", "paper")) == _recipe(p)
+    assert _recipe(get_recipe("xu_alignment", "paper")) == _recipe(p)
 
 
 def test_speech_only_reads_xus_34_d_frames_with_mirsamadis_structure() -> None:
-    p = get_preset("unimodal_audio", "paper")
+    p = get_recipe("unimodal_audio", "paper")
     assert {k: f.extractor for k, f in p.features.items()} == {"audio": "frame34"}
     feats = {"audio": type("F", (), {"dim": 34, "frame_seconds": 0.01})()}
     model = create_model("unimodal_audio", **build_config("unimodal_audio", p, None, feats, n_classes=4))
@@ -48,7 +48,7 @@ def test_text_only_is_xus_text_encoder_with_attention() -> None:
 
 @pytest.mark.parametrize("name, hidden, dropout", [("unimodal_audio", 200, 0.3), ("unimodal_text", 200, 0.7)])
 def test_yoon2020_variant_is_yoons_set_up(name: str, hidden: int, dropout: float) -> None:
-    p = get_preset(name, "paper", variant="yoon2020")
+    p = get_recipe(name, "paper", variant="yoon2020")
     assert (p.protocol, p.label_scheme, p.lr, p.grad_clip, p.batch_size) == ("tenfold_811", "iemocap7", 1e-3, 1.0, 128)
     assert p.early_stopping_patience is not None and p.variant == "yoon2020"
     assert p.source.startswith("Yoon et al. 2020, sec. 4.1-4.2")
@@ -56,9 +56,9 @@ def test_yoon2020_variant_is_yoons_set_up(name: str, hidden: int, dropout: float
     assert (c.bidirectional, c.dense_layers, c.hidden, c.input_dropout) == (True, 0, hidden, dropout)
     if name == "unimodal_audio":
         assert p.features["audio"].extractor == "mfcc120"  # AMH's 120-d MFCC (Yoon sec. 4.2)
-    # the CPU presets keep the variant's structure and the 7 classes, at the CPU sizes
-    for preset, size in (("demo", 48), ("smoke", 24)):
-        q = get_preset(name, preset, variant="yoon2020")
+    # the CPU recipes keep the variant's structure and the 7 classes, at the CPU sizes
+    for recipe, size in (("demo", 48), ("smoke", 24)):
+        q = get_recipe(name, recipe, variant="yoon2020")
         c = create_model(name, **q.model_config).config
         assert q.label_scheme == "iemocap7" and (c.bidirectional, c.dense_layers, c.hidden) == (True, 0, size)
 
@@ -73,7 +73,7 @@ def test_setup_fills_only_what_is_not_given() -> None:
 def test_video_baseline_is_yoons_rnn_attn_over_visual_frames() -> None:
     card = get_card("unimodal_video")
     assert card.model_inputs() == ("video",) and card.default_variant == ""
-    p = get_preset("unimodal_video", "paper")
+    p = get_recipe("unimodal_video", "paper")
     assert (p.protocol, p.label_scheme, p.grad_clip) == ("tenfold_811", "iemocap7", 1.0)
     assert p.features["video"].extractor == "visual"
     model = create_model("unimodal_video", video_dim=5).eval()

@@ -8,7 +8,7 @@ import pytest
 from workbench.corpus.manifest import Manifest
 from workbench.testing import make_manifest
 from workbench.training.inputs import InputFeatures
-from workbench.training.presets import FeatureSpec, TrainPreset
+from workbench.training.recipes import FeatureSpec, Recipe
 
 CLASSES = ("neu", "hap", "ang", "sad")
 
@@ -33,15 +33,15 @@ def fake_features(manifest: Manifest, audio_dim: int = 6, text_dim: int = 5, sig
     }
 
 
-def tiny_preset(model: str = "unimodal_audio", **changes) -> TrainPreset:
-    base = TrainPreset(name="test", model=model, features={}, lr=1e-2, batch_size=8, epochs=3,
+def tiny_recipe(model: str = "unimodal_audio", **changes) -> Recipe:
+    base = Recipe(name="test", model=model, features={}, lr=1e-2, batch_size=8, epochs=3,
                        protocol="loso_session", model_config={"hidden": 8, "dense_layers": 0})
     return base.replace(**changes)
 
 
-@pytest.fixture(name="tiny_preset")
-def tiny_preset_fixture():
-    return tiny_preset
+@pytest.fixture(name="tiny_recipe")
+def tiny_recipe_fixture():
+    return tiny_recipe
 
 
 @pytest.fixture(name="fake_features")

@@ -23,7 +23,7 @@ from workbench.cli import main
 from workbench.corpus.manifest import Manifest
 from workbench.features import asr as asr_mod
 from workbench.features.words import split_words
-from workbench.models import create_model, get_card, list_models
+from workbench.models import get_card, list_models
 from workbench.testing import make_manifest
 from workbench.training import crossval as crossval_mod
 from workbench.training import runs as runs_mod
@@ -32,12 +32,18 @@ from workbench.training.bundle import BundleError, crossval_from_bundle, save_bu
 from workbench.training.crossval import CrossValError, FoldJob, run_crossval, train_fold
 from workbench.training.data import SERDataset, collate, word_spans_frames
 from workbench.training.inputs import InputFeatures
-from workbench.training.presets import FeatureSpec, TrainPreset, get_preset
+from workbench.training.recipes import FeatureSpec, Recipe, get_recipe
 from workbench.training.results import RESULT_COLUMNS, read_results
 from workbench.training.runs import load_run
 from workbench.training.spec import CorpusOptions, RunSpec, SpecError
-from workbench.training.texts import (TextSourceError, TextSourceWarning, pooled_wer, reference_timings,
-                                      text_source_of, texts_for)
+from workbench.training.texts import (
+    TextSourceError,
+    TextSourceWarning,
+    pooled_wer,
+    reference_timings,
+    text_source_of,
+    texts_for,
+)
 
 FRAME = 0.04  # seconds per fake audio frame
 TEXT_DIM = 5
@@ -118,11 +124,11 @@ def fakes(monkeypatch, tmp_path):
 
 def xu_spec(text_source: str, model: str = "xu_alignment_hard") -> RunSpec:
     """Xu's model with the hard (word span) alignment, which reads audio, text and word spans."""
-    preset = TrainPreset(name="test", model=model, features={"audio": FeatureSpec("fake_audio"),
+    recipe = Recipe(name="test", model=model, features={"audio": FeatureSpec("fake_audio"),
                                                                       "text": FeatureSpec("fake_text")},
                          lr=1e-2, batch_size=8, epochs=1, protocol="loso_session",
                          model_config={"hidden": 8, "heads": 2, "attn_dim": 4, "fc_dim": 8})
-    return RunSpec.create(model, preset, folds=[0], text_source=text_source, device="cpu")
+    return RunSpec.create(model, recipe, folds=[0], text_source=text_source, device="cpu")
 
 
 def independent_wer(corpus: Manifest, ids) -> float:
@@ -275,7 +281,7 @@ def test_old_results_tables_read_without_test_wer(tmp_path):
 
 
 TEXT_MODELS = sorted({(m, v or "") for m in list_models() for v in [None, *get_card(m).variants]
-                      if "text" in get_card(m).model_inputs(get_preset(m, "smoke", variant=v).model_config)})
+                      if "text" in get_card(m).model_inputs(get_recipe(m, "smoke", variant=v).model_config)})
 
 
 @pytest.mark.parametrize("model, variant", TEXT_MODELS, ids=[f"{m}-{v}" for m, v in TEXT_MODELS])
@@ -284,15 +290,15 @@ def test_every_text_model_reads_an_empty_transcript(model, variant):
     every model that reads text gives finite outputs and gradients for it."""
     import torch
 
-    from workbench.training.build import build_model
     from workbench.testing import make_utterance
+    from workbench.training.build import build_model
 
-    preset = get_preset(model, "smoke", variant=variant or None)
+    recipe = get_recipe(model, "smoke", variant=variant or None)
     shapes = {"audio": SimpleNamespace(dim=6, frame_seconds=0.04), "text": SimpleNamespace(dim=TEXT_DIM, frame_seconds=None),
               "video": SimpleNamespace(dim=4, frame_seconds=0.5), "prosody": SimpleNamespace(dim=36, frame_seconds=0.04),
               "waveform": SimpleNamespace(dim=1, frame_seconds=1 / 16000)}
     torch.manual_seed(0)
-    net, _ = build_model(model, preset, None, shapes, n_classes=4)
+    net, _ = build_model(model, recipe, None, shapes, n_classes=4)
     utts = [make_utterance(id="Ses01F_impro01_F000", text="", label="neu", duration=1.0, words=[]),
             make_utterance(id="Ses01F_impro01_F001", text="well hello there", label="ang", duration=1.0,
                            words=[("well", 0.1, 0.3), ("hello", 0.3, 0.6), ("there", 0.6, 0.9)])]

@@ -12,7 +12,7 @@ from workbench.features.base import get_extractor
 from workbench.protocols import make_folds
 from workbench.training.bench import FEATURE_SHAPES, bench_training, random_features, report, stand_in_manifest
 from workbench.training.build import model_inputs_of
-from workbench.training.presets import get_preset
+from workbench.training.recipes import get_recipe
 
 
 # ssl_layers has no default weights to build; its shape is that of a base-size encoder (docs/ssl.md)
@@ -59,16 +59,16 @@ def test_stand_in_corpus_is_iemocap_sized_and_shaped() -> None:
     assert len(u.words) == len(u.text.split()) and u.words[-1][2] == pytest.approx(u.duration)
 
 
-def test_random_features_have_the_pooled_shapes_of_the_preset() -> None:
+def test_random_features_have_the_pooled_shapes_of_the_recipe() -> None:
     m = stand_in_manifest(20, seed=1)
-    preset = get_preset("xu_alignment", "demo")  # frame34 pooled 4x, MiniLM words
-    feats = random_features(m, preset, model_inputs_of("xu_alignment", preset))
+    recipe = get_recipe("xu_alignment", "demo")  # frame34 pooled 4x, MiniLM words
+    feats = random_features(m, recipe, model_inputs_of("xu_alignment", recipe))
     assert set(feats) == {"audio", "text"}
     assert feats["audio"].frame_seconds == pytest.approx(0.04) and feats["text"].frame_seconds is None
     for u in m:
         assert feats["audio"].data[u.id].shape == (math.ceil(u.duration / 0.01 / 4), 34)
         assert feats["text"].data[u.id].shape == (len(u.text.split()), 384)
-    wave = get_preset("cma_raw", "demo")  # waveform cropped to 4 s
+    wave = get_recipe("cma_raw", "demo")  # waveform cropped to 4 s
     w = random_features(m, wave, ["waveform"])["waveform"]
     assert max(a.shape[0] for a in w.data.values()) <= 4 * 16000
 

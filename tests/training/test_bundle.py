@@ -10,20 +10,20 @@ import pytest
 
 from workbench import paths
 from workbench.training.bench import random_features, stand_in_manifest
-from workbench.training.bundle import BundleError, crossval_from_bundle, export_bundle, load_bundle, save_bundle
 from workbench.training.build import model_inputs_of
+from workbench.training.bundle import BundleError, crossval_from_bundle, export_bundle, load_bundle, save_bundle
 from workbench.training.crossval import run_crossval
+from workbench.training.recipes import get_recipe
 from workbench.training.spec import CorpusOptions, RunSpec
-from workbench.training.presets import get_preset
 
 META = {"model": "x", "preset": "demo", "corpus": "stand_in", "corpus_preset": "test", "label_scheme": "iemocap4"}
 
 
-def _bundle(tmp_path, model: str, preset: str = "demo", n: int = 30, compress: bool = False):
+def _bundle(tmp_path, model: str, recipe: str = "demo", n: int = 30, compress: bool = False):
     m = stand_in_manifest(n, seed=2)
-    settings = get_preset(model, preset)
+    settings = get_recipe(model, recipe)
     feats = random_features(m, settings, model_inputs_of(model, settings), seed=3)
-    path = save_bundle(tmp_path / f"{model}.npz", m, feats, {**META, "model": model, "preset": preset}, compress=compress)
+    path = save_bundle(tmp_path / f"{model}.npz", m, feats, {**META, "model": model, "preset": recipe}, compress=compress)
     return path, m, feats
 
 
@@ -47,7 +47,7 @@ def test_round_trip_is_exact(tmp_path, model: str, compress: bool) -> None:
 def test_training_on_a_bundle_gives_the_rows_of_training_on_its_features(tmp_path) -> None:
     from workbench.cli import main
 
-    path, m, feats = _bundle(tmp_path, "pepino_text", preset="smoke", n=80)
+    path, m, feats = _bundle(tmp_path, "pepino_text", recipe="smoke", n=80)
     direct = run_crossval(RunSpec.create("pepino_text", "smoke", folds=[0], device="cpu"),
                           CorpusOptions("stand_in", size="test"), manifest=m, features=feats,
                           runs_root=tmp_path / "direct", progress=False)
@@ -61,14 +61,14 @@ def test_training_on_a_bundle_gives_the_rows_of_training_on_its_features(tmp_pat
 
 
 def test_a_bundle_of_another_preset_or_model_is_refused(tmp_path) -> None:
-    path, _, _ = _bundle(tmp_path, "xu_alignment", preset="demo")
+    path, _, _ = _bundle(tmp_path, "xu_alignment", recipe="demo")
     with pytest.raises(BundleError,
                        match=r"input 'audio' was made with .*recipe 'paper'.*export the bundle with that recipe"):
         crossval_from_bundle(path, RunSpec.create("xu_alignment", "paper"), runs_root=tmp_path, progress=False)
-    text_only, _, _ = _bundle(tmp_path, "pepino_text", preset="demo")
+    text_only, _, _ = _bundle(tmp_path, "pepino_text", recipe="demo")
     with pytest.raises(BundleError, match=r"no features for input 'audio' of model 'unimodal_audio'.*'pepino_text'"):
         crossval_from_bundle(text_only, RunSpec.create("unimodal_audio", "demo"), runs_root=tmp_path, progress=False)
-    no_spec = get_preset("pepino_text", "demo").replace(features={})
+    no_spec = get_recipe("pepino_text", "demo").replace(features={})
     with pytest.raises(BundleError, match=r"recipe 'demo' of model 'pepino_text' names no features for input 'text'"):
         crossval_from_bundle(text_only, RunSpec.create("pepino_text", no_spec), runs_root=tmp_path, progress=False)
     assert not (tmp_path / "train").exists()  # refused before any run directory
@@ -113,7 +113,7 @@ def test_notebook_04_trains_from_a_bundle(tmp_path) -> None:
 
     from workbench.training.results import read_results
 
-    path, _, _ = _bundle(tmp_path, "pepino_text", preset="smoke", n=80)
+    path, _, _ = _bundle(tmp_path, "pepino_text", recipe="smoke", n=80)
     notebook = paths.project_root() / "notebooks" / "04_train.ipynb"
     pm.execute_notebook(str(notebook), str(tmp_path / "04_train.ipynb"), kernel_name="python3", progress_bar=False,
                         parameters=dict(bundle=str(path), model="pepino_text", recipe="smoke", protocol=None,

@@ -15,8 +15,8 @@ import torch
 from workbench.errors import DiskFullError
 from workbench.models import create_model
 from workbench.training.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from workbench.training.runs import load_trained
 from workbench.training.data import SERDataset
+from workbench.training.runs import load_trained
 from workbench.training.trainer import train_model
 
 CLASSES = ("neu", "hap", "ang", "sad")
@@ -42,11 +42,11 @@ def _model():
     return create_model("unimodal_audio", audio_dim=6, hidden=8, dense_layers=0)
 
 
-def test_crafted_last_pt_runs_no_code_on_resume(manifest, features, tmp_path, tiny_preset):
+def test_crafted_last_pt_runs_no_code_on_resume(manifest, features, tmp_path, tiny_recipe):
     marker = tmp_path / MARKER
     torch.save({"model": _RunsCode(marker)}, tmp_path / "last.pt")
     with pytest.raises(CheckpointError, match=r"last\.pt: refused to load"):
-        train_model(_model(), _dataset(manifest, features), tiny_preset(), tmp_path, progress=False)
+        train_model(_model(), _dataset(manifest, features), tiny_recipe(), tmp_path, progress=False)
     assert not marker.exists()
 
 
@@ -66,17 +66,17 @@ def test_crafted_best_pt_runs_no_code_in_load_trained(tmp_path):
         assert torch.equal(a, b), k
 
 
-def test_truncated_last_pt_names_the_file(manifest, features, tmp_path, tiny_preset):
-    train_model(_model(), _dataset(manifest, features), tiny_preset(epochs=1), tmp_path, progress=False)
+def test_truncated_last_pt_names_the_file(manifest, features, tmp_path, tiny_recipe):
+    train_model(_model(), _dataset(manifest, features), tiny_recipe(epochs=1), tmp_path, progress=False)
     last = tmp_path / "last.pt"
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
     with pytest.raises(CheckpointError, match=rf"{last}: unreadable checkpoint"):
-        train_model(_model(), _dataset(manifest, features), tiny_preset(epochs=2), tmp_path, progress=False)
+        train_model(_model(), _dataset(manifest, features), tiny_recipe(epochs=2), tmp_path, progress=False)
 
 
-def test_written_checkpoints_hold_only_plain_data(manifest, features, tmp_path, tiny_preset):
+def test_written_checkpoints_hold_only_plain_data(manifest, features, tmp_path, tiny_recipe):
     # weights_only=True is the whole check: it refuses any global it does not know
-    train_model(_model(), _dataset(manifest, features), tiny_preset(epochs=2), tmp_path, progress=False,
+    train_model(_model(), _dataset(manifest, features), tiny_recipe(epochs=2), tmp_path, progress=False,
                 validation=_dataset(manifest, features))
     for name in ("last.pt", "best.pt"):
         torch.load(tmp_path / name, weights_only=True)
@@ -100,11 +100,11 @@ def test_not_a_dict_is_refused(tmp_path):
         load_checkpoint(tmp_path / "x.pt")
 
 
-def test_full_disk_while_checkpointing_names_the_file(manifest, features, tmp_path, tiny_preset, monkeypatch):
+def test_full_disk_while_checkpointing_names_the_file(manifest, features, tmp_path, tiny_recipe, monkeypatch):
     def no_space(self, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Path, "write_bytes", no_space)
     with pytest.raises(DiskFullError, match=rf"disk full while trying to write {tmp_path}/(best|last)\.pt"):
-        train_model(_model(), _dataset(manifest, features), tiny_preset(epochs=1), tmp_path, progress=False)
+        train_model(_model(), _dataset(manifest, features), tiny_recipe(epochs=1), tmp_path, progress=False)
     assert not list(tmp_path.glob(".*.tmp"))

@@ -1,4 +1,4 @@
-"""Choosing the encoders of a run: presets, RunSpec, ``workbench train``, and a training on a tiny BERT."""
+"""Choosing the encoders of a run: recipes, RunSpec, ``workbench train``, and a training on a tiny BERT."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from workbench import paths
-from workbench.training.presets import get_preset
+from workbench.training.recipes import get_recipe
 from workbench.training.spec import RunSpec, SpecError
 
 
@@ -30,16 +30,16 @@ def glove(tmp_path) -> str:
 
 
 def test_a_checkpoint_becomes_the_text_extractors_checkpoint(bert):
-    p = get_preset("pepino_text", "paper", text_encoder=bert)
+    p = get_recipe("pepino_text", "paper", text_encoder=bert)
     assert p.features["text"].extractor == "text_contextual" and p.features["text"].config == {"checkpoint": bert}
     assert f"text encoder: {bert}" in p.notes
     # the GloVe variant reads the checkpoint's input-embedding table
-    s = get_preset("pepino_text", "smoke", variant="static_text", text_encoder=bert)
+    s = get_recipe("pepino_text", "smoke", variant="static_text", text_encoder=bert)
     assert s.features["text"].extractor == "text_static" and s.features["text"].config == {"checkpoint": bert}
     # a hub name stays a name; without an encoder nothing changes
-    assert get_preset("xu_alignment", "demo", text_encoder="bert-base-uncased").features["text"].config == {
+    assert get_recipe("xu_alignment", "demo", text_encoder="bert-base-uncased").features["text"].config == {
         "checkpoint": "bert-base-uncased"}
-    assert get_preset("pepino_text", "paper") == get_preset("pepino_text", "paper", text_encoder=None)
+    assert get_recipe("pepino_text", "paper") == get_recipe("pepino_text", "paper", text_encoder=None)
 
 
 def test_the_weights_hash_is_part_of_the_settings_so_of_the_run_id(tmp_path):
@@ -47,17 +47,17 @@ def test_the_weights_hash_is_part_of_the_settings_so_of_the_run_id(tmp_path):
     from workbench.testing.hf_checkpoints import tiny_bert
 
     d = str(tiny_bert(tmp_path / "enc", seed=0))
-    before = get_preset("pepino_text", "smoke", text_encoder=d)
+    before = get_recipe("pepino_text", "smoke", text_encoder=d)
     assert "weights sha1 " in before.notes
     tiny_bert(tmp_path / "enc", seed=1)
-    after = get_preset("pepino_text", "smoke", text_encoder=d)
+    after = get_recipe("pepino_text", "smoke", text_encoder=d)
     assert after.features == before.features and after.to_dict() != before.to_dict()
 
 
 def test_a_glove_file_swaps_the_text_input_to_text_glove(glove):
-    p = get_preset("xu_alignment", "paper", text_encoder=glove)
+    p = get_recipe("xu_alignment", "paper", text_encoder=glove)
     assert p.features["text"].extractor == "text_glove" and p.features["text"].config == {"path": glove}
-    assert p.features["audio"] == get_preset("xu_alignment", "paper").features["audio"]
+    assert p.features["audio"] == get_recipe("xu_alignment", "paper").features["audio"]
     with pytest.raises(SpecError, match=r"xu_alignment.*no-such.*GloVe file does not exist"):
         RunSpec.create("xu_alignment", "smoke", text_encoder=glove.replace("glove.6B", "no-such"))
 
@@ -71,8 +71,8 @@ def test_an_encoder_for_an_input_the_model_does_not_have_is_a_spec_error(bert):
         RunSpec.create("pepino_text", "smoke", speech_encoder=bert)
     with pytest.raises(SpecError, match=r"'xu_alignment' has no self-supervised speech input.*frame34"):
         RunSpec.create("xu_alignment", "smoke", speech_encoder=bert)
-    # a ready-made preset takes the encoders too
-    spec = RunSpec.create("pepino_text", get_preset("pepino_text", "smoke"), text_encoder=bert)
+    # a ready-made recipe takes the encoders too
+    spec = RunSpec.create("pepino_text", get_recipe("pepino_text", "smoke"), text_encoder=bert)
     assert spec.settings.features["text"].config["checkpoint"] == bert
 
 
@@ -83,7 +83,7 @@ def test_a_speech_encoder_sets_the_checkpoint_of_every_speech_input(tmp_path):
     if not ssl_models:
         pytest.skip("no model reads ssl_layers features")
     for m in ssl_models:
-        p = get_preset(m, "smoke", speech_encoder="acme/speech-base")
+        p = get_recipe(m, "smoke", speech_encoder="acme/speech-base")
         speech = [k for k, f in p.features.items() if f.extractor == "ssl_layers"]
         assert speech and all(p.features[k].config["checkpoint"] == "acme/speech-base" for k in speech)
 
@@ -107,7 +107,7 @@ def _smoke_corpus_or_skip() -> None:
 
 
 def test_pepino_text_trains_on_a_tiny_bert_and_records_it(bert, tmp_path):
-    """The real path: a preset naming the checkpoint, extraction through the feature cache,
+    """The real path: a recipe naming the checkpoint, extraction through the feature cache,
     the model sized by the checkpoint's hidden size, the encoder in the stored run config."""
     from workbench.features.cache import FeatureCache
     from workbench.training import CorpusOptions, run_crossval

@@ -14,15 +14,15 @@ from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec, Spec
 CORPUS = CorpusOptions("dummy", size="test")
 
 
-def _run(manifest, features, out, preset, jobs, **spec):
-    spec = RunSpec.create("unimodal_audio", preset, **{"folds": [0, 2], "seeds": [0, 1], **spec})
+def _run(manifest, features, out, recipe, jobs, **spec):
+    spec = RunSpec.create("unimodal_audio", recipe, **{"folds": [0, 2], "seeds": [0, 1], **spec})
     return run_crossval(spec, CORPUS, BackendOptions(jobs=jobs), manifest=manifest, features=features,
                         runs_root=out, progress=False)
 
 
-def test_jobs_2_gives_the_runs_rows_and_predictions_of_jobs_1(manifest, features, tmp_path, tiny_preset):
-    serial = _run(manifest, features, tmp_path / "serial", tiny_preset(), 1)
-    parallel = _run(manifest, features, tmp_path / "parallel", tiny_preset(), 2)
+def test_jobs_2_gives_the_runs_rows_and_predictions_of_jobs_1(manifest, features, tmp_path, tiny_recipe):
+    serial = _run(manifest, features, tmp_path / "serial", tiny_recipe(), 1)
+    parallel = _run(manifest, features, tmp_path / "parallel", tiny_recipe(), 2)
     assert parallel.attrs["failed"] == []
     assert list(parallel["run_id"]) == list(serial["run_id"])  # same ids, in job order
     for col in ("wa", "ua", "macro_f1", "weighted_f1", "av_auc"):
@@ -40,17 +40,17 @@ def test_jobs_2_gives_the_runs_rows_and_predictions_of_jobs_1(manifest, features
         assert (tmp_path / "parallel" / "train" / run_id / "predictions.parquet").is_file()
     # a second parallel run reuses every finished run: nothing retrained
     created = table.set_index("run_id")["created"].to_dict()
-    again = _run(manifest, features, tmp_path / "parallel", tiny_preset(), 2)
+    again = _run(manifest, features, tmp_path / "parallel", tiny_recipe(), 2)
     assert list(again["run_id"]) == list(serial["run_id"])
     assert read_results(tmp_path / "parallel").set_index("run_id")["created"].to_dict() == created
 
 
-def test_one_pool_over_several_specs_trains_a_shared_run_once(manifest, features, tmp_path, tiny_preset):
+def test_one_pool_over_several_specs_trains_a_shared_run_once(manifest, features, tmp_path, tiny_recipe):
     # Two conditions that resolve to one configuration (as two claims' conditions can) share
     # their runs: trained once, both frames get the rows.
-    specs = [RunSpec.create("unimodal_audio", tiny_preset(), folds=[0], seeds=[0]),
-             RunSpec.create("unimodal_audio", tiny_preset(), folds=[0, 1], seeds=[0]),
-             RunSpec.create("unimodal_audio", tiny_preset(lr=5e-3), folds=[1], seeds=[0])]
+    specs = [RunSpec.create("unimodal_audio", tiny_recipe(), folds=[0], seeds=[0]),
+             RunSpec.create("unimodal_audio", tiny_recipe(), folds=[0, 1], seeds=[0]),
+             RunSpec.create("unimodal_audio", tiny_recipe(lr=5e-3), folds=[1], seeds=[0])]
     prepared = [prepare_crossval(s, CORPUS, runs_root=tmp_path, manifest=manifest, features=features, progress=False)
                 for s in specs]
     frames = run_prepared(prepared, BackendOptions(jobs=2), progress=False)
@@ -66,9 +66,9 @@ def test_jobs_and_threads_below_one_are_refused():
         BackendOptions(threads=0)
 
 
-def test_two_strategies_in_one_pool_share_their_branch_runs(manifest, features, tmp_path, tiny_preset):
+def test_two_strategies_in_one_pool_share_their_branch_runs(manifest, features, tmp_path, tiny_recipe):
     small = {"text_dense": 8, "text_filters": 8, "audio_filters": 8, "fusion_hidden": 8}
-    specs = [RunSpec.create("pepino_late", tiny_preset("pepino_late", model_config=small, fusion_strategy=s, epochs=2),
+    specs = [RunSpec.create("pepino_late", tiny_recipe("pepino_late", model_config=small, fusion_strategy=s, epochs=2),
                             folds=[0], seeds=[0]) for s in ("pretrained", "warm_start")]
     prepared = [prepare_crossval(s, CORPUS, runs_root=tmp_path, manifest=manifest, features=features, progress=False)
                 for s in specs]

@@ -14,8 +14,8 @@ from workbench.training.reuse import BadPredictionsError, ReusedRunWarning, pred
 from workbench.training.spec import CorpusOptions, RunSpec
 
 
-def _run(manifest, features, out, tiny_preset, **spec):
-    spec = RunSpec.create("unimodal_audio", tiny_preset(), **{"folds": [0, 1], "seeds": [0], **spec})
+def _run(manifest, features, out, tiny_recipe, **spec):
+    spec = RunSpec.create("unimodal_audio", tiny_recipe(), **{"folds": [0, 1], "seeds": [0], **spec})
     return run_crossval(spec, CorpusOptions("dummy", size="test"), manifest=manifest, features=features, runs_root=out,
                         progress=False)
 
@@ -52,8 +52,8 @@ BAD = [  # (change to the first run's rows, reason it is named with)
 
 
 @pytest.mark.parametrize("change, reason", BAD)
-def test_each_kind_of_damage_names_the_run(manifest, features, tmp_path, tiny_preset, change, reason):
-    rows = _run(manifest, features, tmp_path, tiny_preset)
+def test_each_kind_of_damage_names_the_run(manifest, features, tmp_path, tiny_recipe, change, reason):
+    rows = _run(manifest, features, tmp_path, tiny_recipe)
     bad, good = rows["run_id"]
     _edit_predictions(tmp_path, lambda t: change(t, bad))
     problems = prediction_problems(read_results(tmp_path), read_predictions(tmp_path))
@@ -67,15 +67,15 @@ def test_a_duplicated_utterance_row_is_named(tmp_path):
     assert prediction_problems(r, p) == {"a": "1 row(s) repeating an utterance, e.g. utterance u"}
 
 
-def test_crossval_retrains_a_run_whose_predictions_are_damaged(manifest, features, tmp_path, tiny_preset):
+def test_crossval_retrains_a_run_whose_predictions_are_damaged(manifest, features, tmp_path, tiny_recipe):
     """The probe: NaN probs for one run were reused as they were and moved a ledger's verdict."""
-    rows = _run(manifest, features, tmp_path, tiny_preset)
+    rows = _run(manifest, features, tmp_path, tiny_recipe)
     bad, good = rows["run_id"]
     before = read_predictions(tmp_path)
     _edit_predictions(tmp_path, _nan_first_row_of(bad))
     with pytest.warns(ReusedRunWarning, match=f"run {bad} in .*: its stored predictions cannot be reused "
                                               r"\(1 row\(s\) with non-finite probabilities.*\); retraining it"):
-        again = _run(manifest, features, tmp_path, tiny_preset)
+        again = _run(manifest, features, tmp_path, tiny_recipe)
     after = read_predictions(tmp_path)
     assert prediction_problems(read_results(tmp_path), after) == {}
     assert len(after) == len(before) and not after.duplicated(["run_id", "utt_id"]).any()
@@ -86,8 +86,8 @@ def test_crossval_retrains_a_run_whose_predictions_are_damaged(manifest, feature
     assert again.set_index("run_id").loc[good, "created"] == rows.set_index("run_id").loc[good, "created"]  # reused
 
 
-def test_readers_that_cannot_retrain_refuse_the_run(manifest, features, tmp_path, tiny_preset):
-    rows = _run(manifest, features, tmp_path, tiny_preset)
+def test_readers_that_cannot_retrain_refuse_the_run(manifest, features, tmp_path, tiny_recipe):
+    rows = _run(manifest, features, tmp_path, tiny_recipe)
     bad = rows["run_id"].iloc[0]
     results, preds = load_results(tmp_path)  # undamaged: read as before
     assert len(results) == 2 and len(preds) == 60

@@ -21,11 +21,11 @@ from workbench.viz.explorer import run_from_dir
 
 
 @pytest.fixture
-def speaker_run(manifest, features, tmp_path, tiny_preset):
+def speaker_run(manifest, features, tmp_path, tiny_recipe):
     """A random_kfold run with per-speaker audio normalisation: speakers are in train and test."""
     audio = features["audio"]
     feats = {**features, "audio": dataclasses.replace(audio, spec=dataclasses.replace(audio.spec, normalise="speaker"))}
-    spec = RunSpec.create("unimodal_audio", tiny_preset(protocol="random_kfold"), folds=[0], seeds=[3])
+    spec = RunSpec.create("unimodal_audio", tiny_recipe(protocol="random_kfold"), folds=[0], seeds=[3])
     row = run_crossval(spec, CorpusOptions("dummy", size="test"), manifest=manifest, features=feats, runs_root=tmp_path,
                        progress=False).iloc[0]
     return row, feats, spec

@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from workbench.training.crossval import run_crossval
 from workbench import paths
+from workbench.training.crossval import run_crossval
 from workbench.training.results import ResultsNotFoundError, read_results
-from workbench.training.runs_root import (RunsRootError, counterpart, models_without_rows, resolve_runs_root,
-                                          train_missing)
+from workbench.training.runs_root import (
+    RunsRootError,
+    counterpart,
+    models_without_rows,
+    resolve_runs_root,
+    train_missing,
+)
 from workbench.training.spec import CorpusOptions, RunSpec
 
 CORPUS = CorpusOptions("dummy", size="test")
@@ -35,10 +40,10 @@ def test_runs_root_none_absolute_and_relative(monkeypatch, tmp_path):
         resolve_runs_root("")
 
 
-def test_run_crossval_and_readers_share_the_rule(manifest, features, tmp_path, tiny_preset, monkeypatch):
+def test_run_crossval_and_readers_share_the_rule(manifest, features, tmp_path, tiny_recipe, monkeypatch):
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "elsewhere"))
     monkeypatch.chdir(tmp_path)
-    run_crossval(RunSpec.create("unimodal_audio", tiny_preset(epochs=1), folds=[0]), CORPUS, manifest=manifest,
+    run_crossval(RunSpec.create("unimodal_audio", tiny_recipe(epochs=1), folds=[0]), CORPUS, manifest=manifest,
                  features=features, runs_root="runs/myexp", progress=False)
     assert len(read_results("runs/myexp")) == 1 and len(read_results(tmp_path / "runs" / "myexp")) == 1
     # a runs root without a results table is an error naming the folder, not an empty table
@@ -47,8 +52,8 @@ def test_run_crossval_and_readers_share_the_rule(manifest, features, tmp_path, t
     assert read_results("runs/nope", missing_ok=True).empty  # for callers about to fill it
 
 
-def test_train_missing_trains_only_models_without_rows(manifest, features, tmp_path, tiny_preset):
-    recipe = tiny_preset(epochs=1)
+def test_train_missing_trains_only_models_without_rows(manifest, features, tmp_path, tiny_recipe):
+    recipe = tiny_recipe(epochs=1)
     run_crossval(RunSpec.create("unimodal_audio", recipe, folds=[0]), CORPUS, manifest=manifest, features=features,
                  runs_root=tmp_path, progress=False)
     assert models_without_rows(tmp_path, ["unimodal_audio", "unimodal_text", "unimodal_text"]) == ["unimodal_text"]
@@ -68,10 +73,10 @@ def test_train_missing_trains_only_models_without_rows(manifest, features, tmp_p
     assert train_missing([], CORPUS, tmp_path, recipe).empty
 
 
-def test_counterpart_rebuilds_the_same_run_from_its_config(manifest, features, tmp_path, tiny_preset):
+def test_counterpart_rebuilds_the_same_run_from_its_config(manifest, features, tmp_path, tiny_recipe):
     """A run's config.json, turned back into a spec, names the same run: with the same text
     source the counterpart is the run itself, reused rather than trained again."""
-    rows = run_crossval(RunSpec.create("unimodal_audio", tiny_preset(epochs=1), folds=[1], seeds=[3]), CORPUS,
+    rows = run_crossval(RunSpec.create("unimodal_audio", tiny_recipe(epochs=1), folds=[1], seeds=[3]), CORPUS,
                         manifest=manifest, features=features, runs_root=tmp_path, progress=False)
     run_dir = rows.iloc[0]["run_dir"]
     config = json.loads((Path(run_dir) / "config.json").read_text())
@@ -83,9 +88,9 @@ def test_counterpart_rebuilds_the_same_run_from_its_config(manifest, features, t
         counterpart(config, "subtitles", tmp_path, manifest=manifest, features=features)
 
 
-def test_readers_expand_the_runs_root_as_training_does(manifest, features, tmp_path, tiny_preset, monkeypatch):
+def test_readers_expand_the_runs_root_as_training_does(manifest, features, tmp_path, tiny_recipe, monkeypatch):
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "wr"))
-    run_crossval(RunSpec.create("unimodal_audio", tiny_preset(epochs=1), folds=[0]), CORPUS, manifest=manifest,
+    run_crossval(RunSpec.create("unimodal_audio", tiny_recipe(epochs=1), folds=[0]), CORPUS, manifest=manifest,
                  features=features, runs_root="$WORKBENCH_RUNS/exp", progress=False)
     assert (tmp_path / "wr" / "exp" / "results" / "results.parquet").is_file()
     assert len(read_results("$WORKBENCH_RUNS/exp")) == 1

@@ -27,7 +27,7 @@ def test_text_source_and_label_scheme_are_checked():
 
 
 def test_a_preset_built_for_another_variant_is_refused():
-    from workbench.training.presets import get_preset
+    from workbench.training.recipes import get_recipe
 
     with pytest.raises(SpecError, match="variant 'hops_3' given with a recipe built for variant 'hops_7'"):
-        RunSpec.create("amh", get_preset("amh", "demo"), variant="hops_3")
+        RunSpec.create("amh", get_recipe("amh", "demo"), variant="hops_3")

@@ -9,7 +9,7 @@ import torch
 
 from workbench.models import create_model
 from workbench.training.data import SERDataset, collate, make_loader
-from workbench.training.presets import TrainPreset
+from workbench.training.recipes import Recipe
 from workbench.training.trainer import TrainingError, class_weights_for, predict, train_model
 
 CLASSES = ("neu", "hap", "ang", "sad")
@@ -25,10 +25,10 @@ def _model(seed=0, **cfg):
     return create_model("unimodal_audio", audio_dim=6, hidden=8, dense_layers=0, **cfg)
 
 
-def test_tiny_model_overfits_a_small_set(manifest, features, tmp_path, tiny_preset):
+def test_tiny_model_overfits_a_small_set(manifest, features, tmp_path, tiny_recipe):
     ds = _dataset(manifest, features, manifest.ids[:24])
     model = _model()
-    res = train_model(model, ds, tiny_preset(epochs=40, lr=2e-2), tmp_path, progress=False)
+    res = train_model(model, ds, tiny_recipe(epochs=40, lr=2e-2), tmp_path, progress=False)
     assert res.history["train_loss"].iloc[-1] < 0.1
     p = predict(model, collate([ds[i] for i in range(len(ds))]))
     assert (p["probs"].argmax(1) == torch.tensor(ds.labels)).all()
@@ -37,18 +37,18 @@ def test_tiny_model_overfits_a_small_set(manifest, features, tmp_path, tiny_pres
     assert metrics["epoch"].tolist() == list(range(1, 41))
 
 
-def test_same_seed_same_weights(manifest, features, tmp_path, tiny_preset):
+def test_same_seed_same_weights(manifest, features, tmp_path, tiny_recipe):
     ds = _dataset(manifest, features)
     a, b = _model(dropout=0.3), _model(dropout=0.3)
-    train_model(a, ds, tiny_preset(), tmp_path / "a", seed=7, progress=False)
-    train_model(b, ds, tiny_preset(), tmp_path / "b", seed=7, progress=False)
+    train_model(a, ds, tiny_recipe(), tmp_path / "a", seed=7, progress=False)
+    train_model(b, ds, tiny_recipe(), tmp_path / "b", seed=7, progress=False)
     for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), k
 
 
-def test_resume_after_interruption_gives_identical_weights(manifest, features, tmp_path, tiny_preset):
+def test_resume_after_interruption_gives_identical_weights(manifest, features, tmp_path, tiny_recipe):
     ds = _dataset(manifest, features)
-    settings = tiny_preset(epochs=4, warmup_steps=5, grad_clip=1.0)
+    settings = tiny_recipe(epochs=4, warmup_steps=5, grad_clip=1.0)
     full = _model(dropout=0.3)
     train_model(full, ds, settings, tmp_path / "full", seed=1, progress=False)
 
@@ -72,9 +72,9 @@ def test_resume_after_interruption_gives_identical_weights(manifest, features, t
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_trains_checkpoints_and_resumes_on_cuda(manifest, features, tmp_path, tiny_preset):
+def test_trains_checkpoints_and_resumes_on_cuda(manifest, features, tmp_path, tiny_recipe):
     ds = _dataset(manifest, features)
-    settings = tiny_preset(epochs=4, lr=2e-2)
+    settings = tiny_recipe(epochs=4, lr=2e-2)
     full = _model()
     res = train_model(full, ds, settings, tmp_path / "full", seed=1, device="cuda", progress=False)
     assert res.device.startswith("cuda") and next(full.parameters()).is_cuda
@@ -95,12 +95,12 @@ def test_trains_checkpoints_and_resumes_on_cuda(manifest, features, tmp_path, ti
         assert torch.allclose(x, y, atol=1e-4), k
 
 
-def test_nan_loss_names_epoch_step_and_utterances(manifest, features, tmp_path, tiny_preset):
+def test_nan_loss_names_epoch_step_and_utterances(manifest, features, tmp_path, tiny_recipe):
     bad = manifest.ids[5]
     features["audio"].data[bad] = features["audio"].data[bad].copy()
     features["audio"].data[bad][0, 0] = np.nan
     ds = _dataset(manifest, features)
-    settings = tiny_preset(batch_size=4)
+    settings = tiny_recipe(batch_size=4)
     # The trainer reads losses in groups of steps; the error must still name the batch
     # that holds the NaN, and nothing of the epoch may be saved.
     _, sampler = make_loader(ds, settings.batch_size, seed=0, bucketing=settings.bucketing)
@@ -111,9 +111,9 @@ def test_nan_loss_names_epoch_step_and_utterances(manifest, features, tmp_path, 
     assert not (tmp_path / "last.pt").exists() and not (tmp_path / "metrics.csv").exists()
 
 
-def test_early_stopping_keeps_best_validation_epoch(manifest, features, tmp_path, tiny_preset):
+def test_early_stopping_keeps_best_validation_epoch(manifest, features, tmp_path, tiny_recipe):
     train, val = _dataset(manifest, features, manifest.ids[:60]), _dataset(manifest, features, manifest.ids[60:])
-    res = train_model(_model(), train, tiny_preset(epochs=30, early_stopping_patience=2), tmp_path,
+    res = train_model(_model(), train, tiny_recipe(epochs=30, early_stopping_patience=2), tmp_path,
                       validation=val, progress=False)
     h = res.history
     assert res.best_epoch == int(h.loc[h["val_ua"].idxmax(), "epoch"])
@@ -145,19 +145,19 @@ def _applied_learning_rates(model, ds, settings, run_dir) -> list[float]:
 def test_lf_pt_has_no_warm_up_and_early_fusion_warms_up_over_40_steps(manifest, features, tmp_path):
     """Pepino et al. sec. 3: the learning rate rises linearly over the first 40 steps, except for
     late fusion with pre-training (LF-PT), which runs at 0.01 from its first step."""
-    from workbench.training.presets import get_preset
+    from workbench.training.recipes import get_recipe
 
     ds = _dataset(manifest, features)
     steps_per_epoch = -(-len(ds) // 4)
     epochs = -(-46 // steps_per_epoch)
-    late = get_preset("pepino_late", "paper")  # default variant: pretrained (LF-PT)
-    early = get_preset("pepino_early", "paper")
+    late = get_recipe("pepino_late", "paper")  # default variant: pretrained (LF-PT)
+    early = get_recipe("pepino_early", "paper")
     assert (late.variant, early.variant) == ("pretrained", "pretrained")
-    assert get_preset("pepino_late", "paper", variant="scalar_weights").warmup_steps == 0
+    assert get_recipe("pepino_late", "paper", variant="scalar_weights").warmup_steps == 0
     runs = {}
-    for name, preset in (("late", late), ("early", early)):
-        # the schedule is the preset's; a tiny model and batches of 4 reach step 45 quickly
-        settings = preset.replace(batch_size=4, epochs=epochs)
+    for name, recipe in (("late", late), ("early", early)):
+        # the schedule is the recipe's; a tiny model and batches of 4 reach step 45 quickly
+        settings = recipe.replace(batch_size=4, epochs=epochs)
         runs[name] = _applied_learning_rates(_model(), ds, settings, tmp_path / name)[:46]
     assert len(runs["late"]) == len(runs["early"]) == 46
     np.testing.assert_allclose(runs["late"], [0.01] * 46, rtol=1e-12)
@@ -165,8 +165,8 @@ def test_lf_pt_has_no_warm_up_and_early_fusion_warms_up_over_40_steps(manifest, 
     np.testing.assert_allclose(runs["early"], expected, rtol=1e-9)
     assert runs["early"][0] == pytest.approx(7e-4 / 40) and runs["early"][39] == pytest.approx(7e-4)
     # and the other pre-trained strategies keep the warm-up
-    assert get_preset("pepino_late", "paper", variant="warm_start").warmup_steps == 40
-    assert get_preset("pepino_late", "paper", variant="cold_start").warmup_steps == 40
+    assert get_recipe("pepino_late", "paper", variant="warm_start").warmup_steps == 40
+    assert get_recipe("pepino_late", "paper", variant="cold_start").warmup_steps == 40
 
 
 def _cross_entropy_np(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -192,12 +192,12 @@ def test_class_weighted_loss_is_divided_by_the_batch_size_or_the_weight_sum(mani
     assert float(classification_loss(*t, mode="weight_sum")) == pytest.approx(by_w, rel=1e-10)
     assert float(classification_loss(t[0], t[1])) == pytest.approx(float(ce.mean()), rel=1e-10)
     with pytest.raises(TrainingError, match="class_weights must be"):
-        train_model(_model(), _dataset(manifest, features), TrainPreset(name="t", model="m", features={},
+        train_model(_model(), _dataset(manifest, features), Recipe(name="t", model="m", features={},
                     class_weights="by_n"), tmp_path / "bad")  # type: ignore[arg-type]
     assert not (tmp_path / "bad").exists()
 
 
-def test_train_model_applies_the_preset_class_weight_averaging(manifest, features, tmp_path, tiny_preset):
+def test_train_model_applies_the_preset_class_weight_averaging(manifest, features, tmp_path, tiny_recipe):
     """The epoch's training loss, recomputed by hand from the untrained model (lr 0 keeps it):
     with ``class_weights="batch_size"`` each batch's loss is divided by its size."""
     ids = [i for i in manifest.ids if manifest[i].label != "sad"][:30] + \
@@ -229,6 +229,6 @@ def test_train_model_applies_the_preset_class_weight_averaging(manifest, feature
     assert abs(expected["batch_size"] - expected["weight_sum"]) > 0.01  # far above the 1e-5 tolerance below
     for mode in ("batch_size", "weight_sum"):
         m = biased_model()
-        res = train_model(m, ds, tiny_preset(lr=0.0, epochs=1, batch_size=8, class_weights=mode), tmp_path / mode,
+        res = train_model(m, ds, tiny_recipe(lr=0.0, epochs=1, batch_size=8, class_weights=mode), tmp_path / mode,
                           progress=False)
         assert res.history["train_loss"].iloc[0] == pytest.approx(expected[mode], rel=1e-5), mode

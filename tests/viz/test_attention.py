@@ -309,8 +309,8 @@ def test_asr_text_is_scored_against_the_corpus_timing(explorer_run, tmp_path):
     # corpus_size selects on the results column corpus_preset (its name before the rename)
     assert find_runs(tmp_path, "xu_alignment", corpus_size="smoke")["run_id"].tolist() == ["r1", "r0"]
     assert find_runs(tmp_path, "xu_alignment", corpus_size="demo").empty
-    with pytest.warns(DeprecationWarning, match=r"find_runs\(corpus_preset=...\) is deprecated; use corpus_size="):
-        assert find_runs(tmp_path, "xu_alignment", corpus_preset="demo").empty
+    with pytest.raises(TypeError, match="corpus_preset"):  # the keyword before the rename is gone (issue 30)
+        find_runs(tmp_path, "xu_alignment", corpus_preset="demo")
 
 
 def test_explorer_display_carries_a_static_copy_of_its_current_view(explorer_run, tmp_path):

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 import plotly.graph_objects as go
-from matplotlib.figure import Figure
+import pytest
 
 from workbench.evaluation.leakage_experiment import leakage_long
 from workbench.training.metrics import confusion
 from workbench.viz.results import (
     confusion_heatmap,
-    confusion_heatmap_mpl,
     leakage_figure,
     model_interval_figure,
     recall_bars,
@@ -34,15 +32,6 @@ def test_plotly_confusion_counts_and_normalised():
     norm = confusion_heatmap(confusion(Y, P, CLASSES, normalise=True))
     assert norm.data[0].zmax == 1 and norm.data[0].text[3][3] == "0.67"
     assert "row-normalised" in norm.layout.title.text
-
-
-def test_seaborn_confusion_annotates_every_cell():
-    fig = confusion_heatmap_mpl(confusion(Y, P, CLASSES, normalise=True), title="m")
-    assert isinstance(fig, Figure)
-    ax = fig.axes[0]
-    texts = [t.get_text() for t in ax.texts]
-    assert len(texts) == 16 and texts[15] == "0.67" and texts[0] == "0.50"
-    assert [t.get_text() for t in ax.get_xticklabels()] == CLASSES and ax.get_title() == "m"
 
 
 def test_recall_bars_one_trace_per_model():

@@ -8,14 +8,13 @@ from typing import Any
 from workbench import paths
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
-from workbench.errors import WorkbenchError, renamed_keywords
+from workbench.errors import WorkbenchError
 
 
 class CorpusChoiceError(WorkbenchError, ValueError):
     """An unknown corpus, a missing root, or a label scheme that keeps none of a corpus's utterances."""
 
 
-@renamed_keywords(preset="corpus_size", seed="corpus_seed")
 def synthetic_root(corpus_size: str = "smoke", corpus_seed: int = 0, data_dir: str | Path | None = None) -> Path:
     """Where the built-in corpus of size ``corpus_size`` (smoke, demo or full) and seed
     ``corpus_seed`` lives; generated on first use."""
@@ -38,7 +37,6 @@ CORPORA: dict[str, str] = {
 }
 
 
-@renamed_keywords(preset="corpus_size", seed="corpus_seed")
 def load_corpus(
     corpus: str = "synthetic",
     root: str | Path | None = None,
@@ -52,8 +50,7 @@ def load_corpus(
 
     ``corpus="synthetic"`` generates (once) and reads the built-in corpus of size
     ``corpus_size`` (smoke ~200 utterances, demo ~2,000, full ~10,000) and seed ``corpus_seed``
-    (the names the notebooks' parameters have; the old ``preset=``/``seed=`` still work, with a
-    DeprecationWarning); ``corpus="iemocap"`` reads a real IEMOCAP_full_release at ``root``;
+    (the names the notebooks' parameters have); ``corpus="iemocap"`` reads a real IEMOCAP_full_release at ``root``;
     ``"meld"`` a MELD.Raw folder (audio decoded once into ``<data_dir>/meld_audio``);
     ``"msp_podcast"`` an MSP-Podcast release folder; ``"csv"`` a CSV/TSV/Parquet table at
     ``root`` (``columns={field: column}`` maps its columns). ``options`` go to the corpus's

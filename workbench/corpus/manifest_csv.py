@@ -50,8 +50,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 import soundfile as sf
 
-from workbench.corpus.manifest import (Manifest, ManifestError, PrepareReport, Reporter, Utterance,
-                                       inside_root)
+from workbench.corpus.manifest import Manifest, ManifestError, PrepareReport, Reporter, Utterance, inside_root
 
 FIELDS = ("id", "audio_path", "text", "label", "speaker", "session", "dialog", "gender",
           "kind", "script", "start", "duration", "end", "split", "valence", "arousal",

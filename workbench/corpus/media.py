@@ -12,10 +12,8 @@ so a loader can put it in its skip report.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -76,39 +74,6 @@ def extract_audio(src: str | Path, dst: str | Path, sr: int = 16000) -> Path:
             raise MediaError(f"{src}: audio stream holds no samples")
 
     return atomic_write(dst, write)
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What ffmpeg reports about a file's first video stream."""
-
-    width: int
-    height: int
-    fps: float | None
-    duration: float | None  # seconds, None when the container does not say
-
-
-_SIZE_RE = re.compile(r"Stream #\d+:\d+.*?Video:.*?(\d{2,5})x(\d{2,5})")
-_FPS_RE = re.compile(r"Stream #\d+:\d+.*?Video:.*?([\d.]+) (?:fps|tbr)")
-_DURATION_RE = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
-
-
-def probe_video(path: str | Path) -> VideoInfo:
-    """Size, frame rate and duration of the first video stream (parsed from ``ffmpeg -i``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MediaError(f"{path}: video file does not exist")
-    proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)],
-                          capture_output=True)  # exits 1 ("no output file"): read stderr only
-    text = proc.stderr.decode("utf-8", "replace")
-    size = _SIZE_RE.search(text)
-    if size is None:
-        raise MediaError(f"{path}: no decodable video stream ({_last_line(proc.stderr)})")
-    fps = _FPS_RE.search(text)
-    dur = _DURATION_RE.search(text)
-    duration = (int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3))) if dur else None
-    return VideoInfo(int(size.group(1)), int(size.group(2)),
-                     float(fps.group(1)) if fps else None, duration)
 
 
 def iter_frames(path: str | Path, fps: float, width: int, height: int,

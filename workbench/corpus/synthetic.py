@@ -32,7 +32,7 @@ Everything is drawn from numpy Generators seeded by ``seed`` (plans in one pass,
 utterance from a seed derived from the utterance id), so the same seed gives byte-identical
 files whatever the number of worker processes.
 
->>> cfg = PRESETS["smoke"]
+>>> cfg = CORPUS_SIZES["smoke"]
 >>> cfg.n_sessions, len(cfg.dialogs), cfg.n_utterances
 (5, 5, 199)
 """
@@ -54,7 +54,6 @@ import numpy as np
 
 from workbench.corpus import _synth_text as txt
 from workbench.corpus.labels import CODE_TO_IEMOCAP_WORD
-from workbench.errors import renamed_keywords
 
 # IEMOCAP full release: 10,039 utterances by majority code (the target label distribution).
 IEMOCAP_COUNTS: dict[str, int] = {
@@ -95,7 +94,7 @@ CONFUSIONS: dict[str, tuple[str, ...]] = {
 EMOTIONS = tuple(EMOTION_PROSODY)  # every code but xxx
 PEAK_LEVEL = 0.98  # highest sample magnitude written (full scale is 1): the corpus never clips
 
-# Dialogs of one session in the order presets take them; (marker actor, dialog suffix). The
+# Dialogs of one session in the order the corpus sizes take them; (marker actor, dialog suffix). The
 # first five cover all three scripts and a suffixed improvisation; the first ten alternate the
 # marker actor. Script dialogs with the same name say the same lines everywhere.
 DIALOG_ORDER: tuple[tuple[str, str], ...] = (
@@ -161,7 +160,7 @@ class SynthConfig:
         return sum(len(d.turns) for d in _dialog_skeletons(self))
 
 
-PRESETS: dict[str, SynthConfig] = {
+CORPUS_SIZES: dict[str, SynthConfig] = {
     "smoke": SynthConfig(dialogs=DIALOG_ORDER[:5], utts_per_dialog=8),
     "demo": SynthConfig(dialogs=DIALOG_ORDER[:10], utts_per_dialog=40),
     "full": SynthConfig(dialogs=DIALOG_ORDER, utts_per_dialog=63),
@@ -595,7 +594,7 @@ This folder was written by the SER Workbench's built-in generator
 formats of IEMOCAP_full_release so that IEMOCAP loaders can read it, but it contains no
 IEMOCAP data and no human speech. Results on it say nothing about IEMOCAP.
 
-preset: {preset}
+corpus size: {corpus_size}
 seed: {seed}
 sessions: {n_sessions}
 dialogs: {n_dialogs}
@@ -620,13 +619,12 @@ What is simulated:
 """
 
 
-@renamed_keywords(preset="corpus_size", seed="corpus_seed")
 def generate_corpus(out: str | Path, corpus_size: str = "demo", corpus_seed: int = 0, progress: bool = True,
                     config: SynthConfig | None = None) -> Path:
     """Write the synthetic corpus into ``out/IEMOCAP_full_release`` and return that path.
 
-    ``corpus_size`` is one of :data:`PRESETS` (smoke ~200 utterances, demo ~2,000, full
-    ~10,000; ``preset=`` before, still accepted with a DeprecationWarning); ``config`` overrides
+    ``corpus_size`` is one of :data:`CORPUS_SIZES` (smoke ~200 utterances, demo ~2,000, full
+    ~10,000); ``config`` overrides
     it. ``corpus_seed`` fixes every random choice. Files are written to a ``.partial`` folder first and renamed when
     complete; an existing ``IEMOCAP_full_release`` is replaced only if it is a synthetic one
     (it holds ``SYNTHETIC_README.txt``), never a real corpus.
@@ -635,16 +633,24 @@ def generate_corpus(out: str | Path, corpus_size: str = "demo", corpus_seed: int
 
     seed = corpus_seed
     if config is None:
-        if corpus_size not in PRESETS:
-            raise ValueError(f"unknown corpus_size {corpus_size!r}; choose one of {sorted(PRESETS)}")
-        config = PRESETS[corpus_size]
+        if corpus_size not in CORPUS_SIZES:
+            raise ValueError(f"unknown corpus_size {corpus_size!r}; choose one of {sorted(CORPUS_SIZES)}")
+        config = CORPUS_SIZES[corpus_size]
     else:
         corpus_size = "custom"
     out = Path(out)
     root = out / "IEMOCAP_full_release"
     if root.exists() and not (root / "SYNTHETIC_README.txt").is_file():
         raise FileExistsError(f"{root} exists and is not a synthetic corpus; not overwriting it")
-    tmp = out / ".IEMOCAP_full_release.partial"
+    # One partial folder per process: two generations of one corpus at once (two notebooks, a
+    # test and a batch) once wrote into one shared partial folder and both failed. A partial
+    # folder whose process is gone (killed mid-way) is removed.
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".IEMOCAP_full_release.partial-*"):
+        if not _process_alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = out / f".IEMOCAP_full_release.partial-{os.getpid()}"
+    finished_before = (root / "SYNTHETIC_README.txt").is_file()  # regenerating replaces it
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
@@ -676,14 +682,34 @@ def generate_corpus(out: str | Path, corpus_size: str = "demo", corpus_seed: int
         for u in p.utts:
             counts[u.label] = counts.get(u.label, 0) + 1
     (tmp / "SYNTHETIC_README.txt").write_text(_README.format(
-        preset=corpus_size, seed=seed, n_sessions=config.n_sessions, n_dialogs=len(plans),
+        corpus_size=corpus_size, seed=seed, n_sessions=config.n_sessions, n_dialogs=len(plans),
         n_utts=sum(counts.values()), hours=round(seconds, 3) / 3600,
         counts=", ".join(f"{c} {counts[c]}" for c in sorted(counts, key=lambda c: -counts[c])),
         fps=config.visual_fps, dim=config.visual_dim))
+    if not finished_before and (root / "SYNTHETIC_README.txt").is_file():
+        # another process finished the same corpus first (same seed and size: the same bytes)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return root
     if root.exists():
         shutil.rmtree(root)
-    os.replace(tmp, root)
+    try:
+        os.replace(tmp, root)
+    except OSError:
+        if not (root / "SYNTHETIC_README.txt").is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # lost the race to a concurrent generation
     return root
 
 
-__all__ = ["SynthConfig", "PRESETS", "IEMOCAP_COUNTS", "generate_corpus", "plan_corpus"]
+def _process_alive(pid: str) -> bool:
+    """Whether process ``pid`` (the suffix of a partial folder) still runs."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = ["SynthConfig", "CORPUS_SIZES", "IEMOCAP_COUNTS", "generate_corpus", "plan_corpus"]

@@ -10,8 +10,8 @@ from workbench.evaluation.aggregate import (
     pooled_confusion,
 )
 from workbench.evaluation.leakage_experiment import leakage_long, leakage_table
-from workbench.training.metrics import classification_metrics, confusion
 from workbench.evaluation.papers import comparison_table, paper_table
+from workbench.training.metrics import classification_metrics, confusion
 
 __all__ = [
     "aggregate",

@@ -147,7 +147,7 @@ def merged_fold_metrics(results: pd.DataFrame, predictions: pd.DataFrame,
 def latest_configurations(results: pd.DataFrame) -> pd.DataFrame:
     """The rows of the newest configuration of each (model, variant, corpus, protocol, text source).
 
-    A results table keeps every configuration ever trained, so after a preset or a model
+    A results table keeps every configuration ever trained, so after a recipe or a model
     option changes and a model is trained again, it holds two ``config_hash`` values for that
     model; "newest" is the configuration whose latest run was ``created`` last. Older rows are
     only left out of the returned frame (name one as ``model@hash`` to compare it).

@@ -183,18 +183,3 @@ def forced_spans(manifest: Manifest, cache_path: str | Path | None = None, n_job
 
     table = align_manifest(manifest, n_jobs=n_jobs, progress=progress, cache_path=cache_path)
     return {r.id: [(float(s), float(e)) for _, s, e in r.words] for r in table.itertuples()}
-
-
-def asr_texts(manifest: Manifest, cache_path: str | Path | None = None, n_jobs: int = 1,
-              progress: bool = False) -> tuple[dict[str, str], pd.DataFrame]:
-    """Pocketsphinx transcripts ``{id: text}`` of ``manifest`` and the ASR table
-    (:func:`workbench.features.asr.transcribe_manifest`, with per-utterance WER; cached at
-    ``cache_path``). Decoding runs at about 0.2-0.4x real time per core.
-
-    Feeding these texts to a model trained on oracle text is a what-if, not the ASR condition
-    of Xu et al. or AMH: for that, train with ``text_source="asr"``
-    (:func:`workbench.training.texts.texts_for`), whose run reloads ASR text by itself."""
-    from workbench.features.asr import transcribe_manifest
-
-    asr = transcribe_manifest(manifest, n_jobs=n_jobs, progress=progress, cache_path=cache_path)
-    return dict(zip(asr["id"], asr["asr_text"])), asr

@@ -21,14 +21,10 @@ practical equivalence of ``margin``). The statistic, its interval and the verdic
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
-
-import numpy as np
-import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.evaluation.papers import RESULTS

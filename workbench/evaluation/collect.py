@@ -18,7 +18,8 @@ import pandas as pd
 
 from workbench.evaluation.aggregate import latest_configurations, pooled_confusion
 from workbench.evaluation.leakage_experiment import FIG2_MODELS, FIG2_SIZES, PROTOCOLS
-from workbench.training.presets import TrainPreset
+from workbench.training.recipes import Recipe
+
 # ResultsNotFoundError lived here first: imported from here still
 from workbench.training.results import ResultsNotFoundError, read_predictions, read_results, results_dir
 from workbench.training.reuse import check_predictions
@@ -30,7 +31,7 @@ def train_for_evaluation(
     models: Sequence[str],
     corpus: CorpusOptions,
     runs_root: str | Path,
-    recipe: str | TrainPreset = "demo",
+    recipe: str | Recipe = "demo",
     folds: Sequence[int | str] | None = (0,),
     seeds: Sequence[int] = (0,),
     sizes: Sequence[str] = FIG2_SIZES,

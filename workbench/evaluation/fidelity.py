@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError, renamed_keywords
+from workbench.errors import WorkbenchError
 from workbench.evaluation.papers import (
     PAPER_SETUP,
     PAPERS,
@@ -31,7 +31,7 @@ from workbench.evaluation.papers import (
     text_encoder_difference,
 )
 from workbench.models.registry import get_card
-from workbench.training.presets import get_preset
+from workbench.training.recipes import get_recipe
 from workbench.training.spec import RunSpec
 
 #: The workbench's name of each paper corpus (``workbench.corpus.load_corpus``).
@@ -66,7 +66,6 @@ def find_row(paper: str, paper_model: str, table: str | None = None, text_source
     return rows[0]
 
 
-@renamed_keywords(preset="recipe")
 def spec_for_row(row: PaperResult, recipe: str = "paper", **spec_options: Any) -> RunSpec:
     """The run of ``row``'s (model, variant) under training ``recipe`` and the row's protocol,
     class set and text source, with the paper's number of seeds under the ``paper`` recipe
@@ -95,7 +94,7 @@ def _recipe(row: PaperResult, text_encoder: str | None = None):
     """The paper recipe of ``row``'s model and variant, with ``text_encoder`` when the row reads text;
     a text encoder that cannot be used (a missing GloVe file) is a :class:`TextEncoderOptionError`."""
     try:
-        return get_preset(row.model, "paper", variant=row.variant or None,  # type: ignore[arg-type]
+        return get_recipe(row.model, "paper", variant=row.variant or None,  # type: ignore[arg-type]
                           text_encoder=text_encoder if _reads_text(row) else None)
     except ValueError as e:
         if text_encoder is None or isinstance(e, WorkbenchError):
@@ -108,7 +107,7 @@ class TextEncoderOptionError(WorkbenchError, ValueError):
 
 
 def _reads_text(row: PaperResult) -> bool:
-    recipe = get_preset(row.model, "paper", variant=row.variant or None)  # type: ignore[arg-type]
+    recipe = get_recipe(row.model, "paper", variant=row.variant or None)  # type: ignore[arg-type]
     return "text" in get_card(row.model).model_inputs(recipe.model_config)  # type: ignore[arg-type]
 
 
@@ -177,7 +176,7 @@ def _substitutions(row: PaperResult, text_encoder: str | None = None) -> list[st
 
 
 def _split_notes(notes: str) -> list[str]:
-    """A preset's notes, split at the ``;`` between notes (not at one inside parentheses)."""
+    """A recipe's notes, split at the ``;`` between notes (not at one inside parentheses)."""
     out, depth, start = [], 0, 0
     for i, c in enumerate(notes):
         depth += (c == "(") - (c == ")")

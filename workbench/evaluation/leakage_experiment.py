@@ -35,7 +35,6 @@ from typing import Literal, Mapping, Sequence
 
 import pandas as pd
 
-from workbench.errors import renamed_keywords
 from workbench.evaluation.aggregate import merged_fold_metrics
 from workbench.training.spec import CorpusOptions, RunSpec
 
@@ -67,7 +66,6 @@ def _with_modality(results: pd.DataFrame, modalities: Mapping[str, str] | None) 
     return df
 
 
-@renamed_keywords(preset="recipe")
 def leakage_specs(
     recipe: str = "paper",
     models: Sequence[str] = FIG2_MODELS,
@@ -82,7 +80,6 @@ def leakage_specs(
             for m in models for v in variants for p in protocols]
 
 
-@renamed_keywords(out="runs_root", preset="recipe")
 def run_leakage_experiment(
     corpus: CorpusOptions,
     runs_root: str | Path,

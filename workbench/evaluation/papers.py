@@ -32,7 +32,8 @@ import pandas as pd
 
 from workbench.evaluation.aggregate import GROUP_KEYS, aggregate
 from workbench.models.registry import get_card
-from workbench.training.presets import get_preset
+from workbench.training.recipes import get_recipe
+from workbench.training.results import STORED_NAMES
 
 NAN = float("nan")
 
@@ -412,7 +413,7 @@ def recipe_overrides(config: Mapping[str, Any], model: str, variant: str = "", r
     if not isinstance(settings, Mapping):
         return []
     try:
-        ref = get_preset(model, recipe, variant=variant or None)
+        ref = get_recipe(model, recipe, variant=variant or None)
     except ValueError as e:
         return [f"recipe: {e}"]
     out = [f"{name}: {settings[name]!r} vs the {recipe} recipe's {getattr(ref, name)!r}" for name in RECIPE_FIELDS
@@ -458,11 +459,11 @@ def differences(run: pd.Series, paper: pd.Series) -> list[str]:
     setup = PAPER_SETUP.get(str(paper["paper"]), {})
     if _norm(paper["text_source"]) == "asr" and _norm(run.get("text_source")) == "asr":
         out.append(f"ASR: {config.get('asr_engine', 'pocketsphinx')} vs {setup.get('asr') or '?'}")
-    preset = _norm(run.get("train_preset"))
-    if preset and preset != "paper":
-        out.append(f"training recipe: {run.get('train_preset')} (CPU-sized) vs the paper's")
-    if run.get("model") and preset:
-        out += recipe_overrides(config, str(run["model"]), str(run.get("variant") or ""), preset)
+    recipe = _norm(run.get(STORED_NAMES["recipe"]))
+    if recipe and recipe != "paper":
+        out.append(f"training recipe: {run.get(STORED_NAMES['recipe'])} (CPU-sized) vs the paper's")
+    if run.get("model") and recipe:
+        out += recipe_overrides(config, str(run["model"]), str(run.get("variant") or ""), recipe)
     seeds, n_seeds = setup.get("seeds"), run.get("n_seeds")
     if seeds and n_seeds is not None and not pd.isna(n_seeds) and int(n_seeds) != int(seeds):
         out.append(f"seeds: {int(n_seeds)} vs {seeds}")
@@ -488,7 +489,7 @@ def _run_stats(res: pd.DataFrame, unit: str) -> pd.DataFrame:
     x seed one value) or "seed" (folds averaged per seed first, as Pepino et al. spread)."""
     agg = aggregate(res, metrics=("wa", "ua", "weighted_f1", "av_auc"), unit=unit)  # type: ignore[arg-type]
     first = res.drop_duplicates("config_hash").set_index("config_hash")
-    for col in ("config_json", "train_preset"):
+    for col in ("config_json", STORED_NAMES["recipe"]):
         if col in first.columns:
             agg[col] = agg["config_hash"].map(first[col])
     if "variant" not in agg.columns:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError, renamed_keywords
+from workbench.errors import WorkbenchError
 from workbench.evaluation.claims import CLAIMS, Claim, ClaimError, Condition, get_claim
 from workbench.evaluation.verdicts import evaluate_claim, verdict
 from workbench.io import atomic_write
@@ -105,7 +105,6 @@ def quick_settings(seeds: Sequence[int], folds: Sequence[int | str] | None) -> t
     return list(seeds)[:1], list(folds) if folds is not None else list(QUICK_FOLDS)
 
 
-@renamed_keywords(out="runs_root")
 def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | Path, recipe: str = "demo",
               seeds: Sequence[int] = (0,), folds: Sequence[int | str] | None = None,
               backend: BackendOptions = BackendOptions(), n_boot: int = 1000, progress: bool = True,

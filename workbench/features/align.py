@@ -32,9 +32,19 @@ import numpy as np
 import pandas as pd
 
 from workbench.corpus.manifest import Manifest, Utterance
-from workbench.features.asr import (DECODER_SETTINGS, SAMPLE_RATE, Word, _as_audio, audio_key,
-                                    clean_words, decode_segments, decoder, is_silent, run_cached,
-                                    sphinx_version)
+from workbench.features.asr import (
+    DECODER_SETTINGS,
+    SAMPLE_RATE,
+    Word,
+    _as_audio,
+    audio_key,
+    clean_words,
+    decode_segments,
+    decoder,
+    is_silent,
+    run_cached,
+    sphinx_version,
+)
 from workbench.features.words import match_word_timings, split_words
 
 Method = Literal["forced", "fallback", "empty"]
@@ -185,7 +195,7 @@ def _as_mapping(x: pd.DataFrame | Manifest | Mapping[str, Sequence[Word] | None]
     return dict(x)
 
 
-def agreement_table(aligned: pd.DataFrame | Manifest | Mapping[str, Sequence[Word] | None],
+def word_timing_errors(aligned: pd.DataFrame | Manifest | Mapping[str, Sequence[Word] | None],
                     reference: pd.DataFrame | Manifest | Mapping[str, Sequence[Word] | None]) -> pd.DataFrame:
     """One row per word found in both: ``id, index, word, start, end, ref_start, ref_end,
     onset_err_ms, offset_err_ms`` (signed: aligned minus reference).
@@ -213,7 +223,7 @@ def agreement_table(aligned: pd.DataFrame | Manifest | Mapping[str, Sequence[Wor
 
 def alignment_agreement(aligned: pd.DataFrame | Manifest | Mapping[str, Sequence[Word] | None],
                         reference: pd.DataFrame | Manifest | Mapping[str, Sequence[Word] | None]) -> dict:
-    """Summary of :func:`agreement_table`: absolute onset/offset errors in ms.
+    """Summary of :func:`word_timing_errors`: absolute onset/offset errors in ms.
 
     Keys: ``n_utts, n_words, mean_onset_ms, median_onset_ms, mean_offset_ms,
     median_offset_ms, onset_within_20ms, onset_within_50ms, offset_within_20ms,
@@ -225,7 +235,7 @@ def alignment_agreement(aligned: pd.DataFrame | Manifest | Mapping[str, Sequence
     >>> a["n_words"], round(a["mean_onset_ms"], 1), a["onset_within_20ms"]
     (2, 15.0, 1.0)
     """
-    t = agreement_table(aligned, reference)
+    t = word_timing_errors(aligned, reference)
     out: dict = dict(n_utts=int(t["id"].nunique()), n_words=len(t))
     on, off = t["onset_err_ms"].abs(), t["offset_err_ms"].abs()
     for name, v in (("onset", on), ("offset", off)):

@@ -97,7 +97,7 @@ def _mfcc_constants(cfg: Mfcc120Config) -> tuple[np.ndarray, np.ndarray, np.ndar
     return mel.astype(np.float32), dct.astype(np.float32), k1.astype(np.float32), k2.astype(np.float32)
 
 
-def resolve_device(device: str) -> str:
+def device_name(device: str) -> str:
     """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; other values pass through."""
     if device != "auto":
         return device
@@ -204,7 +204,7 @@ class Mfcc120(Extractor):
         """Features of already-loaded clips, batched by similar length (order preserved)."""
         import torch
 
-        device = resolve_device(self.config.device)
+        device = device_name(self.config.device)
         order = np.argsort([len(y) for y in ys], kind="stable")
         out: list[np.ndarray | None] = [None] * len(ys)
         with torch.inference_mode():

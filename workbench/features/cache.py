@@ -45,7 +45,16 @@ from workbench import paths
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.errors import DiskFullError, WorkbenchError
 from workbench.features.base import Extractor, get_extractor
-from workbench.features.store import CorruptStore, Store, discard, locked, read_store, remove_leftovers, tidy, write_store
+from workbench.features.store import (
+    CorruptStore,
+    Store,
+    discard,
+    locked,
+    read_store,
+    remove_leftovers,
+    tidy,
+    write_store,
+)
 from workbench.io import atomic_write
 
 

@@ -55,7 +55,7 @@ import numpy as np
 
 from workbench.corpus.manifest import Utterance
 from workbench.errors import WorkbenchError
-from workbench.features.audio import resolve_device
+from workbench.features.audio import device_name
 from workbench.features.audio_io import AudioWarning, load_audio
 from workbench.features.base import Extractor, ExtractorConfig, register_extractor
 from workbench.features.checkpoints import Checkpoint, CheckpointError, resolve_checkpoint
@@ -84,7 +84,7 @@ class SslLayersConfig(ExtractorConfig):
     batch_size: int = 8
 
     def __post_init__(self) -> None:
-        if self.layers is not None:  # a preset read back from JSON holds a list
+        if self.layers is not None:  # a recipe read back from JSON holds a list
             object.__setattr__(self, "layers", tuple(int(i) for i in self.layers))
         if not self.chunk_seconds > 0:
             raise SslConfigError(f"extractor {_NAME!r}: chunk_seconds must be positive, got {self.chunk_seconds}")
@@ -340,7 +340,7 @@ class SslLayers(Extractor):
         import torch
 
         info, cfg = self.info, self.config
-        device = resolve_device(cfg.device)
+        device = device_name(cfg.device)
         layers = list(self.layers)
         model = load_speech_encoder(info, device, layers_to_run(info, max(layers)))
         chunk = max(1, round(cfg.chunk_seconds / info.frame_seconds))

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.errors import WorkbenchError
 from workbench.corpus.manifest import Utterance
+from workbench.errors import WorkbenchError
 from workbench.features.base import Extractor, ExtractorConfig, register_extractor
 
 

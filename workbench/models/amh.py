@@ -58,7 +58,7 @@ class AMHConfig:
 
     - ``n_hops`` 7: the best row of Table 2 (AMH-7, sec. 4.3).
     - ``n_classes``: the paper's recipe trains 7 IEMOCAP classes (sec. 3.3, 4.1; the training
-      preset sets it from the label scheme); 4 when built by hand.
+      recipe sets it from the label scheme); 4 when built by hand.
     - ``audio_dim`` 120: 40 MFCC + deltas + delta-deltas (sec. 4.2).
     - ``text_dim`` 384: MiniLM's static word vectors (``text_static``) stand in for the paper's GloVe-300.
     - ``video_dim`` 32: simulated visual descriptors stand in for ResNet-101 (2048-d, 3 fps).

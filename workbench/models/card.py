@@ -4,7 +4,7 @@
 A card sits next to its ``@register_model`` entry in the model's own file. Everything in it
 is plain data: extractor names are strings because models sit above ``workbench.features``
 and below ``workbench.training`` and import neither; recipes are plain dicts of
-``workbench.training.presets.TrainPreset`` fields, which the presets turn into settings.
+``workbench.training.recipes.Recipe`` fields, which the recipes turn into settings.
 
 >>> card = ModelCard(inputs={"audio": "mfcc120"}, recipes={"paper": {"lr": 1e-3, "source": "X et al., sec. 4"}},
 ...                  dims={"audio": "audio_dim"}, variants={"wide": Variant("twice the width", {"hidden": 256})})
@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 class Variant:
     """A named alternative of a registered model (an ablation, a hop count, a training
     strategy): ``config`` overrides the model config, ``recipe`` overrides training settings
-    (``TrainPreset`` fields, e.g. ``fusion_strategy`` and ``lr``), ``inputs`` swaps the
+    (``Recipe`` fields, e.g. ``fusion_strategy`` and ``lr``), ``inputs`` swaps the
     extractor of an input. ``note`` says what it is and where the paper reports it."""
 
     note: str
@@ -36,8 +36,8 @@ class ModelCard:
     """The data contract of one registered model.
 
     - ``inputs``: every input any config of the model may read -> the extractor that feeds it
-      (``text`` names the default text extractor; presets let the caller swap it).
-    - ``recipes``: ``"paper"`` (required) and any other named recipe -> ``TrainPreset``
+      (``text`` names the default text extractor; recipes let the caller swap it).
+    - ``recipes``: ``"paper"`` (required) and any other named recipe -> ``Recipe``
       settings, with ``source`` citing the paper section and ``notes`` for what is ours.
     - ``demo`` / ``smoke``: model config overrides that fit a CPU (demo) or a test (smoke).
     - ``dims``: input -> config field that receives its feature size; ``frame_periods``:
@@ -53,7 +53,7 @@ class ModelCard:
     - ``reads``: the inputs the model reads under a config (its ``.inputs``), when they
       depend on the config; None: the keys of ``inputs``.
     - ``base_lr``: the paper's general learning rate, the one its variants' rates depart from
-      (Pepino et al. sec. 3: 7e-4, with 1e-4 to fine-tune and 0.01 for LF-PT). The CPU presets
+      (Pepino et al. sec. 3: 7e-4, with 1e-4 to fine-tune and 0.01 for LF-PT). The CPU recipes
       scale every variant's rate by the one factor that takes ``base_lr`` to the CPU rate, so
       the ratios the paper sets between variants stay. None: the paper recipe's ``lr``.
 

@@ -38,7 +38,6 @@ from workbench.models.layers import (
 from workbench.models.outputs import AttentionInfo, ModelOutput
 from workbench.models.registry import build_from_config, register_model
 
-
 MODALITIES = ("audio", "text")
 
 
@@ -55,7 +54,7 @@ class MCSANConfig:
     - ``audio_dim`` 40: 40 MFCC, no deltas (the ``mfcc40`` extractor, which also keeps at
       most the first 1,000 frames, as sec. 3.2 caps the sequence). ``text_dim`` 384 (MiniLM)
       stands in for GloVe-300. ``n_classes``: the paper's recipe trains 7 IEMOCAP classes
-      (the training preset sets it from the label scheme); 4 when built by hand.
+      (the training recipe sets it from the label scheme); 4 when built by hand.
     - ``modalities``: ("audio", "text"); one of them alone is Table 3's "w/o text" / "w/o
       audio" (cross-attention needs both, so it must then be off: ``use_cross=False``).
     """

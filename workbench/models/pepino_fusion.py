@@ -380,7 +380,7 @@ PAPER_RECIPE: dict[str, Any] = dict(
           "10 seeds (RunSpec seeds=range(10)), median and IQR over seeds (aggregate(..., unit='seed'))",
 )
 
-# The single-branch models keep both inputs so that their presets name the same features as
+# The single-branch models keep both inputs so that their recipes name the same features as
 # the fusion models' (the branches pre-train on the fusion model's features); ``reads`` says
 # which one each really reads.
 _CARD = ModelCard(
@@ -408,9 +408,9 @@ def _fusion_card(fusion: Fusion) -> ModelCard:
 
     The paper reports late fusion pre-trained (LF-PT) and found the three strategies similar
     for early fusion (section 4.3). We pre-train both: on the demo corpus (5 session+script
-    folds, demo preset, measured while that preset gave every strategy 2e-3) early fusion
+    folds, demo recipe, measured while that recipe gave every strategy 2e-3) early fusion
     reached UA 0.644 pre-trained, 0.578 from a cold start and 0.497 with a warm start, whose
-    retrained text layers memorise the training scripts. The CPU presets now keep the paper's
+    retrained text layers memorise the training scripts. The CPU recipes now keep the paper's
     ratios of learning rates between strategies (``base_lr``; ``cpu_learning_rate``).
 
     Training budget: pre-trained and warm-start fusion train each branch first as its

@@ -54,7 +54,7 @@ _MAP = {"audio": "frame_pool", "text": "word_pool", "video": "video_pool"}
 
 Setup = Literal["xu2019", "yoon2020"]
 
-# The structure of each paper's baseline; explicit config fields win (the CPU presets shrink
+# The structure of each paper's baseline; explicit config fields win (the CPU recipes shrink
 # ``hidden`` and ``dense_dim`` this way without changing the structure).
 # Xu et al. 2019, sec. 4.3: speech as Mirsamadi et al. (two 512-unit ReLU layers, an LSTM of
 # 128 cells); text as Xu's text encoder (a BiLSTM of 100 units per direction, sec. 4.2); no

@@ -18,8 +18,8 @@ to 0.6-35 s; its tail is lighter than the real one); a real manifest (``lengths_
 its own durations and word counts. Padding, memory and time per epoch follow the long tail,
 so the IEMOCAP lengths are the ones to quote.
 
-Each model trains with the named preset (``paper``: its paper's optimiser, batch size, epochs
-and protocol; ``demo``/``smoke``: the CPU presets) with early stopping switched off, so the
+Each model trains with the named recipe (``paper``: its paper's optimiser, batch size, epochs
+and protocol; ``demo``/``smoke``: the CPU recipes) with early stopping switched off, so the
 paper row is the upper bound of a full paper training. ``bucketing`` runs it with and without
 length-bucketed batches.
 
@@ -40,14 +40,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from workbench.errors import renamed_keywords
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.models.registry import list_models
 from workbench.training.build import model_inputs_of
 from workbench.training.crossval import run_crossval
 from workbench.training.inputs import InputFeatures
+from workbench.training.recipes import Recipe, get_recipe
 from workbench.training.spec import CorpusOptions, RunSpec
-from workbench.training.presets import TrainPreset, get_preset
 
 # (dim, frame period in seconds; None = one row per word) of each extractor's output. A test
 # checks these against the real extractors, which need librosa/openSMILE/MiniLM to construct.
@@ -123,16 +122,16 @@ def stand_in_manifest(n: int = IEMOCAP4_UTTERANCES, seed: int = 0,
     return Manifest(utts)
 
 
-def random_features(manifest: Manifest, preset: TrainPreset, inputs: Sequence[str],
+def random_features(manifest: Manifest, recipe: Recipe, inputs: Sequence[str],
                     seed: int = 0) -> dict[str, InputFeatures]:
-    """Random float32 features with the shapes the preset's extractors would give ``manifest``
+    """Random float32 features with the shapes the recipe's extractors would give ``manifest``
     (pooling and the waveform crop applied), as :func:`run_crossval` takes them."""
     rng = np.random.default_rng(seed)
     out: dict[str, InputFeatures] = {}
     for name in inputs:
         if name == "word_spans":
             continue
-        spec = preset.features[name]
+        spec = recipe.features[name]
         if spec.extractor not in FEATURE_SHAPES:
             raise ValueError(f"bench: no known output shape for extractor {spec.extractor!r}; "
                              f"known: {sorted(FEATURE_SHAPES)}")
@@ -151,7 +150,6 @@ def random_features(manifest: Manifest, preset: TrainPreset, inputs: Sequence[st
     return out
 
 
-@renamed_keywords(preset="recipe", out="runs_root")
 def bench_training(
     models: Sequence[str] = BENCH_MODELS,
     recipe: str = "paper",
@@ -168,8 +166,7 @@ def bench_training(
 ) -> pd.DataFrame:
     """Train each of ``models`` once per ``bucketing`` setting on the first fold of its training
     ``recipe``'s protocol; one row per (model, bucketing) with wall times, throughput and GPU
-    memory. Runs go to ``runs_root`` (default: a temporary folder, deleted after). ``preset=``
-    and ``out=``, the names before the rename, still work with a DeprecationWarning.
+    memory. Runs go to ``runs_root`` (default: a temporary folder, deleted after).
 
     ``epochs`` overrides the recipe's (None: the recipe's own, early stopping off), and
     ``batch_size`` the recipe's batch size (to see what a GPU-sized batch buys). Columns:
@@ -207,8 +204,8 @@ def bench_training(
     return pd.DataFrame(rows)
 
 
-def _bench_settings(model: str, recipe: str, epochs: int | None, batch_size: int | None) -> TrainPreset:
-    settings = get_preset(model, recipe).replace(early_stopping_patience=None)
+def _bench_settings(model: str, recipe: str, epochs: int | None, batch_size: int | None) -> Recipe:
+    settings = get_recipe(model, recipe).replace(early_stopping_patience=None)
     if epochs is not None:
         settings = settings.replace(epochs=int(epochs))
     if batch_size is not None:

@@ -2,7 +2,7 @@
 
 A GPU machine often lacks what feature extraction needs (espeak-ng, openSMILE, the text
 model, the corpus audio). ``export_bundle`` runs the extractors here, through the feature
-cache, and writes what ``run_crossval`` reads for one (model, preset): the manifest and each
+cache, and writes what ``run_crossval`` reads for one (model, recipe): the manifest and each
 model input's pooled, not yet normalised features (normalisation statistics depend on the
 fold, so they are computed where the training runs). ``workbench train MODEL --bundle FILE``
 then trains on any machine with torch, numpy and pandas.
@@ -15,7 +15,7 @@ corpus here (pocketsphinx is one more thing a GPU machine may lack) and stores t
 The file is an ``.npz`` (uncompressed, or deflated with ``compress``; features shrink by
 about an eighth) read with ``allow_pickle=False``: per input, all
 utterances' arrays concatenated along their first axis plus one length per utterance, and a
-JSON header (format version, corpus, model, preset, feature specs, manifest records).
+JSON header (format version, corpus, model, recipe, feature specs, manifest records).
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from workbench.errors import WorkbenchError, renamed_keywords
 from workbench.corpus.manifest import Manifest, Utterance
+from workbench.errors import WorkbenchError
 from workbench.io import atomic_write
 from workbench.training.build import model_inputs_of
 from workbench.training.inputs import InputFeatures, check_extractors_ready, load_input_features
-from workbench.training.presets import FeatureSpec, TrainPreset, get_preset
+from workbench.training.recipes import FeatureSpec, Recipe, get_recipe
+from workbench.training.results import BUNDLE_STORED_NAMES
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 from workbench.training.texts import asr_engine_of, text_source_of, texts_for
 
@@ -41,7 +42,7 @@ FORMAT = "ser-workbench-bundle/1"
 
 
 class BundleError(WorkbenchError, ValueError):
-    """A bundle file cannot be read, or does not fit the preset it is trained with."""
+    """A bundle file cannot be read, or does not fit the recipe it is trained with."""
 
 
 def save_bundle(path: str | Path, manifest: Manifest, features: Mapping[str, InputFeatures],
@@ -133,54 +134,53 @@ def _utterances(records: Any, path: Path) -> list[Utterance]:
     return out
 
 
-def check_bundle(header: Mapping[str, Any], preset: TrainPreset, inputs: tuple[str, ...], path: str | Path) -> None:
+def check_bundle(header: Mapping[str, Any], recipe: Recipe, inputs: tuple[str, ...], path: str | Path) -> None:
     """Raise :class:`BundleError` unless the bundle holds every input the model reads, made
-    with the feature specs of ``preset`` (another preset pools or picks features differently)."""
+    with the feature specs of ``recipe`` (another recipe pools or picks features differently)."""
     for name in inputs:
         if name == "word_spans":
             continue
-        if name not in preset.features:
-            raise BundleError(f"recipe {preset.name!r} of model {preset.model!r} names no features for input {name!r}")
+        if name not in recipe.features:
+            raise BundleError(f"recipe {recipe.name!r} of model {recipe.model!r} names no features for input {name!r}")
         if name not in header["inputs"]:
-            raise BundleError(f"{path}: no features for input {name!r} of model {preset.model!r} "
+            raise BundleError(f"{path}: no features for input {name!r} of model {recipe.model!r} "
                               f"(the bundle has {sorted(header['inputs'])}; it was made for model "
                               f"{header.get('model')!r})")
-        have, want = header["inputs"][name]["spec"], preset.features[name].to_dict()
+        have, want = header["inputs"][name]["spec"], recipe.features[name].to_dict()
         if json.loads(json.dumps(want)) != have:
-            raise BundleError(f"{path}: input {name!r} was made with {have}, but recipe {preset.name!r} of model "
-                              f"{preset.model!r} reads {want}; export the bundle with that recipe (--recipe)")
+            raise BundleError(f"{path}: input {name!r} was made with {have}, but recipe {recipe.name!r} of model "
+                              f"{recipe.model!r} reads {want}; export the bundle with that recipe (--recipe)")
 
 
-@renamed_keywords(preset="recipe")
 def export_bundle(model: str, out: str | Path, recipe: str = "demo", corpus: CorpusOptions = CorpusOptions(),
                   cache: Any = None, progress: bool = True, compress: bool = False,
                   text_source: str = "oracle") -> Path:
     """Load ``corpus``, extract (or read from the cache) the inputs of ``model`` under training
-    recipe ``recipe`` (``preset=`` before the rename) and write them with the manifest to the
+    recipe ``recipe`` and write them with the manifest to the
     file ``out``; with ``text_source="asr"`` the manifest and the text inputs are those of the
-    ASR transcripts (decoded here, cached). The file's header keeps its keys ``preset`` (the
-    recipe) and ``corpus_preset`` (the corpus size), which bundles written before the rename hold."""
+    ASR transcripts (decoded here, cached). The header's keys for the recipe and the corpus size
+    are their stored names (``workbench.training.results.BUNDLE_STORED_NAMES``)."""
     from workbench.features.asr import asr_cache_path
 
-    settings = get_preset(model, recipe)
+    settings = get_recipe(model, recipe)
     check_extractors_ready(model, settings, model_inputs_of(model, settings))  # before the corpus is generated
     manifest = corpus.load(settings.label_scheme)
     manifest, _ = texts_for(manifest, text_source, cache_path=asr_cache_path(getattr(cache, "root", None)),
                             progress=progress)
     inputs = model_inputs_of(model, settings)
     features = load_input_features(manifest, settings, inputs, cache=cache, progress=progress)
-    meta = {"model": model, "preset": recipe, "corpus": corpus.name, "corpus_preset": corpus.size,
+    meta = {"model": model, BUNDLE_STORED_NAMES["recipe"]: recipe, "corpus": corpus.name,
+            BUNDLE_STORED_NAMES["corpus_size"]: corpus.size,
             "corpus_seed": corpus.seed, "label_scheme": settings.label_scheme, "text_source": text_source,
             "asr_engine": asr_engine_of(manifest)}
     return save_bundle(out, manifest, features, meta, compress=compress)
 
 
-@renamed_keywords(out="runs_root")
 def crossval_from_bundle(path: str | Path, spec: RunSpec, backend: BackendOptions = BackendOptions(), *,
                          runs_root: str | Path | None = None, rerun: bool = False,
                          progress: bool = True) -> pd.DataFrame:
     """:func:`run_crossval` of ``spec`` on a bundle's manifest and features (no corpus, cache or
-    extractor needed) into the runs folder ``runs_root`` (``out=`` before the rename). Result
+    extractor needed) into the runs folder ``runs_root``. Result
     rows name the bundle's corpus and corpus size."""
     from workbench.training.crossval import run_crossval
 
@@ -189,9 +189,9 @@ def crossval_from_bundle(path: str | Path, spec: RunSpec, backend: BackendOption
         raise BundleError(f"{path}: the bundle holds {text_source_of(manifest)!r} text and features made from it, but "
                           f"the run asks for text_source={spec.text_source!r}; export a bundle with "
                           f"text_source={spec.text_source!r}")
-    # Labels outside the preset's scheme are refused by run_crossval's own manifest check.
+    # Labels outside the recipe's scheme are refused by run_crossval's own manifest check.
     check_bundle(header, spec.settings, model_inputs_of(spec.model, spec.settings, spec.model_options), path)
-    corpus = CorpusOptions(header.get("corpus", "bundle"), size=header.get("corpus_preset", "bundle"),
+    corpus = CorpusOptions(header.get("corpus", "bundle"), size=header.get(BUNDLE_STORED_NAMES["corpus_size"], "bundle"),
                            seed=int(header.get("corpus_seed", 0)))
     return run_crossval(spec, corpus, backend, runs_root=runs_root, manifest=manifest, features=features, rerun=rerun,
                         progress=progress)

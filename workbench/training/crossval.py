@@ -44,22 +44,27 @@ import torch
 
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
-from workbench.errors import WorkbenchError, renamed_keywords
-from workbench.training.metrics import classification_metrics
+from workbench.distributed import require_ray
+from workbench.errors import WorkbenchError
 from workbench.features.normalise import save_normalisers
 from workbench.io import atomic_write
-from workbench.distributed import require_ray
+from workbench.models.registry import get_card
 from workbench.paths import resolve_runs_root
 from workbench.protocols import Fold, check_protocol, make_folds, save_folds
 from workbench.training.build import build_config, build_model, model_inputs_of
-from workbench.training.inputs import (InputFeatures, check_extractors_ready, check_features, fold_datasets,
-                                      load_input_features)
-from workbench.training.presets import TrainPreset
-from workbench.training.results import append_rows, read_results, read_run_predictions, results_dir
+from workbench.training.checkpoint import load_checkpoint
+from workbench.training.inputs import (
+    InputFeatures,
+    check_extractors_ready,
+    check_features,
+    fold_datasets,
+    load_input_features,
+)
+from workbench.training.metrics import classification_metrics
+from workbench.training.recipes import Recipe
+from workbench.training.results import STORED_NAMES, append_rows, read_results, read_run_predictions, results_dir
 from workbench.training.reuse import ReusedRunWarning, prediction_problems
 from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
-from workbench.models.registry import get_card
-from workbench.training.checkpoint import load_checkpoint
 from workbench.training.strategies import branch_settings, needs_pretraining
 from workbench.training.texts import asr_engine_of, pooled_wer, text_source_of, texts_for
 from workbench.training.trainer import evaluate, resolve_device, seed_everything, train_model
@@ -93,13 +98,13 @@ def check_fold(fold: Fold, manifest: Manifest, classes: Sequence[str]) -> None:
 
 def check_validation(spec: RunSpec, folds: Sequence[Fold]) -> None:
     """A recipe that stops early needs a validation set in every fold: without one the trainer
-    would silently run the preset's fixed epochs instead of the paper's early stopping."""
+    would silently run the recipe's fixed epochs instead of the paper's early stopping."""
     if spec.settings.early_stopping_patience is None:
         return
     empty = [f.name for f in folds if not f.validation]
     if empty:
         raise CrossValError(
-            f"model {spec.model!r} ({spec.settings.name} preset) stops early on validation UA, but protocol "
+            f"model {spec.model!r} ({spec.settings.name} recipe) stops early on validation UA, but protocol "
             f"{spec.protocol!r} gives fold(s) {empty[:3]} no validation set; pass protocol_options="
             "{'validation': 'random'} (or a protocol with one, e.g. tenfold_811)")
 
@@ -144,7 +149,6 @@ class FoldJob:
         return self.folds[self.fold_index]
 
 
-@renamed_keywords(out="runs_root")
 def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend: BackendOptions = BackendOptions(),
                  *, runs_root: str | Path | None = None, manifest: Manifest | None = None,
                  features: Mapping[str, InputFeatures] | None = None, cache: Any = None, rerun: bool = False,
@@ -153,7 +157,7 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
 
     ``runs_root`` is the runs folder (default ``$WORKBENCH_RUNS``; a relative path is relative
     to the working directory, as for notebooks and the CLI:
-    :func:`~workbench.training.runs_root.resolve_runs_root`; ``out=`` before the rename).
+    :func:`~workbench.training.runs_root.resolve_runs_root`).
     ``manifest`` and ``features`` (input -> :class:`InputFeatures`) may be given instead of
     loading ``corpus`` and the feature cache (tests and bundles do); ``corpus`` is still recorded with the results. Given
     ``features`` were made from the manifest's text, so with them the manifest must carry the
@@ -285,7 +289,7 @@ def _asr_cache(cache: Any) -> Path:
     return asr_cache_path(getattr(cache, "root", None))
 
 
-def _check_manifest(manifest: Manifest, corpus: CorpusOptions, settings: TrainPreset, classes: Sequence[str]) -> None:
+def _check_manifest(manifest: Manifest, corpus: CorpusOptions, settings: Recipe, classes: Sequence[str]) -> None:
     if len(manifest) == 0:
         raise CrossValError(f"corpus {corpus.name!r} has no utterances under label scheme {settings.label_scheme!r}")
     bad = sorted({u.label for u in manifest} - set(classes))
@@ -307,9 +311,9 @@ def run_identity(job: FoldJob, manifest: Manifest, features: Mapping[str, InputF
     engine = asr_engine_of(manifest)
     model_config = build_config(spec.model, settings, spec.model_options, features, len(job.classes))
     config = {
-        "model": spec.model, "model_config": model_config, "train_preset": settings.name,
+        "model": spec.model, "model_config": model_config, STORED_NAMES["recipe"]: settings.name,
         "settings": settings.to_dict(), "label_scheme": settings.label_scheme, "classes": list(job.classes),
-        "corpus_preset": job.corpus.size, "text_source": text_source,
+        STORED_NAMES["corpus_size"]: job.corpus.size, "text_source": text_source,
         # only for ASR text: oracle configs (and so run ids) stay as they were before ASR existed
         **({"asr_engine": engine} if engine else {}),
         "features": {k: {**f.spec.to_dict(), "frame_seconds": f.frame_seconds, "dim": f.dim} for k, f in features.items()},
@@ -467,7 +471,7 @@ def _fit(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures]
     atomic_write(run_dir / "predictions.parquet", lambda p: preds.to_parquet(p, index=False))
     row = {
         "run_id": run_id, "model": spec.model, "variant": settings.variant, "config_hash": chash, "config_json": json.dumps(config, sort_keys=True),
-        "train_preset": settings.name, "corpus": job.corpus.name, "corpus_preset": job.corpus.size,
+        STORED_NAMES["recipe"]: settings.name, "corpus": job.corpus.name, STORED_NAMES["corpus_size"]: job.corpus.size,
         "label_scheme": settings.label_scheme, "classes": json.dumps(classes), "protocol": spec.protocol,
         "fold": fold.name, "seed": seed, "text_source": text_source, "test_wer": pooled_wer(manifest, fold.test),
         "n_train": len(data.train),

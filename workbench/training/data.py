@@ -27,8 +27,8 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from workbench.errors import WorkbenchError
 from workbench.corpus.manifest import Manifest
+from workbench.errors import WorkbenchError
 from workbench.features.words import match_word_timings, split_words
 
 # "prosody": frame-level prosodic descriptors read beside the audio frames (MDRE, Yoon et al. 2018)

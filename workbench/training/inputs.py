@@ -4,7 +4,7 @@ Cross-validation, training bundles, the training benchmark and the attention exp
 through here, so nothing else re-derives inputs:
 
 1. :func:`load_input_features` reads (extracting what is missing) each model input's features
-   from the feature cache and pools frames as the preset says (:class:`InputFeatures`);
+   from the feature cache and pools frames as the recipe says (:class:`InputFeatures`);
 2. :func:`fold_datasets` picks the fold's (possibly subsampled) training ids, fits one
    :class:`~workbench.features.normalise.Normaliser` per input (global statistics on the
    training ids, per-speaker statistics on each speaker's utterances of the fold; first
@@ -31,7 +31,7 @@ from workbench.errors import WorkbenchError
 from workbench.features.normalise import Normaliser, fit_normaliser
 from workbench.protocols import Fold
 from workbench.training.data import SERDataset, pool_frames
-from workbench.training.presets import FeatureSpec, TrainPreset
+from workbench.training.recipes import FeatureSpec, Recipe
 
 #: Model inputs that are not features (word spans come from the manifest's word timings).
 NON_FEATURE_INPUTS = ("word_spans",)
@@ -57,15 +57,15 @@ class InputFeatures:
     n_layers: int = 1
 
 
-def check_extractors_ready(model: str, preset: TrainPreset, inputs: Sequence[str]) -> None:
+def check_extractors_ready(model: str, recipe: Recipe, inputs: Sequence[str]) -> None:
     """Refuse, before any corpus is generated or feature extracted, an input whose extractor
-    needs a checkpoint the preset does not name, or names one that is not on this machine
+    needs a checkpoint the recipe does not name, or names one that is not on this machine
     (:class:`~workbench.features.checkpoints.CheckpointError`, naming it and how to provide it)."""
     from workbench.features.base import extractor_class
     from workbench.features.checkpoints import checkpoint_path
 
     for name in inputs:
-        spec = preset.features.get(name)
+        spec = recipe.features.get(name)
         if spec is None:
             continue
         checkpoint = str(spec.config.get("checkpoint") or "")
@@ -81,7 +81,7 @@ def check_extractors_ready(model: str, preset: TrainPreset, inputs: Sequence[str
             checkpoint_path(checkpoint)
 
 
-def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequence[str], cache: Any = None,
+def load_input_features(manifest: Manifest, recipe: Recipe, inputs: Sequence[str], cache: Any = None,
                         progress: bool = True, memo: dict | None = None) -> dict[str, InputFeatures]:
     """Read (extracting what is missing) the features of every model input from the cache.
 
@@ -97,10 +97,10 @@ def load_input_features(manifest: Manifest, preset: TrainPreset, inputs: Sequenc
     for name in inputs:
         if name in NON_FEATURE_INPUTS:
             continue
-        if name not in preset.features:
-            raise InputError(f"preset {preset.name!r} of model {preset.model!r} names no feature extractor for "
-                             f"input {name!r}; it has {sorted(preset.features)}")
-        spec = preset.features[name]
+        if name not in recipe.features:
+            raise InputError(f"recipe {recipe.name!r} of model {recipe.model!r} names no feature extractor for "
+                             f"input {name!r}; it has {sorted(recipe.features)}")
+        spec = recipe.features[name]
         key = None
         if memo is not None:
             key = (str(getattr(cache, "root", "")), json.dumps(spec.to_dict(), sort_keys=True, default=str),
@@ -186,8 +186,8 @@ def subsample_ids(ids: Sequence[str], labels: Sequence[str], n: int, seed: int) 
     return [i for i in ids if i in keep]
 
 
-def training_ids(fold: Fold, manifest: Manifest, settings: TrainPreset, seed: int) -> list[str]:
-    """The fold's training ids, subsampled (seeded) when the preset caps them."""
+def training_ids(fold: Fold, manifest: Manifest, settings: Recipe, seed: int) -> list[str]:
+    """The fold's training ids, subsampled (seeded) when the recipe caps them."""
     ids = list(fold.train)
     if settings.max_train_utterances:
         ids = subsample_ids(ids, [manifest[i].label for i in ids], settings.max_train_utterances, seed)
@@ -223,7 +223,7 @@ class FoldData:
 
 
 def fold_datasets(manifest: Manifest, fold: Fold, features: Mapping[str, InputFeatures], classes: Sequence[str],
-                  settings: TrainPreset, seed: int, word_spans: bool = False) -> FoldData:
+                  settings: Recipe, seed: int, word_spans: bool = False) -> FoldData:
     """Train / validation / test datasets of ``fold``, normalised with statistics fitted here."""
     train_ids = training_ids(fold, manifest, settings, seed)
     fold_ids = train_ids + list(fold.validation) + list(fold.test)

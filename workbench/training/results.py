@@ -6,9 +6,9 @@ Layout (shared with ``workbench.evaluation``)::
     <runs root>/results/predictions.parquet  one row per (run_id, utt_id) (PREDICTION_COLUMNS)
 
 Two columns keep the names they had before the parameters were renamed, because stored tables
-and the hashed run configuration (hence every run id) use them: ``corpus_preset`` holds the
-corpus size (the ``corpus_size`` parameter, ``CorpusOptions.size``, ``--corpus-size``) and
-``train_preset`` the training recipe (``recipe``, ``--recipe``).
+and the hashed run configuration (hence every run id) use them: :data:`STORED_NAMES` maps the
+names the code uses (``recipe``, ``corpus_size``) to the stored ones, and every reader and
+writer goes through it, so the old names live in this one place.
 
 Appending reads the table, drops rows of the run ids being written (a rerun replaces its rows,
 never duplicates them), concatenates and replaces the file with
@@ -36,8 +36,17 @@ from workbench.errors import WorkbenchError
 from workbench.io import atomic_write
 from workbench.paths import resolve_runs_root
 
+#: The name each idea has in stored artefacts, where it differs from the name the code uses.
+#: Results tables and the hashed run configuration (``config.json``; hence every run id) store the
+#: training recipe as ``train_preset`` and the synthetic corpus's size as ``corpus_preset``;
+#: renaming them would change every run id, so they stay, and only this mapping spells them.
+STORED_NAMES: dict[str, str] = {"recipe": "train_preset", "corpus_size": "corpus_preset"}
+#: The same for the JSON header of a features bundle (:mod:`workbench.training.bundle`).
+BUNDLE_STORED_NAMES: dict[str, str] = {"recipe": "preset", "corpus_size": "corpus_preset"}
+
 RESULT_COLUMNS = [
-    "run_id", "model", "variant", "config_hash", "config_json", "train_preset", "corpus", "corpus_preset", "label_scheme",
+    "run_id", "model", "variant", "config_hash", "config_json", STORED_NAMES["recipe"], "corpus",
+    STORED_NAMES["corpus_size"], "label_scheme",
     "classes", "protocol", "fold", "seed", "text_source", "test_wer", "n_train", "n_val", "n_test", "epochs_run", "best_epoch",
     "wa", "ua", "macro_f1", "weighted_f1", "av_auc", "train_seconds", "utts_per_second", "device", "run_dir", "created",
 ]

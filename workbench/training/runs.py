@@ -22,18 +22,21 @@ from typing import Any
 import torch
 
 from workbench.corpus.manifest import Manifest
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, deprecated
 from workbench.features.normalise import check_normalisers, load_normalisers
 from workbench.models.registry import create_model
 from workbench.protocols import Fold, load_folds
 from workbench.training.checkpoint import load_checkpoint
 from workbench.training.data import SERDataset
-from workbench.training.inputs import (InputFeatures, fit_normalisers, load_input_features, make_dataset,
-                                       training_ids)
-from workbench.training.presets import TrainPreset
+from workbench.training.inputs import InputFeatures, fit_normalisers, load_input_features, make_dataset, training_ids
+from workbench.training.recipes import Recipe
+from workbench.training.results import STORED_NAMES
 from workbench.training.spec import CorpusOptions
 from workbench.training.texts import TextSourceError, TextSourceWarning, asr_engine_of, text_source_of, texts_for
 
+# load_run reads run folders written by older versions; these branches go in version 0.3.
+deprecated("run folders whose config.json has no corpus_options (read from corpus and corpus_preset)", "0.3")
+deprecated("run folders without normalisation.npz (statistics refitted on the training ids)", "0.3")
 
 class RunFolderError(WorkbenchError, ValueError):
     """A damaged run directory (unreadable config, fields of the wrong type, a path leaving the
@@ -135,7 +138,7 @@ def load_run(run_dir: str | Path, manifest: Manifest | None = None, texts: Mappi
     ASR text gets the ASR transcripts (and the recogniser's word timings) of its utterances,
     from the transcript cache beside ``cache`` (decoded when missing). ``texts`` (id ->
     transcript) replaces that text (a what-if; the word timings stay the manifest's).
-    ``features`` (input -> :class:`InputFeatures`, pooled as the run's preset says) replaces
+    ``features`` (input -> :class:`InputFeatures`, pooled as the run's recipe says) replaces
     the feature cache, as it may for ``run_crossval``: made from the run's text, so the
     manifest given with them must carry that text already.
     """
@@ -143,7 +146,7 @@ def load_run(run_dir: str | Path, manifest: Manifest | None = None, texts: Mappi
     model, cfg = load_trained(run_dir)
     cfg_path = run_dir / "config.json"
     try:
-        settings = TrainPreset.from_dict(cfg["settings"])
+        settings = Recipe.from_dict(cfg["settings"])
         fold_name, seed, classes = cfg["fold"], int(cfg["seed"]), list(cfg["classes"])
         label_scheme = cfg["label_scheme"]
     except WorkbenchError:
@@ -159,7 +162,7 @@ def load_run(run_dir: str | Path, manifest: Manifest | None = None, texts: Mappi
         # corpus_options holds "size" (runs trained before the rename: "preset"; older ones
         # have no corpus_options at all, only the corpus_preset of the hashed config)
         opts = CorpusOptions.from_dict(cfg.get("corpus_options")
-                                       or {"name": cfg["corpus"], "size": cfg.get("corpus_preset", "smoke")})
+                                       or {"name": cfg["corpus"], "size": cfg.get(STORED_NAMES["corpus_size"], "smoke")})
         manifest = load_corpus(opts.name, root=opts.root, corpus_size=opts.size, corpus_seed=opts.seed,
                                label_scheme=label_scheme)
     folds = {f.name: f for f in load_folds(folds_path)}

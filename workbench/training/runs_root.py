@@ -23,9 +23,8 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from workbench import paths
 from workbench.paths import RunsRootError, resolve_runs_root  # noqa: F401  (here first; one rule, in paths)
-from workbench.training.presets import TrainPreset
+from workbench.training.recipes import Recipe
 from workbench.training.results import read_results
 from workbench.training.spec import CorpusOptions, RunSpec
 
@@ -42,7 +41,7 @@ def train_missing(
     models: Sequence[str],
     corpus: CorpusOptions,
     runs_root: str | Path,
-    recipe: str | TrainPreset = "demo",
+    recipe: str | Recipe = "demo",
     protocols: Sequence[str | None] = (None,),
     variants: Mapping[str, Sequence[str | None]] | None = None,
     folds: Sequence[int | str] | None = (0,),
@@ -80,7 +79,7 @@ def counterpart(config: Mapping[str, Any], text_source: str, runs_root: str | Pa
     recorded (a real corpus copied elsewhere since)."""
     from workbench.training.crossval import run_crossval
 
-    spec = RunSpec.create(config["model"], TrainPreset.from_dict(config["settings"]), protocol=config["protocol"],
+    spec = RunSpec.create(config["model"], Recipe.from_dict(config["settings"]), protocol=config["protocol"],
                           protocol_options=config["protocol_options"], folds=[config["fold"]], seeds=[config["seed"]],
                           model_options=config["model_config"], text_source=text_source)
     corpus = CorpusOptions.from_dict(config["corpus_options"])  # "preset" in runs trained before the rename

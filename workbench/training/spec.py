@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workbench.corpus.manifest import Manifest
-from workbench.errors import WorkbenchError, renamed_keywords
-from workbench.training.presets import TrainPreset, apply_encoders, get_preset
+from workbench.errors import WorkbenchError, deprecated
+from workbench.training.recipes import Recipe, apply_encoders, get_recipe
 
 
 class SpecError(WorkbenchError, ValueError):
@@ -35,13 +35,13 @@ TEXT_SOURCES = ("oracle", "asr")
 class RunSpec:
     """One model configuration to cross-validate: which folds, which seeds, which settings.
 
-    ``settings`` is the resolved training recipe, a :class:`TrainPreset` (epochs already
+    ``settings`` is the resolved training recipe, a :class:`Recipe` (epochs already
     overridden); ``folds`` selects folds by index or name (None: all); ``text_source``
     ("oracle" or "asr") is the text the model reads, in training and in testing. The model's variant is ``settings.variant``.
     """
 
     model: str
-    settings: TrainPreset
+    settings: Recipe
     protocol: str
     protocol_options: Mapping[str, Any] = field(default_factory=dict)
     folds: tuple[int | str, ...] | None = None
@@ -51,34 +51,32 @@ class RunSpec:
     text_source: str = "oracle"
 
     @staticmethod
-    @renamed_keywords(preset="recipe")
-    def create(model: str, recipe: str | TrainPreset = "demo", *, protocol: str | None = None,
+    def create(model: str, recipe: str | Recipe = "demo", *, protocol: str | None = None,
                protocol_options: Mapping[str, Any] | None = None, folds: Sequence[int | str] | None = None,
                seeds: Sequence[int] = (0,), model_options: Mapping[str, Any] | None = None,
                epochs: int | None = None, device: str = "auto", text_source: str = "oracle",
                variant: str | None = None, label_scheme: str | None = None, text_encoder: str | None = None,
                speech_encoder: str | None = None) -> "RunSpec":
-        """Resolve the training ``recipe`` (paper, demo or smoke, or a :class:`TrainPreset`;
-        ``preset=`` before the rename, still accepted with a DeprecationWarning) for ``model``
+        """Resolve the training ``recipe`` (paper, demo or smoke, or a :class:`Recipe`) for ``model``
         and ``variant`` (one the model's card declares; None: the default configuration);
         ``epochs`` overrides the recipe's; ``protocol`` and ``label_scheme`` default to the recipe's.
         ``text_encoder`` (a Hugging Face text checkpoint, name or directory, or a GloVe file)
-        and ``speech_encoder`` (a self-supervised speech checkpoint) replace the preset's
-        encoders (:func:`~workbench.training.presets.apply_encoders`); one given to a model
+        and ``speech_encoder`` (a self-supervised speech checkpoint) replace the recipe's
+        encoders (:func:`~workbench.training.recipes.apply_encoders`); one given to a model
         without such an input is a :class:`SpecError`."""
         if text_source not in TEXT_SOURCES:
             raise SpecError(f"text_source must be one of {TEXT_SOURCES}, got {text_source!r}")
-        if isinstance(recipe, TrainPreset):
+        if isinstance(recipe, Recipe):
             if variant is not None and variant != recipe.variant:
                 raise SpecError(f"variant {variant!r} given with a recipe built for variant {recipe.variant!r}; "
-                                "build the recipe with get_preset(..., variant=...)")
+                                "build the recipe with get_recipe(..., variant=...)")
             try:
                 settings = apply_encoders(recipe, text_encoder, speech_encoder)
             except ValueError as e:
                 raise SpecError(str(e)) from e
         else:
             try:
-                settings = get_preset(model, recipe, variant=variant, text_encoder=text_encoder,
+                settings = get_recipe(model, recipe, variant=variant, text_encoder=text_encoder,
                                       speech_encoder=speech_encoder)
             except ValueError as e:
                 msg = str(e)  # encoder errors name the model already
@@ -102,17 +100,22 @@ class RunSpec:
                        device=device, text_source=text_source)
 
 
+#: The key of the corpus size in the ``corpus_options`` of runs trained before the rename.
+_OLD_SIZE_KEY = "preset"
+deprecated("config.json corpus_options key 'preset' (runs trained before the rename; read as 'size')", "0.3")
+
+
 @dataclass(frozen=True)
 class CorpusOptions:
     """Which corpus a run reads: ``name`` for :func:`workbench.corpus.load_corpus`, its ``root``
     (real corpora), and the synthetic corpus's ``size`` (smoke, demo or full) and ``seed`` —
     the notebooks' ``corpus_size`` and ``corpus_seed``, the CLI's ``--corpus-size`` and
     ``--corpus-seed`` (recorded with the results of any corpus; the results column that holds
-    the size is ``corpus_preset``, its name before the rename).
+    the size is ``corpus_preset``: ``workbench.training.results.STORED_NAMES``).
 
-    ``size`` was called ``preset``: ``CorpusOptions(preset=...)`` and ``.preset`` still work,
-    with a DeprecationWarning, and :meth:`from_dict` reads the ``"preset"`` key that the
-    ``config.json`` of runs trained before the rename hold.
+    ``size`` was called ``preset``: :meth:`from_dict` reads the ``"preset"`` key that the
+    ``config.json`` of runs trained before the rename hold (until the version in
+    :data:`~workbench.errors.DEPRECATIONS`).
 
     >>> CorpusOptions("synthetic", None, "smoke") == CorpusOptions.from_dict({"name": "synthetic", "preset": "smoke"})
     True
@@ -122,14 +125,6 @@ class CorpusOptions:
     root: str | None = None
     size: str = "demo"
     seed: int = 0
-
-    @property
-    def preset(self) -> str:
-        """The corpus ``size`` under its name before the rename (deprecated)."""
-        import warnings
-
-        warnings.warn("CorpusOptions.preset is deprecated; use .size", DeprecationWarning, stacklevel=2)
-        return self.size
 
     def load(self, label_scheme: str) -> Manifest:
         from workbench.corpus import load_corpus
@@ -146,18 +141,14 @@ class CorpusOptions:
         """The inverse of :meth:`to_dict`; also reads the ``"preset"`` key of older runs'
         ``config.json`` (the size before the rename). Unknown keys are a :class:`SpecError`."""
         options = dict(options)
-        if "preset" in options:
-            size = options.pop("preset")
+        if _OLD_SIZE_KEY in options:
+            size = options.pop(_OLD_SIZE_KEY)
             options.setdefault("size", size)
         unknown = sorted(set(options) - {"name", "root", "size", "seed"})
         if unknown:
             raise SpecError(f"corpus options: unknown key(s) {unknown}; expected name, root, size, seed")
         return cls(**options)
 
-
-# The generated __init__ keeps its signature (positional use works as before); the wrapper
-# only maps the old keyword.
-CorpusOptions.__init__ = renamed_keywords(preset="size")(CorpusOptions.__init__)  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)

@@ -5,19 +5,19 @@ first training each branch model alone on the same fold, then handing the traine
 the model's ``load_branches(strategy, **trained)``, which loads them and freezes what the
 strategy freezes. Pepino et al.'s fusion models (sec. 2.3.3) are the case today: ``pretrained``
 and ``warm_start`` pre-train ``pepino_text`` and ``pepino_audio``; ``cold_start`` (or None)
-trains from scratch. The strategy is the preset's ``fusion_strategy``.
+trains from scratch. The strategy is the recipe's ``fusion_strategy``.
 
 Cross-validation calls, per run::
 
     if needs_pretraining(spec.model, spec.settings):   # once, before any run: raises StrategyError
         pretrain_branches(model, spec, fold_data, features, run_dir, seed)
 
->>> from workbench.training.presets import get_preset
->>> needs_pretraining("pepino_late", get_preset("pepino_late", "paper"))
+>>> from workbench.training.recipes import get_recipe
+>>> needs_pretraining("pepino_late", get_recipe("pepino_late", "paper"))
 True
->>> needs_pretraining("pepino_late", get_preset("pepino_late", "paper", variant="cold_start"))
+>>> needs_pretraining("pepino_late", get_recipe("pepino_late", "paper", variant="cold_start"))
 False
->>> needs_pretraining("mcsan", get_preset("pepino_late", "paper"))
+>>> needs_pretraining("mcsan", get_recipe("pepino_late", "paper"))
 Traceback (most recent call last):
 ...
 workbench.training.strategies.StrategyError: fusion_strategy='pretrained' needs a model whose card declares branches to pre-train (pepino_early / pepino_late only), not 'mcsan'
@@ -34,7 +34,7 @@ from workbench.errors import WorkbenchError
 from workbench.models.registry import get_card, list_models
 from workbench.training.build import FeatureShape, build_model
 from workbench.training.inputs import FoldData
-from workbench.training.presets import PRESET_NAMES, TrainPreset, get_preset
+from workbench.training.recipes import RECIPE_NAMES, Recipe, get_recipe
 from workbench.training.spec import RunSpec
 from workbench.training.trainer import seed_everything, train_model
 
@@ -51,7 +51,7 @@ def models_with_branches() -> list[str]:
     return [m for m in list_models() if get_card(m).branches]
 
 
-def needs_pretraining(model_name: str, settings: TrainPreset) -> bool:
+def needs_pretraining(model_name: str, settings: Recipe) -> bool:
     """Whether ``settings.fusion_strategy`` trains ``model_name``'s branches first; raises
     :class:`StrategyError` when it would but the model's card declares no branches."""
     strategy = settings.fusion_strategy
@@ -63,7 +63,7 @@ def needs_pretraining(model_name: str, settings: TrainPreset) -> bool:
     return True
 
 
-def branch_settings(settings: TrainPreset, branch_model: str) -> TrainPreset:
+def branch_settings(settings: Recipe, branch_model: str) -> Recipe:
     """The settings a branch of a model trained under ``settings`` trains with: the branch's own
     learning rate and warm-up where the settings are a named recipe (the model's stage keeps its
     own: Pepino et al.'s late fusion trains at 0.01 without warm-up, its branches at 7e-4 with
@@ -71,12 +71,12 @@ def branch_settings(settings: TrainPreset, branch_model: str) -> TrainPreset:
     with no other change, these are exactly the branch model's own recipe (its variant and notes
     too), so a branch's training is the branch model's run of the same fold and seed and one
     trained run serves both (:func:`workbench.training.crossval.fit_fold`)."""
-    if settings.name not in PRESET_NAMES:
+    if settings.name not in RECIPE_NAMES:
         return settings.replace(model=branch_model, fusion_strategy=None)
-    own = get_preset(branch_model, settings.name)
+    own = get_recipe(branch_model, settings.name)
     # The recipe's notes (hashed into run ids) become the branch's own; notes changed since
     # (an encoder named) stay, so such a branch never passes for the default one.
-    recipe_notes = get_preset(settings.model, settings.name, variant=settings.variant or None).notes
+    recipe_notes = get_recipe(settings.model, settings.name, variant=settings.variant or None).notes
     return settings.replace(model=branch_model, fusion_strategy=None, lr=own.lr, warmup_steps=own.warmup_steps,
                             variant=own.variant, notes=own.notes if settings.notes == recipe_notes else settings.notes)
 
@@ -87,8 +87,8 @@ def pretrain_branches(model: torch.nn.Module, spec: RunSpec, data: FoldData, fea
     ``run_dir/branch_<branch>`` (resumable like any run), then hand them to
     ``model.load_branches(spec.settings.fusion_strategy, **trained)``, in place.
 
-    A branch trains with its own preset's learning rate and warm-up where the settings are a
-    named preset (the model's stage keeps its own: Pepino et al.'s late fusion trains at 0.01
+    A branch trains with its own recipe's learning rate and warm-up where the settings are a
+    named recipe (the model's stage keeps its own: Pepino et al.'s late fusion trains at 0.01
     without warm-up, its branches at 7e-4 with 40 warm-up steps, sec. 3), every other setting
     of ``spec.settings``, and the same model options and ``features`` (a branch reads the
     inputs it needs of them)."""

@@ -1,7 +1,7 @@
 """The training loop: one model, one training set, optional validation, resumable.
 
 :func:`train_model` runs fixed epochs or stops early on validation UA, with optional class
-weights (averaged over the batch as the preset says), gradient clipping and linear warm-up
+weights (averaged over the batch as the recipe says), gradient clipping and linear warm-up
 (optimiser step k, counted from 0, runs at ``lr * min(1, (k + 1) / warmup_steps)``; no warm-up
 with ``warmup_steps=0``), bf16 autocast on CUDA, a checkpoint (``last.pt``) after every epoch
 and ``metrics.csv`` rewritten after every epoch. Started again
@@ -15,6 +15,7 @@ import contextlib
 import math
 import random
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -27,11 +28,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from workbench.errors import WorkbenchError
-from workbench.training.metrics import classification_metrics
 from workbench.io import atomic_write
 from workbench.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from workbench.training.data import SERDataset, make_loader
-from workbench.training.presets import TrainPreset
+from workbench.training.metrics import classification_metrics
+from workbench.training.recipes import Recipe
 
 METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_ua", "val_wa", "lr", "seconds"]
 
@@ -176,7 +177,7 @@ def _read_losses(pending: list[tuple[int, torch.Tensor, list[str]]], total: floa
     return total, count
 
 
-#: How a class-weighted loss is averaged over a batch (``TrainPreset.class_weights``):
+#: How a class-weighted loss is averaged over a batch (``Recipe.class_weights``):
 #: ``weight_sum`` divides the sum of weighted losses by the sum of the batch's weights
 #: (PyTorch's weighted mean, ``F.cross_entropy(weight=...)``); ``batch_size`` divides it by the
 #: number of utterances N (Keras's class weights; Pepino et al. sec. 3 multiply "the loss of
@@ -185,7 +186,7 @@ CLASS_WEIGHT_MODES: tuple[str, ...] = ("weight_sum", "batch_size")
 
 
 def class_weight_mode(value: bool | str) -> str | None:
-    """The averaging of a preset's ``class_weights``: None (no weights), ``weight_sum``
+    """The averaging of a recipe's ``class_weights``: None (no weights), ``weight_sum``
     (``True`` too) or ``batch_size``; anything else raises :class:`TrainingError`.
 
     >>> class_weight_mode(True), class_weight_mode("batch_size"), class_weight_mode(False)
@@ -227,7 +228,7 @@ def class_weights_for(labels: list[int] | np.ndarray, n_classes: int) -> torch.T
     return torch.tensor(counts.sum() / (n_classes * counts), dtype=torch.float32)
 
 
-def _make_optimizer(model: nn.Module, s: TrainPreset) -> torch.optim.Optimizer:
+def _make_optimizer(model: nn.Module, s: Recipe) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if s.optimizer == "adam":
         return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
@@ -251,10 +252,92 @@ class TrainResult:
     device: str
 
 
+@dataclass
+class _Optimisation:
+    """The optimiser, its learning-rate schedule and the AMP grad scaler: the state that
+    ``last.pt`` saves beside the weights so an interrupted training resumes where it stopped."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+
+    @staticmethod
+    def create(model: nn.Module, settings: Recipe, dev: torch.device) -> "_Optimisation":
+        optimizer = _make_optimizer(model, settings)
+        warm = max(int(settings.warmup_steps), 0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
+                                                      lambda step: min(1.0, (step + 1) / warm) if warm else 1.0)
+        use_scaler = dev.type == "cuda" and not torch.cuda.is_bf16_supported()
+        return _Optimisation(optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=use_scaler))
+
+    def state(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict()}
+
+    def load(self, ck: Mapping[str, Any]) -> None:
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        self.scaler.load_state_dict(ck["scaler"])
+
+
+def _train_epoch(model: nn.Module, loader: Any, opt: _Optimisation, settings: Recipe, dev: torch.device,
+                 weights: torch.Tensor | None, weight_mode: str | None, epoch: int, n_epochs: int, step: int,
+                 inputs: Sequence[str], progress: bool) -> tuple[float, int]:
+    """One pass over ``loader``; returns the mean training loss and the optimiser step reached."""
+    total, count = 0.0, 0
+    pending: list[tuple[int, torch.Tensor, list[str]]] = []  # (step, loss, ids) not yet read
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{n_epochs}", leave=False, disable=not progress)
+    for batch in bar:
+        step += 1
+        b = to_device(batch, dev)
+        try:
+            with _autocast(dev):
+                out = model(**model_inputs(model, b))
+                loss = classification_loss(out.logits.float(), b["labels"], weights, weight_mode)
+            opt.optimizer.zero_grad(set_to_none=True)
+            opt.scaler.scale(loss).backward()
+            if settings.grad_clip:
+                opt.scaler.unscale_(opt.optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            opt.scaler.step(opt.optimizer)
+            opt.scaler.update()
+        except torch.cuda.OutOfMemoryError as e:
+            raise TrainingError(
+                f"out of GPU memory at epoch {epoch + 1}, step {step} with batch size {settings.batch_size} "
+                f"(longest item {max(b[k].shape[1] for k in inputs)} steps); retry with a smaller "
+                f"batch size, e.g. batch_size={max(1, settings.batch_size // 2)}") from e
+        opt.scheduler.step()
+        pending.append((step, loss.detach(), batch["ids"]))
+        if len(pending) >= LOSS_READ_EVERY:
+            total, count = _read_losses(pending, total, count, epoch, settings.lr)
+            bar.set_postfix(loss=f"{total / count:.3f}")
+    total, count = _read_losses(pending, total, count, epoch, settings.lr)
+    return total / max(count, 1), step
+
+
+def _save_epoch(run_dir: Path, model: nn.Module, opt: _Optimisation, epoch: int, history: list[dict[str, float]],
+                best: dict[str, float]) -> None:
+    """``last.pt`` (everything a resumed training needs) and ``metrics.csv`` after an epoch."""
+    save_checkpoint(run_dir / "last.pt", {"model": model.state_dict(), **opt.state(), "epoch": epoch,
+                                          "history": history, "best": best, "rng": rng_state()})
+    frame = pd.DataFrame(history, columns=METRIC_COLUMNS)
+    atomic_write(run_dir / "metrics.csv", lambda p: frame.to_csv(p, index=False))
+
+
+def _check_training(settings: Recipe, train: SERDataset, epochs: int | None) -> int:
+    """The number of epochs to run; an empty training set fails before anything runs."""
+    n_epochs = int(epochs if epochs is not None else settings.epochs)
+    if n_epochs < 1:
+        raise TrainingError(f"epochs must be at least 1, got {n_epochs}: an untrained model has no results to report")
+    if len(train) == 0:
+        raise TrainingError("the training set is empty")
+    return n_epochs
+
+
 def train_model(
     model: nn.Module,
     train: SERDataset,
-    settings: TrainPreset,
+    settings: Recipe,
     run_dir: str | Path,
     validation: SERDataset | None = None,
     seed: int = 0,
@@ -276,18 +359,10 @@ def train_model(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
-    n_epochs = int(epochs if epochs is not None else settings.epochs)
-    if n_epochs < 1:
-        raise TrainingError(f"epochs must be at least 1, got {n_epochs}: an untrained model has no results to report")
-    if len(train) == 0:
-        raise TrainingError("the training set is empty")
+    n_epochs = _check_training(settings, train, epochs)
     seed_everything(seed)
     model.to(dev)
-    optimizer = _make_optimizer(model, settings)
-    warm = max(int(settings.warmup_steps), 0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warm) if warm else 1.0)
-    use_scaler = dev.type == "cuda" and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    opt = _Optimisation.create(model, settings, dev)
     weights = class_weights_for(train.labels, len(train.classes)).to(dev) if weight_mode else None
     loader, sampler = make_loader(train, settings.batch_size, seed=seed, bucketing=settings.bucketing,
                                   pin_memory=dev.type == "cuda")
@@ -297,9 +372,7 @@ def train_model(
     if resume and last_path.is_file():
         ck = load_checkpoint(last_path, map_location=dev)
         model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        scaler.load_state_dict(ck["scaler"])
+        opt.load(ck)
         start_epoch, history, best = ck["epoch"], ck["history"], ck["best"]
         set_rng_state(ck["rng"])
 
@@ -313,37 +386,12 @@ def train_model(
             t0 = time.perf_counter()
             model.train()
             sampler.set_epoch(epoch)
-            total, count = 0.0, 0
-            pending: list[tuple[int, torch.Tensor, list[str]]] = []  # (step, loss, ids) not yet read
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{n_epochs}", leave=False, disable=not progress)
-            for batch in bar:
-                step += 1
-                b = to_device(batch, dev)
-                try:
-                    with _autocast(dev):
-                        out = model(**model_inputs(model, b))
-                        loss = classification_loss(out.logits.float(), b["labels"], weights, weight_mode)
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    if settings.grad_clip:
-                        scaler.unscale_(optimizer)
-                        nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
-                except torch.cuda.OutOfMemoryError as e:
-                    raise TrainingError(
-                        f"out of GPU memory at epoch {epoch + 1}, step {step} with batch size {settings.batch_size} "
-                        f"(longest item {max(b[k].shape[1] for k in train.inputs)} steps); retry with a smaller "
-                        f"batch size, e.g. batch_size={max(1, settings.batch_size // 2)}") from e
-                scheduler.step()
-                pending.append((step, loss.detach(), batch["ids"]))
-                if len(pending) >= LOSS_READ_EVERY:
-                    total, count = _read_losses(pending, total, count, epoch, settings.lr)
-                    bar.set_postfix(loss=f"{total / count:.3f}")
-            total, count = _read_losses(pending, total, count, epoch, settings.lr)
-            row: dict[str, float] = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "val_loss": float("nan"),
+            train_loss, step = _train_epoch(model, loader, opt, settings, dev, weights, weight_mode, epoch, n_epochs,
+                                            step, train.inputs, progress)
+            row: dict[str, float] = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": float("nan"),
                                      "val_ua": float("nan"), "val_wa": float("nan"),
-                                     "lr": float(optimizer.param_groups[0]["lr"]), "seconds": time.perf_counter() - t0}
+                                     "lr": float(opt.optimizer.param_groups[0]["lr"]),
+                                     "seconds": time.perf_counter() - t0}
             if validation is not None and len(validation):
                 ev = evaluate(model, validation, settings.batch_size, dev, weights)
                 # plain floats: the history goes into last.pt, which loads with weights_only=True
@@ -356,11 +404,7 @@ def train_model(
                 best = {"ua": row["val_ua"] if row["val_ua"] == row["val_ua"] else -1.0, "epoch": epoch + 1}
                 save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1})
             history.append(row)
-            save_checkpoint(last_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                                        "epoch": epoch + 1, "history": history, "best": best, "rng": rng_state()})
-            frame = pd.DataFrame(history, columns=METRIC_COLUMNS)
-            atomic_write(run_dir / "metrics.csv", lambda p: frame.to_csv(p, index=False))
+            _save_epoch(run_dir, model, opt, epoch + 1, history, best)
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, row)
             if patience is not None and epoch + 1 - best["epoch"] >= patience:

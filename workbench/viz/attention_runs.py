@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from workbench.corpus.manifest import Manifest
-from workbench.errors import WorkbenchError, renamed_keywords
+from workbench.errors import WorkbenchError
 from workbench.evaluation.alignment import agreement_table, forced_spans
-from workbench.training.presets import TrainPreset
+from workbench.training.recipes import Recipe
 from workbench.training.runs_root import counterpart
 from workbench.training.spec import CorpusOptions, RunSpec
 from workbench.training.texts import pooled_wer
@@ -30,7 +30,7 @@ class RunNotFoundError(WorkbenchError, FileNotFoundError):
 
 
 def choose_run(runs_root: str | Path, model: str, corpus: CorpusOptions, text_source: str = "oracle",
-               run_dir: str | Path | None = None, train: bool = False, recipe: str | TrainPreset = "demo",
+               run_dir: str | Path | None = None, train: bool = False, recipe: str | Recipe = "demo",
                progress: bool = False) -> tuple[str, pd.DataFrame]:
     """``(run directory, every run found)`` for ``model`` on ``corpus`` (its name, and its size
     for the synthetic corpus) read on ``text_source`` text under ``runs_root``, newest first.

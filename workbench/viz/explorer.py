@@ -30,11 +30,11 @@ import plotly.graph_objects as go
 import torch
 
 from workbench.corpus.manifest import Manifest
-from workbench.errors import renamed_keywords
 from workbench.evaluation.alignment import reference_spans, utterance_scores
+from workbench.features.audio_io import load_audio
 from workbench.features.words import split_words
 from workbench.training.data import SERDataset, collate
-from workbench.training.results import read_table
+from workbench.training.results import STORED_NAMES, read_table
 from workbench.training.texts import oracle_text, reference_timings
 from workbench.training.trainer import predict
 from workbench.viz.attention import (
@@ -46,7 +46,6 @@ from workbench.viz.attention import (
     viewable_maps,
     word_attention_span,
 )
-from workbench.viz.explore import load_wave
 
 ALL = "(all)"
 
@@ -128,7 +127,7 @@ class ExplorerRun:
         view = r.view(name, head)
         utt = self.manifest[utt_id]
         ref = reference_spans(view.words, reference_timings(utt)) if "word" in r.attention_info[name].axes else None
-        wave = load_wave(utt) if background != "none" else None
+        wave = load_audio(utt) if background != "none" else None
         title = f"{utt_id}: true {r.label}, predicted {r.pred} | {view.name}, " + (
             "mean of heads" if head == "mean" else f"head {head}")
         return attention_figure(view, wave, background=background, reference=ref, highlight=highlight,
@@ -153,7 +152,7 @@ def run_from_dir(run_dir: str | Path, manifest: Manifest | None = None, texts: M
     cfg = run.config
     pred_path = Path(run_dir) / "predictions.parquet"
     preds = read_table(pred_path) if pred_path.is_file() else None
-    name = run_name(cfg["model"], cfg.get("config_hash", ""), cfg.get("train_preset", ""), cfg["seed"],
+    name = run_name(cfg["model"], cfg.get("config_hash", ""), cfg.get(STORED_NAMES["recipe"], ""), cfg["seed"],
                     cfg.get("text_source", "oracle"))
     if texts is not None:
         name += " (given texts)"
@@ -161,10 +160,10 @@ def run_from_dir(run_dir: str | Path, manifest: Manifest | None = None, texts: M
     return ExplorerRun(name, cfg["fold"], run.model, cfg["classes"], run.manifest, run.test, preds, cfg)
 
 
-def run_name(model: str, config_hash: str, train_preset: str, seed: int, text_source: str = "oracle") -> str:
-    """How the explorer names a run: ``model hash preset sSEED``, plus the text source when
+def run_name(model: str, config_hash: str, recipe: str, seed: int, text_source: str = "oracle") -> str:
+    """How the explorer names a run: ``model hash recipe sSEED``, plus the text source when
     the model read ASR text (so an oracle and an ASR run of one model are told apart)."""
-    name = f"{model} {str(config_hash)[:8]} {train_preset} s{seed}"
+    name = f"{model} {str(config_hash)[:8]} {recipe} s{seed}"
     return name if text_source in ("oracle", "", None) or pd.isna(text_source) else f"{name} {text_source}"
 
 
@@ -174,12 +173,11 @@ def runs_from_results(results: pd.DataFrame, manifest: Manifest | None = None,
     (``workbench.training.read_results``); a run is loaded only when chosen."""
     out: dict[str, dict[str, Callable[[], ExplorerRun]]] = {}
     for r in results.sort_values(["model", "fold", "seed"]).itertuples():
-        name = run_name(r.model, r.config_hash, r.train_preset, r.seed, getattr(r, "text_source", "oracle"))
+        name = run_name(r.model, r.config_hash, getattr(r, STORED_NAMES["recipe"]), r.seed, getattr(r, "text_source", "oracle"))
         out.setdefault(name, {})[str(r.fold)] = (lambda d=r.run_dir: run_from_dir(d, manifest, cache))
     return out
 
 
-@renamed_keywords(corpus_preset="corpus_size")
 def find_runs(runs_root: str | Path, model: str, corpus: str | None = None,
               corpus_size: str | None = None, text_source: str | None = None) -> pd.DataFrame:
     """Rows of the results table under ``runs_root`` for ``model`` (and corpus / corpus
@@ -192,7 +190,7 @@ def find_runs(runs_root: str | Path, model: str, corpus: str | None = None,
     if corpus is not None:
         keep &= r["corpus"] == corpus
     if corpus_size is not None:
-        keep &= r["corpus_preset"] == corpus_size
+        keep &= r[STORED_NAMES["corpus_size"]] == corpus_size
     if text_source is not None:
         keep &= r["text_source"].fillna("oracle") == text_source
     r = r[keep]
@@ -437,7 +435,7 @@ class AttentionExplorer:
         return pd.Series(self.result.probs, index=self.run.classes, name="probability")
 
     def utterance_audio(self) -> np.ndarray:
-        return load_wave(self.run.manifest[self.result.id], self.sr) if self.result else np.zeros(0, np.float32)
+        return load_audio(self.run.manifest[self.result.id], self.sr) if self.result else np.zeros(0, np.float32)
 
     def word_audio(self) -> tuple[tuple[float, float], np.ndarray]:
         """(span, samples) of the audio the selected word attends to."""

@@ -2,8 +2,7 @@
 the fold-leakage experiment in the style of Pepino et al. 2020, Fig. 2.
 
 Confusion matrices come as a plotly heatmap (interactive, hover shows counts), as one grid of
-small multiples for every system (:func:`confusion_grid`, what notebook 05 shows) and as a
-seaborn heatmap on a matplotlib Figure (static, for papers). Nothing here computes metrics:
+small multiples for every system (:func:`confusion_grid`, what notebook 05 shows). Nothing here computes metrics:
 inputs are the tables of :mod:`workbench.evaluation`.
 
 >>> import pandas as pd
@@ -21,7 +20,6 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 
 from workbench.evaluation.leakage_experiment import PROTOCOL_LABELS
@@ -101,30 +99,6 @@ def confusion_grid(matrices: Mapping[str, pd.DataFrame], counts: Mapping[str, pd
         title=title or ("Confusion matrices (row-normalised: the diagonal is each class's recall)" if norm
                         else "Confusion matrices (counts)"),
         coloraxis=dict(colorscale="Blues", cmin=0, cmax=top), height=panel * rows + 140, width=panel * cols + 160)
-    return fig
-
-
-def confusion_heatmap_mpl(cm: pd.DataFrame, title: str | None = None) -> Figure:
-    """Seaborn heatmap of a confusion matrix on a new matplotlib Figure (no pyplot state)."""
-    import seaborn as sns
-
-    norm = _is_normalised(cm)
-    fig = Figure(figsize=(4.6, 3.8), layout="constrained")
-    ax = fig.subplots()
-    sns.heatmap(
-        cm.astype(float),
-        annot=True,
-        fmt=".2f" if norm else ".0f",
-        cmap="Blues",
-        vmin=0,
-        vmax=1 if norm else None,
-        cbar=True,
-        square=True,
-        ax=ax,
-    )
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or ("Confusion matrix (row-normalised)" if norm else "Confusion matrix (counts)"))
     return fig
 
 

@@ -1,7 +1,7 @@
 """Notebook 01's headline numbers."""
 
 from workbench.testing import make_manifest
-from workbench.viz.explore import describe
+from workbench.viz.corpus_plots import describe
 
 
 def test_describe_prints_counts_as_integers_and_hours_as_a_fraction():

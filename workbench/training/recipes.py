@@ -1,11 +1,11 @@
-"""Training presets: each paper's settings, plus ``smoke`` and ``demo`` sized for a CPU.
+"""Training recipes: each paper's settings, plus ``smoke`` and ``demo`` sized for a CPU.
 
-A preset fixes everything a run needs besides the data: optimiser, learning rate, batch size,
+A recipe fixes everything a run needs besides the data: optimiser, learning rate, batch size,
 epochs, clipping, warm-up, class weights, label scheme, fold protocol, which feature extractor
 feeds each model input, how those features are normalised, and model config overrides.
 
 Every number comes from the model's card (``workbench.models.card``, declared in the model's
-own file); this module only derives the CPU presets and prepares features per extractor.
+own file); this module only derives the CPU recipes and prepares features per extractor.
 ``paper`` takes the numbers each paper states (sections cited in ``source``); where a paper
 is silent (batch size for most, epochs for Xu/AMH/Krishna) the value is ours and the
 ``notes`` say so. ``demo`` keeps the paper's optimiser and protocol but shrinks hidden sizes,
@@ -13,14 +13,14 @@ pools audio frames and trains few epochs so that a 5-fold cross-validation of on
 demo corpus (~1,100 utterances) takes about a minute on 2 CPU cores. ``smoke`` is smaller
 still (tests and notebook smoke runs).
 
->>> p = get_preset("mcsan", "paper")
+>>> p = get_recipe("mcsan", "paper")
 >>> p.lr, p.batch_size, p.epochs, p.protocol
 (0.001, 256, 30, 'tenfold_811')
->>> get_preset("pepino_early", "paper").features["text"].extractor
+>>> get_recipe("pepino_early", "paper").features["text"].extractor
 'text_contextual'
->>> get_preset("pepino_early", "paper", text_features="text_static").features["text"].extractor
+>>> get_recipe("pepino_early", "paper", text_features="text_static").features["text"].extractor
 'text_static'
->>> get_preset("pepino_text", "paper", text_encoder="bert-base-uncased").features["text"].config
+>>> get_recipe("pepino_text", "paper", text_encoder="bert-base-uncased").features["text"].config
 {'checkpoint': 'bert-base-uncased'}
 """
 
@@ -42,7 +42,7 @@ RECIPE_NOTES: dict[str, str] = {
     "demo": "the paper's optimiser and protocol, smaller models and few epochs: minutes on a CPU",
     "smoke": "a plumbing check (2 epochs, 96 training utterances): scores are expected at chance",
 }
-PRESET_NAMES = tuple(RECIPE_NOTES)
+RECIPE_NAMES = tuple(RECIPE_NOTES)
 
 
 def smoke_note() -> str:
@@ -72,8 +72,8 @@ class FeatureSpec:
 
 
 @dataclass(frozen=True)
-class TrainPreset:
-    """All training settings of one (model, preset) pair; ``to_dict`` is JSON-serialisable."""
+class Recipe:
+    """All training settings of one (model, recipe) pair; ``to_dict`` is JSON-serialisable."""
 
     name: str
     model: str
@@ -112,12 +112,12 @@ class TrainPreset:
         return json.loads(json.dumps(d))  # tuples -> lists: the stored form
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> "TrainPreset":
+    def from_dict(d: dict[str, Any]) -> "Recipe":
         d = dict(d)
         d["features"] = {k: FeatureSpec(**v) for k, v in d["features"].items()}
-        return TrainPreset(**d)
+        return Recipe(**d)
 
-    def replace(self, **changes: Any) -> "TrainPreset":
+    def replace(self, **changes: Any) -> "Recipe":
         return dataclasses.replace(self, **changes)
 
 
@@ -136,7 +136,7 @@ _SPECS = {
     "ssl_layers": FeatureSpec("ssl_layers"),
 }
 
-# CPU presets (demo, smoke): changes per extractor. Recurrent encoders cost per frame, so
+# CPU recipes (demo, smoke): changes per extractor. Recurrent encoders cost per frame, so
 # MFCC-like frames are pooled 4x (25 frames/s) and spectrogram frames 2x. The waveform is not
 # padded to 10 s and is cut at 4 s; its "speaker" z-normalisation divides by the speaker's RMS:
 # a per-speaker gain, which keeps loudness differences between one speaker's utterances.
@@ -188,7 +188,7 @@ def _local(name: str) -> str:
 def _weights(checkpoint: str) -> str:
     """``", weights sha1 <8 hex>"`` of a checkpoint found on this machine, else "".
 
-    The preset's notes go into a run's config and hence its run id: a checkpoint directory
+    The recipe's notes go into a run's config and hence its run id: a checkpoint directory
     overwritten with other weights gives new runs instead of the old results. A checkpoint
     not found here fails later, at extraction, with the error that says how to provide it.
     """
@@ -200,9 +200,9 @@ def _weights(checkpoint: str) -> str:
         return ""
 
 
-def apply_encoders(preset: TrainPreset, text_encoder: str | None = None,
-                   speech_encoder: str | None = None) -> TrainPreset:
-    """``preset`` with the user's encoders in place of the defaults (None keeps the preset's).
+def apply_encoders(recipe: Recipe, text_encoder: str | None = None,
+                   speech_encoder: str | None = None) -> Recipe:
+    """``recipe`` with the user's encoders in place of the defaults (None keeps the recipe's).
 
     ``text_encoder``: a Hugging Face text checkpoint (a local directory or a name in the
     Hugging Face cache, ``bert-base-uncased``) becomes the ``checkpoint`` of the text input's
@@ -216,10 +216,10 @@ def apply_encoders(preset: TrainPreset, text_encoder: str | None = None,
     """
     from workbench.features.base import extractor_class, takes_checkpoint
 
-    card = get_card(preset.model)
-    reads = set(card.model_inputs(preset.model_config))
-    features = dict(preset.features)
-    what = f"model {preset.model!r}" + (f" (variant {preset.variant})" if preset.variant else "")
+    card = get_card(recipe.model)
+    reads = set(card.model_inputs(recipe.model_config))
+    features = dict(recipe.features)
+    what = f"model {recipe.model!r}" + (f" (variant {recipe.variant})" if recipe.variant else "")
     notes = []
     if text_encoder:
         if "text" not in reads or "text" not in features:
@@ -253,15 +253,15 @@ def apply_encoders(preset: TrainPreset, text_encoder: str | None = None,
         weights = _weights(speech_encoder)
         notes.append(f"speech encoder: {speech_encoder}" + (f" ({weights[2:]})" if weights else ""))
     if not notes:
-        return preset
-    return preset.replace(features=features, notes=_join(preset.notes, *notes))
+        return recipe
+    return recipe.replace(features=features, notes=_join(recipe.notes, *notes))
 
 
-# --------------------------------------------------------------------------- presets
-def get_preset(model: str, name: str = "paper", text_features: str | None = None,
+# --------------------------------------------------------------------------- recipes
+def get_recipe(model: str, name: str = "paper", text_features: str | None = None,
                variant: str | None = None, text_encoder: str | None = None,
-               speech_encoder: str | None = None) -> TrainPreset:
-    """The training preset ``name`` (``paper``, ``demo`` or ``smoke``) for registered ``model``,
+               speech_encoder: str | None = None) -> Recipe:
+    """The training recipe ``name`` (``paper``, ``demo`` or ``smoke``) for registered ``model``,
     built from the model's card (``workbench.models.card``).
 
     ``paper`` is the card's paper recipe. ``demo`` and ``smoke`` keep its optimiser and
@@ -275,15 +275,15 @@ def get_preset(model: str, name: str = "paper", text_features: str | None = None
     ``text_encoder`` / ``speech_encoder``: the user's encoders (:func:`apply_encoders`).
     ``variant`` names one of the card's variants (None: the card's ``default_variant``, if any):
     its training settings replace the recipe's
-    (the CPU presets derive from the result), its config overrides go on top of the preset's
+    (the CPU recipes derive from the result), its config overrides go on top of the recipe's
     model sizes, its extractors replace the input's, and ``notes`` name it.
 
-    >>> p = get_preset("mcsan", "demo", variant="layers_2")
+    >>> p = get_recipe("mcsan", "demo", variant="layers_2")
     >>> p.model_config["n_layers"], p.model_config["hidden"]
     (2, 48)
     """
-    if name not in PRESET_NAMES:
-        raise ValueError(f"unknown training preset {name!r}; choose one of {PRESET_NAMES}")
+    if name not in RECIPE_NAMES:
+        raise ValueError(f"unknown training recipe {name!r}; choose one of {RECIPE_NAMES}")
     card = get_card(model)
     variant = variant or card.default_variant or None  # a run without a variant is the card's default
     var = card.variant(variant) if variant is not None else None
@@ -292,7 +292,7 @@ def get_preset(model: str, name: str = "paper", text_features: str | None = None
     if tag:
         paper["notes"] = _join(paper.get("notes", ""), tag)
     overrides = dict(var.config) if var else {}
-    base = TrainPreset(name="paper", model=model, features=_features(card, text_features, var, cpu=False),
+    base = Recipe(name="paper", model=model, features=_features(card, text_features, var, cpu=False),
                        model_config=overrides, variant=variant or "", **paper)
     if name == "paper":
         return apply_encoders(base, text_encoder, speech_encoder)
@@ -310,8 +310,8 @@ def get_preset(model: str, name: str = "paper", text_features: str | None = None
 
 
 def cpu_learning_rate(card: ModelCard, lr: float) -> float:
-    """The CPU presets' learning rate for a paper rate ``lr`` of ``card``'s model: twice the
-    paper's general rate (at least 1e-3: the CPU presets train few epochs), and every variant's
+    """The CPU recipes' learning rate for a paper rate ``lr`` of ``card``'s model: twice the
+    paper's general rate (at least 1e-3: the CPU recipes train few epochs), and every variant's
     rate by the same factor, so the ratios a paper sets between variants stay (Pepino et al.:
     EF-CS and EF-PT 7e-4, EF-WS 1e-4, LF-PT 0.01 become 2e-3, 2.9e-4 and 0.029).
 
@@ -335,7 +335,3 @@ def needs_user_encoder(model: str) -> bool:
     from workbench.features.base import extractor_class
 
     return any(extractor_class(e).needs_checkpoint for e in get_card(model).inputs.values())
-
-
-def list_presets() -> tuple[str, ...]:
-    return PRESET_NAMES

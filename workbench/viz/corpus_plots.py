@@ -1,4 +1,5 @@
-"""Plotly figures and audio players for looking at a corpus (notebook 01).
+"""Plotly figures and audio players for looking at a corpus (notebook 01; the attention explorer
+of notebook 06 is :mod:`workbench.viz.explorer`).
 
 Figures are returned, not shown, so notebooks decide how to display them and tests can check
 their traces.
@@ -14,6 +15,7 @@ from plotly.subplots import make_subplots
 
 from workbench.corpus.manifest import Manifest, Utterance
 from workbench.corpus.summary import length_table, vad_table
+from workbench.features.audio_io import load_audio
 
 _HEIGHT = 380  # keep figures small enough for a notebook page and for nbval-free HTML exports
 
@@ -51,20 +53,12 @@ def vad_figure(manifest: Manifest) -> go.Figure:
     return fig
 
 
-def load_wave(utt: Utterance, sr: int = 16000) -> np.ndarray:
-    """The utterance's samples (mono float32 at ``sr``)."""
-    import librosa
-
-    y, _ = librosa.load(utt.audio_path, sr=sr, mono=True, offset=utt.start, duration=utt.duration)
-    return y.astype(np.float32)
-
-
 def waveform_figure(utt: Utterance, sr: int = 16000, max_points: int = 4000) -> go.Figure:
     """Waveform (decimated to ``max_points`` for the browser) above a log-mel spectrogram,
     with the reference word spans (if any) drawn over the spectrogram."""
     import librosa
 
-    y = load_wave(utt, sr)
+    y = load_audio(utt, sr)
     step = max(1, len(y) // max_points)
     t = np.arange(0, len(y), step) / sr
     mel = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_fft=400, hop_length=160, n_mels=64), ref=np.max)
@@ -84,7 +78,7 @@ def audio_player(utt: Utterance, sr: int = 16000):
     """An IPython audio widget for one utterance (plays in JupyterLab; inert headless)."""
     from IPython.display import Audio
 
-    return Audio(load_wave(utt, sr), rate=sr)
+    return Audio(load_audio(utt, sr), rate=sr)
 
 
 def pick_examples(manifest: Manifest, per_label: int = 1, seed: int = 0) -> list[Utterance]:
