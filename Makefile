@@ -133,7 +133,9 @@ lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The notebooks in a real JupyterLab: headless Debian Chromium driven by Playwright (no browser
-# download), notebooks 01 and 06 on the smoke corpus; screenshots in runs/e2e/. Installs
+# download), notebooks 01 and 06 on the smoke corpus, and 06's page from `workbench batch` opened
+# offline (nothing loaded from outside its folder; the explorer's static view drawn); screenshots
+# in runs/e2e/. Installs
 # playwright (pip, into .venv) when missing but no system package: without Chromium it stops
 # and prints the command that installs it (.ci/run runs that command on CI before `make test`).
 .PHONY: e2e

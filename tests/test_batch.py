@@ -351,6 +351,8 @@ def test_batch_html_pages_load_one_shared_plotly_js_and_embed_no_copy(tmp_path, 
         srcs = re.findall(r'<script[^>]*\bsrc="([^"]*)"', html)
         assert srcs == ["plotly.min.js"], srcs
         assert not network_loads(html), network_loads(html)
+        named = [n for n in ("cdnjs", "unpkg", "cdn.jsdelivr", "require.min.js", "mathjax") if n in html.lower()]
+        assert not named, f"{page.name} names {named}"
 
     # the figure page draws the figure: a div and its Plotly.newPlot call with the cell's data
     fig_html = (out / "fig__x=7.html").read_text(encoding="utf-8")

@@ -217,6 +217,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         assert server.proc.poll() is not None, "JupyterLab server still running after stop()"
 
 
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """:func:`artifacts_dir`, for test modules (they cannot import this conftest)."""
+    return artifacts_dir()
+
+
 @pytest.fixture
 def lab_starter():
     """:func:`start_lab` itself, for tests of how a failing server is reported."""
