@@ -311,7 +311,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from workbench.evaluation.reproduce import reproduce, select_claims, verdict_label, write_ledger
+    from workbench.experiments.reproduce import reproduce, select_claims, verdict_label, write_ledger
     from workbench.training import BackendOptions, CorpusOptions
 
     if args.claim_file:
