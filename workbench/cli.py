@@ -360,10 +360,10 @@ def _backend_kwargs(args: argparse.Namespace) -> dict:
             "num_cpus": args.cpus_per_task, "num_gpus": args.gpus_per_task}
 
 
-def _corpus_help() -> str:
-    from workbench.corpus.load import CORPORA
+def _corpora() -> list[str]:
+    from workbench.corpus.registry import list_corpora
 
-    return f"{', '.join(CORPORA)} (`workbench list corpora`)"
+    return list(list_corpora())
 
 
 def _sizes() -> list[str]:
@@ -374,7 +374,9 @@ def _sizes() -> list[str]:
 
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     sizes = _sizes()
-    p.add_argument("--corpus", default="synthetic", help=_corpus_help())
+    corpora = _corpora()
+    p.add_argument("--corpus", default="synthetic", choices=corpora,
+                   help=f"{', '.join(corpora)} (`workbench list corpora`)")
     p.add_argument("--root", default=None, help="corpus root (real corpora)")
     p.add_argument("--corpus-size", default="demo", choices=sizes, help="size of the synthetic corpus")
     _alias(p, "--corpus-preset", "--corpus-size", choices=sizes)
@@ -468,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     bf = bench_sub.add_parser("features", help="MFCC (batched torch vs librosa), openSMILE and cache reload rates")
-    bf.add_argument("--corpus", default="synthetic", help=_corpus_help())
+    bf.add_argument("--corpus", default="synthetic", choices=_corpora(),
+                    help=f"{', '.join(_corpora())} (`workbench list corpora`)")
     bf.add_argument("--root", default=None, help="corpus root (real corpora)")
     bf.add_argument("--corpus-size", default="smoke", choices=sizes, help="size of the synthetic corpus")
     _alias(bf, "--preset", "--corpus-size", choices=sizes)
