@@ -263,6 +263,12 @@ class SslLayers(Extractor):
     ``n_layers``)."""
 
     config_cls = SslLayersConfig
+    cpu_preparation = {"pool": 2, "normalise": "speaker"}
+
+    @property
+    def batch_size(self) -> int:  # the config's: it does not change the values
+        return self.config.batch_size
+
     source = "audio"
     batched = True  # the cache hands it many utterances at once, in this process (GPU or torch threads)
     needs_checkpoint = True

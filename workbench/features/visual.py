@@ -77,6 +77,7 @@ class Visual(Extractor):
     """Stored per-frame visual descriptors: float32 ``(frames, dim)`` at ``frame_seconds``."""
 
     config_cls = VisualConfig
+    preparation = {"normalise": "global"}
     source = "visual"
 
     def __init__(self, config: ExtractorConfig | None = None):
