@@ -30,9 +30,8 @@ import torch
 from workbench.errors import WorkbenchError
 from workbench.corpus.manifest import Manifest
 from workbench.features.words import match_word_timings, split_words
+from workbench.models.card import SEQUENCE_INPUTS
 
-# "prosody": frame-level prosodic descriptors read beside the audio frames (MDRE, Yoon et al. 2018)
-SEQUENCE_INPUTS = ("audio", "text", "video", "waveform", "prosody")
 
 
 class DataError(WorkbenchError, ValueError):
