@@ -179,14 +179,13 @@ class Mfcc120(Extractor):
     config_cls = Mfcc120Config
     preparation = {"normalise": "global"}
     cpu_preparation = {"pool": 4, "normalise": "speaker"}
+    source = "audio"
+    batched = True  # the cache hands it many utterances at once instead of a process pool
+    with_deltas = True  # Mfcc40 reuses this path without them
 
     @property
     def batch_size(self) -> int:  # the config's: it does not change the values
         return self.config.batch_size
-
-    source = "audio"
-    batched = True  # the cache hands it many utterances at once instead of a process pool
-    with_deltas = True  # Mfcc40 reuses this path without them
 
     @property
     def frame_seconds(self) -> float:

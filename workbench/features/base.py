@@ -105,15 +105,12 @@ class Extractor:
 
     def source_path(self, utt: Utterance) -> str | None:
         """The file whose bytes the output of ``utt`` depends on (hashed into the cache key):
-        the audio file for ``source="audio"``, the descriptor file for ``"visual"``, none for
-        ``"text"`` (the transcript itself is hashed)."""
-        if self.source == "audio":
-            return utt.audio_path
+        the audio file for ``source="audio"``; none for ``"text"`` (the transcript itself is
+        hashed). A ``"visual"`` extractor names its descriptor file (``visual.py`` does)."""
         if self.source == "visual":
-            from workbench.features.visual import visual_path
-
-            return str(visual_path(utt))
-        return None
+            raise NotImplementedError(f"extractor {self.name!r} reads visual descriptors: say which file "
+                                      "(override source_path)")
+        return utt.audio_path if self.source == "audio" else None
 
     def store_key(self) -> str:
         """Name of this extractor's feature-cache store (``workbench.features.cache``).

@@ -77,12 +77,15 @@ class Visual(Extractor):
     """Stored per-frame visual descriptors: float32 ``(frames, dim)`` at ``frame_seconds``."""
 
     config_cls = VisualConfig
-    preparation = {"normalise": "global"}
     source = "visual"
+    preparation = {"normalise": "global"}
 
     def __init__(self, config: ExtractorConfig | None = None):
         super().__init__(config)
         self._dim = self.config.dim
+
+    def source_path(self, utt: Utterance) -> str:
+        return str(visual_path(utt))
 
     @property
     def frame_seconds(self) -> float:
