@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from workbench.errors import WorkbenchError
+from workbench.experiments.runs import RunNotFoundError, choose_run
 from workbench.training.results import append_rows, results_dir
 from workbench.training.spec import CorpusOptions
-from workbench.experiments.runs import RunNotFoundError, choose_run
 
 SMOKE = CorpusOptions("synthetic", size="smoke")
 
