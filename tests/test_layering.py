@@ -5,7 +5,12 @@ no modules import each other in a circle.
 Layers, bottom to top (the rule is this docstring; docs/training.md, "Layering", explains it)::
 
     helpers (errors, io, paths)  <  corpus  <  protocols, leakage  <  features  <  models
-    <  training  <  evaluation  <  viz  <  batch, grid, cli, bench, catalog, __main__  <  testing
+    <  training  <  evaluation  <  experiments  <  viz  <  batch, grid, cli, bench, catalog, __main__
+    <  testing
+
+``evaluation`` scores runs that exist and ``viz`` draws them; planning, reusing and training runs
+is the ``experiments`` floor's (``ensure_runs``). Neither ``evaluation`` nor ``viz`` imports a
+training entry point (:data:`ENTRY_POINTS`), though the layers alone would let ``viz`` do so.
 
 The helpers may be imported by every layer. ``workbench.distributed`` (the task executor) sits
 beside them and imports nothing from ``workbench`` at all: what it needs from the library (the
@@ -28,10 +33,18 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),
     ("training",),
     ("evaluation",),
+    ("experiments",),
     ("viz",),
     ("batch", "grid", "cli", "bench", "catalog", "__main__"),
     ("testing",),
 ]
+#: What starts training: the cross-validation runner's module, every module of the experiments
+#: floor, and these names wherever they are imported from.
+ENTRY_POINT_MODULES = ("workbench.training.crossval", "workbench.training.tasks", "workbench.experiments")
+ENTRY_POINTS = frozenset({"run_crossval", "train_model", "train_fold", "ensure_runs", "train_missing",
+                          "train_for_evaluation", "counterpart", "choose_run", "reproduce", "run_leakage_experiment"})
+#: The layers that must not start training.
+NO_TRAINING = ("evaluation", "viz")
 RANK = {top: i for i, tops in enumerate(LAYERS) for top in tops}
 LEAVES = ("distributed",)  # import nothing from workbench
 
@@ -97,6 +110,47 @@ def test_no_upward_imports():
                 violations.append(f"{module} -> {imported} ({layer_name(module)} < {layer_name(imported)}) "
                                   f"at {where(module, line)}")
     assert not violations, "upward imports:\n" + "\n".join(sorted(violations))
+
+
+def imported_names(module: str) -> list[tuple[str, str, int]]:
+    """``(module imported from, name, line)`` for every ``from workbench... import name`` and
+    ``import workbench...`` (name ``""``) in ``module``, wherever it stands."""
+    path = MODULES[module]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, "", node.lineno) for a in node.names if a.name.startswith("workbench")]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("workbench"):
+            found += [(node.module, a.name, node.lineno) for a in node.names]
+    return found
+
+
+def training_imports(modules) -> list[str]:
+    found = []
+    for m in modules:
+        for source, name, line in imported_names(m):
+            target = f"{source}.{name}" if name else source
+            if name in ENTRY_POINTS or any(t == p or t.startswith(p + ".") for p in ENTRY_POINT_MODULES
+                                           for t in (source, target)):
+                found.append(f"{m} imports {target} at {where(m, line)}")
+    return found
+
+
+def test_scoring_and_drawing_import_no_training_entry_point():
+    """evaluation/ scores runs that exist, viz/ draws them: training is experiments/'s."""
+    found = training_imports(m for m in MODULES if "." in m and layer_name(m) in NO_TRAINING)
+    assert not found, "training entry points imported:\n" + "\n".join(found)
+
+
+def test_the_entry_point_check_sees_a_function_level_run_crossval(tmp_path, monkeypatch):
+    pkg = tmp_path / "workbench"
+    (pkg / "viz").mkdir(parents=True)
+    (pkg / "viz" / "runs.py").write_text("def f():\n    from workbench.training.crossval import run_crossval\n")
+    (pkg / "viz" / "fine.py").write_text("from workbench.training.results import read_results\n")
+    monkeypatch.setitem(globals(), "PACKAGE", pkg)
+    monkeypatch.setitem(globals(), "MODULES", {module_name(p): p for p in sorted(pkg.rglob("*.py"))})
+    assert training_imports(["workbench.viz.runs", "workbench.viz.fine"]) == [
+        "workbench.viz.runs imports workbench.training.crossval.run_crossval at workbench/viz/runs.py:2"]
 
 
 def test_leaves_import_nothing_from_the_package():

@@ -14,7 +14,7 @@ import pytest
 from workbench import cli
 from workbench.catalog import LISTINGS, format_table, listing
 from workbench.corpus.labels import SCHEMES
-from workbench.corpus.load import CORPORA
+from workbench.corpus.registry import list_corpora
 from workbench.corpus.synthetic import CORPUS_SIZES
 from workbench.errors import WorkbenchError
 from workbench.models import get_card, list_models, list_variants
@@ -93,7 +93,7 @@ def test_every_dotted_name_in_help_notebooks_and_guides_resolves() -> None:
 
 
 def test_resolves_tells_a_stale_name() -> None:
-    assert resolves("workbench.models.list_variants") and resolves("workbench.corpus.load.CORPORA")
+    assert resolves("workbench.models.list_variants") and resolves("workbench.corpus.registry.list_corpora")
     assert not resolves("workbench.training.list_variants")  # the name train --help once gave
 
 
@@ -103,7 +103,8 @@ def test_options_accept_what_the_registries_hold() -> None:
     assert option(["train"], "corpus_size").choices == list(CORPUS_SIZES)
     assert option(["corpus", "synth"], "corpus_size").choices == list(CORPUS_SIZES)
     corpus_help = option(["train"], "corpus").help
-    assert re.findall(r"[a-z_]+(?=,| \()", corpus_help) == list(CORPORA)
+    assert re.findall(r"[a-z_]+(?=,| \()", corpus_help) == list(list_corpora())
+    assert option(["train"], "corpus").choices == list(list_corpora())
 
 
 @pytest.mark.parametrize("what", list(LISTINGS))
@@ -118,7 +119,7 @@ def test_listings_hold_exactly_the_registries() -> None:
     assert listing("models")["name"].tolist() == list_models()
     assert listing("protocols")["name"].tolist() == list(PROTOCOLS)
     assert listing("label-schemes")["name"].tolist() == list(SCHEMES)
-    assert listing("corpora")["name"].tolist() == list(CORPORA)
+    assert listing("corpora")["name"].tolist() == list(list_corpora())
     assert listing("recipes")["name"].tolist() == list(RECIPE_NAMES)
     amh = listing("variants", "amh")
     assert amh["name"].str.replace(" (default)", "").tolist() == list(list_variants("amh"))

@@ -24,7 +24,7 @@ import json
 
 import pandas as pd
 
-from workbench.evaluation.reproduce import plan, select_claims
+from workbench.experiments.reproduce import plan, select_claims
 from workbench.training.results import read_results
 
 # Seconds per epoch of the paper recipe on one H100 80GB, full-size IEMOCAP folds (README table,

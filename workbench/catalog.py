@@ -11,7 +11,7 @@ command accepts):
 ``claims``         :data:`workbench.evaluation.claims.CLAIMS`
 ``protocols``      :func:`workbench.protocols.list_protocols`
 ``label-schemes``  :data:`workbench.corpus.labels.SCHEMES`
-``corpora``        :data:`workbench.corpus.load.CORPORA`
+``corpora``        :func:`workbench.corpus.registry.list_corpora`
 ``corpus-sizes``   :data:`workbench.corpus.synthetic.CORPUS_SIZES`
 =================  ========================================================================
 """
@@ -79,9 +79,9 @@ def _label_schemes() -> pd.DataFrame:
 
 
 def _corpora() -> pd.DataFrame:
-    from workbench.corpus.load import CORPORA
+    from workbench.corpus.registry import list_corpora
 
-    return _named(CORPORA)
+    return _named(list_corpora())
 
 
 def _corpus_sizes() -> pd.DataFrame:

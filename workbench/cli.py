@@ -315,7 +315,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from workbench.evaluation.reproduce import reproduce, select_claims, verdict_label, write_ledger
+    from workbench.experiments.reproduce import reproduce, select_claims, verdict_label, write_ledger
     from workbench.training import BackendOptions, CorpusOptions
 
     if args.claim_file:
@@ -370,10 +370,10 @@ def _backend_kwargs(args: argparse.Namespace) -> dict:
             "num_cpus": args.cpus_per_task, "num_gpus": args.gpus_per_task}
 
 
-def _corpus_help() -> str:
-    from workbench.corpus.load import CORPORA
+def _corpora() -> list[str]:
+    from workbench.corpus.registry import list_corpora
 
-    return f"{', '.join(CORPORA)} (`workbench list corpora`)"
+    return list(list_corpora())
 
 
 def _sizes() -> list[str]:
@@ -384,7 +384,9 @@ def _sizes() -> list[str]:
 
 def _add_corpus_options(p: argparse.ArgumentParser) -> None:
     sizes = _sizes()
-    p.add_argument("--corpus", default="synthetic", help=_corpus_help())
+    corpora = _corpora()
+    p.add_argument("--corpus", default="synthetic", choices=corpora,
+                   help=f"{', '.join(corpora)} (`workbench list corpora`)")
     p.add_argument("--root", default=None, help="corpus root (real corpora)")
     p.add_argument("--corpus-size", default="demo", choices=sizes, help="size of the synthetic corpus")
     p.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of the synthetic corpus")
@@ -486,7 +488,8 @@ def _add_bench_command(sub: Any, sizes: list[str]) -> list[argparse.ArgumentPars
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     bf = bench_sub.add_parser("features", help="MFCC (batched torch vs librosa), openSMILE and cache reload rates")
-    bf.add_argument("--corpus", default="synthetic", help=_corpus_help())
+    bf.add_argument("--corpus", default="synthetic", choices=_corpora(),
+                    help=f"{', '.join(_corpora())} (`workbench list corpora`)")
     bf.add_argument("--root", default=None, help="corpus root (real corpora)")
     bf.add_argument("--corpus-size", default="smoke", choices=sizes, help="size of the synthetic corpus")
     bf.add_argument("--corpus-seed", type=non_negative_int, default=0, help="seed of the synthetic corpus")

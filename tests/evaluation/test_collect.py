@@ -1,5 +1,5 @@
 """What notebook 05 reads: a runs root's results (filtered, newest configurations), the protocol
-of its per-model sections, one confusion matrix per system, and what it trains when asked."""
+of its per-model sections, one confusion matrix per system."""
 
 from __future__ import annotations
 
@@ -8,17 +8,13 @@ import pandas as pd
 import pytest
 
 from workbench.errors import WorkbenchError
-from workbench.evaluation import collect
 from workbench.evaluation.collect import (
     ResultsNotFoundError,
     load_results,
     main_protocol,
     system_confusions,
-    train_for_evaluation,
 )
-from workbench.evaluation.leakage_experiment import PROTOCOLS
 from workbench.training.results import append_rows, results_dir
-from workbench.training.spec import CorpusOptions
 
 CLASSES = ["neu", "hap", "ang", "sad"]
 
@@ -76,16 +72,3 @@ def test_system_confusions_count_what_a_crosstab_counts():
         assert counts[name].to_numpy().tolist() == expected.to_numpy().tolist()
         rows = expected.to_numpy(float) / expected.to_numpy(float).sum(1, keepdims=True)
         assert norm[name].to_numpy(float) == pytest.approx(rows)
-
-
-def test_train_for_evaluation_covers_the_leakage_protocols_and_pepinos_sizes(monkeypatch, tmp_path):
-    calls = []
-    monkeypatch.setattr(collect, "train_missing", lambda *a, **k: calls.append((a, k)) or pd.DataFrame())
-    corpus = CorpusOptions("synthetic", size="smoke")
-    train_for_evaluation(["unimodal_text", "pepino_audio"], corpus, tmp_path, recipe="smoke", folds=[0], seeds=[1],
-                         sizes=["small"])
-    (args, kwargs), = calls
-    assert args == (["unimodal_text", "pepino_audio"], corpus, tmp_path, "smoke")
-    assert kwargs["protocols"] == PROTOCOLS == ("random_kfold", "loso_session", "session_script")
-    assert kwargs["variants"] == {"pepino_audio": ("small",), "pepino_text": ("small",)}
-    assert kwargs["folds"] == [0] and kwargs["seeds"] == [1]

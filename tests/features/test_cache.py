@@ -276,6 +276,31 @@ def test_waveform_valid_lengths_survive_the_cache(tmp_path, corpus):
     assert fs.valid_lengths.tolist() == [round(u.duration * SR) for u in corpus]
 
 
+def test_an_extractor_declares_its_hooks_and_the_cache_asks_no_other_way(tmp_path, corpus):
+    """The hooks the cache uses are the base class's, with defaults (no getattr probes): a
+    minimal extractor stores every step as valid; one overriding valid_length is believed."""
+    import ast
+
+    import workbench.features.cache as cache_module
+
+    tree = ast.parse(Path(cache_module.__file__).read_text(encoding="utf-8"))
+    probes = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "getattr"]
+    assert probes == [], f"getattr capability probes in features/cache.py at lines {probes}"
+    ext = get_extractor("test_block_rms")
+    assert ext.valid_length(corpus[corpus.ids[0]]) is None and ext.max_samples is None and ext.batch_size == 8
+    assert ext.source_path(corpus[corpus.ids[0]]) == corpus[corpus.ids[0]].audio_path
+    fs = FeatureCache(tmp_path / "cache").get(ext, corpus, n_jobs=1, progress=False)
+    assert fs.valid_lengths.tolist() == fs.lengths.tolist()
+
+    class Halved(_BlockRms):
+        def valid_length(self, utt):
+            return len(self.extract(utt)) // 2
+
+    Halved.name = "test_block_rms_halved"
+    fs = FeatureCache(tmp_path / "cache2").get(Halved(), corpus, n_jobs=1, progress=False)
+    assert fs.valid_lengths.tolist() == [n // 2 for n in fs.lengths.tolist()]
+
+
 def test_bounded_memory_commits_in_groups(tmp_path, corpus):
     cache = FeatureCache(tmp_path / "cache", max_pending_bytes=200)  # about two utterances per merge
     ext = get_extractor("test_block_rms")

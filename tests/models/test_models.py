@@ -1,12 +1,14 @@
 """Registry-driven model tests: every registered name gets every check with no new code.
 
 A model declares ``inputs`` (what it reads) and keeps its config in ``model.config``;
-``workbench.testing.model_inputs`` builds matching padded batches. SMALL shrinks hidden sizes
-so the overfitting runs stay fast; a model missing from it is tested at paper defaults. Every
-variant a model's card declares (``workbench.models.card``) is built and run too.
+``workbench.testing.model_inputs`` builds matching padded batches. Each model is tested at the
+size its card declares for tests (``card.smoke``), dropout off; every variant a model's card
+declares (``workbench.models.card``) is built and run too.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import torch
@@ -19,42 +21,23 @@ MODELS = list_models()
 VARIANTS = [(m, v) for m in MODELS for v in get_card(m).variants]
 STEPS = 30  # overfitting budget; the loss bound is 0.2 (chance is ln 4 = 1.39)
 
-_XU = {"hidden": 16, "attn_dim": 8, "heads": 2, "fc_dim": 16, "audio_dim": 20}
-_PEPINO = {"text_dense": 16, "text_filters": 16, "audio_filters": 16, "fusion_hidden": 16, "audio_dropout": 0.0, "audio_dim": 20}
-_CMA = {
-    "conv_channels": (8, 8, 8), "lstm_hidden": 8, "lstm_dropout": 0.0, "text_channels": 8,
-    "dim": 16, "heads": 2, "ff_dim": 16, "dropout": 0.0,
-}
-_NO_INPUT_DROPOUT = {"audio_dropout": 0.0, "text_dropout": 0.0, "video_dropout": 0.0}
-SMALL: dict[str, dict] = {
-    "xu_alignment": _XU,
-    "xu_alignment_hard": _XU,
-    "xu_alignment_concat": _XU,
-    "unimodal_audio": {"dense_dim": 32, "hidden": 16, "audio_dim": 20},
-    "unimodal_text": {"hidden": 16},
-    "unimodal_video": {"hidden": 16, "input_dropout": 0.0},
-    "mdre": {"audio_hidden": 16, "text_hidden": 16, "video_hidden": 16, "audio_dropout": 0.0, "text_dropout": 0.0,
-             "video_dropout": 0.0, "audio_dim": 20, "prosody_dim": 8},
-    "pepino_early": _PEPINO,
-    "pepino_late": _PEPINO,
-    "pepino_text": _PEPINO,
-    "pepino_audio": _PEPINO,
-    "amh": {"audio_hidden": 16, "text_hidden": 16, "video_hidden": 16, "n_hops": 3, **_NO_INPUT_DROPOUT, "audio_dim": 20},
-    "amh_at": {"audio_hidden": 16, "text_hidden": 16, "n_hops": 3, **_NO_INPUT_DROPOUT, "audio_dim": 20},
-    "mcsan": {"hidden": 16, "heads": 2, "ff_dim": 32, "dropout": 0.0, "audio_dim": 20},
-    "cma_raw": _CMA,
-    "cma_spec": {**_CMA, "audio_dim": 40},
-}
+def smoke_config(name: str, variant: str | None = None) -> dict:
+    """The model's own test size (``card.smoke``, plus the variant's overrides) with every
+    dropout off, so the overfitting checks see a deterministic model."""
+    card = get_card(name)
+    config = {**card.smoke, **(card.variant(variant).config if variant else {})}
+    fields = dataclasses.fields(type(create_model(name, **config).config))
+    return {**config, **{f.name: 0.0 for f in fields if f.name.endswith("dropout")}}
 
 
 def small(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    return create_model(name, **SMALL.get(name, {}))
+    return create_model(name, **smoke_config(name))
 
 
 def small_variant(name: str, variant: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    return create_model(name, **{**SMALL.get(name, {}), **get_card(name).variant(variant).config})
+    return create_model(name, **smoke_config(name, variant))
 
 
 def model_inputs(batch: dict) -> dict:

@@ -9,15 +9,10 @@ from pathlib import Path
 import pytest
 
 from workbench import paths
+from workbench.experiments.runs import counterpart, train_missing
 from workbench.training.crossval import run_crossval
 from workbench.training.results import ResultsNotFoundError, read_results
-from workbench.training.runs_root import (
-    RunsRootError,
-    counterpart,
-    models_without_rows,
-    resolve_runs_root,
-    train_missing,
-)
+from workbench.training.runs_root import RunsRootError, models_without_rows, resolve_runs_root
 from workbench.training.spec import CorpusOptions, RunSpec
 
 CORPUS = CorpusOptions("dummy", size="test")

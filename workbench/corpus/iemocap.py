@@ -52,6 +52,7 @@ import soundfile as sf
 
 from workbench.corpus.labels import IEMOCAP_CODES, IEMOCAP_WORD_TO_CODE
 from workbench.corpus.manifest import Manifest, PrepareReport, Reporter, Utterance, Word
+from workbench.corpus.registry import register_corpus
 
 SAMPLE_RATE = 16000
 # Only these wav subtypes can hold NaN/inf, so only they are read at load time (PCM costs
@@ -572,3 +573,10 @@ def _prepare_dialog(sess_dir: Path, dialog: str, emo_path: Path | None, trans_pa
             words=words, extra=extra,
         ))
     return out
+
+
+@register_corpus("iemocap", "IEMOCAP_full_release at root= (evaluations, transcripts, .wdseg timings, optional video)",
+                 root="IEMOCAP_full_release")
+def load_iemocap(root: str | Path, data_dir: str | Path | None = None, **options: Any) -> Manifest:
+    """The ``iemocap`` corpus: :func:`prepare_iemocap` of ``root``."""
+    return prepare_iemocap(root, **options)

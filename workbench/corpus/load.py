@@ -1,40 +1,15 @@
-"""One entry point the notebooks use to get a manifest, whatever the corpus."""
+"""One entry point the notebooks use to get a manifest, whatever the corpus: the corpus is
+looked up in the registry (:mod:`workbench.corpus.registry`) and its loader called."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from workbench import paths
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
-from workbench.errors import WorkbenchError
-
-
-class CorpusChoiceError(WorkbenchError, ValueError):
-    """An unknown corpus, a missing root, or a label scheme that keeps none of a corpus's utterances."""
-
-
-def synthetic_root(corpus_size: str = "smoke", corpus_seed: int = 0, data_dir: str | Path | None = None) -> Path:
-    """Where the built-in corpus of size ``corpus_size`` (smoke, demo or full) and seed
-    ``corpus_seed`` lives; generated on first use."""
-    from workbench.corpus.synthetic import generate_corpus
-
-    out = Path(data_dir or paths.data_dir()) / f"synthetic-{corpus_size}-seed{corpus_seed}"
-    root = out / "IEMOCAP_full_release"
-    if not (root / "SYNTHETIC_README.txt").is_file():
-        generate_corpus(out, corpus_size=corpus_size, corpus_seed=corpus_seed, progress=True)
-    return root
-
-
-#: Every corpus ``load_corpus`` reads, with one line for ``workbench list corpora``.
-CORPORA: dict[str, str] = {
-    "synthetic": "the built-in IEMOCAP-shaped corpus (espeak-ng speech), generated on first use; not IEMOCAP",
-    "iemocap": "IEMOCAP_full_release at root= (evaluations, transcripts, .wdseg timings, optional video)",
-    "meld": "the MELD.Raw folder at root= (CSVs and mp4 clips; audio decoded once)",
-    "msp_podcast": "an MSP-Podcast release at root= (Labels/, Audios/)",
-    "csv": "any corpus as a CSV/TSV/Parquet table at root= (columns= maps its columns)",
-}
+from workbench.corpus.registry import CorpusChoiceError, get_corpus
+from workbench.corpus.synthetic import synthetic_root  # noqa: F401  (lived here first)
 
 
 def load_corpus(
@@ -53,39 +28,19 @@ def load_corpus(
     (the names the notebooks' parameters have); ``corpus="iemocap"`` reads a real IEMOCAP_full_release at ``root``;
     ``"meld"`` a MELD.Raw folder (audio decoded once into ``<data_dir>/meld_audio``);
     ``"msp_podcast"`` an MSP-Podcast release folder; ``"csv"`` a CSV/TSV/Parquet table at
-    ``root`` (``columns={field: column}`` maps its columns). ``options`` go to the corpus's
-    prepare function (e.g. ``splits=``, ``workers=`` for MELD; ``columns=``, ``labels=`` for
+    ``root`` (``columns={field: column}`` maps its columns); any other registered corpus
+    (:func:`~workbench.corpus.registry.register_corpus`) likewise. ``options`` go to the corpus's
+    loader (e.g. ``splits=``, ``workers=`` for MELD; ``columns=``, ``labels=`` for
     csv; ``strict=`` for all real corpora). The loader's report of skipped items stays on
     ``manifest.report``.
     """
-    from workbench.corpus.iemocap import prepare_iemocap
-
-    if corpus not in CORPORA:
-        raise CorpusChoiceError(f"unknown corpus {corpus!r}; known: {', '.join(CORPORA)}")
-    if corpus != "synthetic" and root is None:
-        what = {"iemocap": "IEMOCAP_full_release", "meld": "the MELD.Raw folder",
-                "msp_podcast": "the MSP-Podcast folder (Labels/, Audios/)",
-                "csv": "the CSV/TSV/Parquet table"}[corpus]
-        raise CorpusChoiceError(f"corpus={corpus!r} needs root= pointing at {what}")
-    if corpus == "synthetic":
-        manifest = prepare_iemocap(synthetic_root(corpus_size, corpus_seed, data_dir), corpus_name="synthetic",
-                                   **options)
-    elif corpus == "iemocap":
-        manifest = prepare_iemocap(root, **options)
-    elif corpus == "meld":
-        from workbench.corpus.meld import prepare_meld
-
-        if "audio_cache" not in options and data_dir is not None:
-            options["audio_cache"] = Path(data_dir) / "meld_audio"
-        manifest = prepare_meld(root, **options)
-    elif corpus == "msp_podcast":
-        from workbench.corpus.msp_podcast import prepare_msp_podcast
-
-        manifest = prepare_msp_podcast(root, **options)
+    entry = get_corpus(corpus)
+    if entry.root is None:  # generated: sized, never read from a root
+        manifest = entry.load(None, data_dir=data_dir, corpus_size=corpus_size, corpus_seed=corpus_seed, **options)
+    elif root is None:
+        raise CorpusChoiceError(f"corpus={corpus!r} needs root= pointing at {entry.root}")
     else:
-        from workbench.corpus.manifest_csv import import_table
-
-        manifest = import_table(root, **options)
+        manifest = entry.load(root, data_dir=data_dir, **options)
     if label_scheme is not None:
         report = manifest.report
         scheme = get_scheme(label_scheme)

@@ -51,6 +51,7 @@ import pandas as pd
 import soundfile as sf
 
 from workbench.corpus.manifest import Manifest, ManifestError, PrepareReport, Reporter, Utterance, inside_root
+from workbench.corpus.registry import register_corpus
 
 FIELDS = ("id", "audio_path", "text", "label", "speaker", "session", "dialog", "gender",
           "kind", "script", "start", "duration", "end", "split", "valence", "arousal",
@@ -416,3 +417,10 @@ def _vad(val: str, aro: str, dom: str) -> tuple[float, float, float] | None:
         return None
     return tuple(_finite(name, x) if x else float("nan")  # type: ignore[return-value]
                  for name, x in zip(("valence", "arousal", "dominance"), (val, aro, dom)))
+
+
+@register_corpus("csv", "any corpus as a CSV/TSV/Parquet table at root= (columns= maps its columns)",
+                 root="the CSV/TSV/Parquet table")
+def load_table(root: str | Path, data_dir: str | Path | None = None, **options: Any) -> Manifest:
+    """The ``csv`` corpus: :func:`import_table` of the table at ``root``."""
+    return import_table(root, **options)

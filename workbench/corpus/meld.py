@@ -55,6 +55,7 @@ from workbench import paths
 from workbench.corpus.manifest import Manifest, ManifestError, Reporter, Utterance
 from workbench.corpus.manifest_csv import read_csv_rows, require_columns
 from workbench.corpus.media import MediaError, extract_audio
+from workbench.corpus.registry import register_corpus
 
 SPLITS: dict[str, tuple[str, str]] = {
     "train": ("train_sent_emo.csv", "train_splits"),
@@ -274,3 +275,13 @@ def _read_split(csv_path: Path, media_dir: Path, split: str, cache: Path,
     if not rows:
         raise ManifestError(f"{csv_path}: no data rows")
     return out
+
+
+@register_corpus("meld", "the MELD.Raw folder at root= (CSVs and mp4 clips; audio decoded once)",
+                 root="the MELD.Raw folder")
+def load_meld(root: str | Path, data_dir: str | Path | None = None, **options: Any) -> Manifest:
+    """The ``meld`` corpus: :func:`prepare_meld` of ``root``, its audio decoded once into
+    ``<data_dir>/meld_audio`` unless ``audio_cache=`` says where."""
+    if "audio_cache" not in options and data_dir is not None:
+        options["audio_cache"] = Path(data_dir) / "meld_audio"
+    return prepare_meld(root, **options)

@@ -39,11 +39,13 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import soundfile as sf
 
 from workbench.corpus.manifest import Manifest, ManifestError, Reporter, Utterance
 from workbench.corpus.manifest_csv import decode_text, not_utf8_reason, read_csv_rows, require_columns
+from workbench.corpus.registry import register_corpus
 
 LABEL_FILES = ("labels_consensus.csv", "labels_concensus.csv", "labels_consensus.json",
                "labels_concensus.json")
@@ -216,3 +218,10 @@ def prepare_msp_podcast(root: str | Path, *, strict: bool = False) -> Manifest:
                    "emotion": EMO_CLASSES[code]},
         ))
     return Manifest(utts, report=rep.report).validate()
+
+
+@register_corpus("msp_podcast", "an MSP-Podcast release at root= (Labels/, Audios/)",
+                 root="the MSP-Podcast folder (Labels/, Audios/)")
+def load_msp_podcast(root: str | Path, data_dir: str | Path | None = None, **options: Any) -> Manifest:
+    """The ``msp_podcast`` corpus: :func:`prepare_msp_podcast` of ``root``."""
+    return prepare_msp_podcast(root, **options)

@@ -49,11 +49,14 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from workbench.corpus import _synth_text as txt
 from workbench.corpus.labels import CODE_TO_IEMOCAP_WORD
+from workbench.corpus.manifest import Manifest
+from workbench.corpus.registry import register_corpus
 
 # IEMOCAP full release: 10,039 utterances by majority code (the target label distribution).
 IEMOCAP_COUNTS: dict[str, int] = {
@@ -712,4 +715,27 @@ def _process_alive(pid: str) -> bool:
     return True
 
 
-__all__ = ["SynthConfig", "CORPUS_SIZES", "IEMOCAP_COUNTS", "generate_corpus", "plan_corpus"]
+def synthetic_root(corpus_size: str = "smoke", corpus_seed: int = 0, data_dir: str | Path | None = None) -> Path:
+    """Where the built-in corpus of size ``corpus_size`` (smoke, demo or full) and seed
+    ``corpus_seed`` lives; generated on first use."""
+    from workbench import paths
+
+    out = Path(data_dir or paths.data_dir()) / f"synthetic-{corpus_size}-seed{corpus_seed}"
+    root = out / "IEMOCAP_full_release"
+    if not (root / "SYNTHETIC_README.txt").is_file():
+        generate_corpus(out, corpus_size=corpus_size, corpus_seed=corpus_seed, progress=True)
+    return root
+
+
+@register_corpus("synthetic", "the built-in IEMOCAP-shaped corpus (espeak-ng speech), generated on first use; "
+                 "not IEMOCAP", root=None)
+def load_synthetic(root: None = None, data_dir: str | Path | None = None, corpus_size: str = "smoke",
+                   corpus_seed: int = 0, **options: Any) -> Manifest:
+    """The ``synthetic`` corpus of size ``corpus_size`` and seed ``corpus_seed`` (generated once
+    under ``data_dir``), read as IEMOCAP is."""
+    from workbench.corpus.iemocap import prepare_iemocap
+
+    return prepare_iemocap(synthetic_root(corpus_size, corpus_seed, data_dir), corpus_name="synthetic", **options)
+
+
+__all__ = ["SynthConfig", "CORPUS_SIZES", "IEMOCAP_COUNTS", "generate_corpus", "load_synthetic", "plan_corpus", "synthetic_root"]

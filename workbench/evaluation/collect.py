@@ -1,10 +1,7 @@
-"""What notebook 05 evaluates: the results of one runs root (gaps filled first when asked),
-the protocol its per-model sections use, and one confusion matrix per system.
+"""What notebook 05 evaluates: the results of one runs root, the protocol its per-model
+sections use, and one confusion matrix per system. (Filling gaps first, under the leakage
+experiment's protocols, is :func:`workbench.experiments.runs.train_for_evaluation`'s.)
 
-:func:`train_for_evaluation` cross-validates the named models that have no rows yet under the
-three fold protocols of Pepino et al.'s leakage experiment (random, leave-one-session-out,
-session+script), Pepino's own Fig. 2 models in both sizes, so every section of the notebook
-(the model table, the paper comparison, Fig. 2) has something to show.
 :func:`load_results` reads the results and predictions tables of a runs root, optionally only
 some models and only each model's newest configuration.
 """
@@ -12,40 +9,15 @@ some models and only each model's newest configuration.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from workbench.evaluation.aggregate import latest_configurations, pooled_confusion
-from workbench.evaluation.leakage_experiment import FIG2_MODELS, FIG2_SIZES, PROTOCOLS
-from workbench.training.recipes import Recipe
 
 # ResultsNotFoundError lived here first: imported from here still
 from workbench.training.results import ResultsNotFoundError, read_predictions, read_results, results_dir
 from workbench.training.reuse import check_predictions
-from workbench.training.runs_root import train_missing
-from workbench.training.spec import CorpusOptions
-
-
-def train_for_evaluation(
-    models: Sequence[str],
-    corpus: CorpusOptions,
-    runs_root: str | Path,
-    recipe: str | Recipe = "demo",
-    folds: Sequence[int | str] | None = (0,),
-    seeds: Sequence[int] = (0,),
-    sizes: Sequence[str] = FIG2_SIZES,
-    progress: bool = False,
-    **crossval: Any,
-) -> pd.DataFrame:
-    """:func:`~workbench.training.runs_root.train_missing` for notebook 05: each of ``models``
-    without rows in ``runs_root`` is cross-validated with ``recipe`` under the leakage
-    experiment's three protocols (:data:`~workbench.evaluation.leakage_experiment.PROTOCOLS`);
-    Pepino's ``pepino_audio``/``pepino_text`` in each of ``sizes`` (the variants of Fig. 2).
-    Returns the rows trained."""
-    variants = {m: tuple(sizes) for m in FIG2_MODELS}
-    return train_missing(models, corpus, runs_root, recipe, protocols=PROTOCOLS, variants=variants, folds=folds,
-                         seeds=seeds, progress=progress, **crossval)
 
 
 def load_results(runs_root: str | Path, models: Sequence[str] | None = None,

@@ -11,8 +11,9 @@ two sizes (variants ``small`` and ``large``: half and twice the nodes of Figure 
 under each protocol, and AvAUC "computed on the merged test scores for all folds": per seed,
 the test predictions of all folds are scored together
 (:func:`~workbench.evaluation.aggregate.merged_fold_metrics`), then seeds are summarised
-(median and IQR, as the paper reports its results). :func:`run_leakage_experiment` trains the
-runs (reusing finished ones); :func:`leakage_long` and :func:`leakage_table` summarise any
+(median and IQR, as the paper reports its results).
+:func:`workbench.experiments.leakage.run_leakage_experiment` trains the runs (reusing finished
+ones); :func:`leakage_long` and :func:`leakage_table` here summarise any
 table with ``model``, ``protocol`` and a metric column: the per-run results table (metric
 per fold) or the merged per-seed table.
 
@@ -30,13 +31,11 @@ per fold) or the merged per-seed table.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
 import pandas as pd
 
 from workbench.evaluation.aggregate import merged_fold_metrics
-from workbench.training.spec import CorpusOptions, RunSpec
 
 PROTOCOLS: tuple[str, ...] = ("random_kfold", "loso_session", "session_script")
 #: Fig. 2's systems: Pepino et al.'s own single-branch models, in the two sizes of section 4.1.
@@ -64,47 +63,6 @@ def _with_modality(results: pd.DataFrame, modalities: Mapping[str, str] | None) 
     mapping = dict(modalities or {})
     df["modality"] = [mapping.get(m) or modality_of(m) for m in df["model"]]
     return df
-
-
-def leakage_specs(
-    recipe: str = "paper",
-    models: Sequence[str] = FIG2_MODELS,
-    variants: Sequence[str] = FIG2_SIZES,
-    protocols: Sequence[str] = PROTOCOLS,
-    folds: Sequence[int | str] | None = None,
-    seeds: Sequence[int] = (0,),
-) -> list[RunSpec]:
-    """One :class:`~workbench.training.spec.RunSpec` per (model, variant, protocol) of the
-    experiment under training ``recipe`` (variant ``""``: the model's default configuration)."""
-    return [RunSpec.create(m, recipe, variant=v or None, protocol=p, folds=folds, seeds=seeds)
-            for m in models for v in variants for p in protocols]
-
-
-def run_leakage_experiment(
-    corpus: CorpusOptions,
-    runs_root: str | Path,
-    recipe: str = "paper",
-    models: Sequence[str] = FIG2_MODELS,
-    variants: Sequence[str] = FIG2_SIZES,
-    protocols: Sequence[str] = PROTOCOLS,
-    folds: Sequence[int | str] | None = None,
-    seeds: Sequence[int] = (0,),
-    progress: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cross-validate every run of :func:`leakage_specs` (training ``recipe``) on ``corpus``
-    under the runs folder ``runs_root`` (finished runs are reused); returns (results rows, their test predictions), the
-    inputs of :func:`~workbench.evaluation.aggregate.merged_fold_metrics`."""
-    from workbench.training.crossval import run_crossval
-    from workbench.training.results import read_predictions, results_dir
-    from workbench.training.reuse import check_predictions
-
-    specs = leakage_specs(recipe, models, variants, protocols, folds, seeds)
-    results = pd.concat([run_crossval(spec, corpus, runs_root=runs_root, progress=progress) for spec in specs],
-                        ignore_index=True)
-    predictions = read_predictions(runs_root)
-    predictions = predictions[predictions["run_id"].isin(set(results["run_id"]))].reset_index(drop=True)
-    check_predictions(results, predictions, str(results_dir(runs_root) / "predictions.parquet"))
-    return results, predictions
 
 
 def select_runs(
@@ -185,5 +143,5 @@ def leakage_table(
     return wide
 
 
-__all__ = ["FIG2_MODELS", "FIG2_SIZES", "PROTOCOLS", "PROTOCOL_LABELS", "leakage_long", "leakage_specs",
-           "leakage_table", "merged_fold_metrics", "modality_of", "run_leakage_experiment", "select_runs"]
+__all__ = ["FIG2_MODELS", "FIG2_SIZES", "PROTOCOLS", "PROTOCOL_LABELS", "leakage_long", "leakage_table",
+           "merged_fold_metrics", "modality_of", "select_runs"]

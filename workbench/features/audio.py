@@ -177,9 +177,15 @@ class Mfcc120(Extractor):
     """
 
     config_cls = Mfcc120Config
+    preparation = {"normalise": "global"}
+    cpu_preparation = {"pool": 4, "normalise": "speaker"}
     source = "audio"
     batched = True  # the cache hands it many utterances at once instead of a process pool
     with_deltas = True  # Mfcc40 reuses this path without them
+
+    @property
+    def batch_size(self) -> int:  # the config's: it does not change the values
+        return self.config.batch_size
 
     @property
     def frame_seconds(self) -> float:
@@ -241,6 +247,8 @@ class Mfcc40(Mfcc120):
     """
 
     config_cls = Mfcc40Config
+    preparation = {"normalise": "global"}  # Sun et al. z-normalise (sec. 3.2)
+    cpu_preparation = {"pool": 4, "normalise": "speaker"}
     with_deltas = False
 
     @property
@@ -374,6 +382,8 @@ class Frame34(Extractor):
     """Xu et al.'s 34 short-term features (pyAudioAnalysis) per 20 ms frame, 10 ms hop: (frames, 34)."""
 
     config_cls = Frame34Config
+    preparation = {"normalise": "global"}
+    cpu_preparation = {"pool": 4, "normalise": "speaker"}
     source = "audio"
 
     @property
@@ -416,6 +426,8 @@ class Spectrogram257(Extractor):
     """
 
     config_cls = Spectrogram257Config
+    preparation = {"normalise": "global"}
+    cpu_preparation = {"config": {"pad": False}, "pool": 2, "normalise": "speaker"}
     source = "audio"
 
     @property

@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -45,10 +45,19 @@ class ExtractorConfig:
 
 
 class Extractor:
-    """Base class. Subclasses set ``name``, ``config_cls``, ``source`` and implement ``extract``.
+    """Base class. Subclasses set ``config_cls`` and ``source`` and implement ``frame_seconds``,
+    ``dim`` and ``extract``; ``@register_extractor(name)`` sets ``name``. Everything else the
+    feature cache and the recipes ask of an extractor is declared here with its default, so a
+    new extractor is one file that overrides only what differs:
 
-    ``source`` says which content the output depends on (and hence what the cache hashes):
-    the audio file, the transcript, or the visual descriptor file.
+    - ``source``: which content the output depends on (and hence what the cache hashes): the
+      audio file, the transcript, or the visual descriptor file (:meth:`source_path`);
+    - ``batched`` and ``batch_size``: extract many utterances at once in the main process;
+    - ``max_samples``: an upper bound on the output's steps (the cache's memory estimate);
+    - :meth:`valid_length`: the steps that are not padding;
+    - ``preparation`` and ``cpu_preparation``: how a model input of this extractor is prepared
+      (:class:`~workbench.training.recipes.FeatureSpec` fields: ``normalise``, ``pool``,
+      ``deltas``, ``config``) under the paper recipe, and what the CPU recipes change.
     """
 
     name: ClassVar[str]
@@ -60,6 +69,15 @@ class Extractor:
     # True: there are no default weights (a self-supervised speech model); the user names a
     # checkpoint, so a configuration without one cannot run (full grids leave such models out).
     needs_checkpoint: ClassVar[bool] = False
+    # Utterances per extract_batch call of a batched extractor (the cache hands it 4x as many
+    # per chunk); extractors whose config has a batch size return that.
+    batch_size: int = 8
+    # Most steps an output can have (a cropped waveform); None: no bound but the utterance's.
+    max_samples: int | None = None
+    # FeatureSpec fields for a model input read from this extractor (paper recipe), and the
+    # changes the CPU recipes (demo, smoke) make to them. Default: used as extracted.
+    preparation: ClassVar[Mapping[str, Any]] = {}
+    cpu_preparation: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, config: ExtractorConfig | None = None):
         self.config = config if config is not None else self.config_cls()
@@ -80,6 +98,19 @@ class Extractor:
     def extract_batch(self, utts: Sequence[Utterance]) -> list[np.ndarray]:
         """Many utterances at once; batched extractors (torch MFCC, MiniLM) override this."""
         return [self.extract(u) for u in utts]
+
+    def valid_length(self, utt: Utterance) -> int | None:
+        """Steps of ``utt``'s output that are not padding; None: all of them (the default)."""
+        return None
+
+    def source_path(self, utt: Utterance) -> str | None:
+        """The file whose bytes the output of ``utt`` depends on (hashed into the cache key):
+        the audio file for ``source="audio"``; none for ``"text"`` (the transcript itself is
+        hashed). A ``"visual"`` extractor names its descriptor file (``visual.py`` does)."""
+        if self.source == "visual":
+            raise NotImplementedError(f"extractor {self.name!r} reads visual descriptors: say which file "
+                                      "(override source_path)")
+        return utt.audio_path if self.source == "audio" else None
 
     def store_key(self) -> str:
         """Name of this extractor's feature-cache store (``workbench.features.cache``).

@@ -187,22 +187,12 @@ class _HashMemo:
 
 def content_key(extractor: Extractor, utt: Utterance, memo: _HashMemo) -> str:
     """sha1 naming what ``extractor`` reads of ``utt`` (see the module docstring)."""
-    custom = getattr(extractor, "content_key", None)
-    if callable(custom):
-        return str(custom(utt))
     if extractor.source == "text":
         payload = "text\0" + utt.text
     elif extractor.source == "visual":
-        path_of = getattr(extractor, "source_path", None)
-        if callable(path_of):
-            path = path_of(utt)
-        else:
-            from workbench.features.visual import visual_path
-
-            path = visual_path(utt)
-        payload = "visual\0" + memo.sha1(path, utt.id)
+        payload = "visual\0" + memo.sha1(extractor.source_path(utt), utt.id)
     else:
-        payload = f"audio\0{memo.sha1(utt.audio_path, utt.id)}\0{utt.start:.6f}\0{utt.duration:.6f}"
+        payload = f"audio\0{memo.sha1(extractor.source_path(utt), utt.id)}\0{utt.start:.6f}\0{utt.duration:.6f}"
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()
 
 
@@ -269,13 +259,13 @@ def _extract_chunk(extractor: Extractor, utts: Sequence[Utterance]) -> tuple[lis
     """
     from workbench.features.audio_io import AudioWarning
 
-    valid_of = getattr(extractor, "valid_length", None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AudioWarning)
         out: list[Result] = []
         for u, a in zip(utts, _extract_arrays(extractor, utts)):
             a = a if isinstance(a, str) else _check(extractor, u, a)
-            out.append(a if isinstance(a, str) else (a, int(valid_of(u)) if callable(valid_of) else a.shape[0]))
+            valid = None if isinstance(a, str) else extractor.valid_length(u)
+            out.append(a if isinstance(a, str) else (a, a.shape[0] if valid is None else int(valid)))
     for w in caught:  # anything else passes through unchanged
         if not issubclass(w.category, AudioWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -330,7 +320,7 @@ def _run_extraction(extractor: Extractor, utts: list[Utterance], n_jobs: int, pr
     in_process = extractor.batched or n_jobs <= 1 or len(utts) < 16
     if in_process:
         # Batched extractors parallelise inside (torch threads / GPU); chunks feed the bar.
-        size = 4 * int(getattr(extractor, "batch_size", None) or getattr(extractor.config, "batch_size", 8))
+        size = 4 * int(extractor.batch_size)
     else:
         size = max(1, min(32, -(-len(utts) // (4 * n_jobs))))
     chunks = [utts[b : b + size] for b in range(0, len(utts), size)]
@@ -369,7 +359,8 @@ def _memory_bounded_groups(ext: Extractor, utts: Mapping[str, Utterance], limit:
     size = 0
     for k, u in utts.items():
         rows = 64 if fs is None else u.duration / fs + 1  # text: a few dozen words
-        rows = min(rows, getattr(ext, "max_samples", rows))  # waveform is cropped
+        if ext.max_samples is not None:  # a waveform is cropped
+            rows = min(rows, ext.max_samples)
         est = int(rows * ext.dim * 4)
         if not groups or size + est > limit:
             groups.append([])

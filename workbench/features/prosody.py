@@ -407,6 +407,8 @@ class Prosody36(Extractor):
     (``FeatureSpec(deltas=True)``)."""
 
     config_cls = Prosody36Config
+    preparation = {"normalise": "global", "deltas": True}  # normalised, then deltas (Pepino sec. 2.2)
+    cpu_preparation = {"pool": 4, "normalise": "speaker"}
     source = "audio"
 
     @property

@@ -263,9 +263,14 @@ class SslLayers(Extractor):
     ``n_layers``)."""
 
     config_cls = SslLayersConfig
+    cpu_preparation = {"pool": 2, "normalise": "speaker"}
     source = "audio"
     batched = True  # the cache hands it many utterances at once, in this process (GPU or torch threads)
     needs_checkpoint = True
+
+    @property
+    def batch_size(self) -> int:  # the config's: it does not change the values
+        return self.config.batch_size
 
     def __init__(self, config: ExtractorConfig | None = None):
         super().__init__(config)

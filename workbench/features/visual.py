@@ -78,10 +78,14 @@ class Visual(Extractor):
 
     config_cls = VisualConfig
     source = "visual"
+    preparation = {"normalise": "global"}
 
     def __init__(self, config: ExtractorConfig | None = None):
         super().__init__(config)
         self._dim = self.config.dim
+
+    def source_path(self, utt: Utterance) -> str:
+        return str(visual_path(utt))
 
     @property
     def frame_seconds(self) -> float:

@@ -32,6 +32,7 @@ class Waveform(Extractor):
     """16 kHz samples, first 10 s, zero-padded to 10 s: float32 (160000, 1)."""
 
     config_cls = WaveformConfig
+    cpu_preparation = {"config": {"pad": False, "max_seconds": 4.0}, "normalise": "speaker"}
     source = "audio"
 
     @property

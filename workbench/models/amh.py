@@ -270,7 +270,7 @@ CARD = ModelCard(
 )
 
 
-@register_model("amh", card=CARD)
+@register_model(card=CARD)
 def amh(**config: object) -> AMH:
     """AMH over audio, text and video (AMH-7 by default).
 
@@ -300,7 +300,7 @@ _AT_CARD = dataclasses.replace(
 )
 
 
-@register_model("amh_at", card=_AT_CARD)
+@register_model(card=_AT_CARD)
 def amh_at(**config: object) -> AMH:
     """Two-modality hopping over audio and text (the MHA model; MHA-2 by default, its best
     setting in Yoon et al. 2019)."""

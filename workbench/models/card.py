@@ -17,6 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+#: The model inputs that are (batch, steps, ...) sequences with a ``<name>_mask``: the keys a
+#: card's ``inputs`` may use. The one definition: batching (``workbench.training.data``) and
+#: the test batches (``workbench.testing.model_inputs``) read it from here. "prosody": frame-level
+#: prosodic descriptors read beside the audio frames (MDRE, Yoon et al. 2018).
+SEQUENCE_INPUTS: tuple[str, ...] = ("audio", "text", "video", "waveform", "prosody")
+
 
 @dataclass(frozen=True)
 class Variant:

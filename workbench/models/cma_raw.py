@@ -386,7 +386,7 @@ CARD = ModelCard(
 )
 
 
-@register_model("cma_raw", card=CARD)
+@register_model(card=CARD)
 def cma_raw(**config: object) -> CMA:
     """CMA on the raw 16 kHz waveform (the paper's best row, Table 1); variants
     ``self_attn_audio`` and ``self_attn_text`` are Table 2's unimodal models.
@@ -409,7 +409,7 @@ _SPEC_CARD = dataclasses.replace(
 )
 
 
-@register_model("cma_spec", card=_SPEC_CARD)
+@register_model(card=_SPEC_CARD)
 def cma_spec(**config: object) -> CMA:
     """CMA on 257-bin spectrogram frames (the paper's CMA+spec row, Table 1)."""
     model = build_from_config(CMA, CMAConfig, "cma_spec", **{"front_end": "spectrogram", **config})

@@ -346,7 +346,7 @@ CARD = ModelCard(
 )
 
 
-@register_model("mcsan", card=CARD)
+@register_model(card=CARD)
 def mcsan(**config: object) -> MCSAN:
     """MCSAN with the paper's settings (parallel modules, N = 1, 8 heads, 128 hidden, 40 MFCC).
 

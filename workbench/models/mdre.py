@@ -279,7 +279,7 @@ CARD = ModelCard(
 )
 
 
-@register_model("mdre", card=CARD)
+@register_model(card=CARD)
 def mdre(**config: Any) -> MDRE:
     """MDRE over audio (with prosody) and text; the variants add video or drop a modality."""
     return build_from_config(MDRE, MDREConfig, "mdre", **config)

@@ -443,26 +443,26 @@ def _fusion_card(fusion: Fusion) -> ModelCard:
     )
 
 
-@register_model("pepino_early", card=_fusion_card("early"))
+@register_model(card=_fusion_card("early"))
 def pepino_early(**config: Any) -> PepinoFusion:
     """Early fusion of the pooled text and audio embeddings (section 2.3.1)."""
     return _build("early", config)
 
 
-@register_model("pepino_late", card=_fusion_card("late"))
+@register_model(card=_fusion_card("late"))
 def pepino_late(**config: Any) -> PepinoFusion:
     """Late fusion of the text and audio logits (section 2.3.2)."""
     return _build("late", config)
 
 
-@register_model("pepino_text", card=dataclasses.replace(_CARD, reads=lambda config: ("text",),
+@register_model(card=dataclasses.replace(_CARD, reads=lambda config: ("text",),
                                                           variants={**_SIZES, "static_text": _STATIC}))
 def pepino_text(**config: Any) -> PepinoFusion:
     """The text model alone (section 2.1); its weights initialise fusion branches."""
     return _build("text", config)
 
 
-@register_model("pepino_audio", card=dataclasses.replace(_CARD, reads=lambda config: ("audio",), variants=_SIZES))
+@register_model(card=dataclasses.replace(_CARD, reads=lambda config: ("audio",), variants=_SIZES))
 def pepino_audio(**config: Any) -> PepinoFusion:
     """The audio model alone (section 2.2); its weights initialise fusion branches."""
     return _build("audio", config)

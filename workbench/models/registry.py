@@ -1,7 +1,7 @@
-"""Model registry in the style of timm: ``@register_model`` on a builder, then
-``create_model(name, **config)``.
+"""Model registry in the style of timm: ``@register_model(card=...)`` on a builder, registered
+under the builder's name, then ``create_model(name, **config)``.
 
-A builder may register several names, e.g. ``xu_alignment`` and ``xu_alignment_hard``;
+A model file may register several builders, e.g. ``xu_alignment`` and ``xu_alignment_hard``;
 every registered name is covered by the registry-driven tests. Each name is registered with
 its :class:`~workbench.models.card.ModelCard` (inputs, recipes, CPU sizes, variants), which
 :func:`get_card` returns.
@@ -21,10 +21,12 @@ _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 _CARDS: dict[str, ModelCard] = {}
 
 
-def register_model(name: str, card: ModelCard) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register a builder ``fn(**config) -> nn.Module`` under ``name``, with its card."""
+def register_model(*, card: ModelCard) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a builder ``fn(**config) -> nn.Module`` under its own name (``fn.__name__``, as
+    timm does), with its card: ``@register_model(card=CARD)`` over ``def amh(**config)``."""
 
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = fn.__name__
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
         if not isinstance(card, ModelCard):
@@ -36,20 +38,16 @@ def register_model(name: str, card: ModelCard) -> Callable[[Callable[..., nn.Mod
     return deco
 
 
-_MODEL_MODULES = ("amh", "cma_raw", "mcsan", "mdre", "pepino_fusion", "ssl_baseline", "unimodal", "xu_alignment")
+#: The modules whose builders are the built-in models. Each must exist: a missing one is an
+#: error (ModuleNotFoundError naming it), never a model silently gone from the registry.
+MODEL_MODULES: tuple[str, ...] = ("amh", "cma_raw", "mcsan", "mdre", "pepino_fusion", "ssl_baseline", "unimodal",
+                                  "xu_alignment")
 
 
 def _import_all() -> None:
-    # Importing the model files runs their @register_model decorators. A model file that
-    # does not exist (yet) is skipped; any other import error (including a missing
-    # dependency inside a model file) propagates.
-    for module in _MODEL_MODULES:
-        full = f"workbench.models.{module}"
-        try:
-            importlib.import_module(full)
-        except ModuleNotFoundError as e:
-            if e.name != full:
-                raise
+    # Importing the model files runs their @register_model decorators.
+    for module in MODEL_MODULES:
+        importlib.import_module(f"workbench.models.{module}")
 
 
 def list_models() -> list[str]:

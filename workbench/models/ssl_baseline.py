@@ -227,7 +227,7 @@ _FUSION_CARD = ModelCard(
 )
 
 
-@register_model("ssl_baseline", card=_AUDIO_CARD)
+@register_model(card=_AUDIO_CARD)
 def ssl_baseline(**config: Any) -> SslBaseline:
     """SUPERB-style emotion downstream model over stored SSL hidden states."""
     if config.get("fusion", False):
@@ -235,7 +235,7 @@ def ssl_baseline(**config: Any) -> SslBaseline:
     return build_from_config(SslBaseline, SslBaselineConfig, "ssl_baseline", **config)
 
 
-@register_model("ssl_fusion", card=_FUSION_CARD)
+@register_model(card=_FUSION_CARD)
 def ssl_fusion(**config: Any) -> SslBaseline:
     """The SSL baseline's audio branch plus pooled contextual word vectors, classified by an MLP."""
     if not config.get("fusion", True):

@@ -222,19 +222,19 @@ _VIDEO_CARD = ModelCard(
 )
 
 
-@register_model("unimodal_audio", card=_AUDIO_CARD)
+@register_model(card=_AUDIO_CARD)
 def unimodal_audio(**config: Any) -> UnimodalLSTMAttention:
     """Speech-only LSTM + attention pooling over frames (Xu et al. 2019's speech-only model)."""
     return _build("audio", config)
 
 
-@register_model("unimodal_text", card=_TEXT_CARD)
+@register_model(card=_TEXT_CARD)
 def unimodal_text(**config: Any) -> UnimodalLSTMAttention:
     """Text-only BiLSTM + attention pooling over words (Xu et al. 2019, sec. 4.3)."""
     return _build("text", config)
 
 
-@register_model("unimodal_video", card=_VIDEO_CARD)
+@register_model(card=_VIDEO_CARD)
 def unimodal_video(**config: Any) -> UnimodalLSTMAttention:
     """Video-only BiLSTM + attention pooling over video frames (Yoon et al. 2020, Table 1, V)."""
     return _build("video", config)

@@ -216,20 +216,20 @@ _VARIANTS = {
 }
 
 
-@register_model("xu_alignment", card=dataclasses.replace(CARD, variants=_VARIANTS))
+@register_model(card=dataclasses.replace(CARD, variants=_VARIANTS))
 def xu_alignment(**config: Any) -> XuAlignment:
     """Learned word-to-frame alignment (the proposed model)."""
     return _build("learned", config)
 
 
 # the word spans come from the manifest's word timings, not from an extractor
-@register_model("xu_alignment_hard", card=dataclasses.replace(CARD, reads=lambda config: ("audio", "text", "word_spans")))
+@register_model(card=dataclasses.replace(CARD, reads=lambda config: ("audio", "text", "word_spans")))
 def xu_alignment_hard(**config: Any) -> XuAlignment:
     """Hard alignment from the true word spans (Table 2 baseline); needs ``word_spans``."""
     return _build("hard", config)
 
 
-@register_model("xu_alignment_concat", card=CARD)
+@register_model(card=CARD)
 def xu_alignment_concat(**config: Any) -> XuAlignment:
     """Unimodal encoders max-pooled and concatenated (the "Concat" baseline)."""
     return _build("concat", config)

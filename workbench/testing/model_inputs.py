@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import torch
 
+from workbench.models.card import SEQUENCE_INPUTS
 from workbench.models.layers import lengths_from_mask
 
 __all__ = ["SEQUENCE_INPUTS", "batch_for_model", "pad_more", "random_batch", "with_host_lengths"]
 
-#: inputs that are (B, T, ...) sequences with a ``<name>_mask``.
-SEQUENCE_INPUTS = ("audio", "text", "video", "waveform", "prosody")
 
 _DEFAULT_LENGTHS = {"audio": (20, 60), "text": (3, 10), "video": (5, 15), "waveform": (4000, 16000), "prosody": (20, 60)}
 _PAD_NOISE = 50.0

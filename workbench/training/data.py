@@ -30,9 +30,7 @@ import torch
 from workbench.corpus.manifest import Manifest
 from workbench.errors import WorkbenchError
 from workbench.features.words import match_word_timings, split_words
-
-# "prosody": frame-level prosodic descriptors read beside the audio frames (MDRE, Yoon et al. 2018)
-SEQUENCE_INPUTS = ("audio", "text", "video", "waveform", "prosody")
+from workbench.models.card import SEQUENCE_INPUTS
 
 
 class DataError(WorkbenchError, ValueError):

@@ -26,6 +26,7 @@ still (tests and notebook smoke runs).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -122,22 +123,13 @@ class Recipe:
 
 
 # --------------------------------------------------------------------------- features
-# How each extractor's features are prepared, whatever model reads them: frame features are
-# z-normalised with training-fold statistics; waveforms and word embeddings are used as they are.
-_SPECS = {
-    "mfcc120": FeatureSpec("mfcc120", normalise="global"),
-    "mfcc40": FeatureSpec("mfcc40", normalise="global"),  # Sun et al. z-normalise (sec. 3.2)
-    "frame34": FeatureSpec("frame34", normalise="global"),
-    "prosody36": FeatureSpec("prosody36", normalise="global", deltas=True),  # normalised, then deltas (Pepino sec. 2.2)
-    "spectrogram257": FeatureSpec("spectrogram257", normalise="global"),
-    "waveform": FeatureSpec("waveform"),
-    "visual": FeatureSpec("visual", normalise="global"),
-    # SUPERB's downstream models read the hidden states as they are (no normalisation)
-    "ssl_layers": FeatureSpec("ssl_layers"),
-}
-
-# CPU recipes (demo, smoke): changes per extractor. Recurrent encoders cost per frame, so
-# MFCC-like frames are pooled 4x (25 frames/s) and spectrogram frames 2x. The waveform is not
+# How each extractor's features are prepared, whatever model reads them, is declared on the
+# extractor (``preparation``, ``cpu_preparation``: workbench.features.base.Extractor): frame
+# features are z-normalised with training-fold statistics; waveforms and word embeddings are
+# used as they are.
+#
+# The CPU recipes (demo, smoke) change that per extractor. Recurrent encoders cost per frame,
+# so MFCC-like frames are pooled 4x (25 frames/s) and spectrogram frames 2x. The waveform is not
 # padded to 10 s and is cut at 4 s; its "speaker" z-normalisation divides by the speaker's RMS:
 # a per-speaker gain, which keeps loudness differences between one speaker's utterances.
 # Per-speaker z-normalisation of audio (label-free; a test speaker's own statistics) is common
@@ -146,22 +138,12 @@ _SPECS = {
 # pepino_audio UA 0.466 -> 0.578, xu_alignment 0.677 -> 0.705. Audio only: the synthetic visual
 # descriptors are a speaker vector plus the emotion, so per-speaker statistics would turn video
 # into an oracle (amh UA 0.945).
-_CPU_FEATURES: dict[str, dict[str, Any]] = {
-    "mfcc120": dict(pool=4, normalise="speaker"),
-    "mfcc40": dict(pool=4, normalise="speaker"),
-    "frame34": dict(pool=4, normalise="speaker"),
-    "prosody36": dict(pool=4, normalise="speaker"),
-    # not padded to 10 s: the padding frames would be stored only to be cut off again (5x the cache)
-    "spectrogram257": dict(config={"pad": False}, pool=2, normalise="speaker"),
-    "waveform": dict(config={"pad": False, "max_seconds": 4.0}, normalise="speaker"),
-    # 50 frames/s pooled 2x (25/s, as the pooled MFCC); per-speaker statistics as other audio
-    "ssl_layers": dict(pool=2, normalise="speaker"),
-}
-
-
 def _feature_spec(extractor: str, cpu: bool) -> FeatureSpec:
-    spec = _SPECS.get(extractor, FeatureSpec(extractor))
-    return dataclasses.replace(spec, **_CPU_FEATURES.get(extractor, {})) if cpu else spec
+    from workbench.features.base import extractor_class
+
+    cls = extractor_class(extractor)
+    spec = FeatureSpec(extractor, **copy.deepcopy(dict(cls.preparation)))
+    return dataclasses.replace(spec, **copy.deepcopy(dict(cls.cpu_preparation))) if cpu else spec
 
 
 def _features(card: ModelCard, text_features: str | None, variant: Variant | None, cpu: bool) -> dict[str, FeatureSpec]:
@@ -267,7 +249,7 @@ def get_recipe(model: str, name: str = "paper", text_features: str | None = None
     ``paper`` is the card's paper recipe. ``demo`` and ``smoke`` keep its optimiser and
     protocol (leave-one-session-out where the paper uses 10 folds of 8:1:1), keep the ratios
     of learning rates between the card's variants (:func:`cpu_learning_rate`), take the card's
-    CPU model sizes and prepare the features for a CPU (see ``_CPU_FEATURES``).
+    CPU model sizes and prepare the features for a CPU (each extractor's ``cpu_preparation``).
 
     ``text_features`` replaces the text extractor the card declares (None keeps it): the
     cards of papers that used GloVe declare ``text_static`` (static word vectors), those that

@@ -35,6 +35,7 @@ from workbench.features.audio_io import load_audio
 from workbench.features.words import split_words
 from workbench.training.data import SERDataset, collate
 from workbench.training.results import STORED_NAMES, read_table
+from workbench.training.runs_root import find_runs  # noqa: F401  (a reader; lived here first)
 from workbench.training.texts import oracle_text, reference_timings
 from workbench.training.trainer import predict
 from workbench.viz.attention import (
@@ -176,27 +177,6 @@ def runs_from_results(results: pd.DataFrame, manifest: Manifest | None = None,
         name = run_name(r.model, r.config_hash, getattr(r, STORED_NAMES["recipe"]), r.seed, getattr(r, "text_source", "oracle"))
         out.setdefault(name, {})[str(r.fold)] = (lambda d=r.run_dir: run_from_dir(d, manifest, cache))
     return out
-
-
-def find_runs(runs_root: str | Path, model: str, corpus: str | None = None,
-              corpus_size: str | None = None, text_source: str | None = None) -> pd.DataFrame:
-    """Rows of the results table under ``runs_root`` for ``model`` (and corpus / corpus
-    size, the results column ``corpus_preset`` / the text the model read when given) whose
-    run directory still holds ``best.pt``, newest first."""
-    from workbench.training.results import read_results
-
-    r = read_results(runs_root, missing_ok=True)  # none yet: the caller may train one
-    keep = r["model"] == model
-    if corpus is not None:
-        keep &= r["corpus"] == corpus
-    if corpus_size is not None:
-        keep &= r[STORED_NAMES["corpus_size"]] == corpus_size
-    if text_source is not None:
-        keep &= r["text_source"].fillna("oracle") == text_source
-    r = r[keep]
-    # a boolean Series, not a list: an empty list would select columns instead of rows
-    r = r[r["run_dir"].map(lambda d: (Path(d) / "best.pt").is_file()).astype(bool)]
-    return r.sort_values("created", ascending=False).reset_index(drop=True)
 
 
 def pick_utterances(run: ExplorerRun, per_emotion: int = 1, ids: Sequence[str] | None = None) -> list[str]:

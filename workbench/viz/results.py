@@ -190,7 +190,7 @@ def leakage_figure(long: pd.DataFrame, metric: str = "ua", by: str = "modality")
     return fig
 
 
-#: Verdict colours of the reproduction ledger (workbench.evaluation.reproduce).
+#: Verdict colours of the reproduction ledger (workbench.experiments.reproduce).
 VERDICT_COLOURS = {"reproduced": "#2e7d32", "refuted": "#c62828", "inconclusive": "#b08800", "not run": "#757575"}
 
 
@@ -222,7 +222,7 @@ def claims_forest(ledger: pd.DataFrame, title: str = "The papers' claims, rerun"
 def condition_curve(scores: pd.DataFrame, title: str, metric: str = "") -> go.Figure:
     """The conditions of one claim in its order (e.g. AMH's hop counts), each score with its
     95 % interval: the whole curve, not only the claim's summary number.
-    ``scores``: :func:`workbench.evaluation.reproduce.condition_scores`."""
+    ``scores``: :func:`workbench.experiments.reproduce.condition_scores`."""
     fig = go.Figure(go.Scatter(
         x=scores["condition"], y=scores["score"], mode="lines+markers",
         error_y=dict(type="data", symmetric=False, array=scores["ci_high"] - scores["score"],

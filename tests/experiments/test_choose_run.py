@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from workbench.errors import WorkbenchError
+from workbench.experiments.runs import RunNotFoundError, choose_run
 from workbench.training.results import append_rows, results_dir
 from workbench.training.spec import CorpusOptions
-from workbench.viz.attention_runs import RunNotFoundError, choose_run
 
 SMOKE = CorpusOptions("synthetic", size="smoke")
 
@@ -51,7 +51,7 @@ def test_no_run_is_an_error_unless_training_is_asked_for(tmp_path, monkeypatch):
 
     specs = []
 
-    def fake_crossval(spec, corpus, runs_root, progress):  # stands in for a real training run
+    def fake_crossval(spec, corpus, backend, runs_root, progress):  # stands in for a real training run
         specs.append((spec, corpus, Path(runs_root)))
         _add(Path(runs_root), "trained", "2026-04-01", model=spec.model)
         return pd.DataFrame()

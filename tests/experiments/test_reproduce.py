@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from workbench.evaluation.claims import Claim, ClaimError, Condition
-from workbench.evaluation.reproduce import condition_scores, plan, reproduce, select_claims, write_ledger
+from workbench.experiments.reproduce import condition_scores, plan, reproduce, select_claims, write_ledger
 from workbench.training import CorpusOptions
 
 SMOKE = CorpusOptions("synthetic", None, "smoke")
@@ -61,7 +61,7 @@ def test_a_claim_over_different_class_sets_is_not_run(tmp_path, monkeypatch):
 
 
 def test_quick_mode_runs_one_seed_on_two_folds_and_marks_its_verdicts(tmp_path):
-    from workbench.evaluation.reproduce import QUICK_FOLDS, verdict_label
+    from workbench.experiments.reproduce import QUICK_FOLDS, verdict_label
     from workbench.training.results import read_results
 
     claim = Claim("test.quick", "test", "-", "contextual beats static",
@@ -80,7 +80,7 @@ def test_quick_mode_runs_one_seed_on_two_folds_and_marks_its_verdicts(tmp_path):
 
 
 def test_a_ledger_written_before_quick_mode_still_renders():
-    from workbench.evaluation.reproduce import ledger_html
+    from workbench.experiments.reproduce import ledger_html
 
     old = pd.DataFrame({"claim": ["a"], "paper": ["p"], "source": ["T1"], "text": ["A"], "metric": ["ua"],
                         "paper_value": [0.1], "difference": [0.05], "ci_low": [0.01], "ci_high": [0.09],

@@ -1,11 +1,12 @@
 """The reproduction ledger: plan the runs a set of claims needs, run what is missing, and
-give every claim its verdict (:mod:`workbench.evaluation.claims`).
+give every claim its verdict (:mod:`workbench.evaluation.claims`, scored by
+:mod:`workbench.evaluation.verdicts`).
 
 :func:`plan` turns the claims into the union of their conditions, one
 :class:`~workbench.training.spec.RunSpec` each: a condition that several claims share is
-trained once. :func:`reproduce` cross-validates every planned spec under one runs root,
-where :func:`~workbench.training.crossval.run_crossval` reuses every (fold, seed) run already
-in the results table (the run id holds the configuration hash), then evaluates each claim on
+trained once. :func:`reproduce` reuses or trains every planned spec under one runs root
+(:func:`~workbench.experiments.runs.ensure_runs`: a (fold, seed) run already in the results
+table is reused, its run id holding the configuration hash), then evaluates each claim on
 the test predictions. A condition that cannot run (a model input the corpus lacks, a protocol
 it cannot support) is recorded with its error, and every claim that needs it gets the verdict
 *not run* with that reason; the other claims still run.
@@ -27,6 +28,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.evaluation.claims import CLAIMS, Claim, ClaimError, Condition, get_claim
 from workbench.evaluation.verdicts import evaluate_claim, verdict
+from workbench.experiments.runs import ensure_runs
 from workbench.io import atomic_write
 from workbench.training.results import read_predictions, read_results
 from workbench.training.reuse import check_predictions
@@ -109,13 +111,10 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | P
               seeds: Sequence[int] = (0,), folds: Sequence[int | str] | None = None,
               backend: BackendOptions = BackendOptions(), n_boot: int = 1000, progress: bool = True,
               quick: bool = False) -> pd.DataFrame:
-    """Run what the claims need under the runs folder ``runs_root`` (``out=`` before the
-    rename) and return the ledger (one row per
-    claim, :data:`LEDGER_COLUMNS`); ``.attrs`` holds the ``trained`` and ``reused`` run counts
+    """Run what the claims need under the runs folder ``runs_root`` and return the ledger (one
+    row per claim, :data:`LEDGER_COLUMNS`); ``.attrs`` holds the ``trained`` and ``reused`` run counts
     and ``wall_seconds``. ``quick``: one seed and two folds (:func:`quick_settings`), every
     verdict marked ``mode="quick"``."""
-    from workbench.training import crossval
-
     start = time.perf_counter()
     if quick:
         seeds, folds = quick_settings(seeds, folds)
@@ -123,10 +122,12 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | P
     p = plan(claims, recipe, seeds, folds)
     before = set(read_results(runs_root, missing_ok=True)["run_id"])  # a new root is fine
     rows: dict[Condition, pd.DataFrame] = {}
-    frames: dict[Condition, pd.DataFrame] = {}
     if backend.backend == "local" and backend.jobs > 1:
+        from workbench.training import crossval
+
         # Every condition is prepared (and checked) first, then one pool of workers trains
         # every condition's (fold, seed); a failed training is reported in its frame.
+        frames: dict[Condition, pd.DataFrame] = {}
         prepared, memo = {}, {}  # memo: conditions reading the same features share one copy
         for cond, spec in p.specs.items():
             try:
@@ -135,18 +136,19 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | P
             except WorkbenchError as e:
                 p.errors[cond] = str(e)
         frames = dict(zip(prepared, crossval.run_prepared(list(prepared.values()), backend, progress=progress)))
+        for cond, got in frames.items():
+            failed = got.attrs.get("failed", [])
+            if failed:
+                p.errors[cond] = f"{len(failed)} (fold, seed) run(s) failed: {failed[0].get('error', '')}"
+                continue
+            rows[cond] = got
     else:  # one condition at a time: only its features are held in memory
-        for cond, spec in p.specs.items():
-            try:
-                frames[cond] = crossval.run_crossval(spec, corpus, backend, runs_root=runs_root, progress=progress)
-            except WorkbenchError as e:
-                p.errors[cond] = str(e)
-    for cond, got in frames.items():
-        failed = got.attrs.get("failed", [])
-        if failed:
-            p.errors[cond] = f"{len(failed)} (fold, seed) run(s) failed: {failed[0].get('error', '')}"
-            continue
-        rows[cond] = got
+        done = ensure_runs(list(p.specs.values()), corpus, runs_root, backend, progress=progress, keep_going=True)
+        for cond, got, error in zip(p.specs, done.rows, done.errors):
+            if error is not None:
+                p.errors[cond] = error
+            else:
+                rows[cond] = got
     all_runs = pd.concat(list(rows.values()), ignore_index=True) if rows else pd.DataFrame(columns=["run_id"])
     preds = read_predictions(runs_root)
     ledger = []
