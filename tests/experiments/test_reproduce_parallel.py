@@ -7,7 +7,7 @@ import json
 import pytest
 
 from workbench.evaluation.claims import Claim, Condition
-from workbench.evaluation.reproduce import reproduce, select_claims
+from workbench.experiments.reproduce import reproduce, select_claims
 from workbench.training import BackendOptions, CorpusOptions
 from workbench.training.results import read_results
 
