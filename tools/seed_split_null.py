@@ -4,7 +4,7 @@ The runs of ONE configuration (one model, variant, recipe and protocol, 4 or mor
 split into two halves of seeds in every way; each split is scored as "half A beats half B".
 Both halves come from one distribution, so every decisive verdict is a false positive.
 
-    python tools/seed_split_null.py --runs /work/ledger/xu --model unimodal_text
+    python tools/seed_split_null.py --runs runs/ledger-xu --model unimodal_text
 """
 
 from __future__ import annotations

@@ -572,6 +572,7 @@ _WORKER = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
 
 def _render_dialog_from_stdin() -> None:
     """The worker's side of :func:`_render_in_fresh_process`: job from stdin, result on stdout's last line."""
+    # The pickle comes through a pipe from the parent process that pickled it, never from a file.
     result = _render_dialog(pickle.loads(sys.stdin.buffer.read()))
     print("\n" + json.dumps(result), flush=True)
 
