@@ -41,13 +41,12 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -564,26 +563,43 @@ def _render_dialog(job: tuple[DialogPlan, str, int, SynthConfig]) -> tuple[int, 
     return len(d.utts), total
 
 
-# A fresh interpreter renders one pickled job from stdin (see generate_corpus); it gets the
-# caller's sys.path so that the workbench imports there as it does here.
+# A fresh interpreter renders one dialog (see generate_corpus); it gets the caller's sys.path so
+# that the workbench imports there as it does here. The job travels as JSON (the corpus config,
+# seed, dialog index and folder): the worker plans the corpus again (deterministic, cheap) and
+# takes its dialog, so nothing is unpickled.
 _WORKER = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
            "from workbench.corpus.synthetic import _render_dialog_from_stdin; _render_dialog_from_stdin()")
 
 
+def _config_json(config: SynthConfig) -> dict:
+    return asdict(config)
+
+
+def _config_from_json(raw: dict) -> SynthConfig:
+    """The inverse of :func:`_config_json` (JSON turns tuples into lists)."""
+    def tuples(x: object) -> object:
+        return tuple(tuples(v) for v in x) if isinstance(x, list) else x
+
+    return SynthConfig(**{k: tuples(v) for k, v in raw.items()})
+
+
 def _render_dialog_from_stdin() -> None:
     """The worker's side of :func:`_render_in_fresh_process`: job from stdin, result on stdout's last line."""
-    # The pickle comes through a pipe from the parent process that pickled it, never from a file.
-    result = _render_dialog(pickle.loads(sys.stdin.buffer.read()))
+    job = json.loads(sys.stdin.buffer.read())
+    config = _config_from_json(job["config"])
+    plan = plan_corpus(config, job["seed"])[job["index"]]
+    result = _render_dialog((plan, job["out"], job["seed"], config))
     print("\n" + json.dumps(result), flush=True)
 
 
-def _render_in_fresh_process(job: tuple[DialogPlan, str, int, SynthConfig]) -> tuple[int, float]:
-    """:func:`_render_dialog` in a new Python process; its error output if it fails."""
-    proc = subprocess.run([sys.executable, "-c", _WORKER, json.dumps(sys.path)], input=pickle.dumps(job),
-                          capture_output=True)
+def _render_in_fresh_process(job: tuple[int, DialogPlan, str, int, SynthConfig]) -> tuple[int, float]:
+    """:func:`_render_dialog` of dialog ``job[0]`` in a new Python process; its error output if it fails."""
+    index, plan, out, seed, config = job
+    payload = json.dumps({"config": _config_json(config), "seed": seed, "index": index, "out": out}).encode()
+    proc = subprocess.run([sys.executable, "-c", _WORKER, json.dumps(sys.path)], input=payload, capture_output=True)
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-20:]
-        raise RuntimeError(f"synthesising dialog {job[0].name} of session {job[0].session} failed "
+        raise RuntimeError(f"synthesising dialog {plan.name} of session {plan.session} failed "
                            f"(exit {proc.returncode}):\n" + "\n".join(tail))
     n, seconds = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     return int(n), float(seconds)
@@ -660,7 +676,7 @@ def generate_corpus(out: str | Path, corpus_size: str = "demo", corpus_seed: int
     tmp.mkdir(parents=True)
 
     plans = plan_corpus(config, seed)
-    jobs = [(p, str(tmp), seed, config) for p in plans]
+    jobs = [(i, p, str(tmp), seed, config) for i, p in enumerate(plans)]
     workers = config.workers or min(os.cpu_count() or 1, 4)
     bar = tqdm(total=len(jobs), disable=not progress, desc="synthesising dialogs", unit="dialog")
     seconds = 0.0
