@@ -334,9 +334,4 @@ def verdict(result: ClaimResult) -> Verdict:
     return "reproduced" if above else "refuted" if below else "inconclusive"
 
 
-def caveats(result: ClaimResult) -> str:
-    """What the verdict cannot account for, as its label shows it (empty when nothing)."""
-    return "; ".join(result.lacks)
-
-
-__all__ = ["EQUIVALENCE_LEVEL", "LEVEL", "ClaimResult", "Verdict", "caveats", "evaluate_claim", "verdict"]
+__all__ = ["EQUIVALENCE_LEVEL", "LEVEL", "ClaimResult", "Verdict", "evaluate_claim", "verdict"]
