@@ -8,6 +8,7 @@ import pytest
 
 from workbench.batch import run_grid, summary_table
 from workbench.cli import main
+from workbench.distributed import BackendOptions
 from workbench.grid import load_grid
 from workbench.testing import interrupt_when, write_notebook
 
@@ -32,7 +33,7 @@ def test_grid_runs_continue_past_failures_and_skip_unchanged(grid, tmp_path, mon
 
     monkeypatch.setattr(workbench.batch, "_library_hash", lambda: "v1")
     out = tmp_path / "runs"
-    results = run_grid(load_grid(grid), out, jobs=2, html=True)
+    results = run_grid(load_grid(grid), out, BackendOptions(jobs=2), html=True)
     assert [r.status for r in results] == ["ok", "ok", "failed"]
     assert "boom 5" in results[2].error
     executed = nbformat.read(out / "good__x=3.ipynb", as_version=4)
@@ -41,7 +42,7 @@ def test_grid_runs_continue_past_failures_and_skip_unchanged(grid, tmp_path, mon
     index = (out / "index.html").read_text()
     assert 'href="good__x=2.html"' in index and "failed" in index
     # second run: unchanged ok cells are skipped, the failed one is retried
-    again = run_grid(load_grid(grid), out, jobs=1, html=False)
+    again = run_grid(load_grid(grid), out, BackendOptions(jobs=1), html=False)
     assert [r.status for r in again] == ["skipped", "skipped", "failed"]
     assert set(json.loads((out / "batch_state.json").read_text())) == {"good__x=2", "good__x=3"}
     # a library change invalidates earlier runs
@@ -196,7 +197,7 @@ def test_ctrl_c_stops_worker_processes_and_sets_their_copies_aside(tmp_path, mon
     interrupt_when(lambda: len(list(out.glob(".*.running.ipynb"))) >= 2, timeout=120)  # both workers execute
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt) as exc:
-        run_grid(load_grid(tmp_path / "g.yaml"), out, jobs=2, html=False)
+        run_grid(load_grid(tmp_path / "g.yaml"), out, BackendOptions(jobs=2), html=False)
     assert time.monotonic() - t0 < 30  # the workers were stopped, not waited for
     assert not list(out.glob(".*.running.ipynb"))
     assert sorted(p.name for p in out.glob("*.INTERRUPTED.ipynb")) == ["slow__x=30.INTERRUPTED.ipynb",

@@ -149,6 +149,13 @@ def _worker_env(name):
     return os.environ.get(name)
 
 
+def _threads_seen(_):
+    """The thread settings a local worker runs a call under (torch imported by the call)."""
+    import torch
+
+    return {name: os.environ.get(name) for name in distributed.THREAD_VARIABLES}, torch.get_num_threads()
+
+
 def _dies_after_fine(marker, key):
     """``fine`` returns at once; ``dies`` kills its worker once ``fine`` has returned."""
     if key == "fine":
@@ -165,8 +172,8 @@ def _dies_after_fine(marker, key):
 def test_a_failing_task_is_reported_while_the_others_finish(backend):
     keys = ["ok1", "bad", "partial", "ok2"]
     seen = []
-    out = distributed.run_tasks(_task, [(k, (k,), {}) for k in keys], shared={"suffix": "!"}, max_retries=0,
-                                progress=False, on_result=lambda o: seen.append(o.key), **backend)
+    out = distributed.run_tasks(_task, [(k, (k,), {}) for k in keys], distributed.BackendOptions(**backend, max_retries=0),
+                                shared={"suffix": "!"}, progress=False, on_result=lambda o: seen.append(o.key))
     assert [o.key for o in out] == keys and sorted(seen) == sorted(keys)
     ok1, bad, partial, ok2 = out
     assert (ok1.ok, ok1.value, ok2.ok, ok2.value) == (True, "OK1!", True, "OK2!")
@@ -178,24 +185,40 @@ def test_a_failing_task_is_reported_while_the_others_finish(backend):
 
 def test_options_are_checked_before_anything_runs():
     for bad, match in [({"backend": "spark"}, "backend must be"), ({"jobs": 0}, "jobs must be"),
-                       ({"max_retries": -1}, "max_retries")]:
-        with pytest.raises(ValueError, match=match):
-            distributed.run_tasks(os._exit, [("a", (1,), {})], **bad)
+                       ({"max_retries": -1}, "max_retries"), ({"threads": 0}, "threads must be"),
+                       ({"num_cpus": -1}, "must be >= 0"), ({"num_gpus": float("nan")}, "must be >= 0")]:
+        with pytest.raises(distributed.BackendOptionsError, match=match):
+            distributed.BackendOptions(**bad)
     with pytest.raises(ValueError, match="unique"):
         distributed.run_tasks(len, [("a", ([],), {}), ("a", ([],), {})])
     assert distributed.run_tasks(os._exit, []) == []
 
 
+def test_local_workers_run_with_the_options_threads():
+    # N trainings (or notebook kernels) on N cores must not each start one thread per core:
+    # the worker's torch and the processes it starts get ``threads``.
+    # (torch caps a thread count read from the environment at the cores; a training's module
+    # imports torch before its call starts, and the worker then sets any count exactly)
+    calls = [(k, (k,), {}) for k in ("a", "b")]
+    for threads in sorted({1, min(2, os.cpu_count() or 1)}):
+        for out in distributed.run_tasks(_threads_seen, calls, distributed.BackendOptions(jobs=2, threads=threads),
+                                         progress=False):
+            assert out.ok, out.error
+            env, torch_threads = out.value
+            assert env == {name: str(threads) for name in distributed.THREAD_VARIABLES} and torch_threads == threads
+
+
 def test_local_calls_run_once(tmp_path):
     # retries are the Ray backend's: locally a failure would nearly always repeat
-    (out,) = distributed.run_tasks(_fails_once, [("flaky", (tmp_path, "flaky"), {})], max_retries=2, progress=False)
+    (out,) = distributed.run_tasks(_fails_once, [("flaky", (tmp_path, "flaky"), {})],
+                                   distributed.BackendOptions(max_retries=2), progress=False)
     assert (out.ok, out.error) == (False, "OSError: transient (1 attempt)")
     assert (tmp_path / "flaky.attempts").read_text().count("x") == 1
 
 
 def test_a_dead_local_worker_fails_the_unfinished_tasks(tmp_path):
     calls = [("dies", (tmp_path, "dies"), {}), ("fine", (tmp_path, "fine"), {})]
-    dies, fine = distributed.run_tasks(_dies_after_fine, calls, jobs=2, progress=False)
+    dies, fine = distributed.run_tasks(_dies_after_fine, calls, distributed.BackendOptions(jobs=2), progress=False)
     assert (fine.ok, fine.value) == (True, "fine")
     assert not dies.ok and dies.error.startswith("BrokenProcessPool: ")
 
@@ -228,7 +251,7 @@ def test_a_task_that_raises_is_retried_then_reported(tmp_path, local_ray):
     def fn(marker, key):
         return (_always_fails if key == "bad" else _fails_once)(marker, key)
 
-    out = distributed.run_tasks(fn, calls, backend="ray", max_retries=2, progress=False,
+    out = distributed.run_tasks(fn, calls, distributed.BackendOptions("ray", max_retries=2), progress=False,
                                 on_result=lambda o: seen.append(o.key))
     bad, flaky = out
     assert (bad.key, bad.ok) == ("bad", False)
@@ -246,7 +269,8 @@ def test_a_worker_killed_mid_task_is_retried_then_reported(tmp_path, local_ray):
     def fn(marker, key):
         return {"dies_once": _dies_once, "always": _always_dies, "fine": _fails_once}[key](marker, key)
 
-    once, always, fine = distributed.run_tasks(fn, calls, backend="ray", max_retries=1, progress=False)
+    once, always, fine = distributed.run_tasks(fn, calls, distributed.BackendOptions("ray", max_retries=1),
+                                                    progress=False)
     assert (once.ok, once.value) == (True, "DIES_ONCE")
     assert (tmp_path / "dies_once.attempts").read_text().count("x") == 2
     assert not always.ok and always.error.endswith("(2 attempts)") and "worker" in always.error.lower()
@@ -256,7 +280,7 @@ def test_a_worker_killed_mid_task_is_retried_then_reported(tmp_path, local_ray):
 
 
 def test_ray_tasks_get_the_callers_env(local_ray):
-    (out,) = distributed.run_tasks(_worker_env, [("v", ("WORKBENCH_PROBE",), {})], backend="ray",
+    (out,) = distributed.run_tasks(_worker_env, [("v", ("WORKBENCH_PROBE",), {})], distributed.BackendOptions("ray"),
                                    env={"WORKBENCH_PROBE": "from the driver"}, progress=False)
     assert (out.ok, out.value) == (True, "from the driver")
 
@@ -319,7 +343,7 @@ def test_batch_grid_on_ray_gives_the_local_summary(tmp_path, monkeypatch, local_
     (tmp_path / "grid.yaml").write_text("defaults: {x: 5}\nruns:\n  - notebook: good.ipynb\n    grid: {x: [2, 3]}\n"
                                         "  - notebook: bad.ipynb\n")
     out = tmp_path / "runs"
-    results = run_grid(load_grid(tmp_path / "grid.yaml"), out, html=False, backend="ray", max_retries=1)
+    results = run_grid(load_grid(tmp_path / "grid.yaml"), out, distributed.BackendOptions("ray", max_retries=1), html=False)
     assert [(r.name, r.status) for r in results] == [("good__x=2", "ok"), ("good__x=3", "ok"), ("bad", "failed")]
     assert "RuntimeError: boom 5" in results[2].error and results[2].error.endswith("(2 attempts)")
     assert results[2].output.is_file()  # the last attempt's executed copy, with the traceback
@@ -328,7 +352,7 @@ def test_batch_grid_on_ray_gives_the_local_summary(tmp_path, monkeypatch, local_
     table = summary_table(results)
     assert list(table.columns) == ["notebook", "status", "seconds", "error"]
     # the skip-if-unchanged state is kept as with the local backend
-    again = run_grid(load_grid(tmp_path / "grid.yaml")[:2], out, html=False, backend="ray")
+    again = run_grid(load_grid(tmp_path / "grid.yaml")[:2], out, distributed.BackendOptions("ray"), html=False)
     assert [r.status for r in again] == ["skipped", "skipped"]
 
 
@@ -340,7 +364,7 @@ def test_batch_on_ray_refuses_names_outside_out(tmp_path, local_ray):
     victim.write_text("precious")
     cell = GridCell(tmp_path / "good.ipynb", {}, "../victim")
     with pytest.raises(BatchError, match="victim"):  # refused before any task starts
-        run_grid([cell], tmp_path / "runs", html=False, backend="ray", max_retries=0)
+        run_grid([cell], tmp_path / "runs", distributed.BackendOptions("ray", max_retries=0), html=False)
     with pytest.raises(BatchError, match="victim"):  # and by the task itself
         run_cell_task(cell, tmp_path / "runs", "python3")
     assert victim.read_text() == "precious"
@@ -356,7 +380,7 @@ def test_ctrl_c_during_a_batch_on_ray_sets_executing_copies_aside(tmp_path, monk
     out = tmp_path / "runs"
     interrupt_when(lambda: len(list(out.glob(".*.running.ipynb"))) >= 2, timeout=180)  # both tasks execute
     with pytest.raises(KeyboardInterrupt) as exc:
-        run_grid(load_grid(tmp_path / "g.yaml"), out, html=False, backend="ray", max_retries=0)
+        run_grid(load_grid(tmp_path / "g.yaml"), out, distributed.BackendOptions("ray", max_retries=0), html=False)
     assert not list(out.glob(".*.running.ipynb"))
     assert sorted(p.name for p in out.glob("*.INTERRUPTED.ipynb")) == ["slow__x=600.INTERRUPTED.ipynb",
                                                                         "slow__x=601.INTERRUPTED.ipynb"]
@@ -377,22 +401,20 @@ def test_ctrl_c_cancels_outstanding_tasks(tmp_path, local_ray):
 
     calls = [(k, (k,), {}) for k in ("fast", "slow1", "slow2")]
     with pytest.raises(KeyboardInterrupt):
-        distributed.run_tasks(task, calls, backend="ray", progress=False, on_result=interrupt)
+        distributed.run_tasks(task, calls, distributed.BackendOptions("ray"), progress=False, on_result=interrupt)
     _ray_cpus_come_back()  # cancelled tasks give their CPUs back (a 600 s sleep would hold them)
 
 
-def test_resources_and_errors_are_checked():
-    from workbench.training.spec import BackendOptions, SpecError
+def test_ray_resources_and_the_one_options_value():
+    from workbench.training import BackendOptions
 
-    assert distributed.TaskResources().resolve(0) == {"num_cpus": 1.0, "num_gpus": 0.0}
-    assert distributed.TaskResources().resolve(2)["num_gpus"] == distributed.DEFAULT_GPU_FRACTION
-    assert distributed.TaskResources(2, 1).resolve(8) == {"num_cpus": 2.0, "num_gpus": 1.0}
-    with pytest.raises(ValueError, match="has no GPUs"):
-        distributed.TaskResources(num_gpus=0.5).resolve(0)
-    with pytest.raises(ValueError, match="max_retries"):
-        distributed.run_tasks(len, [("a", ([],), {})], max_retries=-1)
-    with pytest.raises(SpecError, match="backend must be"):
-        BackendOptions(backend="spark")
+    assert BackendOptions is distributed.BackendOptions  # one value, re-exported by the training API
+    options = distributed.BackendOptions
+    assert options().ray_resources(0) == {"num_cpus": 1.0, "num_gpus": 0.0}
+    assert options().ray_resources(2)["num_gpus"] == distributed.DEFAULT_GPU_FRACTION
+    assert options(num_cpus=2, num_gpus=1).ray_resources(8) == {"num_cpus": 2.0, "num_gpus": 1.0}
+    with pytest.raises(distributed.BackendOptionsError, match="has no GPUs"):
+        options(num_gpus=0.5).ray_resources(0)
 
 
 def test_missing_ray_names_the_extra(monkeypatch):

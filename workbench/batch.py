@@ -50,12 +50,12 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 import pandas as pd
 
 from workbench import paths
-from workbench.distributed import TaskFailed, TaskOutcome, TaskResources, check_options, run_tasks
+from workbench.distributed import BackendOptions, TaskFailed, TaskOutcome, run_tasks
 
 # Re-exported: these lived here before workbench.grid, and callers (tests/e2e) import them from here.
 from workbench.grid import (  # noqa: F401
@@ -457,31 +457,23 @@ def export_html(results: list[CellResult], out_dir: Path) -> Path:
 def run_grid(
     cells: list[GridCell],
     out_dir: str | Path,
-    jobs: int = 1,
+    backend: BackendOptions = BackendOptions(),
     force: bool = False,
     html: bool = True,
     kernel: str = "python3",
-    backend: Literal["local", "ray"] = "local",
-    ray_address: str | None = None,
-    max_retries: int = 2,
-    num_cpus: float = 1.0,
-    num_gpus: float | None = None,
 ) -> list[CellResult]:
-    """Run every cell (``jobs`` at a time), skipping unchanged successful ones unless ``force``.
+    """Run every cell, skipping unchanged successful ones unless ``force``.
 
-    ``backend="ray"`` runs each cell as a Ray task instead (``jobs`` is then ignored: Ray runs
-    as many as the cluster's CPUs/GPUs allow), asking for ``num_cpus`` and ``num_gpus`` each
-    (None: a GPU fraction when the cluster has GPUs), retrying a failed cell ``max_retries``
-    times; ``ray_address`` connects to an existing cluster (None starts a local one). See
-    :mod:`workbench.distributed`. ``out_dir`` must then be on a filesystem every node sees.
+    ``backend`` (:class:`~workbench.distributed.BackendOptions`) says where: here, ``jobs``
+    notebooks at once (each kernel with ``threads`` torch threads when ``jobs`` > 1), or one Ray
+    task per cell (``jobs`` is then not used: Ray runs as many as the cluster's CPUs/GPUs allow),
+    retried ``max_retries`` times; ``out_dir`` must then be on a filesystem every node sees. A
+    notebook that fails does not stop the others, on any backend: its result says so.
 
     Ctrl-C raises :class:`BatchInterrupted` after setting the executing copies aside (see the
     module docstring); the results so far ride on it.
     """
-    try:
-        check_options(backend, jobs, max_retries)
-    except ValueError as e:
-        raise BatchError(str(e)) from None
+    backend.require()  # Ray missing: refused before anything is written
     # absolute: papermill changes the working directory of the process while it runs
     out_dir = Path(out_dir).resolve()
     batch_id, started = new_batch_id(), time.time()
@@ -506,9 +498,7 @@ def run_grid(
         try:
             with _sigterm_as_interrupt():
                 run_tasks(run_cell_task, [(c.name, (c, out_dir, kernel), {"batch_id": batch_id}) for c, _ in todo],
-                          backend=backend, jobs=jobs, resources=TaskResources(num_cpus, num_gpus),
-                          max_retries=max_retries, ray_address=ray_address, env=paths.worker_env(), desc="notebooks",
-                          on_result=record)
+                          backend, env=paths.worker_env(), desc="notebooks", on_result=record)
         except KeyboardInterrupt:
             results += _interrupted(todo, {r.name for r in results}, out_dir, batch_id, started - 1)
             results = _finish(results, cells, out_dir, html, started)

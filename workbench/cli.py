@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from workbench.catalog import LISTINGS
-from workbench.distributed import RayMissingError
+from workbench.distributed import BackendOptions, BackendOptionsError, RayMissingError
 from workbench.errors import WorkbenchError
 
 # Names that options accept come from the registries (``workbench list``). The recipes' registry,
@@ -37,8 +37,8 @@ from workbench.errors import WorkbenchError
 RECIPES = ["paper", "demo", "smoke"]
 
 #: Exceptions that are the user's to fix: printed as one line, no traceback.
-USER_ERRORS = (WorkbenchError, RayMissingError, FileNotFoundError, PermissionError, IsADirectoryError,
-               NotADirectoryError)
+USER_ERRORS = (WorkbenchError, RayMissingError, BackendOptionsError, FileNotFoundError, PermissionError,
+               IsADirectoryError, NotADirectoryError)
 EXIT_USER_ERROR = 1  # 2 is argparse's
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
@@ -180,8 +180,8 @@ def _batch(args: argparse.Namespace) -> int:
     from workbench.grid import load_grid
 
     try:
-        results = run_grid(load_grid(args.grid), args.out, jobs=args.jobs, force=args.force,
-                           html=not args.no_html, **_backend_kwargs(args))
+        results = run_grid(load_grid(args.grid), args.out, _backend(args), force=args.force,
+                           html=not args.no_html)
     except BatchInterrupted as e:  # summarise what finished, then let main() exit 130
         table = write_summary(e.results, args.out, read_results_table(paths.runs_dir()))
         print(table.to_string(index=False))
@@ -283,14 +283,14 @@ def _smoke_note(recipe: str) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from workbench.training import BackendOptions, CorpusOptions, RunSpec, run_crossval
+    from workbench.training import CorpusOptions, RunSpec, run_crossval
     from workbench.training.results import results_dir
 
     spec = RunSpec.create(args.model, args.recipe, protocol=args.protocol, folds=args.folds, seeds=args.seeds,
                           model_options=args.model_options, epochs=args.epochs, device=args.device,
                           text_source=args.text_source, variant=args.variant, label_scheme=args.label_scheme,
                           text_encoder=args.text_encoder, speech_encoder=args.speech_encoder)
-    backend = BackendOptions(**_backend_kwargs(args), jobs=args.jobs, threads=args.threads)
+    backend = _backend(args)
     runs_root = _runs_root(args)
     if args.bundle:
         from workbench.training.bundle import crossval_from_bundle
@@ -316,7 +316,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from workbench.experiments.reproduce import reproduce, select_claims, verdict_label, write_ledger
-    from workbench.training import BackendOptions, CorpusOptions
+    from workbench.training import CorpusOptions
 
     if args.claim_file:
         from workbench.evaluation.user_claims import load_claims
@@ -328,7 +328,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = _runs_root(args)
     corpus = CorpusOptions(args.corpus, args.root, args.corpus_size, args.corpus_seed)
     ledger = reproduce(claims, corpus, out, recipe=args.recipe, seeds=args.seeds, folds=args.folds,
-                       backend=BackendOptions(**_backend_kwargs(args), jobs=args.jobs, threads=args.threads),
+                       backend=_backend(args),
                        n_boot=args.n_boot, progress=not args.quiet,
                        quick=args.quick)
     pq, page = write_ledger(ledger, out / "ledger")
@@ -365,9 +365,11 @@ def _bundle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backend_kwargs(args: argparse.Namespace) -> dict:
-    return {"backend": args.backend, "ray_address": args.ray_address, "max_retries": args.max_retries,
-            "num_cpus": args.cpus_per_task, "num_gpus": args.gpus_per_task}
+def _backend(args: argparse.Namespace) -> BackendOptions:
+    """The one :class:`~workbench.distributed.BackendOptions` of the backend and local-parallelism
+    option groups, which ``train``, ``reproduce`` and ``batch`` share."""
+    return BackendOptions(args.backend, args.ray_address, args.max_retries, args.cpus_per_task, args.gpus_per_task,
+                          jobs=args.jobs, threads=args.threads)
 
 
 def _corpora() -> list[str]:
@@ -414,11 +416,12 @@ def _add_backend_options(p: argparse.ArgumentParser, what: str) -> None:
                         "has GPUs, else 0)")
 
 
-def _add_jobs(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("local parallelism", "trainings at once on this machine (docs/performance.md)")
+def _add_jobs(p: argparse.ArgumentParser, what: str = "trainings") -> None:
+    one = what.rstrip("s")
+    g = p.add_argument_group("local parallelism", f"{what} at once on this machine (docs/performance.md)")
     g.add_argument("--jobs", type=positive_int, default=1,
-                   help="local: trainings at once, one worker process each (default 1: one after another here)")
-    g.add_argument("--threads", type=positive_int, default=1, help="local, with --jobs above 1: torch threads per training")
+                   help=f"local: {what} at once, one worker process each (default 1: one after another here)")
+    g.add_argument("--threads", type=positive_int, default=1, help=f"local, with --jobs above 1: torch threads per {one}")
 
 
 def _add_debug(p: argparse.ArgumentParser, default: object) -> None:
@@ -475,10 +478,10 @@ def _add_batch_command(sub: Any) -> list[argparse.ArgumentParser]:
     batch = sub.add_parser("batch", help="run a grid of notebooks headlessly with papermill")
     batch.add_argument("grid", help="grid YAML (see workbench/grid.py)")
     batch.add_argument("--out", required=True, help="folder for executed notebooks (under runs/)")
-    batch.add_argument("--jobs", type=positive_int, default=1, help="notebooks run at once")
     batch.add_argument("--force", action="store_true", help="rerun unchanged cells too")
     batch.add_argument("--no-html", action="store_true", help="skip the HTML export")
     _add_backend_options(batch, "notebooks")
+    _add_jobs(batch, "notebooks")
     batch.set_defaults(func=_batch)
     return [batch]
 

@@ -2,9 +2,10 @@
 
 ::
 
-    outcomes = run_tasks(fn, [(key, args, kwargs), ...], backend="local", jobs=4)
+    outcomes = run_tasks(fn, [(key, args, kwargs), ...], BackendOptions(jobs=4))
 
-Every backend returns the same thing: one :class:`TaskOutcome` per call, in the order of the
+Where the calls run is one value, :class:`BackendOptions` (the training, batch and CLI layers
+pass it through unchanged; its checks live here, once). Every backend returns the same thing: one :class:`TaskOutcome` per call, in the order of the
 calls, whatever happened to the others. A call that raises is an outcome with ``ok=False``, the
 error as one line (``"ValueError: bad input (1 attempt)"``) and the exception in ``cause``; the
 other calls go on. A call may ``raise TaskFailed(message, value)`` to fail with exactly that
@@ -12,13 +13,15 @@ message and hand ``value`` (a partial result) back in the outcome.
 
 Backends:
 
-- ``backend="local", jobs=1``: one call after another in this process.
+- ``backend="local", jobs=1``: one call after another in this process (``threads`` unused: the
+  process keeps its own).
 - ``backend="local", jobs=N``: N worker processes (spawned, so ``fn`` and the arguments must
-  pickle: a module-level function). Not threads: a call may change process-wide state (papermill
-  changes the working directory). A worker that dies (killed, ``os._exit``) breaks the whole
-  pool: the calls not finished by then are reported failed with that error.
-- ``backend="ray"``: one Ray task per call, each asking for :class:`TaskResources` (``jobs`` is
-  not used: Ray runs as many at once as the cluster's CPUs and GPUs allow). ``ray_address=None``
+  pickle: a module-level function), ``threads`` torch/OpenMP threads each (N trainings on N
+  cores must not each start one thread per core). Not threads: a call may change process-wide
+  state (papermill changes the working directory). A worker that dies (killed, ``os._exit``)
+  breaks the whole pool: the calls not finished by then are reported failed with that error.
+- ``backend="ray"``: one Ray task per call, each asking for ``num_cpus`` and ``num_gpus``
+  (``jobs`` is not used: Ray runs as many at once as the cluster's CPUs and GPUs allow). ``ray_address=None``
   starts a local Ray instance for the run and shuts it down afterwards; an address (``"auto"``,
   ``"ray://head:10001"``) connects to a running cluster, which is left running. If Ray is already
   initialised in this process (a notebook called ``ray.init``), that session is used as it is.
@@ -45,6 +48,7 @@ Ray is optional (``pip install -e '.[ray]'``); nothing here imports it until a r
 from __future__ import annotations
 
 import multiprocessing
+import operator
 import os
 import signal
 import sys
@@ -67,6 +71,17 @@ DEFAULT_GPU_FRACTION = 0.25
 #: One call: ``(key, args, kwargs)``; keys are unique and name the call in its outcome.
 Call = tuple[str, tuple, Mapping[str, Any]]
 Backend = Literal["local", "ray"]
+
+#: Environment variables a local worker sets to its ``threads`` before anything imports torch
+#: or numpy (spawned workers start bare, so this is in time), inherited by what it starts
+#: (a notebook's kernel).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class BackendOptionsError(ValueError):
+    """A backend option out of range: a user's fix, printed by the ``workbench`` command as one
+    line naming the option (this leaf module imports nothing of workbench, hence no
+    WorkbenchError base)."""
 
 
 class RayMissingError(ImportError):
@@ -95,27 +110,61 @@ def require_ray() -> None:
         raise RayMissingError(RAY_MISSING)
 
 
-@dataclass(frozen=True)
-class TaskResources:
-    """What each Ray task asks for (the local backend does not use it).
+def _whole(value: Any) -> bool:
+    """An int (numpy's too, as a notebook parameter may be), not a bool or a float."""
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return not isinstance(value, bool)
 
-    ``num_gpus=None`` means: :data:`DEFAULT_GPU_FRACTION` of a GPU when the cluster has GPUs,
-    none otherwise. A fraction below 1 packs several tasks on one GPU; Ray sets
-    ``CUDA_VISIBLE_DEVICES`` in each worker to the GPU it assigned.
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Where the calls of :func:`run_tasks` execute; every option is checked when the value is
+    made, so a bad one fails before anything starts.
+
+    - ``backend``: ``"local"`` (this machine) or ``"ray"``.
+    - ``jobs``, ``threads`` (local): calls at once, each in its own worker process with
+      ``threads`` torch threads; ``jobs=1`` runs them one after another in this process.
+      docs/performance.md says how to choose them.
+    - ``max_retries``, ``ray_address``, ``num_cpus``, ``num_gpus`` (Ray): retries of a failed
+      task; the cluster (None starts a local Ray instance); what each task asks for.
+      ``num_gpus=None`` means :data:`DEFAULT_GPU_FRACTION` of a GPU when the cluster has GPUs,
+      none otherwise; a fraction below 1 packs several tasks on one GPU (Ray sets
+      ``CUDA_VISIBLE_DEVICES`` in each worker to the GPU it assigned).
     """
 
+    backend: Backend = "local"
+    ray_address: str | None = None
+    max_retries: int = 2
     num_cpus: float = 1.0
     num_gpus: float | None = None
+    jobs: int = 1
+    threads: int = 1
 
-    def resolve(self, cluster_gpus: float) -> dict[str, float]:
-        if self.num_cpus < 0 or (self.num_gpus is not None and self.num_gpus < 0):
-            raise ValueError(f"task resources must be >= 0, got num_cpus={self.num_cpus}, num_gpus={self.num_gpus}")
-        if self.num_gpus is None:
-            gpus = DEFAULT_GPU_FRACTION if cluster_gpus > 0 else 0.0
-        else:
-            gpus = float(self.num_gpus)
+    def __post_init__(self) -> None:
+        if self.backend not in ("local", "ray"):
+            raise BackendOptionsError(f"backend must be 'local' or 'ray', got {self.backend!r}")
+        for name, least in (("jobs", 1), ("threads", 1), ("max_retries", 0)):
+            value = getattr(self, name)
+            if not _whole(value) or value < least:
+                raise BackendOptionsError(f"{name} must be a whole number >= {least}, got {value!r}")
+        if not self.num_cpus >= 0 or (self.num_gpus is not None and not self.num_gpus >= 0):
+            raise BackendOptionsError(f"task resources must be >= 0, got num_cpus={self.num_cpus}, "
+                                      f"num_gpus={self.num_gpus}")
+
+    def require(self) -> None:
+        """:class:`RayMissingError` when the backend is Ray and Ray is not installed: callers
+        run it before they load or write anything."""
+        if self.backend == "ray":
+            require_ray()
+
+    def ray_resources(self, cluster_gpus: float) -> dict[str, float]:
+        """``num_cpus`` and ``num_gpus`` of each Ray task on a cluster with ``cluster_gpus``."""
+        gpus = (DEFAULT_GPU_FRACTION if cluster_gpus > 0 else 0.0) if self.num_gpus is None else float(self.num_gpus)
         if gpus > 0 and cluster_gpus <= 0:
-            raise ValueError(f"tasks ask for num_gpus={gpus} but the Ray cluster has no GPUs; pass num_gpus=0")
+            raise BackendOptionsError(f"tasks ask for num_gpus={gpus} but the Ray cluster has no GPUs; pass num_gpus=0")
         return {"num_cpus": float(self.num_cpus), "num_gpus": gpus}
 
 
@@ -144,28 +193,12 @@ class TaskFailed(Exception):
         return self.message
 
 
-def check_options(backend: str, jobs: int, max_retries: int) -> None:
-    """:class:`ValueError` naming the first bad option; callers run it before they start."""
-    if backend not in ("local", "ray"):
-        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
-    if backend == "ray":
-        require_ray()
-    if jobs < 1:
-        raise ValueError(f"jobs must be at least 1, got {jobs}")
-    if max_retries < 0:
-        raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-
-
 def run_tasks(
     fn: Callable[..., Any],
     calls: Sequence[Call],
+    options: BackendOptions = BackendOptions(),
     *,
-    backend: Backend = "local",
-    jobs: int = 1,
     shared: Mapping[str, Any] | None = None,
-    resources: TaskResources = TaskResources(),
-    max_retries: int = 2,
-    ray_address: str | None = None,
     env: Mapping[str, str] | None = None,
     desc: str = "tasks",
     progress: bool = True,
@@ -179,7 +212,7 @@ def run_tasks(
     ``on_result`` is called in this process as each call ends (in the order they end), e.g. to
     record progress; an exception it raises stops the run like Ctrl-C does.
     """
-    check_options(backend, jobs, max_retries)
+    options.require()
     keys = [c[0] for c in calls]
     if len(set(keys)) != len(keys):
         raise ValueError("run_tasks: task keys must be unique")
@@ -199,13 +232,13 @@ def run_tasks(
             on_result(out)
 
     try:
-        if backend == "ray":
-            _run_on_ray(fn, calls, dict(shared or {}), resources, max_retries, ray_address, env, finished, bar)
-        elif jobs == 1:
+        if options.backend == "ray":
+            _run_on_ray(fn, calls, dict(shared or {}), options, env, finished, bar)
+        elif options.jobs == 1:
             for key, args, kwargs in calls:
                 finished(_outcome(key, _attempt, (fn, args, {**kwargs, **(shared or {})}), 1))
         else:
-            _run_in_processes(fn, calls, dict(shared or {}), jobs, finished, bar)
+            _run_in_processes(fn, calls, dict(shared or {}), options, finished, bar)
     finally:
         bar.close()
     return [outcomes[k] for k in keys]
@@ -240,13 +273,17 @@ def _error_text(cause: BaseException, attempts: int) -> str:
 
 # --------------------------------------------------------------------------- local processes
 _WORKER_SHARED: dict[str, Any] = {}  # a pool worker's copy of ``shared``, sent once when it starts
+_WORKER_THREADS: list[int] = []  # the pool's ``threads``, applied to torch once a call imported it
 
 
-def _start_worker(shared: Mapping[str, Any]) -> None:
+def _start_worker(shared: Mapping[str, Any], threads: int) -> None:
     # Ctrl-C reaches every process of the terminal's group; the parent alone decides what
     # happens (it stops the workers, and its caller cleans up after them), so workers ignore it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    _WORKER_THREADS[:] = [threads]
     _WORKER_SHARED.update(shared)
 
 
@@ -266,13 +303,16 @@ def _die_with_parent() -> None:
 
 
 def _attempt_in_worker(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> tuple[Any, float]:
+    torch = sys.modules.get("torch")  # imported with ``fn``'s module, or not at all
+    if torch is not None and _WORKER_THREADS and torch.get_num_threads() != _WORKER_THREADS[0]:
+        torch.set_num_threads(_WORKER_THREADS[0])
     return _attempt(fn, args, {**kwargs, **_WORKER_SHARED})
 
 
-def _run_in_processes(fn: Callable[..., Any], calls: Sequence[Call], shared: dict[str, Any], jobs: int,
+def _run_in_processes(fn: Callable[..., Any], calls: Sequence[Call], shared: dict[str, Any], options: BackendOptions,
                       finished: Callable[[TaskOutcome], None], bar: Any) -> None:
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(shared,))
+    pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(shared, options.threads))
     try:
         pending: dict[Future, str] = {pool.submit(_attempt_in_worker, fn, args, dict(kwargs)): key
                                       for key, args, kwargs in calls}
@@ -327,11 +367,11 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
             ray.shutdown()
 
 
-def _run_on_ray(fn: Callable[..., Any], calls: Sequence[Call], shared: dict[str, Any], resources: TaskResources,
-                max_retries: int, ray_address: str | None, env: Mapping[str, str] | None,
-                finished: Callable[[TaskOutcome], None], bar: Any) -> None:
-    with ray_session(ray_address) as ray:
-        opts = resources.resolve(ray.cluster_resources().get("GPU", 0.0))
+def _run_on_ray(fn: Callable[..., Any], calls: Sequence[Call], shared: dict[str, Any], options: BackendOptions,
+                env: Mapping[str, str] | None, finished: Callable[[TaskOutcome], None], bar: Any) -> None:
+    max_retries = options.max_retries
+    with ray_session(options.ray_address) as ray:
+        opts: dict[str, Any] = dict(options.ray_resources(ray.cluster_resources().get("GPU", 0.0)))
         if env:
             opts["runtime_env"] = {"env_vars": dict(env)}
         remote = ray.remote(_attempt).options(max_retries=max_retries, retry_exceptions=True, **opts)
@@ -376,5 +416,6 @@ def _with_shared(fn: Callable[..., Any], args: tuple, kwargs: dict, shared_refs:
     return fn(*args, **kwargs)
 
 
-__all__ = ["CANCEL_WAIT_SECONDS", "DEFAULT_GPU_FRACTION", "RAY_MISSING", "Call", "TaskFailed", "TaskOutcome",
-           "RayMissingError", "TaskResources", "check_options", "import_ray", "require_ray", "ray_session", "run_tasks"]
+__all__ = ["CANCEL_WAIT_SECONDS", "DEFAULT_GPU_FRACTION", "RAY_MISSING", "THREAD_VARIABLES", "BackendOptions",
+           "BackendOptionsError", "Call", "TaskFailed", "TaskOutcome", "RayMissingError", "import_ray", "require_ray",
+           "ray_session", "run_tasks"]

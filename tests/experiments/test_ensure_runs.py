@@ -52,8 +52,24 @@ def test_ensure_runs_raises_the_first_error_unless_asked_to_keep_going(monkeypat
     assert len(calls) == 1  # stopped at the first
     done = ensure_runs(specs, SMOKE, tmp_path, keep_going=True)
     assert done.errors[0] == "unimodal_audio cannot run here"
-    assert done.errors[1] == "1 (fold, seed) run(s) failed: out of memory" and done.rows[1] is None
+    assert done.errors[1] == ("unimodal_text under loso_session: 1 (fold, seed) training(s) failed; "
+                              "first fold 0 seed 0: out of memory") and done.rows[1] is None
     assert done.errors[2] is None and done.table()["model"].tolist() == ["pepino_audio"]
+
+
+def test_failed_trainings_raise_without_keep_going_whatever_the_backend(monkeypatch, tmp_path):
+    """Every backend lists failed trainings in .attrs["failed"]; without keep_going that is an
+    error naming them, not rows quietly missing from the table."""
+    from workbench.experiments.runs import TrainingsFailed
+    from workbench.training import crossval
+
+    calls: list = []
+    monkeypatch.setattr(crossval, "run_crossval", _fake_crossval(calls, failed="unimodal_text"))
+    specs = [RunSpec.create(m, "smoke", folds=[0]) for m in ("unimodal_text", "pepino_audio")]
+    with pytest.raises(TrainingsFailed, match=r"unimodal_text under loso_session: 1 \(fold, seed\) training\(s\) "
+                                              r"failed; first fold 0 seed 0: out of memory"):
+        ensure_runs(specs, SMOKE, tmp_path)
+    assert [c[0] for c in calls] == ["unimodal_text"]
 
 
 def test_train_for_evaluation_covers_the_leakage_protocols_and_pepinos_sizes(monkeypatch, tmp_path):

@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workbench.distributed import BackendOptionsError
 from workbench.training.crossval import prepare_crossval, run_crossval, run_prepared
 from workbench.training.results import read_predictions, read_results
-from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec, SpecError
+from workbench.training.spec import BackendOptions, CorpusOptions, RunSpec
 
 CORPUS = CorpusOptions("dummy", size="test")
 
@@ -60,10 +61,13 @@ def test_one_pool_over_several_specs_trains_a_shared_run_once(manifest, features
 
 
 def test_jobs_and_threads_below_one_are_refused():
-    with pytest.raises(SpecError, match="jobs must be at least 1"):
+    with pytest.raises(BackendOptionsError, match="jobs must be a whole number >= 1, got 0"):
         BackendOptions(jobs=0)
-    with pytest.raises(SpecError, match="threads"):
-        BackendOptions(threads=0)
+    with pytest.raises(BackendOptionsError, match="threads must be a whole number >= 1, got 1.5"):
+        BackendOptions(threads=1.5)
+    with pytest.raises(BackendOptionsError, match="jobs must be a whole number >= 1, got True"):
+        BackendOptions(jobs=True)
+    assert BackendOptions(jobs=np.int64(2)).jobs == 2  # a notebook parameter may be a numpy int
 
 
 def test_two_strategies_in_one_pool_share_their_branch_runs(manifest, features, tmp_path, tiny_recipe):
@@ -79,3 +83,27 @@ def test_two_strategies_in_one_pool_share_their_branch_runs(manifest, features, 
     for run_id in table.loc[table["model"] != "pepino_late", "run_id"]:
         epochs = pd.read_csv(tmp_path / "train" / run_id / "metrics.csv")["epoch"].tolist()
         assert epochs == [1, 2], run_id  # one run of 2 epochs, recorded once, whichever worker trained it
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_failed_training_is_reported_alike_on_every_local_backend(manifest, features, tmp_path, tiny_recipe, jobs):
+    # One run folder cannot be made (a file stands in its place), so that training fails in
+    # whichever process trains it. One after another used to stop at it with a traceback and
+    # lose the other fold; every backend now trains the rest and lists the failure.
+    from workbench.training.crossval import failure_report, run_identity
+
+    spec = RunSpec.create("unimodal_audio", tiny_recipe(), folds=[0, 2], seeds=[0])
+    prepared = prepare_crossval(spec, CORPUS, runs_root=tmp_path, manifest=manifest, features=features, progress=False)
+    blocked = run_identity(prepared.jobs[0], manifest, prepared.features)[0]
+    (tmp_path / "train").mkdir(parents=True)
+    (tmp_path / "train" / blocked).write_text("not a folder")
+    rows = run_crossval(spec, CORPUS, BackendOptions(jobs=jobs), manifest=manifest, features=features,
+                        runs_root=tmp_path, progress=False)
+    assert list(rows["fold"]) == [prepared.jobs[1].fold.name]
+    (failed,) = rows.attrs["failed"]
+    assert (failed["fold"], failed["seed"]) == (prepared.jobs[0].fold.name, 0)
+    assert failed["error"].startswith("FileExistsError: ") and failed["error"].endswith("(1 attempt)")
+    assert blocked in failed["error"]
+    assert list(read_results(tmp_path)["fold"]) == [prepared.jobs[1].fold.name]
+    assert failure_report(rows.attrs["failed"]).startswith(
+        f"1 (fold, seed) training(s) failed; first fold {prepared.jobs[0].fold.name} seed 0: FileExistsError")

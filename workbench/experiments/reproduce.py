@@ -139,7 +139,7 @@ def reproduce(claims: Sequence[Claim], corpus: CorpusOptions, runs_root: str | P
         for cond, got in frames.items():
             failed = got.attrs.get("failed", [])
             if failed:
-                p.errors[cond] = f"{len(failed)} (fold, seed) run(s) failed: {failed[0].get('error', '')}"
+                p.errors[cond] = crossval.failure_report(failed)
                 continue
             rows[cond] = got
     else:  # one condition at a time: only its features are held in memory

@@ -54,29 +54,34 @@ def ensure_runs(specs: Sequence[RunSpec], corpus: CorpusOptions, runs_root: str 
     """Every run of ``specs`` on ``corpus`` in the runs folder ``runs_root``: reused when the
     results table has it, trained otherwise (:func:`~workbench.training.crossval.run_crossval`,
     to which ``backend``, ``progress`` and ``crossval`` go: ``manifest=``, ``features=``,
-    ``cache=``). ``keep_going``: a spec that cannot run (a :class:`~workbench.errors.WorkbenchError`,
-    or fold/seed runs a remote backend reports failed) is recorded in ``errors`` and the others
-    still run; without it the first error is raised."""
-    from workbench.training.crossval import run_crossval  # looked up per call: tests stand in for it
+    ``cache=``). ``keep_going``: a spec that cannot run (a :class:`~workbench.errors.WorkbenchError`)
+    or whose (fold, seed) trainings failed (listed alike by every backend) is recorded in
+    ``errors`` and the others still run; without it the first is raised (failed trainings as a
+    :class:`TrainingsFailed` naming them, after the spec's other trainings ended)."""
+    from workbench.training.crossval import failure_report, run_crossval  # looked up per call: tests stand in for it
 
     done = EnsuredRuns(list(specs))
     for spec in done.specs:
         try:
             got = run_crossval(spec, corpus, backend, runs_root=runs_root, progress=progress, **crossval)
+            failed = got.attrs.get("failed", [])
+            if failed:
+                variant = f"[{spec.settings.variant}]" if spec.settings.variant else ""
+                raise TrainingsFailed(f"{spec.model}{variant} under {spec.protocol}: {failure_report(failed)}")
         except WorkbenchError as e:
             if not keep_going:
                 raise
             done.rows.append(None)
             done.errors.append(str(e))
             continue
-        failed = got.attrs.get("failed", [])
-        if failed and keep_going:
-            done.rows.append(None)
-            done.errors.append(f"{len(failed)} (fold, seed) run(s) failed: {failed[0].get('error', '')}")
-            continue
         done.rows.append(got)
         done.errors.append(None)
     return done
+
+
+class TrainingsFailed(WorkbenchError):
+    """Trainings of a run specification failed (every backend reports them alike); the message
+    names how many, and the first one's fold, seed and error."""
 
 
 def train_missing(
@@ -169,5 +174,5 @@ def choose_run(runs_root: str | Path, model: str, corpus: CorpusOptions, text_so
     return str(found.iloc[0]["run_dir"]), found
 
 
-__all__ = ["EnsuredRuns", "RunNotFoundError", "choose_run", "counterpart", "ensure_runs", "train_for_evaluation",
+__all__ = ["EnsuredRuns", "RunNotFoundError", "TrainingsFailed", "choose_run", "counterpart", "ensure_runs", "train_for_evaluation",
            "train_missing"]

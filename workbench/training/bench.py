@@ -241,7 +241,7 @@ def bench_concurrent(
     ``seconds_per_epoch`` (mean), ``span_seconds``, ``speedup`` (total rate over N=1's, when
     N=1 is among ``concurrent``). ``tools/project_ledger.py --bench`` projects a ledger from it.
     """
-    from workbench.distributed import run_tasks
+    from workbench.distributed import BackendOptions, run_tasks
 
     bad = [n for n in concurrent if int(n) < 1]
     if bad or not concurrent:
@@ -251,7 +251,7 @@ def bench_concurrent(
         with tempfile.TemporaryDirectory(prefix="wb-bench-concurrent-") as tmp:
             calls = [(str(i), (model, recipe, n_utterances, epochs, device, lengths, batch_size, i, n, tmp, threads), {})
                      for i in range(n)]
-            outcomes = run_tasks(_concurrent_training, calls, backend="local", jobs=n, progress=False)
+            outcomes = run_tasks(_concurrent_training, calls, BackendOptions(jobs=n, threads=threads), progress=False)
         failed = [o for o in outcomes if not o.ok]
         if failed:
             raise RuntimeError(f"bench_concurrent: {model} with {n} at once: {failed[0].error}")

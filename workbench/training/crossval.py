@@ -44,7 +44,6 @@ import torch
 
 from workbench.corpus.labels import get_scheme
 from workbench.corpus.manifest import Manifest
-from workbench.distributed import require_ray
 from workbench.errors import WorkbenchError
 from workbench.features.normalise import save_normalisers
 from workbench.io import atomic_write
@@ -170,14 +169,16 @@ def run_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), backend
     ``.attrs["trained"]`` and ``.attrs["reused"]`` count the runs trained now and those taken
     from the results table (``rerun=True`` retrains them), ``.attrs["runs_root"]`` is the folder.
 
-    With ``backend.backend == "ray"`` each (fold, seed) is a Ray task (:mod:`workbench.training.tasks`).
-    Rows of tasks that still failed after their retries are missing from the result, which lists
-    them in ``.attrs["failed"]`` (fold, seed, error). Features loaded here from the cache are
-    re-read from it by the workers: ``runs_root``, the corpus and the cache must be on a filesystem
-    every node sees.
+    Where the trainings run is ``backend`` (:class:`~workbench.distributed.BackendOptions`):
+    here, one after another or ``jobs`` at a time, or one Ray task each
+    (:mod:`workbench.training.tasks`; features loaded here from the cache are re-read from it by
+    the workers, so ``runs_root``, the corpus and the cache must be on a filesystem every node
+    sees). Every backend reports failures alike: what is wrong with the request (a fold, a
+    feature, an option) raises before the first training; a training that fails (after its
+    retries, on Ray) does not stop the others, its row is missing from the result and
+    ``.attrs["failed"]`` lists it (fold, seed, error); :func:`failure_report` is one line for it.
     """
-    if backend.backend == "ray":  # before the corpus loads: a missing Ray must not cost an extraction
-        require_ray()
+    backend.require()  # before the corpus loads: a missing Ray must not cost an extraction
     prepared = prepare_crossval(spec, corpus, runs_root=runs_root, manifest=manifest, features=features, cache=cache,
                                 rerun=rerun, progress=progress, asr_jobs=asr_jobs)
     out = resolve_runs_root(runs_root)
@@ -243,7 +244,11 @@ def prepare_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), *, 
     if missing_inputs:
         raise CrossValError(f"model {spec.model!r} needs input(s) {missing_inputs}; no features were given for them")
     # Every check runs once, for all chosen folds, before any training starts: a bad fold or
-    # utterance found after hours of training would waste them.
+    # utterance found after hours of training would waste them. The model is built once on the
+    # meta device (no memory, no arithmetic) so that a model option it refuses is the request's
+    # one-line error here, not a failed training per (fold, seed).
+    with torch.device("meta"):
+        build_model(spec.model, settings, spec.model_options, features, len(classes))
     for fold in chosen:
         check_fold(fold, manifest, classes)
     check_validation(spec, chosen)
@@ -258,12 +263,14 @@ def prepare_crossval(spec: RunSpec, corpus: CorpusOptions = CorpusOptions(), *, 
 def run_prepared(prepared: Sequence[PreparedCrossval], backend: BackendOptions = BackendOptions(),
                  progress: bool = True) -> list[pd.DataFrame]:
     """Train every job of every prepared cross-validation; one results frame per prepared one,
-    rows in job order (``.attrs["failed"]`` lists the (fold, seed) trainings that failed on
-    the Ray backend or in a local worker process; ``.attrs["texts"]`` the text report).
+    rows in job order. On every backend a training that fails does not stop the others: its
+    (fold, seed) is missing from the rows and listed in ``.attrs["failed"]`` as ``{"fold",
+    "seed", "error"}`` (the error as one line); ``.attrs["texts"]`` holds the text report.
 
-    With the local backend and ``backend.jobs > 1`` every job of every cross-validation goes
-    to one pool of ``jobs`` worker processes (:func:`run_jobs_in_processes`), so a ledger keeps
-    the workers busy across its conditions instead of waiting for each condition's last fold.
+    On the local backend every job of every cross-validation goes through one
+    :func:`~workbench.distributed.run_tasks` call (:func:`run_jobs_locally`): with
+    ``backend.jobs > 1`` to one pool of worker processes, so a ledger keeps the workers busy
+    across its conditions instead of waiting for each condition's last fold.
     """
     if backend.backend == "ray":
         from workbench.training.tasks import run_jobs_on_ray
@@ -271,15 +278,20 @@ def run_prepared(prepared: Sequence[PreparedCrossval], backend: BackendOptions =
         # train_fold is looked up at call time, so a test may replace it (a failing task)
         frames = [run_jobs_on_ray(train_fold, p.jobs, p.manifest, p.features, backend,
                                   cache_inputs=p.cache_inputs, progress=progress) for p in prepared]
-    elif backend.jobs > 1:
-        frames = run_jobs_in_processes(prepared, backend.jobs, backend.threads, progress)
     else:
-        frames = [pd.DataFrame([train_fold(job, p.manifest, p.features, progress) for job in p.jobs])
-                  for p in prepared]
+        frames = run_jobs_locally(prepared, backend, progress)
     for frame, p in zip(frames, prepared):
         frame.attrs["texts"] = p.text_report
         frame.attrs.setdefault("failed", [])
     return frames
+
+
+def failure_report(failed: Sequence[Mapping[str, Any]]) -> str:
+    """One line for the failed trainings of ``.attrs["failed"]`` (every backend lists them the
+    same way): how many, and the first one's fold, seed and error."""
+    first = failed[0]
+    return f"{len(failed)} (fold, seed) training(s) failed; first fold {first['fold']} seed {first['seed']}: " \
+           f"{first['error']}"
 
 
 def _asr_cache(cache: Any) -> Path:
@@ -484,11 +496,12 @@ def _fit(job: FoldJob, manifest: Manifest, features: Mapping[str, InputFeatures]
     return row, preds
 
 
-def run_jobs_in_processes(prepared: Sequence[PreparedCrossval], jobs: int, threads: int = 1,
-                          progress: bool = True) -> list[pd.DataFrame]:
-    """Train the jobs of ``prepared`` in ``jobs`` spawned worker processes, ``threads`` torch
-    threads each; one frame per prepared cross-validation, rows in job order, failures in
-    ``.attrs["failed"]`` (fold, seed, error) as on Ray.
+def run_jobs_locally(prepared: Sequence[PreparedCrossval], backend: BackendOptions = BackendOptions(),
+                     progress: bool = True) -> list[pd.DataFrame]:
+    """Train the jobs of ``prepared`` on this machine: one after another in this process
+    (``backend.jobs == 1``), else in ``backend.jobs`` spawned worker processes with
+    ``backend.threads`` torch threads each. One frame per prepared cross-validation, rows in job
+    order, failures in ``.attrs["failed"]`` (fold, seed, error) as on Ray.
 
     The run ids are decided here first (:func:`run_identity`): finished runs are reused without
     a worker, and a run asked twice (two conditions with one configuration) trains once. Workers
@@ -497,6 +510,7 @@ def run_jobs_in_processes(prepared: Sequence[PreparedCrossval], jobs: int, threa
     """
     from workbench.distributed import run_tasks
 
+    in_process = backend.jobs == 1
     groups = [(p.manifest, p.features) for p in prepared]
     rows: dict[tuple[int, int], dict[str, Any]] = {}
     copies: dict[tuple[int, int], tuple[int, int]] = {}  # a duplicate run -> the job that trains it
@@ -517,17 +531,21 @@ def run_jobs_in_processes(prepared: Sequence[PreparedCrossval], jobs: int, threa
                 copies[(g, j)] = owner[(job.out, run_id)]
                 continue
             owner[(job.out, run_id)] = (g, j)
-            calls.append((f"{g}/{j}", (g, job, threads), {}))
+            # Trained in this process, a training shows its epochs.
+            calls.append((f"{g}/{j}", (g, job, progress and in_process), {}))
 
     def commit(outcome: Any) -> None:
+        # Here, not in the training's process, whichever that was: an error writing the tables
+        # (a full disk) stops the whole run on every local backend instead of failing each
+        # training in turn.
         if outcome.ok:
             row, preds = outcome.value
             if preds is not None:
                 g, j = (int(x) for x in outcome.key.split("/"))
                 commit_fold(prepared[g].jobs[j].out, row, preds)
 
-    outcomes = run_tasks(_fit_in_worker, calls, backend="local", jobs=jobs, shared={"groups": groups},
-                         desc="trainings", progress=progress, on_result=commit)
+    outcomes = run_tasks(_fit_job, calls, backend, shared={"groups": groups}, desc="trainings",
+                         progress=progress and not in_process, on_result=commit)
     errors: dict[tuple[int, int], str] = {}
     for (key, _, _), outcome in zip(calls, outcomes):
         g, j = (int(x) for x in key.split("/"))
@@ -549,18 +567,13 @@ def run_jobs_in_processes(prepared: Sequence[PreparedCrossval], jobs: int, threa
     return frames
 
 
-def _fit_in_worker(group: int, job: FoldJob, threads: int, groups: Sequence[tuple[Manifest, Any]]) -> tuple:
-    """One training in a worker process of :func:`run_jobs_in_processes`."""
-    import torch
-
-    # Several trainings share the cores: one thread each (by default) keeps them from
-    # oversubscribing the machine, and these models are too small to gain from more.
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+def _fit_job(group: int, job: FoldJob, progress: bool, groups: Sequence[tuple[Manifest, Any]]) -> tuple:
+    """One training of :func:`run_jobs_locally`, in this process or a worker (whose torch
+    threads :func:`~workbench.distributed.run_tasks` has set)."""
     manifest, features = groups[group]
-    return fit_fold(job, manifest, features, progress=False)
+    return fit_fold(job, manifest, features, progress=progress)
 
 
-__all__ = ["CrossValError", "FoldJob", "PreparedCrossval", "branch_models", "check_fold", "commit_fold", "finished_row", "fit_fold",
-           "prepare_crossval", "run_crossval", "run_identity", "run_jobs_in_processes", "run_lock", "run_prepared", "select_folds",
+__all__ = ["CrossValError", "FoldJob", "failure_report", "PreparedCrossval", "branch_models", "check_fold", "commit_fold", "finished_row", "fit_fold",
+           "prepare_crossval", "run_crossval", "run_identity", "run_jobs_locally", "run_lock", "run_prepared", "select_folds",
            "train_fold"]

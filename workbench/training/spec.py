@@ -2,8 +2,10 @@
 
 They mirror the option groups of ``workbench train``: :class:`RunSpec` (model, training recipe,
 protocol, folds, seeds, options), :class:`CorpusOptions` (which corpus, where, which size) and
-:class:`BackendOptions` (where the trainings execute). ``run_crossval`` takes these instead of
-two dozen keyword arguments, and a worker on another machine receives them whole.
+:class:`~workbench.distributed.BackendOptions` (where the trainings execute; it lives with
+the executor, :mod:`workbench.distributed`, and is re-exported here). ``run_crossval`` takes
+these instead of two dozen keyword arguments, and a worker on another machine receives them
+whole.
 
 >>> spec = RunSpec.create("mcsan", "demo", seeds=(0, 1), epochs=2)
 >>> spec.protocol, spec.settings.epochs, spec.seeds
@@ -16,9 +18,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from workbench.corpus.manifest import Manifest
+from workbench.distributed import BackendOptions  # noqa: F401  (re-exported: the training API names all three values)
 from workbench.errors import WorkbenchError, deprecated
 from workbench.training.recipes import Recipe, apply_encoders, get_recipe
 
@@ -149,29 +152,3 @@ class CorpusOptions:
             raise SpecError(f"corpus options: unknown key(s) {unknown}; expected name, root, size, seed")
         return cls(**options)
 
-
-
-@dataclass(frozen=True)
-class BackendOptions:
-    """Where the (fold, seed) trainings execute: ``local`` (on this machine: one after another in
-    this process with ``jobs=1``, else ``jobs`` worker processes, one training each at a time,
-    ``threads`` torch threads each) or ``ray`` (one task each, asking for ``num_cpus`` and
-    ``num_gpus``; None: a GPU share when the cluster has GPUs), retried ``max_retries`` times;
-    ``ray_address`` None starts a local Ray instance. ``jobs`` and ``threads`` are the local
-    backend's; docs/performance.md says how to choose them."""
-
-    backend: Literal["local", "ray"] = "local"
-    ray_address: str | None = None
-    max_retries: int = 2
-    num_cpus: float = 1.0
-    num_gpus: float | None = None
-    jobs: int = 1
-    threads: int = 1
-
-    def __post_init__(self) -> None:
-        if self.backend not in ("local", "ray"):
-            raise SpecError(f"backend must be 'local' or 'ray', got {self.backend!r}")
-        if int(self.jobs) < 1:
-            raise SpecError(f"jobs must be at least 1, got {self.jobs}")
-        if int(self.threads) < 1:
-            raise SpecError(f"threads must be at least 1, got {self.threads}")

@@ -15,9 +15,8 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 
 from workbench import paths
-from workbench.distributed import TaskResources, run_tasks
+from workbench.distributed import BackendOptions, run_tasks
 from workbench.training.inputs import InputFeatures, load_input_features
-from workbench.training.spec import BackendOptions
 
 # Features loaded from the cache on a worker, kept for the next task of the same run: Ray
 # reuses worker processes, and a corpus' features load in one read but not for free.
@@ -55,11 +54,9 @@ def run_jobs_on_ray(train: Callable[..., dict], jobs: Sequence[Any], manifest: A
         cache_inputs = (FeatureCache(), cache_inputs[1])
     token = uuid.uuid4().hex
     calls = [(f"{job.fold.name}/s{job.seed}", (train, job, token, cache_inputs), {}) for job in jobs]
-    outcomes = run_tasks(_train_job, calls,
+    outcomes = run_tasks(_train_job, calls, backend,
                          shared={"manifest": manifest, "features": None if cache_inputs else features},
-                         backend="ray", resources=TaskResources(backend.num_cpus, backend.num_gpus),
-                         max_retries=backend.max_retries, ray_address=backend.ray_address, env=paths.worker_env(),
-                         desc="trainings", progress=progress)
+                         env=paths.worker_env(), desc="trainings", progress=progress)
     frame = pd.DataFrame([o.value for o in outcomes if o.ok])
     frame.attrs["failed"] = [{"fold": job.fold.name, "seed": int(job.seed), "error": o.error}
                              for job, o in zip(jobs, outcomes) if not o.ok]
