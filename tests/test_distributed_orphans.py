@@ -14,14 +14,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = """
 import os, sys, time
-from workbench.distributed import run_tasks
+from workbench.distributed import BackendOptions, run_tasks
 
 def sleeper(x, folder):
     open(os.path.join(folder, f"{x}.pid"), "w").write(str(os.getpid()))
     time.sleep(120)
 
 if __name__ == "__main__":
-    run_tasks(sleeper, [("a", (1, sys.argv[1]), {}), ("b", (2, sys.argv[1]), {})], jobs=2, progress=False)
+    run_tasks(sleeper, [("a", (1, sys.argv[1]), {}), ("b", (2, sys.argv[1]), {})], BackendOptions(jobs=2),
+              progress=False)
 """
 
 
@@ -44,6 +45,7 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     try:
         deadline = time.monotonic() + 120
         while len(list(tmp_path.glob("*.pid"))) < 2:
+            assert parent.poll() is None, f"the parent exited (code {parent.returncode}) before its workers started"
             assert time.monotonic() < deadline, "workers did not start"
             time.sleep(0.2)
         pids = [int(p.read_text()) for p in tmp_path.glob("*.pid")]
