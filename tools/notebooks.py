@@ -116,7 +116,7 @@ def _main(argv: list[str]) -> int:
             return 2
         out = Path(argv[2])
         cells = load_grid(target)
-        results = run_grid(cells, out, jobs=1, force=True, html=False)
+        results = run_grid(cells, out, force=True, html=False)
         for r in results:
             if r.status == "ok":
                 nb = keep_checked_outputs(nbformat.read(r.output, as_version=4))
