@@ -476,3 +476,13 @@ def test_a_concurrent_batchs_cells_appear_in_the_index_and_summary(tmp_path, mon
     assert sorted(write_summary(mine, out)["notebook"]) == ["good__x=1", "good__x=2"]
     assert sorted(pd.read_csv(out / "summary.csv")["notebook"]) == ["good__x=1", "good__x=2"]
 
+
+
+def test_interrupt_when_refuses_a_process_that_ignores_the_signal(monkeypatch):
+    # Started in the background by a shell without job control, pytest ignores SIGINT: the
+    # Ctrl-C tests then waited out their 600 s tasks. The helper now says so at once.
+    import signal
+
+    monkeypatch.setattr(signal, "getsignal", lambda signum: signal.SIG_IGN)
+    with pytest.raises(RuntimeError, match="ignores SIGINT"):
+        interrupt_when(lambda: True, timeout=1)

@@ -17,7 +17,14 @@ def interrupt_when(ready: Callable[[], bool], timeout: float, poll: float = 0.2,
     ``signum``: another signal to send (``SIGTERM``, as a scheduler's kill).
 
     The signal is handled by the main thread, which is where ``KeyboardInterrupt`` is raised.
+    A process that ignores the signal would never get it, and the test would wait out whatever
+    it interrupts (a 600 s task), so that is an error at once: a shell without job control
+    starts a background command (``make test &`` in a script) with SIGINT ignored.
     """
+    if signal.getsignal(signum) == signal.SIG_IGN:
+        raise RuntimeError(f"this process ignores {signal.Signals(signum).name} (started in the background by a shell "
+                           "without job control?), so interrupt_when cannot interrupt it; run the tests in the "
+                           "foreground or under `set -m`")
 
     def wait_then_interrupt() -> None:
         deadline = time.monotonic() + timeout
