@@ -1,16 +1,10 @@
 """The docs site's griffe extension (tools/griffe_doctests.py): docstring doctests become code."""
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tool_modules import load_tool
 
 
 def _fence_doctests():
-    spec = importlib.util.spec_from_file_location("tools_griffe_doctests", ROOT / "tools" / "griffe_doctests.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.fence_doctests
+    return load_tool("griffe_doctests").fence_doctests
 
 
 def test_doctest_blocks_are_fenced_up_to_the_blank_line():

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
-
-ROOT = Path(__file__).resolve().parents[1]
+from tool_modules import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("tools_ledger_table", ROOT / "tools" / "ledger_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("ledger_table")
 
 
 def test_every_relation_and_verdict_renders_from_the_ledgers_numbers():

@@ -1,23 +1,15 @@
 """Committed notebooks carry no outputs but keep their tags; nbval references stay in sync."""
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
+from tool_modules import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_tool(name: str):
-    """A module of tools/ (developer scripts, not an installed package) loaded from its file."""
-    spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_notebooks_tool = _load_tool("notebooks")
+_notebooks_tool = load_tool("notebooks")
 keep_checked_outputs, problems, scrub = (_notebooks_tool.keep_checked_outputs, _notebooks_tool.problems,
                                          _notebooks_tool.scrub)
 SOURCES = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from tool_modules import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("tools_project_ledger", ROOT / "tools" / "project_ledger.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("project_ledger")
 
 
 def test_per_model_timings_and_sharing_come_from_the_bench_csvs(tmp_path):
