@@ -273,7 +273,6 @@ def _error_text(cause: BaseException, attempts: int) -> str:
 
 # --------------------------------------------------------------------------- local processes
 _WORKER_SHARED: dict[str, Any] = {}  # a pool worker's copy of ``shared``, sent once when it starts
-_WORKER_THREADS: list[int] = []  # the pool's ``threads``, applied to torch once a call imported it
 
 
 def _start_worker(shared: Mapping[str, Any], threads: int) -> None:
@@ -283,7 +282,6 @@ def _start_worker(shared: Mapping[str, Any], threads: int) -> None:
     _die_with_parent()
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
-    _WORKER_THREADS[:] = [threads]
     _WORKER_SHARED.update(shared)
 
 
@@ -302,10 +300,13 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _attempt_in_worker(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> tuple[Any, float]:
-    torch = sys.modules.get("torch")  # imported with ``fn``'s module, or not at all
-    if torch is not None and _WORKER_THREADS and torch.get_num_threads() != _WORKER_THREADS[0]:
-        torch.set_num_threads(_WORKER_THREADS[0])
+def _attempt_in_worker(fn: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any],
+                       threads: int) -> tuple[Any, float]:
+    # torch caps a count read from the environment at the cores; set it exactly once the
+    # call's module has imported torch (unpickling ``fn`` did)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     return _attempt(fn, args, {**kwargs, **_WORKER_SHARED})
 
 
@@ -314,7 +315,7 @@ def _run_in_processes(fn: Callable[..., Any], calls: Sequence[Call], shared: dic
     pool = ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_worker, initargs=(shared, options.threads))
     try:
-        pending: dict[Future, str] = {pool.submit(_attempt_in_worker, fn, args, dict(kwargs)): key
+        pending: dict[Future, str] = {pool.submit(_attempt_in_worker, fn, args, dict(kwargs), options.threads): key
                                       for key, args, kwargs in calls}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)

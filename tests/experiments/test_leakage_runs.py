@@ -20,9 +20,9 @@ def test_run_leakage_experiment_trains_and_scores_merged_folds(tmp_path):
     """A tiny real run: pepino_audio small, two folds of two protocols on the smoke corpus."""
     from workbench.training import CorpusOptions
 
-    results, preds = run_leakage_experiment(
-        CorpusOptions("synthetic", size="smoke"), tmp_path, recipe="smoke", models=("pepino_audio",),
-        variants=("small",), protocols=("loso_session", "session_script"), folds=[0, 1], seeds=(0,), progress=False)
+    specs = leakage_specs("smoke", models=("pepino_audio",), variants=("small",),
+                          protocols=("loso_session", "session_script"), folds=[0, 1], seeds=(0,))
+    results, preds = run_leakage_experiment(CorpusOptions("synthetic", size="smoke"), tmp_path, specs, progress=False)
     assert len(results) == 4 and set(results["variant"]) == {"small"}
     merged = merged_fold_metrics(results, preds)
     assert merged["n_folds"].tolist() == [2, 2]
@@ -30,7 +30,5 @@ def test_run_leakage_experiment_trains_and_scores_merged_folds(tmp_path):
     assert merged.set_index("protocol")["n_utterances"].to_dict() == by_protocol.to_dict()
     assert merged["av_auc"].between(0, 1).all()
     # a second call reuses the finished runs
-    again, _ = run_leakage_experiment(
-        CorpusOptions("synthetic", size="smoke"), tmp_path, recipe="smoke", models=("pepino_audio",),
-        variants=("small",), protocols=("loso_session", "session_script"), folds=[0, 1], seeds=(0,), progress=False)
+    again, _ = run_leakage_experiment(CorpusOptions("synthetic", size="smoke"), tmp_path, specs, progress=False)
     assert sorted(again["created"]) == sorted(results["created"])

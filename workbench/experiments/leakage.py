@@ -32,22 +32,13 @@ def leakage_specs(
             for m in models for v in variants for p in protocols]
 
 
-def run_leakage_experiment(
-    corpus: CorpusOptions,
-    runs_root: str | Path,
-    recipe: str = "paper",
-    models: Sequence[str] = FIG2_MODELS,
-    variants: Sequence[str] = FIG2_SIZES,
-    protocols: Sequence[str] = PROTOCOLS,
-    folds: Sequence[int | str] | None = None,
-    seeds: Sequence[int] = (0,),
-    progress: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cross-validate every run of :func:`leakage_specs` (training ``recipe``) on ``corpus``
-    under the runs folder ``runs_root`` (finished runs are reused); returns (results rows, their test predictions), the
-    inputs of :func:`~workbench.evaluation.aggregate.merged_fold_metrics`."""
-    specs = leakage_specs(recipe, models, variants, protocols, folds, seeds)
-    results = ensure_runs(specs, corpus, runs_root, progress=progress).table()
+def run_leakage_experiment(corpus: CorpusOptions, runs_root: str | Path, specs: Sequence[RunSpec] | None = None,
+                           progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cross-validate every run of ``specs`` (default: :func:`leakage_specs` with its defaults,
+    the paper's experiment) on ``corpus`` under the runs folder ``runs_root`` (finished runs are
+    reused); returns (results rows, their test predictions), the inputs of
+    :func:`~workbench.evaluation.aggregate.merged_fold_metrics`."""
+    results = ensure_runs(leakage_specs() if specs is None else specs, corpus, runs_root, progress=progress).table()
     predictions = read_predictions(runs_root)
     predictions = predictions[predictions["run_id"].isin(set(results["run_id"]))].reset_index(drop=True)
     check_predictions(results, predictions, str(results_dir(runs_root) / "predictions.parquet"))
